@@ -1,0 +1,37 @@
+# Thin wrappers over plain go commands.
+GO ?= go
+PKGS ?= ./...
+FUZZTIME ?= 20s
+
+.PHONY: test check fmt vet race tidy fuzz bench demo
+
+test:
+	$(GO) test -count=1 $(PKGS)
+
+check: fmt vet race tidy
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+race:
+	$(GO) test -race -count=1 $(PKGS)
+
+tidy:
+	$(GO) mod tidy -diff
+
+# Runs every fuzz target for FUZZTIME each.
+fuzz:
+	@for pkg in $$($(GO) list $(PKGS)); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 6 $(PKGS)
+
+demo:
+	$(GO) run ./examples/quickstart
