@@ -1,0 +1,505 @@
+package sevsnp
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/google/go-sev-guest/abi"
+	"github.com/google/go-sev-guest/kds"
+	spb "github.com/google/go-sev-guest/proto/sevsnp"
+	"github.com/google/go-sev-guest/verify"
+	"github.com/google/go-sev-guest/verify/trust"
+
+	"github.com/attested-tls/go-expat/attester/sevsnp/wire"
+	expatcmw "github.com/attested-tls/go-expat/cmw"
+	"github.com/attested-tls/go-expat/verifier"
+)
+
+// Technology is the Result.Technology of this verifier.
+const Technology = "sev-snp"
+
+// Root is a trusted AMD root for one product line: the ARK and the
+// intermediates it certified.
+type Root struct {
+	// ProductLine is "Milan", "Genoa" or "Turin".
+	ProductLine string
+	// ARK is the self-signed AMD Root Key certificate.
+	ARK *x509.Certificate
+	// ASK certifies VCEKs; ASVK certifies VLEKs (either may be nil).
+	ASK, ASVK *x509.Certificate
+}
+
+// AMDRoots returns AMD's published roots for Milan, Genoa and Turin (ARK,
+// ASK and ASVK), as embedded in go-sev-guest. They are the default.
+func AMDRoots() ([]Root, error) {
+	bundles := []struct {
+		line       string
+		vcek, vlek []byte
+	}{
+		{"Milan", trust.AskArkMilanVcekBytes, trust.AskArkMilanVlekBytes},
+		{"Genoa", trust.AskArkGenoaVcekBytes, trust.AskArkGenoaVlekBytes},
+		{"Turin", trust.AskArkTurinVcekBytes, trust.AskArkTurinVlekBytes},
+	}
+	var out []Root
+	for _, b := range bundles {
+		var vc, vl trust.ProductCerts
+		if err := vc.FromKDSCertBytes(b.vcek); err != nil {
+			return nil, fmt.Errorf("sevsnp: embedded %s VCEK roots: %w", b.line, err)
+		}
+		if err := vl.FromKDSCertBytes(b.vlek); err != nil {
+			return nil, fmt.Errorf("sevsnp: embedded %s VLEK roots: %w", b.line, err)
+		}
+		if vc.Ark == nil || vc.Ask == nil {
+			return nil, fmt.Errorf("sevsnp: embedded %s roots incomplete", b.line)
+		}
+		r := Root{ProductLine: b.line, ARK: vc.Ark, ASK: vc.Ask}
+		if vl.Ark != nil && vl.Ark.Equal(vc.Ark) {
+			r.ASVK = vl.Asvk
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// TCB is a minimum for the SEV-SNP TCB components.
+type TCB struct {
+	BootLoader, TEE, SNP, Microcode uint8
+}
+
+func (t TCB) String() string {
+	return fmt.Sprintf("bl=%d tee=%d snp=%d ucode=%d", t.BootLoader, t.TEE, t.SNP, t.Microcode)
+}
+
+func tcbOf(v uint64) TCB {
+	p := kds.DecomposeTCBVersion(kds.TCBVersion(v))
+	return TCB{BootLoader: p.BlSpl, TEE: p.TeeSpl, SNP: p.SnpSpl, Microcode: p.UcodeSpl}
+}
+
+func (t TCB) atLeast(min TCB) bool {
+	return t.BootLoader >= min.BootLoader && t.TEE >= min.TEE && t.SNP >= min.SNP && t.Microcode >= min.Microcode
+}
+
+// Policy is the appraisal policy. The zero value accepts no report (no
+// measurement is allowed); otherwise it forbids debug and migration agents
+// and requires VMPL 0.
+type Policy struct {
+	// Measurements is the allow-list of 48-byte launch MEASUREMENTs.
+	Measurements [][]byte
+	// AnyMeasurement accepts every MEASUREMENT (Executables then gets no
+	// claim in the trust vector).
+	AnyMeasurement bool
+	// HostData, when non-nil, is the required 32-byte HOST_DATA.
+	HostData []byte
+	// MinimumTCB is the component-wise minimum of REPORTED_TCB.
+	MinimumTCB TCB
+	// MinGuestSVN is the minimum GUEST_SVN.
+	MinGuestSVN uint32
+	// AllowDebug accepts guests whose policy allows debugging (the host
+	// can read their memory). For tests only.
+	AllowDebug bool
+	// AllowMigrationAgent accepts guests whose policy allows a migration
+	// agent.
+	AllowMigrationAgent bool
+	// VMPLs lists the accepted VMPLs; empty means {0}.
+	VMPLs []uint32
+}
+
+// Config configures a Verifier. The zero value trusts AMD's roots, fetches
+// nothing (the Evidence must carry its VCEK or VLEK) and applies the zero
+// Policy (which accepts nothing). Config must not be modified after New.
+type Config struct {
+	// Roots are the trusted roots; nil means AMDRoots(). Test roots are
+	// trusted only when a caller puts them here.
+	Roots []Root
+	// Collateral supplies VCEKs (and CRLs) missing from the Evidence: a
+	// *Cache over *KDS, or a *Bundle. nil means none.
+	Collateral Collateral
+	// CheckRevocation fetches the product's CRL from Collateral and
+	// rejects revoked intermediates and endorsement keys.
+	CheckRevocation bool
+	// ProductLine names the product for version 2 reports that carry no
+	// VCEK (they do not name their product); "" makes such reports
+	// unverifiable.
+	ProductLine string
+	// Policy is the appraisal policy.
+	Policy Policy
+	// Time gives the appraisal time when Expected.Now is zero; nil means
+	// time.Now.
+	Time func() time.Time
+}
+
+// Verifier appraises SEV-SNP Evidence. It is safe for concurrent use.
+type Verifier struct {
+	cfg   Config
+	roots map[string][]*trust.AMDRootCerts
+	meas  map[[48]byte]bool
+}
+
+var _ verifier.Verifier = (*Verifier)(nil)
+
+// New returns a Verifier for cfg.
+func New(cfg Config) (*Verifier, error) {
+	roots := cfg.Roots
+	if roots == nil {
+		var err error
+		if roots, err = AMDRoots(); err != nil {
+			return nil, err
+		}
+	}
+	v := &Verifier{cfg: cfg, roots: map[string][]*trust.AMDRootCerts{}, meas: map[[48]byte]bool{}}
+	for i, r := range roots {
+		if r.ARK == nil || (r.ASK == nil && r.ASVK == nil) {
+			return nil, fmt.Errorf("sevsnp: root %d (%s) needs an ARK and an ASK or ASVK", i, r.ProductLine)
+		}
+		if _, err := kds.ParseProductLine(r.ProductLine); err != nil {
+			return nil, fmt.Errorf("sevsnp: root %d: unknown product line %q", i, r.ProductLine)
+		}
+		v.roots[r.ProductLine] = append(v.roots[r.ProductLine], &trust.AMDRootCerts{
+			Product:      r.ProductLine,
+			ProductLine:  r.ProductLine,
+			ProductCerts: &trust.ProductCerts{Ark: r.ARK, Ask: r.ASK, Asvk: r.ASVK},
+		})
+	}
+	for i, m := range cfg.Policy.Measurements {
+		if len(m) != 48 {
+			return nil, fmt.Errorf("sevsnp: policy measurement %d is %d bytes, want 48", i, len(m))
+		}
+		v.meas[[48]byte(m)] = true
+	}
+	if cfg.Policy.HostData != nil && len(cfg.Policy.HostData) != 32 {
+		return nil, fmt.Errorf("sevsnp: policy host data is %d bytes, want 32", len(cfg.Policy.HostData))
+	}
+	for _, l := range cfg.Policy.VMPLs {
+		if l > 3 {
+			return nil, fmt.Errorf("sevsnp: policy VMPL %d is not in 0..3", l)
+		}
+	}
+	if cfg.CheckRevocation && cfg.Collateral == nil {
+		return nil, errors.New("sevsnp: CheckRevocation needs Collateral")
+	}
+	return v, nil
+}
+
+func reject(check, format string, args ...any) error {
+	return verifier.Reject(check, format, args...)
+}
+
+func rejectErr(check, reason string, err error) error {
+	return &verifier.RejectedError{Check: check, Reason: reason, Err: err}
+}
+
+func unavailable(reason string, err error) error {
+	ue := &verifier.UnavailableError{Reason: reason, Err: err}
+	var fe *FetchError
+	if errors.As(err, &fe) {
+		ue.Retryable = fe.Retryable
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		ue.Retryable = true
+	}
+	return ue
+}
+
+// Verify appraises a CMW carrying SEV-SNP Evidence against exp.
+func (v *Verifier) Verify(ctx context.Context, cmw []byte, exp *verifier.Expected) (*verifier.Result, error) {
+	if exp == nil {
+		return nil, errors.New("sevsnp: nil Expected")
+	}
+	rd, err := exp.Challenge.ReportData64()
+	if err != nil {
+		return nil, fmt.Errorf("sevsnp: expected challenge: %w", err)
+	}
+	return v.VerifyReportData(ctx, cmw, rd, exp.Now)
+}
+
+// VerifyReportData is Verify for callers that lay REPORT_DATA out
+// themselves: the report's REPORT_DATA must equal reportData. now is the
+// appraisal time (zero: Config.Time).
+func (v *Verifier) VerifyReportData(ctx context.Context, cmw []byte, reportData [64]byte, now time.Time) (*verifier.Result, error) {
+	if now.IsZero() {
+		if v.cfg.Time != nil {
+			now = v.cfg.Time()
+		} else {
+			now = time.Now()
+		}
+	}
+	val, err := decodeCMW(cmw)
+	if err != nil {
+		return nil, err
+	}
+	ev, err := wire.Unmarshal(val)
+	if err != nil {
+		return nil, rejectErr("format", "evidence", err)
+	}
+	if err := abi.ValidateReportFormat(ev.Report); err != nil {
+		return nil, rejectErr("format", "report", err)
+	}
+	report, err := abi.ReportToProto(ev.Report)
+	if err != nil {
+		return nil, rejectErr("format", "report", err)
+	}
+	if report.GetSignatureAlgo() != abi.SignEcdsaP384Sha384 {
+		return nil, reject("format", "report signature algorithm %d is not ECDSA P-384", report.GetSignatureAlgo())
+	}
+	info, err := abi.ParseSignerInfo(report.GetSignerInfo())
+	if err != nil {
+		return nil, rejectErr("format", "signer info", err)
+	}
+	var table wire.CertTable
+	if ev.CertTable != nil {
+		if table, err = wire.ParseCertTable(ev.CertTable); err != nil {
+			return nil, rejectErr("format", "certificate table", err)
+		}
+	}
+
+	// Chain and signature.
+	ekDER, line, err := v.endorsementKey(ctx, report, info.SigningKey, table)
+	if err != nil {
+		return nil, err
+	}
+	ek, err := x509.ParseCertificate(ekDER)
+	if err != nil {
+		return nil, rejectErr("chain", info.SigningKey.String()+" certificate", err)
+	}
+	chain := &spb.CertificateChain{Extras: map[string][]byte{}}
+	switch info.SigningKey {
+	case abi.VcekReportSigner:
+		chain.VcekCert = ekDER
+	case abi.VlekReportSigner:
+		chain.VlekCert = ekDER
+	}
+	att := &spb.Attestation{Report: report, CertificateChain: chain}
+	opts := &verify.Options{DisableCertFetching: true, TrustedRoots: v.roots, Now: now}
+	if err := verify.SnpAttestationContext(ctx, att, opts); err != nil {
+		if serr := verify.SnpReportSignature(ev.Report, ek); serr != nil {
+			return nil, rejectErr("signature", "report signature", serr)
+		}
+		return nil, rejectErr("chain", info.SigningKey.String()+" certificate does not chain to a trusted root", err)
+	}
+	exts, err := kds.CertificateExtensions(ek, info.SigningKey)
+	if err != nil {
+		return nil, rejectErr("chain", info.SigningKey.String()+" extensions", err)
+	}
+	if uint64(exts.TCBVersion) != report.GetReportedTcb() {
+		return nil, reject("chain", "%v certificate is for TCB %s, report has REPORTED_TCB %s",
+			info.SigningKey, tcbOf(uint64(exts.TCBVersion)), tcbOf(report.GetReportedTcb()))
+	}
+	if info.SigningKey == abi.VcekReportSigner && !allZero(report.GetChipId()) &&
+		!bytes.Equal(report.GetChipId(), exts.HWID) {
+		return nil, reject("chain", "VCEK certificate is for another chip")
+	}
+	if v.cfg.CheckRevocation {
+		if err := v.checkRevocation(ctx, line, info.SigningKey, ek, now); err != nil {
+			return nil, err
+		}
+	}
+
+	// Binding.
+	if subtle.ConstantTimeCompare(report.GetReportData(), reportData[:]) != 1 {
+		return nil, reject("challenge", "REPORT_DATA does not match the expected challenge")
+	}
+
+	// Policy.
+	pol, err := abi.ParseSnpPolicy(report.GetPolicy())
+	if err != nil {
+		return nil, rejectErr("format", "guest policy", err)
+	}
+	p := &v.cfg.Policy
+	if pol.Debug && !p.AllowDebug {
+		return nil, reject("debug", "guest policy allows debugging")
+	}
+	if pol.MigrateMA && !p.AllowMigrationAgent {
+		return nil, reject("policy", "guest policy allows a migration agent")
+	}
+	if p.HostData != nil && subtle.ConstantTimeCompare(report.GetHostData(), p.HostData) != 1 {
+		return nil, reject("policy", "HOST_DATA is not the expected value")
+	}
+	if report.GetGuestSvn() < p.MinGuestSVN {
+		return nil, reject("policy", "GUEST_SVN %d is below %d", report.GetGuestSvn(), p.MinGuestSVN)
+	}
+	if !v.vmplAllowed(report.GetVmpl()) {
+		return nil, reject("vmpl", "VMPL %d is not allowed", report.GetVmpl())
+	}
+	reported := tcbOf(report.GetReportedTcb())
+	if !reported.atLeast(p.MinimumTCB) {
+		return nil, reject("tcb", "REPORTED_TCB %s is below the minimum %s", reported, p.MinimumTCB)
+	}
+	if !tcbOf(report.GetCurrentTcb()).atLeast(reported) {
+		return nil, reject("tcb", "REPORTED_TCB %s is above CURRENT_TCB %s", reported, tcbOf(report.GetCurrentTcb()))
+	}
+	if !p.AnyMeasurement && !v.meas[[48]byte(report.GetMeasurement())] {
+		return nil, reject("measurement", "MEASUREMENT %x is not in the allow-list", report.GetMeasurement())
+	}
+	return v.result(report, pol, line, info.SigningKey, now), nil
+}
+
+func (v *Verifier) vmplAllowed(l uint32) bool {
+	if len(v.cfg.Policy.VMPLs) == 0 {
+		return l == 0
+	}
+	for _, a := range v.cfg.Policy.VMPLs {
+		if a == l {
+			return true
+		}
+	}
+	return false
+}
+
+// endorsementKey returns the DER certificate of the key that signed the
+// report and the report's product line.
+func (v *Verifier) endorsementKey(ctx context.Context, r *spb.Report, key abi.ReportSigner, t wire.CertTable) ([]byte, string, error) {
+	line := ""
+	if fms := r.GetCpuid1EaxFms(); fms != 0 {
+		line = kds.ProductLineFromFms(fms)
+		if _, err := kds.ParseProductLine(line); err != nil {
+			return nil, "", reject("format", "report names an unknown product (CPUID 0x%x)", fms)
+		}
+	}
+	var der []byte
+	switch key {
+	case abi.VcekReportSigner:
+		der = t.Get(wire.GUIDVCEK)
+	case abi.VlekReportSigner:
+		der = t.Get(wire.GUIDVLEK)
+	default:
+		return nil, "", reject("format", "report signed by %v, want VCEK or VLEK", key)
+	}
+	if der != nil {
+		if line == "" {
+			line = lineFromCert(der, key)
+		}
+		return der, line, nil
+	}
+	if key == abi.VlekReportSigner {
+		return nil, "", unavailable("VLEK certificate not in the evidence (the KDS does not serve VLEKs to verifiers)", nil)
+	}
+	if line == "" {
+		line = v.cfg.ProductLine
+	}
+	if line == "" {
+		return nil, "", unavailable("version 2 report without VCEK and no Config.ProductLine", nil)
+	}
+	if v.cfg.Collateral == nil {
+		return nil, "", unavailable("VCEK not in the evidence and no Collateral configured", nil)
+	}
+	der, err := v.cfg.Collateral.VCEK(ctx, line, [64]byte(r.GetChipId()), r.GetReportedTcb())
+	if err != nil {
+		return nil, "", unavailable("fetching the VCEK", err)
+	}
+	return der, line, nil
+}
+
+func lineFromCert(der []byte, key abi.ReportSigner) string {
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		return ""
+	}
+	exts, err := kds.CertificateExtensions(c, key)
+	if err != nil {
+		return ""
+	}
+	return kds.ProductLineOfProductName(exts.ProductName)
+}
+
+func (v *Verifier) checkRevocation(ctx context.Context, line string, key abi.ReportSigner, ek *x509.Certificate, now time.Time) error {
+	der, err := v.cfg.Collateral.CRL(ctx, line, key == abi.VlekReportSigner)
+	if err != nil {
+		return unavailable("fetching the CRL", err)
+	}
+	crl, err := x509.ParseRevocationList(der)
+	if err != nil {
+		return unavailable("parsing the CRL", err)
+	}
+	if now.After(crl.NextUpdate) || now.Before(crl.ThisUpdate) {
+		return unavailable("CRL is not current", nil)
+	}
+	var signedBy *trust.AMDRootCerts
+	for _, r := range v.roots[line] {
+		if crl.CheckSignatureFrom(r.ProductCerts.Ark) == nil {
+			signedBy = r
+			break
+		}
+	}
+	if signedBy == nil {
+		return rejectErr("chain", "CRL is not signed by a trusted ARK", nil)
+	}
+	ica := signedBy.ProductCerts.Ask
+	if key == abi.VlekReportSigner {
+		ica = signedBy.ProductCerts.Asvk
+	}
+	for _, rc := range crl.RevokedCertificateEntries {
+		if (ica != nil && rc.SerialNumber.Cmp(ica.SerialNumber) == 0) || rc.SerialNumber.Cmp(ek.SerialNumber) == 0 {
+			return reject("chain", "certificate serial %v revoked at %v", rc.SerialNumber, rc.RevocationTime)
+		}
+	}
+	return nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (v *Verifier) result(r *spb.Report, pol abi.SnpPolicy, line string, key abi.ReportSigner, now time.Time) *verifier.Result {
+	tv := verifier.TrustVector{
+		InstanceIdentity: 2, // a genuine AMD-SP key signed the report
+		Configuration:    2, // guest policy and VMPL accepted
+		Executables:      2, // launch measurement in the allow-list
+		Hardware:         2, // genuine AMD hardware at an accepted TCB
+		RuntimeOpaque:    2, // memory encrypted, not debuggable
+	}
+	if v.cfg.Policy.AnyMeasurement {
+		tv.Executables = 0
+	}
+	status := verifier.TierAffirming
+	if pol.Debug {
+		tv.RuntimeOpaque = 32 // accepted only because the policy allows it
+		status = verifier.TierWarning
+	}
+	return &verifier.Result{
+		Model:       verifier.BackgroundCheck,
+		Technology:  Technology,
+		MediaType:   expatcmw.MediaTypeSEVSNP,
+		Status:      status,
+		TrustVector: tv,
+		Measurements: []verifier.Measurement{
+			{Name: "MEASUREMENT", Value: bytes.Clone(r.GetMeasurement())},
+			{Name: "HOST_DATA", Value: bytes.Clone(r.GetHostData())},
+			{Name: "FAMILY_ID", Value: bytes.Clone(r.GetFamilyId())},
+			{Name: "IMAGE_ID", Value: bytes.Clone(r.GetImageId())},
+			{Name: "ID_KEY_DIGEST", Value: bytes.Clone(r.GetIdKeyDigest())},
+		},
+		Claims: map[string]string{
+			"product":        line,
+			"signing_key":    key.String(),
+			"report_version": strconv.FormatUint(uint64(r.GetVersion()), 10),
+			"vmpl":           strconv.FormatUint(uint64(r.GetVmpl()), 10),
+			"guest_svn":      strconv.FormatUint(uint64(r.GetGuestSvn()), 10),
+			"policy":         fmt.Sprintf("0x%x", r.GetPolicy()),
+			"policy.debug":   strconv.FormatBool(pol.Debug),
+			"policy.migrate": strconv.FormatBool(pol.MigrateMA),
+			"policy.smt":     strconv.FormatBool(pol.SMT),
+			"policy.abi":     fmt.Sprintf("%d.%d", pol.ABIMajor, pol.ABIMinor),
+			"tcb.reported":   tcbOf(r.GetReportedTcb()).String(),
+			"tcb.current":    tcbOf(r.GetCurrentTcb()).String(),
+			"tcb.committed":  tcbOf(r.GetCommittedTcb()).String(),
+			"tcb.launch":     tcbOf(r.GetLaunchTcb()).String(),
+			"firmware.build": fmt.Sprintf("%d.%d.%d", r.GetCurrentMajor(), r.GetCurrentMinor(), r.GetCurrentBuild()),
+			"chip_id":        hex.EncodeToString(r.GetChipId()),
+			"platform_info":  fmt.Sprintf("0x%x", r.GetPlatformInfo()),
+		},
+		Verifier:    "go-expat/verifier/sevsnp",
+		AppraisedAt: now,
+	}
+}
