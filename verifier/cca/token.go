@@ -1,0 +1,171 @@
+package cca
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"github.com/fxamacker/cbor/v2"
+	"github.com/veraison/ccatoken"
+	"github.com/veraison/ccatoken/platform"
+	"github.com/veraison/ccatoken/realm"
+	cose "github.com/veraison/go-cose"
+)
+
+// Arm CCA Security Model (DEN0137) and the Realm Management Monitor
+// specification (DEN0137 1.0-rel0, A7.2): the attestation token is a CMW
+// collection, CBOR tag 399, holding the CCA platform token (key 44234) and the
+// realm delegated token (key 44241), each a COSE_Sign1.
+const (
+	tagCCAToken      = 399
+	keyPlatformToken = 44234
+	keyRealmToken    = 44241
+
+	// MaxTokenSize bounds the size of an attestation token that ParseToken
+	// accepts. Real tokens are about 1.5-3 KiB.
+	MaxTokenSize = 32 << 10
+)
+
+// ErrMalformed matches every token that ParseToken rejects.
+var ErrMalformed = errors.New("cca: malformed attestation token")
+
+// strictDecMode rejects what the CCA token grammar never needs: duplicate
+// map keys, indefinite lengths, deep nesting, huge arrays and maps. It is only
+// used to screen peer bytes before github.com/veraison/ccatoken (which
+// tolerates duplicate keys) decodes them.
+var strictDecMode = func() cbor.DecMode {
+	dm, err := cbor.DecOptions{
+		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+		IndefLength:      cbor.IndefLengthForbidden,
+		MaxNestedLevels:  16,
+		MaxArrayElements: 256,
+		MaxMapPairs:      256,
+		TagsMd:           cbor.TagsAllowed,
+		UTF8:             cbor.UTF8RejectInvalid,
+	}.DecMode()
+	if err != nil {
+		panic("cca: bad CBOR decode options: " + err.Error())
+	}
+	return dm
+}()
+
+// Token is a parsed, not yet verified, Arm CCA attestation token.
+type Token struct {
+	// Raw is a copy of the whole token (tag 399 collection).
+	Raw []byte
+	// PlatformToken and RealmToken are copies of the two COSE_Sign1
+	// messages.
+	PlatformToken []byte
+	RealmToken    []byte
+	// Platform and Realm are the decoded, syntactically valid claims.
+	Platform platform.IClaims
+	Realm    realm.IClaims
+
+	ev *ccatoken.Evidence
+}
+
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...)
+}
+
+// ParseToken decodes an Arm CCA attestation token strictly: at most
+// MaxTokenSize bytes, exactly one tag-399 map with exactly the platform and
+// realm entries, well-formed COSE_Sign1 messages whose payloads have no
+// duplicate keys, no trailing bytes, and claims that
+// github.com/veraison/ccatoken validates (a 64-byte realm challenge, a
+// platform challenge, an EC2 realm public key, ...). It checks no signature:
+// see Verifier. The returned Token does not alias b.
+func ParseToken(b []byte) (*Token, error) {
+	if len(b) == 0 {
+		return nil, malformed("empty")
+	}
+	if len(b) > MaxTokenSize {
+		return nil, malformed("%d bytes, more than %d", len(b), MaxTokenSize)
+	}
+	b = bytes.Clone(b)
+
+	var tagged cbor.RawTag
+	if err := strictDecMode.Unmarshal(b, &tagged); err != nil {
+		return nil, malformed("not a tagged CBOR item: %v", err)
+	}
+	if tagged.Number != tagCCAToken {
+		return nil, malformed("CBOR tag %d, want %d", tagged.Number, tagCCAToken)
+	}
+	var entries map[uint64]cbor.RawMessage
+	if err := strictDecMode.Unmarshal(tagged.Content, &entries); err != nil {
+		return nil, malformed("collection is not a map with unsigned keys: %v", err)
+	}
+	if len(entries) != 2 {
+		return nil, malformed("collection has %d entries, want 2", len(entries))
+	}
+	var toks [2][]byte
+	for i, k := range []uint64{keyPlatformToken, keyRealmToken} {
+		raw, ok := entries[k]
+		if !ok {
+			return nil, malformed("collection has no entry %d", k)
+		}
+		if err := strictDecMode.Unmarshal(raw, &toks[i]); err != nil {
+			return nil, malformed("entry %d is not a byte string: %v", k, err)
+		}
+		if err := checkSign1(toks[i]); err != nil {
+			return nil, malformed("entry %d: %v", k, err)
+		}
+	}
+
+	ev, err := ccatoken.DecodeAndValidateEvidenceFromCBOR(b)
+	if err != nil {
+		return nil, malformed("%v", err)
+	}
+	return &Token{
+		Raw:           b,
+		PlatformToken: bytes.Clone(toks[0]),
+		RealmToken:    bytes.Clone(toks[1]),
+		Platform:      ev.PlatformClaims,
+		Realm:         ev.RealmClaims,
+		ev:            ev,
+	}, nil
+}
+
+// checkSign1 screens one COSE_Sign1 (RFC 9052, Section 4.2): well-formed,
+// no duplicate keys anywhere (headers or claims), an attached payload.
+func checkSign1(b []byte) error {
+	var v any
+	if err := strictDecMode.Unmarshal(b, &v); err != nil {
+		return fmt.Errorf("COSE_Sign1: %v", err)
+	}
+	msg := cose.NewSign1Message()
+	if err := msg.UnmarshalCBOR(b); err != nil {
+		return fmt.Errorf("COSE_Sign1: %v", err)
+	}
+	if len(msg.Payload) == 0 {
+		return errors.New("COSE_Sign1 has no attached payload")
+	}
+	var claims map[int64]any
+	if err := strictDecMode.Unmarshal(msg.Payload, &claims); err != nil {
+		return fmt.Errorf("claims are not a map with integer keys: %v", err)
+	}
+	return nil
+}
+
+// verifySign1 checks a COSE_Sign1 signature with key. Only ECDSA algorithms
+// (ES256, ES384, ES512) are accepted, as CCA uses.
+func verifySign1(b []byte, key any) error {
+	msg := cose.NewSign1Message()
+	if err := msg.UnmarshalCBOR(b); err != nil {
+		return err
+	}
+	alg, err := msg.Headers.Protected.Algorithm()
+	if err != nil {
+		return err
+	}
+	switch alg {
+	case cose.AlgorithmES256, cose.AlgorithmES384, cose.AlgorithmES512:
+	default:
+		return fmt.Errorf("algorithm %v not allowed", alg)
+	}
+	v, err := cose.NewVerifier(alg, key)
+	if err != nil {
+		return err
+	}
+	return msg.Verify(nil, v)
+}

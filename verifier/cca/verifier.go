@@ -1,0 +1,382 @@
+package cca
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/veraison/ccatoken/platform"
+
+	"github.com/attested-tls/go-expat/cmw"
+	"github.com/attested-tls/go-expat/verifier"
+)
+
+// Technology is the Result.Technology this package reports.
+const Technology = "cca"
+
+// TrustedKey is a CCA Platform Attestation Key (CPAK, also called IAK) that
+// may sign platform tokens.
+type TrustedKey struct {
+	// Name identifies the key in results (Claims["platform.cpak"]).
+	Name string
+	// Key is the CPAK public key (an *ecdsa.PublicKey).
+	Key any
+	// ImplementationID and InstanceID, when set, must equal the token's
+	// claims of the same name: a key vouches only for the platform it was
+	// provisioned for.
+	ImplementationID []byte
+	InstanceID       []byte
+}
+
+// SoftwareComponent is a reference value for one platform software
+// component (a measured firmware image).
+type SoftwareComponent struct {
+	// Type is the component's measurement type ("BL", "RMM", ...).
+	Type string
+	// Value is the expected measurement.
+	Value []byte
+	// SignerID, when set, must equal the reported signer ID.
+	SignerID []byte
+	// Version, when set, must equal the reported version.
+	Version string
+}
+
+// Policy says which measurements and platform states are acceptable. The
+// zero Policy accepts nothing: it requires a secured platform, and it has no
+// acceptable realm initial measurement and no platform software reference
+// values (set AnyRIM / AnySoftware to skip those two checks on purpose).
+type Policy struct {
+	// RIMs are the acceptable realm initial measurements.
+	RIMs [][]byte
+	// AnyRIM skips the RIM check (the RIM is still reported).
+	AnyRIM bool
+	// REMs, when non-nil, are the acceptable sets of the four realm
+	// extensible measurements; the reported REMs must equal one set.
+	REMs [][4][]byte
+	// PersonalizationValues, when non-nil, are the acceptable realm
+	// personalization values (64 bytes each).
+	PersonalizationValues [][]byte
+	// Software are the reference values for platform software components.
+	// Every reported component must match one of them (type and value, and
+	// signer ID / version where set), and every reference value must be
+	// reported.
+	Software []SoftwareComponent
+	// AnySoftware skips the platform software check.
+	AnySoftware bool
+	// PlatformConfigs, when non-nil, are the acceptable platform
+	// configuration values.
+	PlatformConfigs [][]byte
+	// Lifecycles are the acceptable platform lifecycle states; nil means
+	// only platform.StateSecured. Debug states must be listed explicitly.
+	Lifecycles []platform.LifeCycleState
+}
+
+// Config configures a Verifier. It must not be modified after New.
+type Config struct {
+	// TrustedKeys are the CPAKs trusted to sign platform tokens. Required.
+	TrustedKeys []TrustedKey
+	// Policy is the appraisal policy.
+	Policy Policy
+	// Name is reported as Result.Verifier. Empty means "go-expat/verifier/cca".
+	Name string
+	// Time returns the current time when Expected.Now is zero; nil means
+	// time.Now.
+	Time func() time.Time
+}
+
+// Verifier appraises Arm CCA attestation tokens locally (background-check
+// model with an in-process Verifier). It is safe for concurrent use.
+type Verifier struct {
+	cfg Config
+}
+
+var _ verifier.Verifier = (*Verifier)(nil)
+
+// New returns a Verifier for cfg.
+func New(cfg Config) (*Verifier, error) {
+	if len(cfg.TrustedKeys) == 0 {
+		return nil, errors.New("cca: no trusted platform keys configured")
+	}
+	for i, k := range cfg.TrustedKeys {
+		if k.Key == nil {
+			return nil, fmt.Errorf("cca: trusted key %d (%q) is nil", i, k.Name)
+		}
+	}
+	if cfg.Name == "" {
+		cfg.Name = "go-expat/verifier/cca"
+	}
+	if cfg.Time == nil {
+		cfg.Time = time.Now
+	}
+	return &Verifier{cfg: cfg}, nil
+}
+
+func reject(check string, err error, format string, args ...any) error {
+	return &verifier.RejectedError{Check: check, Reason: fmt.Sprintf(format, args...), Err: err}
+}
+
+// Verify appraises a CMW record of media type cmw.MediaTypeCCA holding an
+// Arm CCA attestation token: the platform token must be signed by a trusted
+// CPAK, the realm token by the RAK that the platform token's challenge binds
+// (github.com/veraison/ccatoken checks the signature and the binding), the
+// realm challenge must equal exp.Challenge.ReportData64(), and the policy
+// must accept the lifecycle, platform software, platform configuration, RIM,
+// REMs and personalization value.
+func (v *Verifier) Verify(ctx context.Context, b []byte, exp *verifier.Expected) (*verifier.Result, error) {
+	if exp == nil {
+		return nil, errors.New("cca: nil Expected")
+	}
+	want, err := exp.Challenge.ReportData64()
+	if err != nil {
+		return nil, fmt.Errorf("cca: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, &verifier.UnavailableError{Reason: "cca: context done", Err: err}
+	}
+
+	c, err := cmw.Decode(b, nil)
+	if err != nil {
+		return nil, reject("format", err, "cca: CMW")
+	}
+	rec, ok := c.Record()
+	if !ok {
+		return nil, reject("format", nil, "cca: CMW is a collection, want a record")
+	}
+	if !cmw.EqualMediaTypes(rec.MediaType, cmw.MediaTypeCCA) {
+		return nil, reject("format", nil, "cca: CMW media type %q, want %q", rec.MediaType, cmw.MediaTypeCCA)
+	}
+	if rec.Indicator != 0 && rec.Indicator != cmw.Evidence {
+		return nil, reject("format", nil, "cca: CMW indicator %v, want evidence", rec.Indicator)
+	}
+	tok, err := ParseToken(rec.Value)
+	if err != nil {
+		return nil, reject("format", err, "cca: token")
+	}
+	return v.appraise(tok, want[:], exp)
+}
+
+// VerifyToken appraises a bare attestation token (no CMW) against the
+// 64-byte realm challenge it must carry. It is Verify without the CMW layer.
+func (v *Verifier) VerifyToken(token, challenge []byte) (*verifier.Result, error) {
+	tok, err := ParseToken(token)
+	if err != nil {
+		return nil, reject("format", err, "cca: token")
+	}
+	return v.appraise(tok, challenge, &verifier.Expected{})
+}
+
+func (v *Verifier) appraise(tok *Token, want []byte, exp *verifier.Expected) (*verifier.Result, error) {
+	p, r := tok.Platform, tok.Realm
+	implID, _ := p.GetImplID()
+	instID, _ := p.GetInstID()
+
+	// 1. Platform token signed by a trusted CPAK.
+	var key *TrustedKey
+	var lastErr error
+	for i := range v.cfg.TrustedKeys {
+		k := &v.cfg.TrustedKeys[i]
+		if k.ImplementationID != nil && !bytes.Equal(k.ImplementationID, implID) {
+			continue
+		}
+		if k.InstanceID != nil && !bytes.Equal(k.InstanceID, instID) {
+			continue
+		}
+		if err := verifySign1(tok.PlatformToken, k.Key); err != nil {
+			lastErr = err
+			continue
+		}
+		key = k
+		break
+	}
+	if key == nil {
+		return nil, reject("key", lastErr, "cca: platform token (instance %x) is not signed by a trusted CPAK", instID)
+	}
+	// 2. Realm token signed by the RAK, and the RAK bound into the platform
+	// token's challenge (ccatoken.Evidence.Verify re-checks step 1 too).
+	if err := tok.ev.Verify(key.Key); err != nil {
+		return nil, reject("signature", err, "cca: realm token signature or platform binding")
+	}
+	// 3. Freshness and binding to this TLS connection.
+	got, err := r.GetChallenge()
+	if err != nil || len(want) != 64 || subtle.ConstantTimeCompare(got, want) != 1 {
+		return nil, reject("challenge", err, "cca: realm challenge does not match the expected ReportData64")
+	}
+
+	// 4. Policy.
+	pol := &v.cfg.Policy
+	lc, err := p.GetSecurityLifeCycle()
+	if err != nil {
+		return nil, reject("format", err, "cca: platform lifecycle")
+	}
+	state := platform.LifeCycleToState(lc)
+	if !lifecycleAllowed(pol.Lifecycles, state) {
+		check := "lifecycle"
+		if state == platform.StateNonCCAPlatformDebug || state == platform.StateRecoverableCCAPlatformDebug {
+			check = "debug"
+		}
+		return nil, reject(check, nil, "cca: platform lifecycle 0x%04x (%s) is not allowed", lc, state)
+	}
+
+	res := &verifier.Result{
+		Model:      verifier.BackgroundCheck,
+		Technology: Technology,
+		MediaType:  cmw.MediaTypeCCA,
+		Status:     verifier.TierAffirming,
+		Verifier:   v.cfg.Name,
+		Claims:     map[string]string{},
+	}
+
+	comps, err := p.GetSoftwareComponents()
+	if err != nil {
+		return nil, reject("format", err, "cca: platform software components")
+	}
+	matched := make([]bool, len(pol.Software))
+	for i, sc := range comps {
+		typ, _ := sc.GetMeasurementType()
+		val, _ := sc.GetMeasurementValue()
+		signer, _ := sc.GetSignerID()
+		ver, _ := sc.GetVersion()
+		name := "platform.sw." + strconv.Itoa(i)
+		if typ != "" {
+			name += "." + typ
+		}
+		if ver != "" {
+			name += "@" + ver
+		}
+		res.Measurements = append(res.Measurements, verifier.Measurement{Name: name, Value: bytes.Clone(val)})
+		if pol.AnySoftware {
+			continue
+		}
+		found := false
+		for j, ref := range pol.Software {
+			if ref.Type == typ && bytes.Equal(ref.Value, val) &&
+				(ref.SignerID == nil || bytes.Equal(ref.SignerID, signer)) &&
+				(ref.Version == "" || ref.Version == ver) {
+				matched[j] = true
+				found = true
+			}
+		}
+		if !found {
+			return nil, reject("measurement", nil, "cca: platform software component %d (%q, version %q, %x) matches no reference value", i, typ, ver, val)
+		}
+	}
+	if !pol.AnySoftware {
+		if len(pol.Software) == 0 {
+			return nil, reject("measurement", nil, "cca: policy has no platform software reference values (set AnySoftware to skip)")
+		}
+		for j, ok := range matched {
+			if !ok {
+				return nil, reject("measurement", nil, "cca: reference software component %q (%x) not reported", pol.Software[j].Type, pol.Software[j].Value)
+			}
+		}
+	}
+
+	cfgVal, err := p.GetConfig()
+	if err != nil {
+		return nil, reject("format", err, "cca: platform config")
+	}
+	if pol.PlatformConfigs != nil && !oneOf(pol.PlatformConfigs, cfgVal) {
+		return nil, reject("config", nil, "cca: platform configuration %x is not allowed", cfgVal)
+	}
+
+	rim, err := r.GetInitialMeasurement()
+	if err != nil {
+		return nil, reject("format", err, "cca: realm initial measurement")
+	}
+	res.Measurements = append(res.Measurements, verifier.Measurement{Name: "realm.rim", Value: bytes.Clone(rim)})
+	if !pol.AnyRIM && !oneOf(pol.RIMs, rim) {
+		return nil, reject("measurement", nil, "cca: realm initial measurement %x is not allowed", rim)
+	}
+	rems, err := r.GetExtensibleMeasurements()
+	if err != nil {
+		return nil, reject("format", err, "cca: realm extensible measurements")
+	}
+	for i, m := range rems {
+		res.Measurements = append(res.Measurements, verifier.Measurement{Name: "realm.rem" + strconv.Itoa(i), Value: bytes.Clone(m)})
+	}
+	if pol.REMs != nil && !remsAllowed(pol.REMs, rems) {
+		return nil, reject("measurement", nil, "cca: realm extensible measurements are not allowed")
+	}
+	rpv, err := r.GetPersonalizationValue()
+	if err != nil {
+		return nil, reject("format", err, "cca: realm personalization value")
+	}
+	res.Measurements = append(res.Measurements, verifier.Measurement{Name: "realm.personalization-value", Value: bytes.Clone(rpv)})
+	if pol.PersonalizationValues != nil && !oneOf(pol.PersonalizationValues, rpv) {
+		return nil, reject("personalization", nil, "cca: realm personalization value %x is not allowed", rpv)
+	}
+
+	res.Claims["platform.cpak"] = key.Name
+	res.Claims["platform.implementation-id"] = hex.EncodeToString(implID)
+	res.Claims["platform.instance-id"] = hex.EncodeToString(instID)
+	res.Claims["platform.lifecycle"] = fmt.Sprintf("0x%04x (%s)", lc, state)
+	res.Claims["platform.config"] = hex.EncodeToString(cfgVal)
+	if prof, err := p.GetProfile(); err == nil {
+		res.Claims["platform.profile"] = prof
+	}
+	if h, err := p.GetHashAlgID(); err == nil {
+		res.Claims["platform.hash-algorithm"] = h
+	}
+	if vsi, err := p.GetVSI(); err == nil {
+		res.Claims["platform.verification-service"] = vsi
+	}
+	if prof, err := r.GetProfile(); err == nil {
+		res.Claims["realm.profile"] = prof
+	}
+	if h, err := r.GetHashAlgID(); err == nil {
+		res.Claims["realm.hash-algorithm"] = h
+	}
+	res.TrustVector = verifier.TrustVector{
+		InstanceIdentity: 2, // platform and realm signatures verified
+		Hardware:         2, // genuine CCA platform (trusted CPAK)
+		Executables:      2, // platform software and realm measurements approved
+		RuntimeOpaque:    2, // realm memory protected in a secured lifecycle
+	}
+	if pol.PlatformConfigs != nil {
+		res.TrustVector.Configuration = 2
+	}
+	res.AppraisedAt = exp.Now
+	if res.AppraisedAt.IsZero() {
+		res.AppraisedAt = v.cfg.Time()
+	}
+	return res, nil
+}
+
+func lifecycleAllowed(allowed []platform.LifeCycleState, s platform.LifeCycleState) bool {
+	if allowed == nil {
+		return s == platform.StateSecured
+	}
+	for _, a := range allowed {
+		if a == s {
+			return true
+		}
+	}
+	return false
+}
+
+func oneOf(set [][]byte, v []byte) bool {
+	for _, s := range set {
+		if bytes.Equal(s, v) {
+			return true
+		}
+	}
+	return false
+}
+
+func remsAllowed(sets [][4][]byte, rems [][]byte) bool {
+	if len(rems) != 4 {
+		return false
+	}
+	for _, s := range sets {
+		if bytes.Equal(s[0], rems[0]) && bytes.Equal(s[1], rems[1]) &&
+			bytes.Equal(s[2], rems[2]) && bytes.Equal(s[3], rems[3]) {
+			return true
+		}
+	}
+	return false
+}
