@@ -1,0 +1,46 @@
+// Package cmw decodes and builds RATS Conceptual Message Wrappers (CMW,
+// draft-ietf-rats-msg-wrap-23) the way go-expat carries them in the
+// cmw_attestation extension: strictly, within fixed size, depth and item
+// limits, and in time linear in the input.
+//
+// It is a thin layer over github.com/veraison/cmw v0.2.0, which does the
+// actual (de)serialization. That library is lax with peer input (it accepts
+// indefinite-length CBOR, duplicate map keys, duplicate JSON members,
+// non-canonical base64url, invalid UTF-8 in JSON, and panics on some wrong
+// types), so Decode first checks the raw bytes against the CMW schema with a
+// strict CBOR decode mode (github.com/fxamacker/cbor/v2: duplicate keys,
+// indefinite lengths, trailing data rejected; nesting, array and map sizes
+// bounded) or a strict JSON scanner (UTF-8, duplicate members, trailing
+// data, exact types), and only then hands them to veraison/cmw.
+//
+// # What is implemented
+//
+//   - Records: JSON `[type, base64url(value), ?ind]` and CBOR
+//     `[type, bstr, ?ind]`, where type is a media type string or a CoAP
+//     Content-Format number (0..65535).
+//   - CBOR tag form `#6.<TN>(bstr)` with TN in the RFC 9277 range derived
+//     from Content-Formats (decoding; re-marshaling keeps the form).
+//   - Collections (JSON objects, CBOR maps) with text labels (and unsigned
+//     integer labels in CBOR), the optional "__cmwc_t" type, nested up to
+//     Limits.MaxDepth. Collections are enumerated with
+//     GetCollectionMeta: veraison/cmw v0.2.0's ValidateCollection rejects
+//     every collection that contains a record and is not used.
+//
+// # Strictness decisions
+//
+// Decode rejects: empty input and input larger than Limits.MaxSize (65535
+// bytes by default, the cmw_attestation extension's limit); any byte after
+// the CMW (including whitespace after JSON); indefinite-length CBOR items;
+// duplicate CBOR map keys and duplicate JSON members (after unescaping);
+// empty collections, empty values, empty or whitespace-only labels; a type
+// that is neither a parseable media type nor a Content-Format number; JSON
+// values that are not unpadded, canonical base64url; an indicator that is
+// explicitly zero (omit it instead) or has bits beyond the five defined
+// (reference values 1, endorsements 2, evidence 4, attestation results 8,
+// appraisal policy 16); records with other than two or three elements; and
+// nesting or item counts beyond the limits. Values returned never alias the
+// input buffer.
+//
+// A collection's items are not checked for being cryptographically bound to
+// each other: that is the job of the verifier of the composite.
+package cmw
