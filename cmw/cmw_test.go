@@ -435,7 +435,7 @@ func TestTagFormRoundTrip(t *testing.T) {
 
 func TestLimits(t *testing.T) {
 	tests := []struct {
-		lim                 *Limits
+		lim                *Limits
 		size, depth, items int
 	}{
 		{nil, DefaultMaxSize, DefaultMaxDepth, DefaultMaxItems},
