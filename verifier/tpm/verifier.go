@@ -1,0 +1,444 @@
+// Package tpm appraises TPM 2.0 Evidence produced by attester/tpm: the quote
+// bundle of media type cmw.MediaTypeTPM2 (encoding in attester/tpm/bundle).
+//
+// Verify accepts a bundle only when all of these hold:
+//
+//   - format: the CMW record and the bundle decode strictly, and every TPM
+//     structure re-marshals to exactly its bytes;
+//   - ak: the attestation key is a restricted, TPM-generated ECC P-256
+//     signing key, trusted because its public key is pinned
+//     (Config.TrustedAKs) or because the bundle's AK certificate chains to
+//     an enrollment CA in Config.AKRoots (see EnrollmentCA: the CA issues
+//     that certificate only after TPM2_ActivateCredential proved the AK
+//     resides in the TPM whose EK certificate chains to a manufacturer CA);
+//   - signature: the quote's TPMT_SIGNATURE verifies under the AK;
+//   - challenge: the quote's extraData equals Expected.Challenge's
+//     QualifyingData32 (compared in constant time);
+//   - pcr: the quote's PCR selection is exactly the reported PCRs of one
+//     bank, their digest equals the quoted one, and each PCR named in
+//     Config.PCRPolicy has a policy value;
+//   - eventlog: when the bundle carries an event log, replaying it gives
+//     every quoted PCR's value;
+//   - key: when the bundle certifies a key (or Config.RequireKeyAttestation),
+//     the TPM2_Certify is signed by the AK over the same challenge, names
+//     the reported TPMT_PUBLIC, whose attributes make it TPM-resident and
+//     non-exportable (fixedTPM, fixedParent, sensitiveDataOrigin, signing,
+//     not decrypting, not restricted) and whose public key is
+//     Expected.PublicKey / Expected.SPKI.
+//
+// A rejection is a *verifier.RejectedError whose Check is one of the names
+// above. Clock and firmware information is reported in Result.Claims, not
+// judged: TPM clocks are not trustworthy wall time.
+//
+// Caveats: without Config.PCRPolicy the result says only that a trusted TPM
+// answered this challenge (Status warning). Event-log replay checks that
+// the log is consistent with the quote; it does not appraise the events.
+package tpm
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/subtle"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/google/go-tpm/tpm2"
+
+	"github.com/attested-tls/go-expat/attester/tpm/bundle"
+	"github.com/attested-tls/go-expat/cmw"
+	"github.com/attested-tls/go-expat/verifier"
+)
+
+// Technology is Result.Technology for TPM 2.0 Evidence.
+const Technology = "tpm2"
+
+// Config configures a Verifier. The zero value trusts no AK and so rejects
+// everything.
+type Config struct {
+	// TrustedAKs are pinned AK public keys (*ecdsa.PublicKey, as returned
+	// by attester/tpm's Attester.AKPublicKey, or parsed from its TPMT_PUBLIC
+	// with ParseAKPublic).
+	TrustedAKs []crypto.PublicKey
+	// AKRoots are enrollment CAs whose AK certificates (bundle key 6) make
+	// an AK trusted. Nil trusts no AK certificate.
+	AKRoots *x509.CertPool
+	// PCRBank is the bank that quotes must cover: crypto.SHA256 (the zero
+	// value), crypto.SHA1, crypto.SHA384 or crypto.SHA512.
+	PCRBank crypto.Hash
+	// PCRPolicy maps PCR indices to their accepted values (any one of the
+	// listed values; each of the bank's digest size). Every PCR it names
+	// must be in the quote. Nil or empty appraises no PCR.
+	PCRPolicy map[int][][]byte
+	// RequireKeyAttestation rejects bundles that do not certify the
+	// Exported Authenticator's key.
+	RequireKeyAttestation bool
+	// RequireEventLog rejects bundles without an event log.
+	RequireEventLog bool
+	// Name is Result.Verifier. Empty means "go-expat/verifier/tpm".
+	Name string
+	// Time returns the current time for certificate validity when
+	// Expected.Now is zero. Nil means time.Now.
+	Time func() time.Time
+}
+
+// Verifier appraises TPM 2.0 quote bundles. It is safe for concurrent use.
+type Verifier struct {
+	cfg     Config
+	bankAlg uint16
+	pinned  [][]byte // SPKI DER of pinned AKs
+}
+
+var _ verifier.Verifier = (*Verifier)(nil)
+
+// New checks cfg and returns a Verifier. cfg is copied.
+func New(cfg *Config) (*Verifier, error) {
+	if cfg == nil {
+		return nil, errors.New("tpm: nil Config")
+	}
+	c := *cfg
+	alg, ok := algOf(c.PCRBank)
+	if !ok {
+		return nil, fmt.Errorf("tpm: unsupported PCR bank %v", c.PCRBank)
+	}
+	h, _ := hashOf(alg)
+	pol := make(map[int][][]byte, len(c.PCRPolicy))
+	for i, vals := range c.PCRPolicy {
+		if i < 0 || i > bundle.MaxPCR || len(vals) == 0 {
+			return nil, fmt.Errorf("tpm: PCR policy entry %d must name a PCR 0-%d with at least one value", i, bundle.MaxPCR)
+		}
+		for _, v := range vals {
+			if len(v) != h.Size() {
+				return nil, fmt.Errorf("tpm: PCR policy value for PCR %d has %d bytes, want %d", i, len(v), h.Size())
+			}
+		}
+		pol[i] = slices.Clone(vals)
+	}
+	c.PCRPolicy = pol
+	v := &Verifier{cfg: c, bankAlg: alg}
+	for _, k := range c.TrustedAKs {
+		ek, ok := k.(*ecdsa.PublicKey)
+		if !ok {
+			return nil, fmt.Errorf("tpm: trusted AK of type %T is not an ECDSA key", k)
+		}
+		der, err := x509.MarshalPKIXPublicKey(ek)
+		if err != nil {
+			return nil, fmt.Errorf("tpm: trusted AK: %w", err)
+		}
+		v.pinned = append(v.pinned, der)
+	}
+	if c.Name == "" {
+		v.cfg.Name = "go-expat/verifier/tpm"
+	}
+	return v, nil
+}
+
+// ParseAKPublic parses an AK's TPMT_PUBLIC (Attester.AKPublic) strictly
+// and returns its public key, for Config.TrustedAKs.
+func ParseAKPublic(tpmtPublic []byte) (crypto.PublicKey, error) {
+	_, k, err := parseAK(tpmtPublic)
+	if err != nil {
+		return nil, fmt.Errorf("tpm: AK public area: %w", err)
+	}
+	return k, nil
+}
+
+func reject(check string, err error, format string, args ...any) error {
+	return &verifier.RejectedError{Check: check, Reason: fmt.Sprintf(format, args...), Err: err}
+}
+
+// Verify appraises a CMW carrying a TPM 2.0 quote bundle against exp.
+func (v *Verifier) Verify(ctx context.Context, data []byte, exp *verifier.Expected) (*verifier.Result, error) {
+	if exp == nil {
+		return nil, errors.New("tpm: nil Expected")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, &verifier.UnavailableError{Reason: "tpm: appraisal cancelled", Err: err}
+	}
+	qd, err := exp.Challenge.QualifyingData32()
+	if err != nil {
+		return nil, fmt.Errorf("tpm: expected challenge: %w", err)
+	}
+	now := exp.Now
+	if now.IsZero() {
+		if v.cfg.Time != nil {
+			now = v.cfg.Time()
+		} else {
+			now = time.Now()
+		}
+	}
+	b, err := bundle.Unwrap(data)
+	if err != nil {
+		return nil, reject("format", err, "undecodable TPM quote bundle")
+	}
+	claims := map[string]string{}
+
+	// The attestation key and why it is trusted.
+	akPub, akKey, err := parseAK(b.AKPublic)
+	if err != nil {
+		return nil, reject("ak", err, "unacceptable attestation key")
+	}
+	trust, err := v.trustAK(akKey, b.AKChain, now)
+	if err != nil {
+		return nil, err
+	}
+	claims["ak-trust"] = trust
+	if name, err := tpm2.ObjectName(akPub); err == nil {
+		claims["ak-name"] = hex.EncodeToString(name.Buffer)
+	}
+
+	// The quote: signature, challenge, PCRs.
+	if err := verifySig(akKey, b.Quote, b.QuoteSig); err != nil {
+		return nil, reject("signature", err, "quote signature")
+	}
+	att, err := parseAttest(b.Quote, tpm2.TPMSTAttestQuote)
+	if err != nil {
+		return nil, reject("format", err, "quote structure")
+	}
+	if subtle.ConstantTimeCompare(att.ExtraData.Buffer, qd[:]) != 1 {
+		return nil, reject("challenge", nil, "quote extraData is not this connection's challenge")
+	}
+	info, err := att.Attested.Quote()
+	if err != nil {
+		return nil, reject("format", err, "quote info")
+	}
+	if err := v.checkPCRs(b, info); err != nil {
+		return nil, err
+	}
+	claims["pcr-bank"] = v.cfg.PCRBankName()
+	claims["clock"] = strconv.FormatUint(att.ClockInfo.Clock, 10)
+	claims["reset-count"] = strconv.FormatUint(uint64(att.ClockInfo.ResetCount), 10)
+	claims["restart-count"] = strconv.FormatUint(uint64(att.ClockInfo.RestartCount), 10)
+	claims["clock-safe"] = strconv.FormatBool(bool(att.ClockInfo.Safe))
+	claims["firmware-version"] = fmt.Sprintf("%016x", att.FirmwareVersion)
+
+	// The event log, if any, must reproduce every quoted PCR.
+	switch {
+	case len(b.EventLog) != 0:
+		if err := v.checkEventLog(b); err != nil {
+			return nil, err
+		}
+		claims["event-log"] = "replayed"
+	case v.cfg.RequireEventLog:
+		return nil, reject("eventlog", nil, "no event log")
+	default:
+		claims["event-log"] = "absent"
+	}
+
+	// Key attestation.
+	keyAttested := false
+	switch {
+	case b.HasKeyAttestation():
+		if err := checkKey(b, akKey, qd[:], att, exp); err != nil {
+			return nil, err
+		}
+		keyAttested = true
+	case v.cfg.RequireKeyAttestation:
+		return nil, reject("key", nil, "the bundle does not certify the authenticator's key")
+	}
+	claims["key-attested"] = strconv.FormatBool(keyAttested)
+	if len(b.EKCerts) != 0 {
+		claims["ek-certificates"] = strconv.Itoa(len(b.EKCerts)) + " (not appraised)"
+	}
+
+	res := &verifier.Result{
+		Model:       verifier.BackgroundCheck,
+		Technology:  Technology,
+		MediaType:   cmw.MediaTypeTPM2,
+		Claims:      claims,
+		Verifier:    v.cfg.Name,
+		AppraisedAt: now,
+		TrustVector: verifier.TrustVector{
+			InstanceIdentity: 2, // recognized, trusted instance
+			Hardware:         2, // genuine (per the AK's enrollment)
+		},
+	}
+	for _, i := range slices.Sorted(maps.Keys(b.PCRs)) {
+		res.Measurements = append(res.Measurements, verifier.Measurement{
+			Name: fmt.Sprintf("PCR%d/%s", i, v.cfg.PCRBankName()), Value: bytes.Clone(b.PCRs[i])})
+	}
+	if keyAttested {
+		res.TrustVector.StorageOpaque = 2 // key is hardware-protected
+	}
+	if len(v.cfg.PCRPolicy) != 0 {
+		res.TrustVector.Executables = 2 // approved boot measurements
+		res.Status = verifier.TierAffirming
+	} else {
+		res.Status = verifier.TierWarning // platform state not appraised
+	}
+	return res, nil
+}
+
+// PCRBankName names the configured bank ("sha256", ...).
+func (c *Config) PCRBankName() string {
+	switch c.PCRBank {
+	case crypto.SHA1:
+		return "sha1"
+	case crypto.SHA384:
+		return "sha384"
+	case crypto.SHA512:
+		return "sha512"
+	}
+	return "sha256"
+}
+
+func (v *Verifier) trustAK(akKey *ecdsa.PublicKey, chain [][]byte, now time.Time) (string, error) {
+	der, err := x509.MarshalPKIXPublicKey(akKey)
+	if err != nil {
+		return "", reject("ak", err, "AK public key")
+	}
+	for _, p := range v.pinned {
+		if subtle.ConstantTimeCompare(p, der) == 1 {
+			return "pinned", nil
+		}
+	}
+	if len(chain) == 0 || v.cfg.AKRoots == nil {
+		return "", reject("ak", nil, "attestation key is neither pinned nor certified by a trusted enrollment CA")
+	}
+	leaf, err := x509.ParseCertificate(chain[0])
+	if err != nil {
+		return "", reject("ak", err, "AK certificate")
+	}
+	inter := x509.NewCertPool()
+	for _, c := range chain[1:] {
+		ic, err := x509.ParseCertificate(c)
+		if err != nil {
+			return "", reject("ak", err, "AK certificate chain")
+		}
+		inter.AddCert(ic)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{
+		Roots: v.cfg.AKRoots, Intermediates: inter, CurrentTime: now,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+	}); err != nil {
+		return "", reject("ak", err, "AK certificate does not chain to a trusted enrollment CA")
+	}
+	if subtle.ConstantTimeCompare(leaf.RawSubjectPublicKeyInfo, der) != 1 {
+		return "", reject("ak", nil, "AK certificate is for another key")
+	}
+	return "certificate", nil
+}
+
+func (v *Verifier) checkPCRs(b *bundle.Bundle, info *tpm2.TPMSQuoteInfo) error {
+	if b.PCRAlg != v.bankAlg {
+		return reject("pcr", nil, "quote covers PCR bank 0x%04x, policy needs 0x%04x", b.PCRAlg, v.bankAlg)
+	}
+	sels := info.PCRSelect.PCRSelections
+	if len(sels) != 1 || uint16(sels[0].Hash) != b.PCRAlg {
+		return reject("pcr", nil, "quote selects other banks than the reported one")
+	}
+	var quoted []uint32
+	for i := 0; i < len(sels[0].PCRSelect)*8; i++ {
+		if sels[0].PCRSelect[i/8]&(1<<(i%8)) != 0 {
+			quoted = append(quoted, uint32(i))
+		}
+	}
+	reported := slices.Sorted(maps.Keys(b.PCRs))
+	if !slices.Equal(quoted, reported) {
+		return reject("pcr", nil, "reported PCRs %v are not the quoted PCRs %v", reported, quoted)
+	}
+	d := crypto.SHA256.New() // the AK's scheme hash
+	for _, i := range quoted {
+		d.Write(b.PCRs[i])
+	}
+	if !bytes.Equal(d.Sum(nil), info.PCRDigest.Buffer) {
+		return reject("pcr", nil, "reported PCR values do not match the quoted digest")
+	}
+	for _, i := range slices.Sorted(maps.Keys(v.cfg.PCRPolicy)) {
+		got, ok := b.PCRs[uint32(i)]
+		if !ok {
+			return reject("pcr", nil, "PCR %d is in the policy but not in the quote", i)
+		}
+		if !slices.ContainsFunc(v.cfg.PCRPolicy[i], func(w []byte) bool { return bytes.Equal(w, got) }) {
+			return reject("pcr", nil, "PCR %d is %x, not a value the policy accepts", i, got)
+		}
+	}
+	return nil
+}
+
+func (v *Verifier) checkEventLog(b *bundle.Bundle) error {
+	events, err := parseEventLog(b.EventLog, b.PCRAlg)
+	if err != nil {
+		return reject("eventlog", err, "event log")
+	}
+	replayed, err := replay(events, b.PCRAlg)
+	if err != nil {
+		return reject("eventlog", err, "event log replay")
+	}
+	h, _ := hashOf(b.PCRAlg)
+	zero := make([]byte, h.Size())
+	for _, i := range slices.Sorted(maps.Keys(b.PCRs)) {
+		want, ok := replayed[i]
+		if !ok {
+			want = zero
+		}
+		if !bytes.Equal(want, b.PCRs[i]) {
+			return reject("eventlog", nil, "replaying the event log gives PCR %d = %x, quoted %x", i, want, b.PCRs[i])
+		}
+	}
+	return nil
+}
+
+// checkKey verifies the TPM2_Certify of the authenticator's key.
+func checkKey(b *bundle.Bundle, akKey *ecdsa.PublicKey, qd []byte, quote *tpm2.TPMSAttest, exp *verifier.Expected) error {
+	if err := verifySig(akKey, b.Certify, b.CertifySig); err != nil {
+		return reject("key", err, "certify signature")
+	}
+	att, err := parseAttest(b.Certify, tpm2.TPMSTAttestCertify)
+	if err != nil {
+		return reject("format", err, "certify structure")
+	}
+	if subtle.ConstantTimeCompare(att.ExtraData.Buffer, qd) != 1 {
+		return reject("challenge", nil, "certify extraData is not this connection's challenge")
+	}
+	if att.ClockInfo.ResetCount != quote.ClockInfo.ResetCount || att.ClockInfo.RestartCount != quote.ClockInfo.RestartCount {
+		return reject("key", nil, "quote and certify come from different TPM boots")
+	}
+	info, err := att.Attested.Certify()
+	if err != nil {
+		return reject("format", err, "certify info")
+	}
+	pub, err := strictUnmarshal[tpm2.TPMTPublic](b.KeyPublic)
+	if err != nil {
+		return reject("format", err, "certified key's public area")
+	}
+	name, err := tpm2.ObjectName(pub)
+	if err != nil || pub.NameAlg != tpm2.TPMAlgSHA256 {
+		return reject("key", err, "certified key's name algorithm is not SHA-256")
+	}
+	if !bytes.Equal(name.Buffer, info.Name.Buffer) {
+		return reject("key", nil, "certify names another key than the reported public area")
+	}
+	a := pub.ObjectAttributes
+	if !a.FixedTPM || !a.FixedParent || !a.SensitiveDataOrigin || !a.SignEncrypt || a.Decrypt || a.Restricted {
+		return reject("key", nil, "certified key is not a TPM-generated, non-exportable, unrestricted signing key")
+	}
+	key, err := eccSigningKey(pub)
+	if err != nil {
+		return reject("key", err, "certified key")
+	}
+	spki, err := x509.MarshalPKIXPublicKey(key)
+	if err != nil {
+		return reject("key", err, "certified key")
+	}
+	if exp.PublicKey == nil && len(exp.SPKI) == 0 {
+		return reject("key", nil, "the bundle certifies a key but no expected key was given")
+	}
+	if exp.PublicKey != nil {
+		want, ok := exp.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
+		if !ok || !want.Equal(key) {
+			return reject("key", nil, "certified key is not the authenticator's key")
+		}
+	}
+	if len(exp.SPKI) != 0 && !bytes.Equal(exp.SPKI, spki) {
+		return reject("key", nil, "certified key is not the authenticator's key (SPKI)")
+	}
+	return nil
+}
