@@ -1,0 +1,126 @@
+// Package wire defines the Evidence structure carried in a CMW record of
+// media type cmw.MediaTypeTDX ("application/vnd.go-expat.tdx-quote+cbor"),
+// shared by attester/tdx (which produces it) and verifier/tdx (which
+// appraises it).
+//
+// # Encoding
+//
+// The CMW value is one CBOR map, in CDDL:
+//
+//	tdx-evidence = {
+//	  1 => bstr .size (1020..16384)  ; quote: the Intel TDX quote (v4 or v5),
+//	                                 ; byte for byte as the quoting enclave
+//	                                 ; produced it, PCK chain included
+//	  ? 2 => bstr .size 6            ; fmspc: collateral hint, the platform's
+//	                                 ; FMSPC (the verifier checks it against
+//	                                 ; the PCK certificate, never trusts it)
+//	}
+//
+// Decoding is strict: the input must be in CBOR core deterministic encoding
+// (RFC 8949, Section 4.2.1), so that one Evidence has exactly one encoding;
+// indefinite lengths, duplicate or unknown keys, tags, and trailing bytes
+// are rejected, and sizes are bounded before anything is allocated.
+package wire
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+const (
+	// MaxQuoteSize bounds a quote: the Linux TDX guest driver's quote
+	// buffer is 16 KiB (4 * 4 KiB), which a real quote with its PCK chain
+	// (about 5 KiB) never approaches.
+	MaxQuoteSize = 16 << 10
+	// MinQuoteSize is the smallest well-formed quote (v4 with an empty
+	// certification payload would be 0x3FC bytes).
+	MinQuoteSize = 0x3FC
+	// MaxEvidenceSize bounds the whole CBOR value.
+	MaxEvidenceSize = MaxQuoteSize + 64
+	fmspcSize       = 6
+)
+
+// ErrMalformed matches every decoding error of this package.
+var ErrMalformed = errors.New("tdx: malformed evidence")
+
+// Evidence is the decoded CMW value.
+type Evidence struct {
+	// Quote is the raw TDX quote.
+	Quote []byte `cbor:"1,keyasint"`
+	// FMSPC is an optional collateral hint (6 bytes).
+	FMSPC []byte `cbor:"2,keyasint,omitempty"`
+}
+
+var (
+	encMode cbor.EncMode
+	decMode cbor.DecMode
+)
+
+func init() {
+	var err error
+	if encMode, err = cbor.CoreDetEncOptions().EncMode(); err != nil {
+		panic(err)
+	}
+	decMode, err = cbor.DecOptions{
+		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
+		IndefLength:       cbor.IndefLengthForbidden,
+		TagsMd:            cbor.TagsForbidden,
+		MaxNestedLevels:   4,
+		MaxArrayElements:  16,
+		MaxMapPairs:       16,
+		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
+		UTF8:              cbor.UTF8RejectInvalid,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+}
+
+func (e *Evidence) check() error {
+	if len(e.Quote) < MinQuoteSize || len(e.Quote) > MaxQuoteSize {
+		return fmt.Errorf("%w: quote is %d bytes, want %d..%d", ErrMalformed, len(e.Quote), MinQuoteSize, MaxQuoteSize)
+	}
+	if e.FMSPC != nil && len(e.FMSPC) != fmspcSize {
+		return fmt.Errorf("%w: fmspc hint is %d bytes, want %d", ErrMalformed, len(e.FMSPC), fmspcSize)
+	}
+	return nil
+}
+
+// Marshal returns the deterministic CBOR encoding of e.
+func (e *Evidence) Marshal() ([]byte, error) {
+	if err := e.check(); err != nil {
+		return nil, err
+	}
+	return encMode.Marshal(e)
+}
+
+// Parse decodes b strictly. The returned Evidence does not alias b.
+func Parse(b []byte) (*Evidence, error) {
+	if len(b) == 0 || len(b) > MaxEvidenceSize {
+		return nil, fmt.Errorf("%w: %d bytes, want 1..%d", ErrMalformed, len(b), MaxEvidenceSize)
+	}
+	// A map is required: checking the major type first keeps the decoder
+	// from building other values.
+	if b[0]&0xe0 != 0xa0 {
+		return nil, fmt.Errorf("%w: not a CBOR map", ErrMalformed)
+	}
+	var e Evidence
+	if err := decMode.Unmarshal(b, &e); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if e.Quote == nil {
+		return nil, fmt.Errorf("%w: missing quote (key 1)", ErrMalformed)
+	}
+	if err := e.check(); err != nil {
+		return nil, err
+	}
+	// One encoding per value: re-encode and compare.
+	re, err := encMode.Marshal(&e)
+	if err != nil || !bytes.Equal(re, b) {
+		return nil, fmt.Errorf("%w: not in CBOR core deterministic encoding", ErrMalformed)
+	}
+	return &e, nil
+}
