@@ -27,8 +27,8 @@ var cmwDec, cmwEnc = func() (cbor.DecMode, cbor.EncMode) {
 		IndefLength:      cbor.IndefLengthForbidden,
 		TagsMd:           cbor.TagsForbidden,
 		MaxNestedLevels:  4,
-		MaxArrayElements: 3,
-		MaxMapPairs:      1,
+		MaxArrayElements: 16,
+		MaxMapPairs:      16,
 	}.DecMode()
 	if err != nil {
 		panic(err)

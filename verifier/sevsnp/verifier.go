@@ -49,19 +49,15 @@ func AMDRoots() ([]Root, error) {
 	}
 	var out []Root
 	for _, b := range bundles {
-		var vc, vl trust.ProductCerts
-		if err := vc.FromKDSCertBytes(b.vcek); err != nil {
-			return nil, fmt.Errorf("sevsnp: embedded %s VCEK roots: %w", b.line, err)
+		vc, err := pemCerts(b.vcek)
+		if err != nil || len(vc) != 2 {
+			return nil, fmt.Errorf("sevsnp: embedded %s VCEK roots: want ASK and ARK (%v)", b.line, err)
 		}
-		if err := vl.FromKDSCertBytes(b.vlek); err != nil {
-			return nil, fmt.Errorf("sevsnp: embedded %s VLEK roots: %w", b.line, err)
-		}
-		if vc.Ark == nil || vc.Ask == nil {
-			return nil, fmt.Errorf("sevsnp: embedded %s roots incomplete", b.line)
-		}
-		r := Root{ProductLine: b.line, ARK: vc.Ark, ASK: vc.Ask}
-		if vl.Ark != nil && vl.Ark.Equal(vc.Ark) {
-			r.ASVK = vl.Asvk
+		r := Root{ProductLine: b.line, ASK: vc[0], ARK: vc[1]}
+		// go-sev-guest's own parser rejects its Turin VLEK bundle (trailing
+		// bytes), so read the PEM blocks here.
+		if vl, err := pemCerts(b.vlek); err == nil && len(vl) == 2 && vl[1].Equal(r.ARK) {
+			r.ASVK = vl[0]
 		}
 		out = append(out, r)
 	}
