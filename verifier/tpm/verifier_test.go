@@ -1,0 +1,380 @@
+package tpm_test
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"math/big"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/attested-tls/go-expat/attester"
+	atpm "github.com/attested-tls/go-expat/attester/tpm"
+	"github.com/attested-tls/go-expat/attester/tpm/bundle"
+	"github.com/attested-tls/go-expat/attester/tpm/tpmsim"
+	"github.com/attested-tls/go-expat/internal/tpmtest"
+	"github.com/attested-tls/go-expat/verifier"
+	vtpm "github.com/attested-tls/go-expat/verifier/tpm"
+)
+
+// The simulator is one per process: no test here runs in parallel.
+
+type fixture struct {
+	sim  *tpmsim.Simulator
+	conn *atpm.Conn
+	att  *atpm.Attester
+	key  *atpm.Key
+}
+
+func newFixture(t testing.TB, cfg *atpm.Config) *fixture {
+	t.Helper()
+	sim, err := tpmsim.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	return newFixtureOn(t, sim, cfg)
+}
+
+func newFixtureOn(t testing.TB, tr atpm.Transport, cfg *atpm.Config) *fixture {
+	t.Helper()
+	conn, err := atpm.Open(tr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := atpm.NewAttester(context.Background(), conn, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := a.NewKey(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		a.Close(context.Background())
+		conn.Close()
+	})
+	f := &fixture{conn: conn, att: a, key: k}
+	if s, ok := tr.(*tpmsim.Simulator); ok {
+		f.sim = s
+	}
+	return f
+}
+
+// expected is what the relying party computes for an EA signed with key.
+func expected(label string, key *atpm.Key) *verifier.Expected {
+	b := sha256.Sum256([]byte(label))
+	h := sha256.Sum256(key.SPKI())
+	return &verifier.Expected{
+		Challenge: attester.Challenge{Hash: crypto.SHA256, Binding: b[:], AIKPubHash: h[:]},
+		PublicKey: key.Public(),
+		SPKI:      key.SPKI(),
+		Now:       time.Now(),
+	}
+}
+
+func pinned(t testing.TB, f *fixture, mod func(*vtpm.Config)) *vtpm.Verifier {
+	t.Helper()
+	ak, err := vtpm.ParseAKPublic(f.att.AKPublic())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &vtpm.Config{TrustedAKs: []crypto.PublicKey{ak}}
+	if mod != nil {
+		mod(cfg)
+	}
+	v, err := vtpm.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func wantReject(t *testing.T, err error, check string) {
+	t.Helper()
+	var re *verifier.RejectedError
+	if !errors.As(err, &re) || !errors.Is(err, verifier.ErrRejected) {
+		t.Fatalf("got %v, want a rejection (%s)", err, check)
+	}
+	if re.Check != check {
+		t.Fatalf("rejected by %q (%v), want %q", re.Check, err, check)
+	}
+}
+
+func TestVerifyAccepts(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	exp := expected("accept", f.key)
+	ev, err := f.att.Attest(ctx, exp.Challenge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := bundle.Unwrap(ev)
+	policy := map[int][][]byte{0: {b.PCRs[0]}, 7: {make([]byte, 32), b.PCRs[7]}}
+	for _, tc := range []struct {
+		name       string
+		mod        func(*vtpm.Config)
+		wantStatus verifier.Tier
+	}{
+		{"no PCR policy", nil, verifier.TierWarning},
+		{"PCR policy met", func(c *vtpm.Config) { c.PCRPolicy = policy; c.RequireKeyAttestation = true }, verifier.TierAffirming},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := pinned(t, f, tc.mod).Verify(ctx, ev, exp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Technology != "tpm2" || res.Status != tc.wantStatus || res.Model != verifier.BackgroundCheck {
+				t.Fatalf("result %+v", res)
+			}
+			if res.Claims["key-attested"] != "true" || res.Claims["ak-trust"] != "pinned" || res.TrustVector.StorageOpaque != 2 {
+				t.Fatalf("claims %v vector %+v", res.Claims, res.TrustVector)
+			}
+			if len(res.Measurements) != 8 || res.Measurements[0].Name != "PCR0/sha256" {
+				t.Fatalf("measurements %v", res.Measurements)
+			}
+		})
+	}
+}
+
+// Rejections, each produced by a real misbehaving attester or peer.
+func TestVerifyRejects(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	other, err := f.att.NewKey(ctx) // a second TPM key: K1 in T4
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := expected("reject", f.key)
+	good, err := f.att.Attest(ctx, exp.Challenge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	goodBundle, _ := bundle.Unwrap(good)
+	rewrap := func(mod func(b *bundle.Bundle)) []byte {
+		b, _ := bundle.Unwrap(good)
+		mod(b)
+		out, err := bundle.Wrap(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	otherAK, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+
+	for _, tc := range []struct {
+		name     string
+		evidence func() []byte
+		exp      *verifier.Expected
+		mod      func(*vtpm.Config)
+		check    string
+	}{
+		{"T4 certify names K1, EA signed with K2", func() []byte {
+			ev, err := f.att.AttestKey(ctx, exp.Challenge, other)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ev
+		}, exp, nil, "key"},
+		{"T4 expected key given only as SPKI", func() []byte {
+			ev, _ := f.att.AttestKey(ctx, exp.Challenge, other)
+			return ev
+		}, &verifier.Expected{Challenge: exp.Challenge, SPKI: exp.SPKI}, nil, "key"},
+		{"certified key but nothing expected", func() []byte { return good },
+			&verifier.Expected{Challenge: exp.Challenge}, nil, "key"},
+		{"key attestation required, none sent", func() []byte {
+			ev, _ := f.att.Attest(ctx, expected("reject", &atpm.Key{}).Challenge)
+			return ev
+		}, expected("reject", &atpm.Key{}), func(c *vtpm.Config) { c.RequireKeyAttestation = true }, "key"},
+		{"evidence for another connection", func() []byte { return good },
+			expected("another connection", f.key), nil, "challenge"},
+		{"T22 untrusted AK", func() []byte { return good }, exp,
+			func(c *vtpm.Config) { c.TrustedAKs = []crypto.PublicKey{otherAK.Public()} }, "ak"},
+		{"T22 no trust anchors", func() []byte { return good }, exp,
+			func(c *vtpm.Config) { c.TrustedAKs = nil }, "ak"},
+		{"T22 wrong PCR value vs policy", func() []byte { return good }, exp,
+			func(c *vtpm.Config) { c.PCRPolicy = map[int][][]byte{7: {bytes.Repeat([]byte{1}, 32)}} }, "pcr"},
+		{"T22 policy PCR not quoted", func() []byte { return good }, exp,
+			func(c *vtpm.Config) { c.PCRPolicy = map[int][][]byte{16: {make([]byte, 32)}} }, "pcr"},
+		{"policy on another bank", func() []byte { return good }, exp,
+			func(c *vtpm.Config) { c.PCRBank = crypto.SHA384 }, "pcr"},
+		{"peer reports false PCR values", func() []byte {
+			return rewrap(func(b *bundle.Bundle) { b.PCRs[3] = bytes.Repeat([]byte{7}, 32) })
+		}, exp, nil, "pcr"},
+		{"peer drops a quoted PCR", func() []byte {
+			return rewrap(func(b *bundle.Bundle) { delete(b.PCRs, 3) })
+		}, exp, nil, "pcr"},
+		{"quote signature altered", func() []byte {
+			return rewrap(func(b *bundle.Bundle) { b.QuoteSig[len(b.QuoteSig)-1] ^= 1 })
+		}, exp, nil, "signature"},
+		{"quote bytes altered", func() []byte {
+			return rewrap(func(b *bundle.Bundle) { b.Quote[len(b.Quote)-1] ^= 1 })
+		}, exp, nil, "signature"},
+		{"certify signature swapped for the quote's", func() []byte {
+			return rewrap(func(b *bundle.Bundle) { b.CertifySig = goodBundle.QuoteSig })
+		}, exp, nil, "key"},
+		{"event log not matching the PCRs", func() []byte {
+			log, _ := tpmtest.EventLog([]tpmtest.Event{{PCR: 4, Type: 0x80000003, Data: []byte("never measured")}})
+			return rewrap(func(b *bundle.Bundle) { b.EventLog = log })
+		}, exp, nil, "eventlog"},
+		{"event log garbage", func() []byte {
+			return rewrap(func(b *bundle.Bundle) { b.EventLog = []byte("garbage") })
+		}, exp, nil, "eventlog"},
+		{"event log required", func() []byte { return good }, exp,
+			func(c *vtpm.Config) { c.RequireEventLog = true }, "eventlog"},
+		{"not a CMW", func() []byte { return []byte("{}") }, exp, nil, "format"},
+		{"truncated", func() []byte { return good[:len(good)-1] }, exp, nil, "format"},
+		{"trailing byte", func() []byte { return append(bytes.Clone(good), 0) }, exp, nil, "format"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := pinned(t, f, tc.mod).Verify(ctx, tc.evidence(), tc.exp)
+			wantReject(t, err, tc.check)
+		})
+	}
+}
+
+func TestEventLogReplay(t *testing.T) {
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "binary_bios_measurements")
+	events := []tpmtest.Event{
+		{PCR: 0, Type: 3, Data: append([]byte("StartupLocality\x00"), 0)},
+		{PCR: 0, Type: 0x8, Data: []byte("firmware")},
+		{PCR: 4, Type: 0x80000003, Data: []byte("boot loader")},
+		{PCR: 7, Type: 0x800000e0, Data: []byte("secure boot off")},
+		{PCR: 4, Type: 0x80000003, Data: []byte("kernel")},
+	}
+	log, digests := tpmtest.EventLog(events)
+	if err := os.WriteFile(logPath, log, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, &atpm.Config{EventLogPath: logPath})
+	for i, e := range events {
+		if e.Type != 3 {
+			tpmtest.Extend(t, f.sim, int(e.PCR), digests[i])
+		}
+	}
+	exp := expected("log", f.key)
+	ev, err := f.att.Attest(context.Background(), exp.Challenge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := pinned(t, f, func(c *vtpm.Config) { c.RequireEventLog = true }).Verify(context.Background(), ev, exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Claims["event-log"] != "replayed" {
+		t.Fatalf("claims %v", res.Claims)
+	}
+	// One more measurement the log does not record: rejected.
+	tpmtest.Extend(t, f.sim, 7, bytes.Repeat([]byte{9}, 32))
+	ev, err = f.att.Attest(context.Background(), exp.Challenge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = pinned(t, f, nil).Verify(context.Background(), ev, exp)
+	wantReject(t, err, "eventlog")
+}
+
+// An AK certificate from a (test-only) enrollment CA makes the AK trusted;
+// one from another CA does not.
+func TestAKCertificateTrust(t *testing.T) {
+	newCA := func(name string) (*x509.Certificate, *ecdsa.PrivateKey) {
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+			IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.Public(), k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := x509.ParseCertificate(der)
+		return c, k
+	}
+	trustedCA, trustedKey := newCA("test-only enrollment CA")
+	otherCA, otherKey := newCA("test-only other CA")
+
+	sim, err := tpmsim.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	shared := noClose{sim}
+	probe := newFixtureOn(t, shared, nil)
+	akKey := probe.att.AKPublicKey()
+	probe.att.Close(context.Background())
+
+	issue := func(ca *x509.Certificate, caKey *ecdsa.PrivateKey) []byte {
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "AK"},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, akKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(trustedCA)
+	v, err := vtpm.New(&vtpm.Config{AKRoots: roots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		chain [][]byte
+		ok    bool
+	}{
+		{"certified by the enrollment CA", [][]byte{issue(trustedCA, trustedKey)}, true},
+		{"certified by another CA", [][]byte{issue(otherCA, otherKey)}, false},
+		{"no certificate", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixtureOn(t, shared, &atpm.Config{AKChain: tc.chain})
+			exp := expected(tc.name, f.key)
+			ev, err := f.att.Attest(context.Background(), exp.Challenge)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := v.Verify(context.Background(), ev, exp)
+			if tc.ok {
+				if err != nil || res.Claims["ak-trust"] != "certificate" {
+					t.Fatalf("got %v, %v", res, err)
+				}
+				return
+			}
+			wantReject(t, err, "ak")
+		})
+	}
+}
+
+// noClose shares one transport between several Conns.
+type noClose struct{ atpm.Transport }
+
+func (noClose) Close() error { return nil }
+
+func TestSwtpmEndToEnd(t *testing.T) {
+	sw := tpmtest.StartSwtpm(t, tpmtest.SwtpmOptions{})
+	tr, err := atpm.DialSwtpm(context.Background(), "tcp", sw.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixtureOn(t, tr, nil)
+	exp := expected("swtpm", f.key)
+	ev, err := f.att.Attest(context.Background(), exp.Challenge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pinned(t, f, func(c *vtpm.Config) { c.RequireKeyAttestation = true }).Verify(context.Background(), ev, exp); err != nil {
+		t.Fatal(err)
+	}
+	_, err = pinned(t, f, nil).Verify(context.Background(), ev, expected("other", f.key))
+	wantReject(t, err, "challenge")
+}
