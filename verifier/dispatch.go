@@ -1,0 +1,224 @@
+package verifier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/attested-tls/go-expat/cmw"
+)
+
+// Dispatch is a Verifier that decodes the CMW strictly (package cmw) and
+// routes each record to the Verifier registered for its media type.
+//
+// A record whose media type has no registered Verifier is rejected with
+// Check "format". Collections are rejected (Check "format") unless
+// AllowCollections is set; then every record of the collection, at any
+// depth, is re-serialized on its own (in the collection's encoding) and
+// routed, every one must be accepted against the same Expected, and the
+// Results are merged (see Verify). Dispatch does not check that a
+// collection's items are bound to each other; since each is appraised
+// against this connection's challenge, each must be bound to it.
+//
+// The zero value rejects everything. A Dispatch must not be modified while
+// in use.
+type Dispatch struct {
+	// Verifiers maps a media type to its Verifier. Lookups compare media
+	// types with cmw.EqualMediaTypes (case of type and parameter names,
+	// quoting and spacing do not matter).
+	Verifiers map[string]Verifier
+	// AllowCollections accepts CMW collections (see the type's doc).
+	AllowCollections bool
+	// Limits bound the CMW; nil means package cmw's defaults (65535 bytes).
+	Limits *cmw.Limits
+}
+
+var _ Verifier = (*Dispatch)(nil)
+
+// Lookup returns the Verifier registered for mediaType.
+func (d *Dispatch) Lookup(mediaType string) (Verifier, error) {
+	if v, ok := d.Verifiers[mediaType]; ok && v != nil {
+		return v, nil
+	}
+	var found Verifier
+	n := 0
+	for mt, v := range d.Verifiers {
+		if v != nil && cmw.EqualMediaTypes(mt, mediaType) {
+			found = v
+			n++
+		}
+	}
+	switch n {
+	case 0:
+		return nil, Reject("format", "no verifier for media type %q", mediaType)
+	case 1:
+		return found, nil
+	}
+	return nil, fmt.Errorf("verifier: %d verifiers registered for media type %q", n, mediaType)
+}
+
+// Verify decodes cmw and appraises it with the registered Verifier(s).
+//
+// For a collection the merged Result has: Model and Technology of the
+// items when they all agree (else Model BackgroundCheck only if all items
+// were background-check, Passport otherwise, and Technology the items'
+// technologies joined by "+"), MediaType the collection's __cmwc_t (or
+// "cmw-collection"), Status and each TrustVector claim the worst (highest
+// tier) over the items, Measurements and Claims prefixed with the item's
+// label path ("gpu/firmware"), Verifier the distinct verifiers joined by
+// ", ", AppraisedAt the earliest, and EAR only when exactly one item
+// carried one.
+func (d *Dispatch) Verify(ctx context.Context, b []byte, exp *Expected) (*Result, error) {
+	c, err := cmw.Decode(b, d.Limits)
+	if err != nil {
+		return nil, &RejectedError{Check: "format", Reason: "undecodable CMW", Err: err}
+	}
+	if r, ok := c.Record(); ok {
+		v, err := d.Lookup(r.MediaType)
+		if err != nil {
+			return nil, err
+		}
+		return v.Verify(ctx, b, exp)
+	}
+	if !d.AllowCollections {
+		return nil, Reject("format", "CMW collections are not accepted")
+	}
+
+	type itemResult struct {
+		path string
+		res  *Result
+	}
+	var results []itemResult
+	err = walkItems(c, nil, func(path []string, item *cmw.CMW) error {
+		r, _ := item.Record()
+		v, err := d.Lookup(r.MediaType)
+		if err != nil {
+			return err
+		}
+		one, err := item.Marshal()
+		if err != nil {
+			return fmt.Errorf("verifier: re-serializing item %s: %w", strings.Join(path, "/"), err)
+		}
+		res, err := v.Verify(ctx, one, exp)
+		if err != nil {
+			return err
+		}
+		if res == nil {
+			return fmt.Errorf("verifier: nil result for item %s", strings.Join(path, "/"))
+		}
+		results = append(results, itemResult{strings.Join(path, "/"), res})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(results) == 0 {
+		return nil, errors.New("verifier: empty collection")
+	}
+
+	out := &Result{
+		Model:      results[0].res.Model,
+		Technology: results[0].res.Technology,
+		Status:     results[0].res.Status,
+		MediaType:  c.CollectionType(),
+		Claims:     map[string]string{},
+	}
+	if out.MediaType == "" {
+		out.MediaType = "cmw-collection"
+	}
+	var techs, verifiers []string
+	seenTech, seenVer := map[string]bool{}, map[string]bool{}
+	ears := 0
+	allBG := true
+	for _, ir := range results {
+		r := ir.res
+		if r.Model != BackgroundCheck {
+			allBG = false
+		}
+		if !seenTech[r.Technology] {
+			seenTech[r.Technology] = true
+			techs = append(techs, r.Technology)
+		}
+		if !seenVer[r.Verifier] {
+			seenVer[r.Verifier] = true
+			verifiers = append(verifiers, r.Verifier)
+		}
+		if tierRank(r.Status) > tierRank(out.Status) {
+			out.Status = r.Status
+		}
+		mergeVector(&out.TrustVector, r.TrustVector)
+		for _, m := range r.Measurements {
+			out.Measurements = append(out.Measurements, Measurement{Name: ir.path + "/" + m.Name, Value: m.Value})
+		}
+		for k, v := range r.Claims {
+			out.Claims[ir.path+"/"+k] = v
+		}
+		if out.AppraisedAt.IsZero() || (!r.AppraisedAt.IsZero() && r.AppraisedAt.Before(out.AppraisedAt)) {
+			out.AppraisedAt = r.AppraisedAt
+		}
+		if len(r.EAR) > 0 {
+			ears++
+			out.EAR = r.EAR
+		}
+	}
+	if ears != 1 {
+		out.EAR = nil
+	}
+	if len(techs) > 1 {
+		out.Technology = strings.Join(techs, "+")
+	}
+	for _, ir := range results {
+		if ir.res.Model != out.Model {
+			out.Model = Passport
+			if allBG {
+				out.Model = BackgroundCheck
+			}
+		}
+	}
+	out.Verifier = strings.Join(verifiers, ", ")
+	return out, nil
+}
+
+func walkItems(c *cmw.CMW, path []string, fn func([]string, *cmw.CMW) error) error {
+	if !c.IsCollection() {
+		return fn(path, c)
+	}
+	for _, it := range c.Items() {
+		p := append(append([]string(nil), path...), it.Label.String())
+		if err := walkItems(it.CMW, p, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// tierRank orders tiers from best to worst; TierNone (no claim) ranks
+// between affirming and warning.
+func tierRank(t Tier) int {
+	switch t {
+	case TierAffirming:
+		return 1
+	case TierNone:
+		return 2
+	case TierWarning:
+		return 3
+	}
+	return 4
+}
+
+func mergeVector(dst *TrustVector, src TrustVector) {
+	pick := func(d *int8, s int8) {
+		if *d == 0 || (s != 0 && tierRank(TierOf(s)) > tierRank(TierOf(*d))) {
+			*d = s
+		}
+	}
+	pick(&dst.InstanceIdentity, src.InstanceIdentity)
+	pick(&dst.Configuration, src.Configuration)
+	pick(&dst.Executables, src.Executables)
+	pick(&dst.FileSystem, src.FileSystem)
+	pick(&dst.Hardware, src.Hardware)
+	pick(&dst.RuntimeOpaque, src.RuntimeOpaque)
+	pick(&dst.StorageOpaque, src.StorageOpaque)
+	pick(&dst.SourcedData, src.SourcedData)
+}

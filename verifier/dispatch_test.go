@@ -1,0 +1,177 @@
+package verifier_test
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/attested-tls/go-expat/attester"
+	"github.com/attested-tls/go-expat/cmw"
+	"github.com/attested-tls/go-expat/internal/testkit"
+	"github.com/attested-tls/go-expat/verifier"
+)
+
+// exactValue is a second, deliberately simple technology for routing
+// tests: it accepts a record of its media type only if the value is the
+// expected challenge's ReportData64 itself.
+type exactValue struct{ calls int }
+
+const exactType = "application/vnd.example.exact"
+
+func (e *exactValue) Verify(_ context.Context, b []byte, exp *verifier.Expected) (*verifier.Result, error) {
+	e.calls++
+	c, err := cmw.Decode(b, nil)
+	if err != nil {
+		return nil, verifier.Reject("format", "%v", err)
+	}
+	r, ok := c.Record()
+	if !ok || r.MediaType != exactType {
+		return nil, verifier.Reject("format", "not mine")
+	}
+	want, err := exp.Challenge.ReportData64()
+	if err != nil || !bytes.Equal(r.Value, want[:]) {
+		return nil, verifier.Reject("challenge", "value is not the challenge")
+	}
+	return &verifier.Result{Model: verifier.BackgroundCheck, Technology: "exact", Status: verifier.TierWarning,
+		TrustVector: verifier.TrustVector{InstanceIdentity: 32}, Verifier: "exact",
+		Measurements: []verifier.Measurement{{Name: "m", Value: []byte{1}}}, Claims: map[string]string{"k": "v"},
+		AppraisedAt: time.Unix(1, 0)}, nil
+}
+
+func ch(seed byte) attester.Challenge {
+	return attester.Challenge{Hash: crypto.SHA256, Binding: bytes.Repeat([]byte{seed}, 32), AIKPubHash: make([]byte, 32)}
+}
+
+func TestDispatch(t *testing.T) {
+	key, err := testkit.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	att := &testkit.Attester{Key: key, Measurements: []verifier.Measurement{{Name: "fw", Value: []byte{9}}}}
+	tk := &testkit.Verifier{TrustedKeys: []*ecdsa.PublicKey{&key.PublicKey}}
+	ex := &exactValue{}
+	d := &verifier.Dispatch{Verifiers: map[string]verifier.Verifier{
+		// Registered with a different spelling than cmw.MediaTypeTestKit's.
+		"Application/VND.go-expat.test-only-eat+cwt": tk,
+		exactType: ex,
+	}}
+	good := ch(1)
+	exp := &verifier.Expected{Challenge: good, Now: time.Unix(100, 0)}
+	ev, err := att.Attest(context.Background(), good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	staleEv, _ := att.Attest(context.Background(), ch(2))
+	rd, _ := good.ReportData64()
+	exactRec, _ := cmw.NewRecord(exactType, rd[:], cmw.Evidence)
+	unknownRec, _ := cmw.NewRecord("application/vnd.example.unknown", []byte{1}, cmw.Evidence)
+
+	collection := func(items map[string][]byte, json bool) []byte {
+		col, _ := cmw.NewCollection("tag:example.com,2026:composite")
+		for label, b := range items {
+			c, err := cmw.Decode(b, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := col.Add(cmw.TextLabel(label), c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var out []byte
+		if json {
+			out, err = col.MarshalJSON()
+		} else {
+			out, err = col.Marshal()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	mustM := func(c *cmw.CMW) []byte { b, _ := c.Marshal(); return b }
+	composite := collection(map[string][]byte{"cpu": ev, "gpu": mustM(exactRec)}, false)
+	compositeJSON := collection(map[string][]byte{"cpu": ev, "gpu": mustM(exactRec)}, true)
+	staleComposite := collection(map[string][]byte{"cpu": staleEv, "gpu": mustM(exactRec)}, false)
+	unknownComposite := collection(map[string][]byte{"cpu": ev, "x": mustM(unknownRec)}, false)
+
+	allow := *d
+	allow.AllowCollections = true
+
+	tests := []struct {
+		name  string
+		d     *verifier.Dispatch
+		in    []byte
+		check string
+		tech  string
+	}{
+		{"test-kit record", d, ev, "", testkit.Technology},
+		{"other record", d, mustM(exactRec), "", "exact"},
+		{"unknown media type", d, mustM(unknownRec), "format", ""},
+		{"garbage", d, []byte("garbage"), "format", ""},
+		{"oversized", d, make([]byte, 65536), "format", ""},
+		{"stale evidence", d, staleEv, "challenge", ""},
+		{"collection not allowed", d, composite, "format", ""},
+		{"zero Dispatch", &verifier.Dispatch{}, ev, "format", ""},
+		{"collection", &allow, composite, "", "test-kit+exact"},
+		{"JSON collection", &allow, compositeJSON, "", "test-kit+exact"},
+		{"collection with a stale item", &allow, staleComposite, "challenge", ""},
+		{"collection with an unknown item", &allow, unknownComposite, "format", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := tt.d.Verify(context.Background(), tt.in, exp)
+			if tt.check != "" {
+				var re *verifier.RejectedError
+				if !errors.As(err, &re) || re.Check != tt.check {
+					t.Fatalf("got %v, want check %q", err, tt.check)
+				}
+				if res != nil {
+					t.Error("result with an error")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Technology != tt.tech {
+				t.Errorf("technology %q, want %q", res.Technology, tt.tech)
+			}
+		})
+	}
+
+	res, err := allow.Verify(context.Background(), composite, exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != verifier.TierWarning || res.TrustVector.InstanceIdentity != 32 || res.TrustVector.Hardware != 2 {
+		t.Errorf("merged status %v vector %+v", res.Status, res.TrustVector)
+	}
+	if res.MediaType != "tag:example.com,2026:composite" || res.Model != verifier.BackgroundCheck {
+		t.Errorf("merged result %+v", res)
+	}
+	names := map[string]bool{}
+	for _, m := range res.Measurements {
+		names[m.Name] = true
+	}
+	if !names["cpu/fw"] || !names["gpu/m"] || res.Claims["gpu/k"] != "v" || res.Claims["cpu/test-only"] != "true" {
+		t.Errorf("merged measurements %v claims %v", res.Measurements, res.Claims)
+	}
+	if !res.AppraisedAt.Equal(time.Unix(1, 0)) {
+		t.Errorf("AppraisedAt %v", res.AppraisedAt)
+	}
+}
+
+func TestDispatchAmbiguous(t *testing.T) {
+	v := &exactValue{}
+	d := &verifier.Dispatch{Verifiers: map[string]verifier.Verifier{"a/b; x=1": v, "A/B;x=\"1\"": v}}
+	if _, err := d.Lookup("a/b;x=1"); err == nil || errors.Is(err, verifier.ErrRejected) {
+		t.Errorf("ambiguous registration: %v", err)
+	}
+	if got, err := d.Lookup("a/b; x=1"); err != nil || got != v {
+		t.Errorf("exact key: %v %v", got, err)
+	}
+}
