@@ -1,0 +1,235 @@
+package expat
+
+import (
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/attested-tls/go-expat/attester"
+	"github.com/attested-tls/go-expat/verifier"
+)
+
+// Config configures one side of an attested connection (or an Endpoint).
+// The zero value attests nothing and requires nothing; a Config must not be
+// modified after it has been passed to Server, Client or NewEndpoint.
+type Config struct {
+	// Attester produces Evidence (or, in the passport model, an
+	// Attestation Result) when the peer asks us to attest. Nil means we
+	// refuse such requests with the empty authenticator (RFC 9261,
+	// Section 6), which a peer that requires attestation treats as failure.
+	Attester attester.Attester
+
+	// Certificate is the identity we authenticate with in our Exported
+	// Authenticators: a chain and a crypto.Signer (possibly opaque, e.g. a
+	// TPM-resident key for key attestation). Required when Attester is set.
+	// It may be the certificate of the TLS handshake or a different one.
+	Certificate *tls.Certificate
+
+	// RequirePeerAttestation makes the connection ask the peer to attest
+	// during setup and refuse application data in both directions until the
+	// peer's attestation has been verified. Verifier must be set.
+	RequirePeerAttestation bool
+
+	// Verifier appraises what the peer sends (Evidence in the background-
+	// check model, an Attestation Result in the passport model). Required
+	// when RequirePeerAttestation is set or Attest is called.
+	Verifier verifier.Verifier
+
+	// PeerIdentity decides how the peer's Exported Authenticator
+	// certificate is trusted. Its zero value requires the EA certificate to
+	// be the very certificate the peer presented, and crypto/tls verified,
+	// in the TLS handshake: attestation augments X.509, never replaces it.
+	PeerIdentity PeerIdentity
+
+	// ExtensionType is the cmw_attestation code point. Zero means
+	// DefaultExtensionType (0xFF00, private use).
+	ExtensionType uint16
+
+	// LegacyBinderLabel, when non-empty, replaces ExporterLabel in the
+	// binder for interoperability with prototypes of older drafts. Only
+	// LegacyLabelDraft02 and LegacyLabelDraft01 are accepted. Both peers
+	// must agree; do not set it for new deployments.
+	LegacyBinderLabel string
+
+	// SetupTimeout bounds the setup attestation when Handshake is called
+	// implicitly by Read or Write. Zero means 30 seconds.
+	SetupTimeout time.Duration
+
+	// KeepOnFailure keeps the connection open (but marks it unattested and
+	// blocks application data) when a re-attestation started by Attest
+	// fails. By default a failed attestation closes the connection, as the
+	// draft recommends (Section 7: failed validation SHOULD be fatal).
+	KeepOnFailure bool
+
+	// MaxPeerRequests bounds how many of the peer's attestation requests
+	// may be in progress at once; requests beyond it close the connection.
+	// Zero means 2.
+	MaxPeerRequests int
+
+	// PeerRequestInterval is the minimum interval between two attestations
+	// we perform for the peer (protection against a peer forcing thousands
+	// of hardware quotes). Requests arriving faster are refused with the
+	// empty authenticator. Zero means no limit beyond MaxPeerRequests;
+	// a negative value is invalid.
+	PeerRequestInterval time.Duration
+
+	// MaxAuthenticatorSize bounds the authenticators we accept. Zero means
+	// 256 KiB.
+	MaxAuthenticatorSize int
+
+	// Rand is the source of request contexts. Nil means crypto/rand.
+	Rand io.Reader
+	// Time returns the current time. Nil means time.Now.
+	Time func() time.Time
+	// Logger receives debug and warning events. Nil discards them.
+	Logger *slog.Logger
+}
+
+// PeerIdentity selects how the peer's Exported Authenticator certificate
+// chain is trusted. At most one field may be set; the zero value is the
+// secure default described on Config.PeerIdentity.
+type PeerIdentity struct {
+	// VerifyOptions validates the EA chain as X.509 (Roots, KeyUsages, DNS
+	// name, ...).
+	VerifyOptions *x509.VerifyOptions
+	// VerifyChain is called with the EA chain as sent.
+	VerifyChain func(chain []*x509.Certificate) error
+	// PinnedKey requires the EA end-entity key to equal this key.
+	PinnedKey crypto.PublicKey
+	// AttestationOnly accepts any EA certificate and identifies the peer by
+	// its attested state alone (remote-attestation-only authentication).
+	// Use it only for constrained cases such as onboarding or anonymous
+	// client attestation, where the Evidence (for example a measurement) IS
+	// the identity that policy checks. It is not X.509 authentication.
+	AttestationOnly bool
+}
+
+func (p *PeerIdentity) count() int {
+	n := 0
+	if p.VerifyOptions != nil {
+		n++
+	}
+	if p.VerifyChain != nil {
+		n++
+	}
+	if p.PinnedKey != nil {
+		n++
+	}
+	if p.AttestationOnly {
+		n++
+	}
+	return n
+}
+
+func (c *Config) extType() uint16 {
+	if c.ExtensionType == 0 {
+		return DefaultExtensionType
+	}
+	return c.ExtensionType
+}
+
+func (c *Config) label() string {
+	if c.LegacyBinderLabel != "" {
+		return c.LegacyBinderLabel
+	}
+	return ExporterLabel
+}
+
+func (c *Config) now() time.Time {
+	if c.Time != nil {
+		return c.Time()
+	}
+	return time.Now()
+}
+
+func (c *Config) logger() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (c *Config) setupTimeout() time.Duration {
+	if c.SetupTimeout > 0 {
+		return c.SetupTimeout
+	}
+	return 30 * time.Second
+}
+
+func (c *Config) maxPeerRequests() int {
+	if c.MaxPeerRequests > 0 {
+		return c.MaxPeerRequests
+	}
+	return 2
+}
+
+func (c *Config) maxAuthenticatorSize() int {
+	if c.MaxAuthenticatorSize > 0 {
+		return c.MaxAuthenticatorSize
+	}
+	return 256 << 10
+}
+
+// check validates the configuration.
+func (c *Config) check() error {
+	if c.Attester != nil && c.Certificate == nil {
+		return errors.New("expat: Config.Attester requires Config.Certificate")
+	}
+	if c.Certificate != nil && len(c.Certificate.Certificate) == 0 {
+		return errors.New("expat: Config.Certificate has no certificate")
+	}
+	if c.RequirePeerAttestation && c.Verifier == nil {
+		return errors.New("expat: Config.RequirePeerAttestation requires Config.Verifier")
+	}
+	if c.PeerIdentity.count() > 1 {
+		return errors.New("expat: Config.PeerIdentity: set at most one way of trusting the peer")
+	}
+	switch c.LegacyBinderLabel {
+	case "", LegacyLabelDraft02, LegacyLabelDraft01:
+	default:
+		return errors.New("expat: Config.LegacyBinderLabel must be empty or one of the legacy labels")
+	}
+	if c.PeerRequestInterval < 0 || c.SetupTimeout < 0 || c.MaxPeerRequests < 0 || c.MaxAuthenticatorSize < 0 {
+		return errors.New("expat: negative limit in Config")
+	}
+	return nil
+}
+
+// ServerTLSConfig returns a copy of base prepared for an attested server:
+// TLS 1.3 only and session tickets off, so that no connection is ever
+// resumed (draft -04, Section 7: a server requiring attestation MUST NOT
+// send NewSessionTicket). A nil base starts from an empty config.
+func ServerTLSConfig(base *tls.Config) *tls.Config {
+	var c *tls.Config
+	if base == nil {
+		c = &tls.Config{}
+	} else {
+		c = base.Clone()
+	}
+	c.MinVersion = tls.VersionTLS13
+	c.MaxVersion = tls.VersionTLS13
+	c.SessionTicketsDisabled = true
+	return c
+}
+
+// ClientTLSConfig returns a copy of base prepared for an attested client:
+// TLS 1.3 only, no session cache (tickets are discarded, nothing is resumed,
+// no 0-RTT) and renegotiation off.
+func ClientTLSConfig(base *tls.Config) *tls.Config {
+	var c *tls.Config
+	if base == nil {
+		c = &tls.Config{}
+	} else {
+		c = base.Clone()
+	}
+	c.MinVersion = tls.VersionTLS13
+	c.MaxVersion = tls.VersionTLS13
+	c.ClientSessionCache = nil
+	c.SessionTicketsDisabled = true
+	c.Renegotiation = tls.RenegotiateNever
+	return c
+}

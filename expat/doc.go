@@ -1,0 +1,54 @@
+// Package expat implements attested TLS as specified by
+// draft-fossati-seat-expat (the 2026-09 editor's copy, "-04"; see
+// DraftRevision): remote attestation Evidence, or an Attestation Result,
+// wrapped in a CMW and carried in the cmw_attestation extension of a TLS
+// Exported Authenticator (RFC 9261, package ea) after a TLS 1.3 handshake,
+// bound to that connection through a TLS exporter.
+//
+// # What "attested" means here
+//
+// A verified Attestation proves that the holder of the private key of the
+// peer's Exported Authenticator certificate presented, on THIS connection
+// and after a request WE made with a fresh random context, Evidence that the
+// configured Verifier accepted and that contains the binding
+//
+//	Hash(SPKI || TLS-Exporter("EXPORTER-cmw-attestation", context, 32))
+//
+// and AIK_pub_hash = Hash(SPKI), laid into the Evidence's user-data field
+// with the layout of package attester. It does not prove anything the
+// Verifier did not check, and it says nothing about the peer after the
+// moment the Evidence was produced: re-attest (Conn.Attest) when an
+// operation needs fresh assurance.
+//
+// Attestation augments X.509 and never replaces it silently: by default the
+// peer's Exported Authenticator certificate must be the certificate that
+// crypto/tls verified in the handshake. Other ways of trusting the peer
+// (an x509.VerifyOptions, a callback, a pinned key) and attestation-only
+// authentication (PeerIdentity.AttestationOnly, for onboarding or anonymous
+// client attestation) are explicit choices.
+//
+// # Pieces
+//
+//   - Conn (Server, Client): a net.Conn over an established *tls.Conn that
+//     runs the attestation the local Config requires before any application
+//     data flows (server, client or mutual attestation, one extra round trip),
+//     answers the peer's requests, and re-attests on demand (Attest).
+//   - Endpoint: the same logic without I/O, for applications that carry EA
+//     messages in their own protocol (HTTP headers, gRPC metadata, QUIC).
+//   - ComputeChallenge, MarshalExtensionData, ParseExtensionData: the binder
+//     and the extension codec.
+//
+// Both RATS models go through the same Verifier interface: in the
+// background-check model the CMW holds Evidence and the Verifier appraises it
+// (in-process or remote); in the passport model it holds an Attestation
+// Result (an EAR) that the Verifier checks (verifier/ear).
+//
+// # Caveats
+//
+// TLS 1.3 only. Resumed sessions are refused (NewEndpoint returns ErrResumed):
+// use ServerTLSConfig and ClientTLSConfig, which switch session tickets off
+// and keep clients from resuming; 0-RTT is never used. The wire profile
+// (code point 0xFF00, the challenge layout, the stream framing) is this
+// project's until the IETF assigns values; all draft-dependent constants are
+// in draft.go.
+package expat

@@ -1,0 +1,296 @@
+package expat
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/attested-tls/go-expat/attester"
+	"github.com/attested-tls/go-expat/ea"
+	"github.com/attested-tls/go-expat/verifier"
+)
+
+// Attestation is a verified attestation of the peer.
+type Attestation struct {
+	// Seq numbers the verified attestations of this connection from 1, in
+	// the order their verification completed.
+	Seq uint64
+	// Context is the certificate_request_context of the exchange.
+	Context []byte
+	// Chain is the peer's Exported Authenticator chain ([0] is the end
+	// entity whose key the Evidence is bound to).
+	Chain []*x509.Certificate
+	// Challenge is what the Evidence was checked to contain.
+	Challenge attester.Challenge
+	// Result is the Verifier's appraisal: model, status, claims,
+	// measurements, the EAR when there is one.
+	Result *verifier.Result
+	// VerifiedAt is when the verification completed (Config.Time).
+	VerifiedAt time.Time
+}
+
+// Endpoint is the sans-I/O core of an attested connection: it makes
+// attestation requests, answers the peer's, and verifies the peer's
+// authenticators, leaving the carriage of the messages to the caller (Conn,
+// or an application that carries them in HTTP headers, gRPC metadata or a
+// QUIC stream). It is safe for concurrent use.
+type Endpoint struct {
+	cfg      *Config
+	sess     *ea.Session
+	exp      ea.Exporter
+	isServer bool
+	// handshakePeer is the peer's handshake leaf when crypto/tls verified a
+	// chain for it; the default PeerIdentity compares against it.
+	handshakePeer *x509.Certificate
+}
+
+// NewEndpoint returns an Endpoint for an established TLS 1.3 connection
+// whose state is cs. isServer is our role on that connection. It refuses
+// TLS versions other than 1.3, incomplete handshakes and resumed sessions.
+func NewEndpoint(cs *tls.ConnectionState, isServer bool, cfg *Config) (*Endpoint, error) {
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if cs.DidResume {
+		return nil, ErrResumed
+	}
+	sess, err := ea.NewSession(cs, isServer, &ea.Config{Rand: cfg.Rand, MaxAuthenticatorSize: cfg.maxAuthenticatorSize()})
+	if err != nil {
+		return nil, fmt.Errorf("expat: %w", err)
+	}
+	var peer *x509.Certificate
+	if len(cs.VerifiedChains) > 0 && len(cs.PeerCertificates) > 0 {
+		peer = cs.PeerCertificates[0]
+	}
+	return &Endpoint{cfg: cfg, sess: sess, exp: cs, isServer: isServer, handshakePeer: peer}, nil
+}
+
+// NewEndpointFromSession returns an Endpoint over an existing ea.Session
+// whose exporter is exp (for QUIC and other non-crypto/tls carriers).
+// verifiedPeer is the peer's handshake certificate if, and only if, the
+// caller's TLS stack verified it; it is what the default PeerIdentity
+// compares against (nil makes the default identity policy reject every
+// authenticator).
+func NewEndpointFromSession(sess *ea.Session, exp ea.Exporter, verifiedPeer *x509.Certificate, cfg *Config) (*Endpoint, error) {
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	return &Endpoint{cfg: cfg, sess: sess, exp: exp, isServer: sess.IsServer(), handshakePeer: verifiedPeer}, nil
+}
+
+// Request returns a new attestation request (a CertificateRequest from a
+// server, a ClientCertificateRequest from a client) with a fresh context,
+// offering cmw_attestation empty (draft -04, Section 4).
+func (e *Endpoint) Request() ([]byte, error) {
+	req, err := e.sess.NewRequest([]ea.Extension{{Type: e.cfg.extType(), Data: []byte{}}})
+	if err != nil {
+		return nil, fmt.Errorf("expat: %w", err)
+	}
+	return req.Marshal()
+}
+
+// Respond answers the peer's request. When the request offers
+// cmw_attestation, Respond asks the Attester for Evidence bound to this
+// connection, the request's context and our EA key, and returns an
+// authenticator carrying it in the end-entity entry. Without a Certificate,
+// or when cmw_attestation is offered and there is no Attester, it returns
+// the empty authenticator (a refusal). On error nothing is returned; the
+// caller may then send Refuse's answer.
+func (e *Endpoint) Respond(ctx context.Context, reqMsg []byte) ([]byte, error) {
+	req, err := ea.ParseRequest(reqMsg)
+	if err != nil {
+		return nil, wrapErr("parse request", alertOf(err, alertIllegalParameter), err)
+	}
+	data, offered := req.Extension(e.cfg.extType())
+	if offered && len(data) != 0 {
+		err := errors.New("cmw_attestation offered with non-empty data")
+		return nil, wrapErr("parse request", alertIllegalParameter, err)
+	}
+	if e.cfg.Certificate == nil || (offered && e.cfg.Attester == nil) {
+		auth, rerr := e.sess.Refuse(req)
+		if rerr != nil {
+			return nil, wrapErr("refuse", alertOf(rerr, alertInternalError), rerr)
+		}
+		return auth, nil
+	}
+	var leafExts []ea.Extension
+	if offered {
+		leaf, err := x509.ParseCertificate(e.cfg.Certificate.Certificate[0])
+		if err != nil {
+			return nil, wrapErr("respond", alertInternalError, fmt.Errorf("our certificate: %w", err))
+		}
+		ch, err := ComputeChallenge(e.exp, e.sess.Hash(), e.cfg.label(), req.Context, leaf.RawSubjectPublicKeyInfo)
+		if err != nil {
+			return nil, wrapErr("respond", alertInternalError, err)
+		}
+		cmw, err := e.cfg.Attester.Attest(ctx, ch)
+		if err != nil {
+			return nil, wrapErr("attest", alertInternalError, err)
+		}
+		ext, err := MarshalExtensionData(cmw)
+		if err != nil {
+			return nil, wrapErr("attest", alertInternalError, err)
+		}
+		leafExts = []ea.Extension{{Type: e.cfg.extType(), Data: ext}}
+	}
+	auth, err := e.sess.Authenticate(req, e.cfg.Certificate, leafExts)
+	if err != nil {
+		return nil, wrapErr("authenticate", alertOf(err, alertInternalError), err)
+	}
+	return auth, nil
+}
+
+// Refuse returns the empty authenticator for the peer's request: the
+// explicit "no" of RFC 9261, Section 6. Conn uses it when the Attester
+// fails or the peer asks too often.
+func (e *Endpoint) Refuse(reqMsg []byte) ([]byte, error) {
+	req, err := ea.ParseRequest(reqMsg)
+	if err != nil {
+		return nil, wrapErr("parse request", alertOf(err, alertIllegalParameter), err)
+	}
+	auth, err := e.sess.Refuse(req)
+	if err != nil {
+		return nil, wrapErr("refuse", alertOf(err, alertInternalError), err)
+	}
+	return auth, nil
+}
+
+// Verify validates the peer's authenticator against the request we sent
+// with its context (RFC 9261), checks the peer's identity per
+// Config.PeerIdentity, then has Config.Verifier appraise the CMW against
+// the challenge we compute ourselves from this connection. It succeeds only
+// if every step does; the context can be verified once. The request is
+// found by the authenticator's own context; use VerifyFor when the carrier
+// tells which request an authenticator answers (the only way to recognise
+// an empty authenticator, which carries no context).
+func (e *Endpoint) Verify(ctx context.Context, auth []byte) (*Attestation, error) {
+	return e.verify(ctx, nil, auth)
+}
+
+// VerifyFor is Verify for the answer to our request with context reqContext.
+func (e *Endpoint) VerifyFor(ctx context.Context, reqContext, auth []byte) (*Attestation, error) {
+	if reqContext == nil {
+		reqContext = []byte{}
+	}
+	return e.verify(ctx, reqContext, auth)
+}
+
+func (e *Endpoint) verify(ctx context.Context, reqContext, auth []byte) (*Attestation, error) {
+	if e.cfg.Verifier == nil {
+		return nil, errors.New("expat: no Verifier configured")
+	}
+	opts := e.validateOptions()
+	var a *ea.Authenticated
+	var err error
+	a, err = e.sess.Validate(auth, opts)
+	if err == nil && reqContext != nil && !bytes.Equal(a.Context, reqContext) {
+		err = fmt.Errorf("%w: authenticator answers another request than the one it was sent for", ea.ErrUnknownContext)
+	}
+	if err != nil {
+		if errors.Is(err, ea.ErrEmptyAuthenticator) {
+			return nil, wrapErr("verify", alertAccessDenied, ErrPeerRefused)
+		}
+		return nil, wrapErr("validate authenticator", alertOf(err, alertBadCertificate), err)
+	}
+	typ := e.cfg.extType()
+	for i, entry := range a.Entries {
+		if i == 0 {
+			continue
+		}
+		for _, x := range entry.Extensions {
+			if x.Type == typ {
+				// draft -04, Section 4: only the end-entity entry
+				// carries Evidence.
+				err := fmt.Errorf("cmw_attestation in certificate entry %d", i)
+				return nil, wrapErr("verify", alertIllegalParameter, err)
+			}
+		}
+	}
+	var data []byte
+	found := false
+	for _, x := range a.Extensions {
+		if x.Type == typ {
+			data, found = x.Data, true
+		}
+	}
+	if !found {
+		return nil, wrapErr("verify", alertMissingExtension, ErrMissingAttestation)
+	}
+	cmw, err := ParseExtensionData(data)
+	if err != nil {
+		return nil, wrapErr("verify", alertIllegalParameter, err)
+	}
+	leaf := a.Chain[0]
+	ch, err := ComputeChallenge(e.exp, e.sess.Hash(), e.cfg.label(), a.Context, leaf.RawSubjectPublicKeyInfo)
+	if err != nil {
+		return nil, wrapErr("verify", alertInternalError, err)
+	}
+	now := e.cfg.now()
+	res, err := e.cfg.Verifier.Verify(ctx, cmw, &verifier.Expected{
+		Challenge: ch,
+		PublicKey: leaf.PublicKey,
+		SPKI:      leaf.RawSubjectPublicKeyInfo,
+		Now:       now,
+	})
+	if err != nil {
+		alert := alertBadCertificate
+		if errors.Is(err, verifier.ErrUnavailable) || !errors.Is(err, verifier.ErrRejected) {
+			alert = alertInternalError
+		}
+		return nil, wrapErr("appraise", alert, err)
+	}
+	if res == nil {
+		return nil, wrapErr("appraise", alertInternalError, errors.New("verifier returned no result and no error"))
+	}
+	return &Attestation{
+		Context:    a.Context,
+		Chain:      a.Chain,
+		Challenge:  ch,
+		Result:     res,
+		VerifiedAt: e.cfg.now(),
+	}, nil
+}
+
+// validateOptions turns Config.PeerIdentity into ea.ValidateOptions.
+func (e *Endpoint) validateOptions() *ea.ValidateOptions {
+	p := &e.cfg.PeerIdentity
+	switch {
+	case p.VerifyOptions != nil:
+		return &ea.ValidateOptions{VerifyOptions: p.VerifyOptions}
+	case p.VerifyChain != nil:
+		return &ea.ValidateOptions{VerifyChain: p.VerifyChain}
+	case p.PinnedKey != nil:
+		return &ea.ValidateOptions{PinnedKey: p.PinnedKey}
+	case p.AttestationOnly:
+		return &ea.ValidateOptions{InsecureSkipChainVerify: true}
+	}
+	hs := e.handshakePeer
+	return &ea.ValidateOptions{VerifyChain: func(chain []*x509.Certificate) error {
+		if hs == nil {
+			return errors.New("expat: the peer has no verified handshake certificate; set Config.PeerIdentity to trust its authenticator another way")
+		}
+		if len(chain) == 0 || !bytes.Equal(chain[0].Raw, hs.Raw) {
+			return errors.New("expat: authenticator certificate differs from the peer's verified handshake certificate")
+		}
+		return nil
+	}}
+}
+
+// alertOf returns the alert carried by an *ea.Error in err, or def.
+func alertOf(err error, def tls.AlertError) tls.AlertError {
+	var e *ea.Error
+	if errors.As(err, &e) && e.Alert != 0 {
+		return e.Alert
+	}
+	return def
+}

@@ -1,0 +1,54 @@
+package expat
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+)
+
+// TLS alerts used by this package (RFC 8446, Section 6).
+const (
+	alertIllegalParameter     tls.AlertError = 47
+	alertBadCertificate       tls.AlertError = 42
+	alertAccessDenied         tls.AlertError = 49
+	alertInternalError        tls.AlertError = 80
+	alertMissingExtension     tls.AlertError = 109
+	alertUnsupportedExtension tls.AlertError = 110
+)
+
+var (
+	// ErrNotAttested is returned by Read and Write when the attestation
+	// that the local policy requires has not succeeded (or has failed).
+	ErrNotAttested = errors.New("expat: peer not attested")
+	// ErrPeerRefused means the peer answered an attestation request with
+	// the empty authenticator (RFC 9261, Section 6).
+	ErrPeerRefused = errors.New("expat: peer refused to attest")
+	// ErrMissingAttestation means the peer's authenticator carried no
+	// cmw_attestation extension although one was requested.
+	ErrMissingAttestation = errors.New("expat: authenticator carries no attestation")
+	// ErrResumed means the TLS session was resumed: a resumed session is
+	// never treated as attested (draft -04, Section 7.2).
+	ErrResumed = errors.New("expat: resumed TLS session")
+	// ErrClosed is returned on a connection closed locally or after a
+	// failure; it matches net.ErrClosed. A clean close by the peer is
+	// io.EOF, as for any net.Conn.
+	ErrClosed = fmt.Errorf("expat: connection closed: %w", net.ErrClosed)
+)
+
+// Error is a failed attestation step. Alert is the TLS alert that the
+// failure implies (sent to the peer in a CLOSE frame by Conn); Err is the
+// cause, which may match ErrPeerRefused, ErrMissingAttestation,
+// verifier.ErrRejected, verifier.ErrUnavailable or an *ea.Error.
+type Error struct {
+	Op    string
+	Alert tls.AlertError
+	Err   error
+}
+
+func (e *Error) Error() string { return "expat: " + e.Op + ": " + e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+func wrapErr(op string, alert tls.AlertError, err error) error {
+	return &Error{Op: op, Alert: alert, Err: err}
+}

@@ -1,0 +1,130 @@
+package expat
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+)
+
+// The stream framing used by Conn.
+//
+// After the TLS 1.3 handshake, both directions of the TLS connection carry a
+// sequence of frames:
+//
+//	frame = type (1 byte) | length (3 bytes, big endian) | payload (length bytes)
+//
+//	type 0x01 SETUP          payload = version (1 byte, 0x01) | [EA request]
+//	                         The first frame each side sends, exactly once.
+//	                         With a request (CertificateRequest from a server,
+//	                         ClientCertificateRequest from a client, RFC 9261
+//	                         handshake message with its 4-byte header) the
+//	                         sender requires attestation before application
+//	                         data; without, it requires nothing at setup.
+//	type 0x02 REQUEST        payload = EA request (re-attestation)
+//	type 0x03 AUTHENTICATOR  payload = context length (1 byte) | context |
+//	                         EA authenticator (Certificate ||
+//	                         CertificateVerify || Finished), or the empty
+//	                         authenticator (Finished only) for a refusal.
+//	                         The context names the request answered (the
+//	                         empty authenticator carries none of its own);
+//	                         it is only a routing hint: the authenticator is
+//	                         validated against that request's own context.
+//	type 0x04 DATA           payload = application data (1..16380 bytes)
+//	type 0x05 CLOSE          payload = TLS alert description (1 byte); the
+//	                         sender closes after it
+//
+// Unknown frame types, a second SETUP, a frame before SETUP, and payloads
+// larger than the limits below are protocol errors that close the connection.
+// The framing carries no meaning of its own beyond ordering and is meant to
+// be replaced by a standard transport (draft-reddy-seat-expat-transport) when
+// one exists; the sans-I/O Endpoint does not depend on it.
+const (
+	frameSetup         byte = 0x01
+	frameRequest       byte = 0x02
+	frameAuthenticator byte = 0x03
+	frameData          byte = 0x04
+	frameClose         byte = 0x05
+
+	frameVersion = 0x01
+
+	frameHeaderLen = 4
+	// maxDataPayload is the largest DATA payload: a full frame fills one
+	// TLS record (2^14 bytes of plaintext) exactly.
+	maxDataPayload = 16384 - frameHeaderLen
+	// maxRequestPayload bounds a request: context (≤ 255) and extensions
+	// (≤ 2^16-1) plus headers.
+	maxRequestPayload = 1 + 4 + 1 + 255 + 2 + 65535
+)
+
+// frameError is a framing violation by the peer.
+type frameError struct{ msg string }
+
+func (e *frameError) Error() string { return "expat: framing: " + e.msg }
+
+// readFrameHeader reads one frame header and checks the claimed length
+// against the limit for its type before anything is allocated.
+func readFrameHeader(r io.Reader, hdr *[frameHeaderLen]byte, maxAuth int) (typ byte, n int, err error) {
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return 0, 0, err
+	}
+	typ = hdr[0]
+	n = int(hdr[1])<<16 | int(hdr[2])<<8 | int(hdr[3])
+	var limit int
+	switch typ {
+	case frameSetup:
+		limit = maxRequestPayload
+	case frameRequest:
+		limit = maxRequestPayload - 1
+	case frameAuthenticator:
+		limit = maxAuth
+	case frameData:
+		limit = maxDataPayload
+	case frameClose:
+		limit = 1
+	default:
+		return 0, 0, &frameError{fmt.Sprintf("unknown frame type 0x%02x", typ)}
+	}
+	if n > limit {
+		return 0, 0, &frameError{fmt.Sprintf("frame type 0x%02x of %d bytes exceeds %d", typ, n, limit)}
+	}
+	if n == 0 && (typ == frameData || typ == frameRequest || typ == frameAuthenticator || typ == frameClose) {
+		return 0, 0, &frameError{fmt.Sprintf("empty frame of type 0x%02x", typ)}
+	}
+	return typ, n, nil
+}
+
+// appendFrame appends a frame to dst.
+func appendFrame(dst []byte, typ byte, payload ...[]byte) []byte {
+	n := 0
+	for _, p := range payload {
+		n += len(p)
+	}
+	dst = append(dst, typ, byte(n>>16), byte(n>>8), byte(n))
+	for _, p := range payload {
+		dst = append(dst, p...)
+	}
+	return dst
+}
+
+// parseFrames splits a buffer into frames; used by the fuzz target and tests
+// to check that the reader's limits agree with the writer's output.
+func parseFrames(b []byte, maxAuth int) ([][2][]byte, error) {
+	var out [][2][]byte
+	for len(b) > 0 {
+		if len(b) < frameHeaderLen {
+			return nil, &frameError{"truncated header"}
+		}
+		var hdr [frameHeaderLen]byte
+		typ, n, err := readFrameHeader(bytes.NewReader(b[:frameHeaderLen]), &hdr, maxAuth)
+		if err != nil {
+			return nil, err
+		}
+		b = b[frameHeaderLen:]
+		if len(b) < n {
+			return nil, &frameError{"truncated payload"}
+		}
+		out = append(out, [2][]byte{{typ}, b[:n]})
+		b = b[n:]
+	}
+	return out, nil
+}
