@@ -1,0 +1,350 @@
+package sevsnp_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-sev-guest/abi"
+	spb "github.com/google/go-sev-guest/proto/sevsnp"
+
+	asevsnp "github.com/attested-tls/go-expat/attester/sevsnp"
+	"github.com/attested-tls/go-expat/attester/sevsnp/wire"
+	"github.com/attested-tls/go-expat/verifier"
+	"github.com/attested-tls/go-expat/verifier/sevsnp"
+)
+
+func mustNew(t testing.TB, cfg sevsnp.Config) *sevsnp.Verifier {
+	t.Helper()
+	v, err := sevsnp.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func wantReject(t testing.TB, err error, check string) {
+	t.Helper()
+	var re *verifier.RejectedError
+	if !errors.As(err, &re) || !errors.Is(err, verifier.ErrRejected) {
+		t.Fatalf("got %v, want a %q rejection", err, check)
+	}
+	if re.Check != check {
+		t.Fatalf("rejected by %q (%v), want %q", re.Check, err, check)
+	}
+}
+
+func TestAccepts(t *testing.T) {
+	p := newPlatform(t)
+	ch := randomChallenge(t)
+	rec := p.attest(t, ch, nil, nil)
+	v := mustNew(t, sevsnp.Config{Roots: p.roots, Policy: sevsnp.Policy{
+		Measurements: [][]byte{bytes.Repeat([]byte{1}, 48), testMeasurement},
+		MinimumTCB:   sevsnp.TCB{BootLoader: 3, SNP: 8, Microcode: 115},
+		HostData:     make([]byte, 32),
+	}})
+	res, err := v.Verify(context.Background(), rec, &verifier.Expected{Challenge: ch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Technology != "sev-snp" || res.Model != verifier.BackgroundCheck || res.Status != verifier.TierAffirming {
+		t.Errorf("result %+v", res)
+	}
+	if res.Measurements[0].Name != "MEASUREMENT" || !bytes.Equal(res.Measurements[0].Value, testMeasurement) {
+		t.Errorf("measurements %+v", res.Measurements)
+	}
+	for k, want := range map[string]string{
+		"product": "Milan", "vmpl": "0", "policy.debug": "false", "signing_key": "VCEK",
+		"tcb.reported": "bl=3 tee=0 snp=8 ucode=115",
+	} {
+		if res.Claims[k] != want {
+			t.Errorf("claim %s = %q, want %q", k, res.Claims[k], want)
+		}
+	}
+	if res.TrustVector.Executables != 2 || res.TrustVector.Hardware != 2 {
+		t.Errorf("trust vector %+v", res.TrustVector)
+	}
+}
+
+// T22 and the other checks, each built by a misbehaving platform.
+func TestRejects(t *testing.T) {
+	p := newPlatform(t)
+	other := newPlatform(t) // same test keys, another chip
+	ch := randomChallenge(t)
+	pol := sevsnp.Policy{Measurements: [][]byte{testMeasurement}}
+	tests := []struct {
+		name  string
+		rec   func() []byte
+		cfg   func(*sevsnp.Config)
+		check string
+	}{
+		{name: "debug TEE", check: "debug", rec: func() []byte {
+			return p.attest(t, ch, func(r *spb.Report) { r.Policy |= 1 << 19 }, nil)
+		}},
+		{name: "outdated TCB", check: "tcb", rec: func() []byte { return p.attest(t, ch, nil, nil) },
+			cfg: func(c *sevsnp.Config) { c.Policy.MinimumTCB = sevsnp.TCB{SNP: 9} }},
+		{name: "outdated microcode", check: "tcb", rec: func() []byte { return p.attest(t, ch, nil, nil) },
+			cfg: func(c *sevsnp.Config) { c.Policy.MinimumTCB = sevsnp.TCB{Microcode: 200} }},
+		{name: "reported above current TCB", check: "tcb", rec: func() []byte {
+			return p.attest(t, ch, func(r *spb.Report) { r.CurrentTcb = 0 }, nil)
+		}},
+		{name: "wrong measurement", check: "measurement", rec: func() []byte {
+			return p.attest(t, ch, func(r *spb.Report) { r.Measurement = bytes.Repeat([]byte{7}, 48) }, nil)
+		}},
+		{name: "empty allow-list", check: "measurement", rec: func() []byte { return p.attest(t, ch, nil, nil) },
+			cfg: func(c *sevsnp.Config) { c.Policy.Measurements = nil }},
+		{name: "untrusted root (AMD's real roots)", check: "chain", rec: func() []byte { return p.attest(t, ch, nil, nil) },
+			cfg: func(c *sevsnp.Config) { c.Roots = nil }},
+		{name: "VCEK of another chip", check: "chain", rec: func() []byte {
+			return p.attest(t, ch, func(r *spb.Report) { r.ChipId = other.chipID[:] }, nil)
+		}},
+		{name: "VCEK for another TCB", check: "chain", rec: func() []byte {
+			return p.attest(t, ch, func(r *spb.Report) { r.ReportedTcb = 0 }, nil)
+		}},
+		{name: "wrong challenge", check: "challenge", rec: func() []byte { return p.attest(t, randomChallenge(t), nil, nil) }},
+		{name: "VMPL 1", check: "vmpl", rec: func() []byte {
+			return p.attest(t, ch, func(r *spb.Report) { r.Vmpl = 1 }, nil)
+		}},
+		{name: "migration agent", check: "policy", rec: func() []byte {
+			return p.attest(t, ch, func(r *spb.Report) { r.Policy |= 1 << 18 }, nil)
+		}},
+		{name: "host data", check: "policy", rec: func() []byte { return p.attest(t, ch, nil, nil) },
+			cfg: func(c *sevsnp.Config) { c.Policy.HostData = bytes.Repeat([]byte{1}, 32) }},
+		{name: "guest SVN", check: "policy", rec: func() []byte { return p.attest(t, ch, nil, nil) },
+			cfg: func(c *sevsnp.Config) { c.Policy.MinGuestSVN = 1 }},
+		{name: "tampered report", check: "signature", rec: func() []byte {
+			ev := evidenceOf(t, p.attest(t, ch, nil, nil))
+			ev.Report[0x90] ^= 1 // MEASUREMENT, after signing
+			return record(t, ev)
+		}},
+		{name: "VCEK entry holds another key (the VLEK)", check: "signature", rec: func() []byte {
+			ev := evidenceOf(t, p.attest(t, ch, nil, nil))
+			ct, _ := wire.ParseCertTable(ev.CertTable)
+			for i := range ct {
+				if ct[i].GUID == wire.GUIDVCEK {
+					ct[i].Data = p.signer.Vlek.Raw
+				}
+			}
+			ev.CertTable, _ = ct.Marshal()
+			return record(t, ev)
+		}},
+		{name: "not CBOR", check: "format", rec: func() []byte { return []byte(`["x","eA"]`) }},
+		{name: "wrong media type", check: "format", rec: func() []byte {
+			rec := p.attest(t, ch, nil, nil)
+			return bytes.Replace(rec, []byte("sev-snp-report"), []byte("sev-snp-rep0rt"), 1)
+		}},
+		{name: "trailing bytes", check: "format", rec: func() []byte { return append(p.attest(t, ch, nil, nil), 0) }},
+		{name: "unsupported report version", check: "format", rec: func() []byte {
+			ev := evidenceOf(t, p.attest(t, ch, nil, nil))
+			ev.Report[0] = 9
+			return record(t, ev)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := sevsnp.Config{Roots: p.roots, Policy: pol}
+			if tc.cfg != nil {
+				tc.cfg(&cfg)
+			}
+			res, err := mustNew(t, cfg).Verify(context.Background(), tc.rec(), &verifier.Expected{Challenge: ch})
+			if res != nil {
+				t.Error("result with a rejection")
+			}
+			wantReject(t, err, tc.check)
+		})
+	}
+}
+
+func TestDebugAllowedIsAWarning(t *testing.T) {
+	p := newPlatform(t)
+	ch := randomChallenge(t)
+	rec := p.attest(t, ch, func(r *spb.Report) { r.Policy |= 1 << 19 }, nil)
+	v := mustNew(t, sevsnp.Config{Roots: p.roots, Policy: sevsnp.Policy{AnyMeasurement: true, AllowDebug: true}})
+	res, err := v.Verify(context.Background(), rec, &verifier.Expected{Challenge: ch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != verifier.TierWarning || res.TrustVector.Executables != 0 {
+		t.Errorf("status %v, vector %+v", res.Status, res.TrustVector)
+	}
+}
+
+func TestVLEK(t *testing.T) {
+	p := newPlatform(t)
+	ch := randomChallenge(t)
+	rec := p.attest(t, ch, func(r *spb.Report) {
+		r.SignerInfo = abi.ComposeSignerInfo(abi.SignerInfo{SigningKey: abi.VlekReportSigner})
+	}, nil)
+	v := mustNew(t, sevsnp.Config{Roots: p.roots, Policy: sevsnp.Policy{Measurements: [][]byte{testMeasurement}}})
+	res, err := v.Verify(context.Background(), rec, &verifier.Expected{Challenge: ch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Claims["signing_key"] != "VLEK" {
+		t.Errorf("signing key %q", res.Claims["signing_key"])
+	}
+	// Without the VLEK in the Evidence it cannot be checked.
+	rec = p.attest(t, ch, func(r *spb.Report) {
+		r.SignerInfo = abi.ComposeSignerInfo(abi.SignerInfo{SigningKey: abi.VlekReportSigner})
+	}, &asevsnp.Options{OmitCertTable: true})
+	if _, err := v.Verify(context.Background(), rec, &verifier.Expected{Challenge: ch}); !errors.Is(err, verifier.ErrUnavailable) {
+		t.Fatalf("got %v, want ErrUnavailable", err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	p := newPlatform(t)
+	for name, cfg := range map[string]sevsnp.Config{
+		"short measurement":             {Policy: sevsnp.Policy{Measurements: [][]byte{{1}}}},
+		"short host data":               {Policy: sevsnp.Policy{HostData: []byte{1}}},
+		"VMPL 4":                        {Policy: sevsnp.Policy{VMPLs: []uint32{4}}},
+		"revocation without collateral": {CheckRevocation: true},
+		"root without ARK":              {Roots: []sevsnp.Root{{ProductLine: "Milan", ASK: p.signer.Ask}}},
+		"unknown product":               {Roots: []sevsnp.Root{{ProductLine: "Naples", ARK: p.signer.Ark, ASK: p.signer.Ask}}},
+	} {
+		if _, err := sevsnp.New(cfg); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	v := mustNew(t, sevsnp.Config{Roots: p.roots})
+	if _, err := v.Verify(context.Background(), p.attest(t, randomChallenge(t), nil, nil), nil); err == nil {
+		t.Error("nil Expected accepted")
+	}
+}
+
+func TestAMDRoots(t *testing.T) {
+	roots, err := sevsnp.AMDRoots()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(roots) != 3 {
+		t.Fatalf("%d roots", len(roots))
+	}
+	for _, r := range roots {
+		if r.ARK == nil || r.ASK == nil || r.ASVK == nil {
+			t.Errorf("%s: incomplete root %+v", r.ProductLine, r)
+		}
+		if err := r.ASK.CheckSignatureFrom(r.ARK); err != nil {
+			t.Errorf("%s: ASK not signed by ARK: %v", r.ProductLine, err)
+		}
+	}
+}
+
+// The real Milan report in go-sev-guest's verify/testdata (a debug VM),
+// verified offline against AMD's real roots with the VCEK AMD's KDS issued
+// for it (also in that testdata).
+func TestRealMilanReport(t *testing.T) {
+	report := moduleFile(t, "verify/testdata/attestation.bin")
+	vcek := moduleFile(t, "verify/testdata/vcek.testcer")
+	rd := [64]byte(report[0x50:0x90])
+	meas := report[0x90:0xC0]
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) // inside the VCEK's validity (2022-09-24 .. 2029-09-24)
+	table, err := wire.CertTable{{GUID: wire.GUIDVCEK, Data: vcek}}.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	withTable := record(t, &wire.Evidence{Report: report, CertTable: table})
+	bare := record(t, &wire.Evidence{Report: report})
+	accept := sevsnp.Policy{Measurements: [][]byte{meas}, AllowDebug: true}
+
+	t.Run("accepted with the real AMD roots", func(t *testing.T) {
+		v := mustNew(t, sevsnp.Config{Policy: accept})
+		res, err := v.VerifyReportData(context.Background(), withTable, rd, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Claims["product"] != "Milan" || res.Claims["tcb.reported"] != "bl=2 tee=0 snp=5 ucode=68" {
+			t.Errorf("claims %v", res.Claims)
+		}
+	})
+	t.Run("offline bundle, no table", func(t *testing.T) {
+		v := mustNew(t, sevsnp.Config{Policy: accept, ProductLine: "Milan",
+			Collateral: &sevsnp.Bundle{VCEKs: [][]byte{vcek}, Time: func() time.Time { return now }}})
+		if _, err := v.VerifyReportData(context.Background(), bare, rd, now); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("debug refused by default", func(t *testing.T) {
+		v := mustNew(t, sevsnp.Config{Policy: sevsnp.Policy{Measurements: [][]byte{meas}}})
+		_, err := v.VerifyReportData(context.Background(), withTable, rd, now)
+		wantReject(t, err, "debug")
+	})
+	t.Run("not bound to our challenge", func(t *testing.T) {
+		v := mustNew(t, sevsnp.Config{Policy: accept})
+		_, err := v.Verify(context.Background(), withTable, &verifier.Expected{Challenge: randomChallenge(t), Now: now})
+		wantReject(t, err, "challenge")
+	})
+	t.Run("test roots reject it", func(t *testing.T) {
+		v := mustNew(t, sevsnp.Config{Roots: newPlatform(t).roots, Policy: accept})
+		_, err := v.VerifyReportData(context.Background(), withTable, rd, now)
+		wantReject(t, err, "chain")
+	})
+	t.Run("VCEK expired", func(t *testing.T) {
+		v := mustNew(t, sevsnp.Config{Policy: accept})
+		_, err := v.VerifyReportData(context.Background(), withTable, rd, time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+		wantReject(t, err, "chain")
+	})
+}
+
+func TestConcurrentVerify(t *testing.T) {
+	p := newPlatform(t)
+	k := newKDS(t, p, nil)
+	v := mustNew(t, sevsnp.Config{Roots: p.roots, Policy: sevsnp.Policy{Measurements: [][]byte{testMeasurement}},
+		ProductLine: "Milan", Collateral: &sevsnp.Cache{Source: &sevsnp.KDS{BaseURL: k.URL}}})
+	chs := make([]struct {
+		ch  any
+		rec []byte
+		exp *verifier.Expected
+	}, 8)
+	for i := range chs {
+		ch := randomChallenge(t)
+		chs[i].rec = p.attest(t, ch, nil, &asevsnp.Options{OmitCertTable: true})
+		chs[i].exp = &verifier.Expected{Challenge: ch}
+	}
+	var wg sync.WaitGroup
+	for i := range chs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := v.Verify(context.Background(), chs[i].rec, chs[i].exp); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := k.vcekHits.Load(); n != 1 {
+		t.Errorf("%d VCEK fetches for 8 concurrent verifications, want 1", n)
+	}
+}
+
+func ExampleVerifier_Verify() {
+	// A test-only platform (go-sev-guest's fake AMD keys), trusted here
+	// only because the example passes its roots explicitly.
+	t := &testing.T{}
+	p := newPlatform(t)
+	ch := randomChallenge(t)
+	rec := p.attest(t, ch, nil, nil)
+
+	v, _ := sevsnp.New(sevsnp.Config{
+		Roots:  p.roots,
+		Policy: sevsnp.Policy{Measurements: [][]byte{testMeasurement}},
+	})
+	res, err := v.Verify(context.Background(), rec, &verifier.Expected{Challenge: ch})
+	fmt.Println(res.Technology, res.Status, err)
+
+	// AMD's real roots (the default) do not trust the test keys.
+	real, _ := sevsnp.New(sevsnp.Config{Policy: sevsnp.Policy{Measurements: [][]byte{testMeasurement}}})
+	_, err = real.Verify(context.Background(), rec, &verifier.Expected{Challenge: ch})
+	var re *verifier.RejectedError
+	fmt.Println(errors.As(err, &re), re.Check)
+	// Output:
+	// sev-snp affirming <nil>
+	// true chain
+}
+
+var _ = big.NewInt
