@@ -1,0 +1,598 @@
+package tdx
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/x509"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/attested-tls/go-expat/attester/tdx/wire"
+	expatcmw "github.com/attested-tls/go-expat/cmw"
+	"github.com/attested-tls/go-expat/verifier"
+	"github.com/google/go-tdx-guest/pcs"
+	"github.com/veraison/cmw"
+)
+
+// Policy is the appraisal policy. The zero value accepts any measurement
+// of a non-debug TD whose TCB is UpToDate.
+type Policy struct {
+	// MRTD lists accepted MRTD values (48 bytes each); empty accepts any.
+	MRTD [][]byte
+	// RTMR lists accepted values per register (48 bytes each); an empty
+	// list accepts any value of that register.
+	RTMR [4][][]byte
+	// MRConfigID, MROwner, MROwnerConfig, when non-nil, must equal the
+	// quote's field (48 bytes).
+	MRConfigID, MROwner, MROwnerConfig []byte
+	// AllowDebug accepts debug TDs (TD_ATTRIBUTES bit 0), whose memory
+	// and measurements the host controls. Never set it in production.
+	AllowDebug bool
+	// RequiredTDAttributes and ForbiddenTDAttributes are bit masks over
+	// TD_ATTRIBUTES read as a little-endian uint64 (bit 28
+	// SEPT_VE_DISABLE, bit 30 PKS, bit 31 KL, bit 63 PERFMON).
+	RequiredTDAttributes, ForbiddenTDAttributes uint64
+	// XFAM, when non-nil, must equal the quote's XFAM (8 bytes).
+	XFAM []byte
+	// AllowSWHardeningNeeded, AllowConfigurationNeeded and AllowOutOfDate
+	// accept those TCB statuses (with a Warning tier). Revoked TCB levels
+	// are always rejected.
+	AllowSWHardeningNeeded, AllowConfigurationNeeded, AllowOutOfDate bool
+}
+
+// Options configures a Verifier. The zero value trusts only Intel's root,
+// fetches collateral from Intel's PCS with http.DefaultClient, checks
+// revocation and applies the zero Policy.
+type Options struct {
+	// TrustedRoots replaces Intel's SGX root CA (pinned by IntelRootSHA256)
+	// as the trust anchor for PCK chains and collateral signers. Set it
+	// only in tests (internal/tdxtest) or for a private PKI.
+	TrustedRoots []*x509.Certificate
+	// Getter fetches collateral (nil: &PCS{}). Use a *Bundle for offline
+	// verification.
+	Getter Getter
+	// SkipRevocation disables the PCK and root CA CRL checks. Off by
+	// default; only for deployments that check revocation elsewhere.
+	SkipRevocation bool
+	// Policy is the appraisal policy.
+	Policy Policy
+	// Time returns the appraisal time when Expected.Now is zero (nil:
+	// time.Now).
+	Time func() time.Time
+	// Name identifies this verifier in results (default "go-expat/tdx").
+	Name string
+	// MaxCacheEntries bounds the collateral cache (0: 256).
+	MaxCacheEntries int
+}
+
+// Verifier appraises TDX Evidence. It caches verified collateral until the
+// earliest of its nextUpdate and its signer's expiry, and never uses an
+// item past that time. It is safe for concurrent use.
+type Verifier struct {
+	opts   Options
+	trust  trust
+	getter Getter
+
+	mu    sync.Mutex
+	cache map[cacheKey]*cacheEntry
+}
+
+var _ verifier.Verifier = (*Verifier)(nil)
+
+type cacheKey struct {
+	req  Request
+	root [32]byte // root CRLs are checked against one root
+}
+
+type cacheEntry struct {
+	val     any
+	expires time.Time
+	ready   chan struct{} // closed when val/err is set
+	err     error
+}
+
+func checkLen(name string, b []byte, n int) error {
+	if b != nil && len(b) != n {
+		return fmt.Errorf("tdx: policy %s is %d bytes, want %d", name, len(b), n)
+	}
+	return nil
+}
+
+// New returns a Verifier. opts may be nil.
+func New(opts *Options) (*Verifier, error) {
+	v := &Verifier{cache: map[cacheKey]*cacheEntry{}}
+	if opts != nil {
+		v.opts = *opts
+	}
+	p := &v.opts.Policy
+	for _, m := range p.MRTD {
+		if err := checkLen("MRTD", m, 48); err != nil {
+			return nil, err
+		}
+	}
+	for i := range p.RTMR {
+		for _, m := range p.RTMR[i] {
+			if err := checkLen(fmt.Sprintf("RTMR%d", i), m, 48); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, c := range []struct {
+		n string
+		b []byte
+		l int
+	}{{"MRConfigID", p.MRConfigID, 48}, {"MROwner", p.MROwner, 48}, {"MROwnerConfig", p.MROwnerConfig, 48}, {"XFAM", p.XFAM, 8}} {
+		if err := checkLen(c.n, c.b, c.l); err != nil {
+			return nil, err
+		}
+	}
+	if opts != nil && opts.TrustedRoots != nil {
+		if len(opts.TrustedRoots) == 0 {
+			return nil, errors.New("tdx: TrustedRoots is empty")
+		}
+		v.trust.roots = append([]*x509.Certificate(nil), opts.TrustedRoots...)
+	}
+	v.getter = v.opts.Getter
+	if v.getter == nil {
+		v.getter = &PCS{}
+	}
+	if v.opts.Name == "" {
+		v.opts.Name = "go-expat/tdx"
+	}
+	if v.opts.MaxCacheEntries <= 0 {
+		v.opts.MaxCacheEntries = 256
+	}
+	return v, nil
+}
+
+func reject(check, f string, a ...any) error { return verifier.Reject(check, f, a...) }
+
+func rejectErr(check string, err error) error {
+	return &verifier.RejectedError{Check: check, Reason: err.Error(), Err: err}
+}
+
+// Verify implements verifier.Verifier for CMW records of type
+// cmw.MediaTypeTDX.
+func (v *Verifier) Verify(ctx context.Context, b []byte, exp *verifier.Expected) (*verifier.Result, error) {
+	if exp == nil {
+		return nil, reject("challenge", "no expected challenge")
+	}
+	rd, err := exp.Challenge.ReportData64()
+	if err != nil {
+		return nil, rejectErr("challenge", err)
+	}
+	if len(b) == 0 || len(b) > 2*wire.MaxEvidenceSize {
+		return nil, reject("format", "CMW of %d bytes", len(b))
+	}
+	var c cmw.CMW
+	if err := c.Deserialize(b); err != nil {
+		return nil, rejectErr("format", fmt.Errorf("tdx: CMW: %w", err))
+	}
+	if c.GetKind() != cmw.KindMonad {
+		return nil, reject("format", "CMW is not a record")
+	}
+	mt, err := c.GetMonadType()
+	if err != nil || mt != expatcmw.MediaTypeTDX {
+		return nil, reject("format", "CMW media type %q, want %q", mt, expatcmw.MediaTypeTDX)
+	}
+	if ind, err := c.GetMonadIndicator(); err == nil && !ind.Empty() && !ind.Has(cmw.Evidence) {
+		return nil, reject("format", "CMW indicator %v is not evidence", ind)
+	}
+	val, err := c.GetMonadValue()
+	if err != nil {
+		return nil, rejectErr("format", err)
+	}
+	ev, err := wire.Parse(val)
+	if err != nil {
+		return nil, rejectErr("format", err)
+	}
+	res, err := v.VerifyQuote(ctx, ev.Quote, rd, exp.Now)
+	if err != nil {
+		return nil, err
+	}
+	if ev.FMSPC != nil && hex.EncodeToString(ev.FMSPC) != res.Claims["fmspc"] {
+		return nil, reject("format", "FMSPC hint %x does not match the PCK certificate's %s", ev.FMSPC, res.Claims["fmspc"])
+	}
+	res.MediaType = expatcmw.MediaTypeTDX
+	return res, nil
+}
+
+func (v *Verifier) now(t time.Time) time.Time {
+	if !t.IsZero() {
+		return t
+	}
+	if v.opts.Time != nil {
+		return v.opts.Time()
+	}
+	return time.Now()
+}
+
+// VerifyQuote appraises a raw quote that must carry reportData, at time
+// now (zero: Options.Time). Verify calls it after decoding the CMW.
+func (v *Verifier) VerifyQuote(ctx context.Context, raw []byte, reportData [64]byte, now time.Time) (*verifier.Result, error) {
+	now = v.now(now)
+	q, err := ParseQuote(raw)
+	if err != nil {
+		return nil, rejectErr("format", err)
+	}
+
+	// PCK chain (PCK leaf, PCK CA, root) to a trusted root.
+	certs, err := parsePEMChain(q.PCKChain, 3)
+	if err != nil {
+		return nil, reject("chain", "PCK chain: %v", err)
+	}
+	pck, ca, root := certs[0], certs[1], certs[2]
+	caCN := ca.Subject.CommonName
+	if caCN != platformCACN && caCN != processorCN {
+		return nil, reject("chain", "PCK issuer is %q", caCN)
+	}
+	if err := v.trust.verifyTo(now, pck, pckCN, ca, root); err != nil {
+		return nil, reject("chain", "PCK chain: %v", err)
+	}
+
+	// QE report signed by the PCK key, and bound to the attestation key.
+	if !verifyRaw(pck.PublicKey.(*ecdsa.PublicKey), q.QEReport.raw[:], q.QEReportSig[:]) {
+		return nil, reject("signature", "QE report signature does not verify with the PCK key")
+	}
+	h := sha256.New()
+	h.Write(q.AttestationKey[:])
+	h.Write(q.QEAuthData)
+	var want [64]byte
+	h.Sum(want[:0])
+	if subtle.ConstantTimeCompare(want[:], q.QEReport.ReportData[:]) != 1 {
+		return nil, reject("signature", "QE report does not certify the attestation key")
+	}
+	ak, err := p256Key(q.AttestationKey[:])
+	if err != nil {
+		return nil, reject("signature", "attestation key: %v", err)
+	}
+	if !verifyRaw(ak, q.signed, q.Signature[:]) {
+		return nil, reject("signature", "quote signature does not verify with the attestation key")
+	}
+
+	// The binding: REPORTDATA must be the challenge (T1-T4).
+	if subtle.ConstantTimeCompare(q.Body.ReportData[:], reportData[:]) != 1 {
+		return nil, reject("challenge", "REPORTDATA does not match the expected challenge")
+	}
+
+	// Local policy before any network access.
+	attrs := binary.LittleEndian.Uint64(q.Body.TDAttributes[:])
+	p := &v.opts.Policy
+	if attrs&1 != 0 && !p.AllowDebug {
+		return nil, reject("debug", "debug TD (TD_ATTRIBUTES %016x)", attrs)
+	}
+	if err := checkMeasurements(p, &q.Body, attrs); err != nil {
+		return nil, err
+	}
+
+	ext, err := pcs.PckCertificateExtensions(pck)
+	if err != nil {
+		return nil, reject("chain", "PCK certificate extensions: %v", err)
+	}
+	if len(ext.TCB.CPUSvnComponents) != 16 || !validFMSPC(strings.ToLower(ext.FMSPC)) {
+		return nil, reject("chain", "PCK certificate has malformed SGX extensions")
+	}
+	fmspc := strings.ToLower(ext.FMSPC)
+
+	// Collateral: revocation, then TCB info and QE identity.
+	var rootCRL *verifiedCRL
+	if !v.opts.SkipRevocation {
+		rc, err := v.collateral(ctx, cacheKey{req: Request{Item: RootCRL}, root: sha256.Sum256(root.Raw)}, now, root)
+		if err != nil {
+			return nil, err
+		}
+		rootCRL = rc.(*verifiedCRL)
+		if revoked(rootCRL.crl, ca) {
+			return nil, reject("chain", "PCK CA certificate %q is revoked", caCN)
+		}
+		pc, err := v.collateral(ctx, cacheKey{req: Request{Item: PCKCRL, CA: ca4(caCN)}}, now, nil)
+		if err != nil {
+			return nil, err
+		}
+		pcrl := pc.(*verifiedCRL)
+		if !pcrl.issuer.Equal(ca) {
+			if err := pcrl.crl.CheckSignatureFrom(ca); err != nil {
+				return nil, reject("collateral", "PCK CRL is not issued by the quote's PCK CA: %v", err)
+			}
+		}
+		if revoked(pcrl.crl, pck) {
+			return nil, reject("chain", "PCK certificate (serial %x) is revoked", pck.SerialNumber)
+		}
+	}
+	tc, err := v.collateral(ctx, cacheKey{req: Request{Item: TCBInfo, FMSPC: fmspc}}, now, nil)
+	if err != nil {
+		return nil, err
+	}
+	qc, err := v.collateral(ctx, cacheKey{req: Request{Item: QEIdentity}}, now, nil)
+	if err != nil {
+		return nil, err
+	}
+	ti, qi := tc.(*verifiedTCBInfo), qc.(*verifiedQEIdentity)
+	if rootCRL != nil {
+		for _, s := range []*x509.Certificate{ti.signer, qi.signer} {
+			if revoked(rootCRL.crl, s) {
+				return nil, reject("collateral", "collateral signing certificate (serial %x) is revoked", s.SerialNumber)
+			}
+		}
+	}
+	if !strings.EqualFold(ti.info.Fmspc, fmspc) {
+		return nil, reject("collateral", "TCB info is for FMSPC %s, platform is %s", ti.info.Fmspc, fmspc)
+	}
+	if !strings.EqualFold(ti.info.PceID, ext.PCEID) {
+		return nil, reject("collateral", "TCB info is for PCE-ID %s, platform has %s", ti.info.PceID, ext.PCEID)
+	}
+	if !bytes.Equal(ti.info.TdxModule.Mrsigner.Bytes, q.Body.MRSignerSeam[:]) {
+		return nil, reject("tcb", "MRSIGNERSEAM %x is not the TDX module signer", q.Body.MRSignerSeam)
+	}
+	for i := 0; i < 8; i++ {
+		if q.Body.SeamAttributes[i]&ti.info.TdxModule.AttributesMask.Bytes[i] != ti.info.TdxModule.Attributes.Bytes[i] {
+			return nil, reject("tcb", "SEAMATTRIBUTES %x do not match the TCB info", q.Body.SeamAttributes)
+		}
+	}
+	rep, err := evaluateTCB(&ti.info, &qi.id, tcbInputs{sgx: ext.TCB.CPUSvnComponents, pcesvn: ext.TCB.PCESvn, tee: q.Body.TeeTCBSVN, qe: &q.QEReport})
+	if err != nil {
+		return nil, &verifier.RejectedError{Check: "tcb", Reason: err.Error(), Err: &TCBError{Report: rep}}
+	}
+	if err := tcbPolicy(p, rep); err != nil {
+		return nil, err
+	}
+	return v.result(q, ext, rep, ca4(caCN), now), nil
+}
+
+func ca4(cn string) string {
+	if cn == processorCN {
+		return "processor"
+	}
+	return "platform"
+}
+
+// TCBError carries the TCB evaluation behind a "tcb" rejection; find it
+// with errors.As.
+type TCBError struct{ Report *TCBReport }
+
+func (e *TCBError) Error() string {
+	s := "tdx: TCB status " + e.Report.Status.String()
+	if len(e.Report.Short) > 0 {
+		s += " (" + strings.Join(e.Report.Short, ", ") + ")"
+	}
+	return s
+}
+
+func tcbPolicy(p *Policy, rep *TCBReport) error {
+	s := rep.Status
+	why := ""
+	switch {
+	case s&StatusRevoked != 0:
+		why = "revoked TCB level"
+	case s&StatusOutOfDate != 0 && !p.AllowOutOfDate:
+		why = "out-of-date TCB"
+	case s&StatusConfigurationNeeded != 0 && !p.AllowConfigurationNeeded:
+		why = "platform configuration needed"
+	case s&StatusSWHardeningNeeded != 0 && !p.AllowSWHardeningNeeded:
+		why = "software hardening needed"
+	}
+	if why == "" {
+		return nil
+	}
+	err := &TCBError{Report: rep}
+	return &verifier.RejectedError{Check: "tcb", Reason: fmt.Sprintf("%s: platform %v, TDX module %v, QE %v; short: %s",
+		why, rep.Platform, rep.Module, rep.QE, strings.Join(rep.Short, ", ")), Err: err}
+}
+
+func anyEqual(list [][]byte, v []byte) bool {
+	if len(list) == 0 {
+		return true
+	}
+	for _, m := range list {
+		if subtle.ConstantTimeCompare(m, v) == 1 {
+			return true
+		}
+	}
+	return false
+}
+
+func checkMeasurements(p *Policy, b *Body, attrs uint64) error {
+	if !anyEqual(p.MRTD, b.MRTD[:]) {
+		return reject("measurement", "MRTD %x is not accepted", b.MRTD)
+	}
+	for i := range p.RTMR {
+		if !anyEqual(p.RTMR[i], b.RTMR[i][:]) {
+			return reject("measurement", "RTMR%d %x is not accepted", i, b.RTMR[i])
+		}
+	}
+	for _, c := range []struct {
+		n    string
+		want []byte
+		got  []byte
+	}{{"MRCONFIGID", p.MRConfigID, b.MRConfigID[:]}, {"MROWNER", p.MROwner, b.MROwner[:]},
+		{"MROWNERCONFIG", p.MROwnerConfig, b.MROwnerConfig[:]}, {"XFAM", p.XFAM, b.XFAM[:]}} {
+		if c.want != nil && !bytes.Equal(c.want, c.got) {
+			return reject("measurement", "%s %x, want %x", c.n, c.got, c.want)
+		}
+	}
+	if attrs&p.RequiredTDAttributes != p.RequiredTDAttributes {
+		return reject("measurement", "TD_ATTRIBUTES %016x lack required bits %016x", attrs, p.RequiredTDAttributes&^attrs)
+	}
+	if attrs&p.ForbiddenTDAttributes != 0 {
+		return reject("measurement", "TD_ATTRIBUTES %016x have forbidden bits %016x", attrs, attrs&p.ForbiddenTDAttributes)
+	}
+	return nil
+}
+
+func p256Key(raw []byte) (*ecdsa.PublicKey, error) {
+	k := &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(raw[:32]), Y: new(big.Int).SetBytes(raw[32:])}
+	// Round-trip through the uncompressed encoding, which checks the point
+	// is on the curve.
+	if _, err := k.ECDH(); err != nil {
+		return nil, errors.New("not a P-256 point")
+	}
+	return k, nil
+}
+
+func (v *Verifier) result(q *Quote, ext *pcs.PckExtensions, rep *TCBReport, ca string, now time.Time) *verifier.Result {
+	p := &v.opts.Policy
+	tier := verifier.TierAffirming
+	hw := int8(2)
+	if rep.Status != StatusUpToDate {
+		tier, hw = verifier.TierWarning, 32
+	}
+	tv := verifier.TrustVector{InstanceIdentity: 2, Hardware: hw, RuntimeOpaque: 2}
+	if len(p.MRTD) > 0 {
+		tv.Executables = 2
+	}
+	if p.MRConfigID != nil || p.MROwner != nil || p.MROwnerConfig != nil || p.XFAM != nil || p.RequiredTDAttributes != 0 || p.ForbiddenTDAttributes != 0 {
+		tv.Configuration = 2
+	}
+	b := &q.Body
+	ms := []verifier.Measurement{{Name: "MRTD", Value: append([]byte(nil), b.MRTD[:]...)}}
+	for i := range b.RTMR {
+		ms = append(ms, verifier.Measurement{Name: fmt.Sprintf("RTMR%d", i), Value: append([]byte(nil), b.RTMR[i][:]...)})
+	}
+	ms = append(ms, verifier.Measurement{Name: "MRSEAM", Value: append([]byte(nil), b.MRSeam[:]...)})
+	claims := map[string]string{
+		"tcb_status":      rep.Status.String(),
+		"tcb_platform":    rep.Platform.String(),
+		"tcb_qe":          rep.QE.String(),
+		"tcb_date":        rep.TCBDate,
+		"fmspc":           strings.ToLower(ext.FMSPC),
+		"pce_id":          ext.PCEID,
+		"pck_ca":          ca,
+		"td_attributes":   hex.EncodeToString(b.TDAttributes[:]),
+		"debug":           fmt.Sprint(b.TDAttributes[0]&1 != 0),
+		"xfam":            hex.EncodeToString(b.XFAM[:]),
+		"tee_tcb_svn":     hex.EncodeToString(b.TeeTCBSVN[:]),
+		"mr_config_id":    hex.EncodeToString(b.MRConfigID[:]),
+		"mr_owner":        hex.EncodeToString(b.MROwner[:]),
+		"mr_owner_config": hex.EncodeToString(b.MROwnerConfig[:]),
+		"quote_version":   fmt.Sprint(q.Version),
+	}
+	if rep.ModuleID != "" {
+		claims["tdx_module"] = rep.ModuleID
+		claims["tcb_tdx_module"] = rep.Module.String()
+	}
+	if len(rep.Short) > 0 {
+		claims["tcb_short"] = strings.Join(rep.Short, ", ")
+	}
+	if len(rep.Advisories) > 0 {
+		claims["advisories"] = strings.Join(rep.Advisories, ",")
+	}
+	return &verifier.Result{Model: verifier.BackgroundCheck, Technology: "tdx", Status: tier, TrustVector: tv,
+		Measurements: ms, Claims: claims, Verifier: v.opts.Name, AppraisedAt: now}
+}
+
+// collateral returns a verified item from the cache or fetches it. Only
+// one fetch per key is in flight; concurrent callers wait for it (as long
+// as their ctx allows). Items are never used at or after their expiry.
+func (v *Verifier) collateral(ctx context.Context, key cacheKey, now time.Time, root *x509.Certificate) (any, error) {
+	for {
+		v.mu.Lock()
+		e := v.cache[key]
+		if e != nil {
+			select {
+			case <-e.ready:
+				if e.err == nil && now.Before(e.expires) {
+					v.mu.Unlock()
+					return e.val, nil
+				}
+				// Expired (or failed): refetch below.
+			default:
+				v.mu.Unlock()
+				select {
+				case <-e.ready:
+					continue
+				case <-ctx.Done():
+					return nil, &verifier.UnavailableError{Reason: "waiting for " + key.req.Item.String(), Retryable: true, Err: ctx.Err()}
+				}
+			}
+		}
+		if len(v.cache) >= v.opts.MaxCacheEntries {
+			v.evictLocked(now)
+		}
+		e = &cacheEntry{ready: make(chan struct{})}
+		v.cache[key] = e
+		v.mu.Unlock()
+
+		val, exp, err := v.fetch(ctx, key.req, now, root)
+		v.mu.Lock()
+		e.val, e.expires, e.err = val, exp, err
+		close(e.ready)
+		if err != nil {
+			delete(v.cache, key)
+		}
+		v.mu.Unlock()
+		return val, err
+	}
+}
+
+func (v *Verifier) evictLocked(now time.Time) {
+	for k, e := range v.cache {
+		select {
+		case <-e.ready:
+			if e.err != nil || !now.Before(e.expires) {
+				delete(v.cache, k)
+			}
+		default:
+		}
+	}
+	for k, e := range v.cache {
+		if len(v.cache) < v.opts.MaxCacheEntries {
+			return
+		}
+		select {
+		case <-e.ready:
+			delete(v.cache, k)
+		default:
+		}
+	}
+}
+
+func (v *Verifier) fetch(ctx context.Context, req Request, now time.Time, root *x509.Certificate) (any, time.Time, error) {
+	r, err := v.getter.Get(ctx, req)
+	if err != nil {
+		var fe *FetchError
+		retry := errors.As(err, &fe) && fe.Retryable || ctx.Err() != nil
+		return nil, time.Time{}, &verifier.UnavailableError{Reason: "collateral " + req.Item.String() + " unavailable", Retryable: retry, Err: err}
+	}
+	if r == nil || len(r.Body) == 0 || len(r.Body) > MaxCollateralSize || len(r.IssuerChain) > MaxCollateralSize {
+		return nil, time.Time{}, &verifier.UnavailableError{Reason: "collateral " + req.Item.String() + ": empty or oversized response"}
+	}
+	var val any
+	var exp time.Time
+	switch req.Item {
+	case TCBInfo:
+		var t *verifiedTCBInfo
+		if t, err = v.trust.parseTCBInfo(r, now); err == nil {
+			val, exp = t, t.expires
+		}
+	case QEIdentity:
+		var q *verifiedQEIdentity
+		if q, err = v.trust.parseQEIdentity(r, now); err == nil {
+			val, exp = q, q.expires
+		}
+	case PCKCRL, RootCRL:
+		var c *verifiedCRL
+		if c, err = v.trust.parseCRL(req.Item, r, now); err == nil {
+			if req.Item == RootCRL {
+				if err = c.crl.CheckSignatureFrom(root); err != nil {
+					err = badCollateral(RootCRL, "signature: %v", err)
+				}
+				c.issuer = root
+			}
+			val, exp = c, c.expires
+		}
+	}
+	if err != nil {
+		return nil, time.Time{}, rejectErr("collateral", err)
+	}
+	return val, exp, nil
+}
