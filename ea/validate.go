@@ -7,8 +7,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"slices"
-
-	"golang.org/x/crypto/cryptobyte"
 )
 
 // Entry is one CertificateEntry of a validated authenticator.
@@ -81,17 +79,19 @@ func (o *ValidateOptions) check() *Error {
 }
 
 // Validate checks an authenticator from the peer (RFC 9261, Sections 5 and
-// 7.4). The context of its Certificate must be that of one of our
-// outstanding requests, or, for a client with AllowSpontaneous, a context
-// never used on this session (a spontaneous server authenticator). The
-// context is consumed atomically before anything else is checked: one
-// attempt per context, whatever the outcome, so concurrent validations of
-// one context accept at most one.
+// 7.4). After the size limit and strict framing (message order, lengths,
+// chain length, no trailing bytes, exact Finished length), the context of
+// its Certificate must be that of one of our outstanding requests, or, for
+// a client with AllowSpontaneous, a context never used on this session (a
+// spontaneous server authenticator). A well-formed authenticator consumes
+// its context atomically before anything else is checked: one attempt per
+// context, whatever the outcome, so concurrent validations of one context
+// accept at most one.
 //
-// Then: strict framing, size and chain-length limits, every entry's
-// extensions offered by the request, the scheme offered and TLS 1.3-valid
-// and matching the key, Finished (constant time), CertificateVerify, and
-// the chain per opts. An empty authenticator matching an outstanding
+// Then, in this order: every entry's certificate parses and its
+// extensions were offered by the request, the scheme was offered, is
+// TLS 1.3-valid and matches the key, Finished (constant time),
+// CertificateVerify, and the chain per opts. An empty authenticator matching an outstanding
 // request yields an *Error wrapping ErrEmptyAuthenticator with the
 // request's context; it consumes that request.
 func (s *Session) Validate(auth []byte, opts *ValidateOptions) (*Authenticated, error) {
@@ -113,11 +113,12 @@ func (s *Session) validate(auth []byte, opts *ValidateOptions) (*Authenticated, 
 		return nil, s.validateEmpty(auth)
 	}
 
-	// Find and consume the context first.
-	ctx, err := peekCertificateContext(auth)
+	// Framing first: only a well-formed authenticator names a context.
+	ra, err := splitAuthenticator(auth, s.hash.Size(), s.cfg.maxChainLength())
 	if err != nil {
 		return nil, err
 	}
+	ctx := ra.cert.context
 	senderIsServer := !s.isServer
 	var of offer
 	var req *Request
@@ -152,10 +153,6 @@ func (s *Session) validate(auth []byte, opts *ValidateOptions) (*Authenticated, 
 
 	fail := func(e *Error) (*Authenticated, *Error) { return nil, e.withContext(ctx) }
 
-	ra, err := splitAuthenticator(auth, s.hash.Size(), s.cfg.maxChainLength())
-	if err != nil {
-		return fail(err)
-	}
 	out := &Authenticated{Request: req.clone(), Context: ctx, Spontaneous: spontaneous, Scheme: ra.cv.scheme}
 	for _, e := range ra.cert.entries {
 		c, perr := x509.ParseCertificate(e.der)
@@ -248,24 +245,6 @@ func (s *Session) trustChain(out *Authenticated, key leafKey, opts *ValidateOpti
 	}
 	out.VerifiedChains = chains
 	return nil
-}
-
-// peekCertificateContext reads the context of the Certificate message that
-// starts an authenticator, without parsing the rest.
-func peekCertificateContext(auth []byte) ([]byte, *Error) {
-	s := cryptobyte.String(auth)
-	var typ uint8
-	var body, ctx cryptobyte.String
-	if !readHandshake(&s, &typ, &body) {
-		return nil, decodeError("malformed authenticator framing")
-	}
-	if typ != TypeCertificate {
-		return nil, newError(alertUnexpectedMessage, KindDecode, nil, "authenticator does not start with Certificate")
-	}
-	if !body.ReadUint8LengthPrefixed(&ctx) {
-		return nil, decodeError("malformed Certificate")
-	}
-	return append([]byte{}, ctx...), nil
 }
 
 // validateEmpty handles a lone Finished (RFC 9261, Section 6). It carries
