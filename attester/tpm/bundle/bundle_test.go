@@ -1,0 +1,152 @@
+package bundle
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+func sample(withKey bool) *Bundle {
+	b := &Bundle{
+		Quote:    bytes.Repeat([]byte{0xff, 0x54, 0x43, 0x47}, 20),
+		QuoteSig: bytes.Repeat([]byte{0x18}, 72),
+		AKPublic: bytes.Repeat([]byte{0x23}, 88),
+		PCRAlg:   0x000B,
+		PCRs:     map[uint32][]byte{0: make([]byte, 32), 7: bytes.Repeat([]byte{7}, 32), 23: bytes.Repeat([]byte{1}, 32)},
+		AKChain:  [][]byte{{0x30, 0x01, 0x00}},
+	}
+	if withKey {
+		b.Certify = []byte{1, 2, 3}
+		b.CertifySig = []byte{4, 5, 6}
+		b.KeyPublic = []byte{7, 8, 9}
+		b.EventLog = []byte{0}
+	}
+	return b
+}
+
+func TestRoundTrip(t *testing.T) {
+	for _, withKey := range []bool{false, true} {
+		enc, err := Marshal(sample(withKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := Unmarshal(enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, _ := Marshal(b)
+		if !bytes.Equal(again, enc) {
+			t.Fatal("re-marshal differs")
+		}
+		w, err := Wrap(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Unwrap(w); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestUnmarshalRejects(t *testing.T) {
+	good, _ := Marshal(sample(true))
+	mk := func(mod func(b *Bundle)) []byte {
+		b := sample(true)
+		mod(b)
+		out, err := encMode.Marshal(b) // bypass Marshal's checks
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		in   []byte
+	}{
+		{"empty", nil},
+		{"trailing byte", append(bytes.Clone(good), 0)},
+		{"missing quote", mk(func(b *Bundle) { b.Quote = nil })},
+		{"missing PCRs", mk(func(b *Bundle) { b.PCRs = nil })},
+		{"PCR index 24", mk(func(b *Bundle) { b.PCRs[24] = make([]byte, 32) })},
+		{"PCR of wrong size", mk(func(b *Bundle) { b.PCRs[1] = make([]byte, 20) })},
+		{"unknown bank", mk(func(b *Bundle) { b.PCRAlg = 0x0012 })},
+		{"partial key attestation", mk(func(b *Bundle) { b.KeyPublic = nil })},
+		{"empty certificate", mk(func(b *Bundle) { b.AKChain = [][]byte{{}} })},
+		{"unknown key", []byte{0xa1, 0x18, 0x63, 0x40}},
+		{"duplicate key", []byte{0xa2, 0x01, 0x41, 0x00, 0x01, 0x41, 0x00}},
+		{"indefinite map", []byte{0xbf, 0x01, 0x41, 0x00, 0xff}},
+		{"tag", append([]byte{0xd8, 0x18}, good...)},
+		{"non-minimal length", append([]byte{0xb8, good[0] & 0x1f}, good[1:]...)},
+		{"too large", make([]byte, MaxSize+1)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := Unmarshal(tc.in)
+			if err == nil || b != nil || !errors.Is(err, ErrMalformed) {
+				t.Fatalf("got %v, %v; want ErrMalformed", b, err)
+			}
+		})
+	}
+}
+
+func TestUnwrapRejects(t *testing.T) {
+	good, _ := Wrap(sample(false))
+	for _, tc := range []struct {
+		name string
+		in   []byte
+	}{
+		{"empty", nil},
+		{"JSON record", []byte(`["application/vnd.go-expat.tpm2-quote+cbor","AA",4]`)},
+		{"truncated", good[:len(good)-1]},
+		{"trailing", append(bytes.Clone(good), 0)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if b, err := Unwrap(tc.in); err == nil || b != nil {
+				t.Fatalf("accepted")
+			}
+		})
+	}
+}
+
+func FuzzUnmarshal(f *testing.F) {
+	for _, withKey := range []bool{false, true} {
+		enc, _ := Marshal(sample(withKey))
+		f.Add(enc)
+	}
+	f.Add([]byte{0xa0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b, err := Unmarshal(data)
+		if err != nil {
+			if b != nil {
+				t.Fatal("non-nil bundle with error")
+			}
+			return
+		}
+		again, err := Marshal(b)
+		if err != nil || !bytes.Equal(again, data) {
+			t.Fatalf("re-marshal: %v", err)
+		}
+		for i := 0; i < len(data); i++ {
+			if _, err := Unmarshal(data[:i]); err == nil {
+				t.Fatalf("strict prefix of %d bytes parsed", i)
+			}
+		}
+	})
+}
+
+func FuzzUnwrap(f *testing.F) {
+	w, _ := Wrap(sample(true))
+	f.Add(w)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b, err := Unwrap(data)
+		if err != nil {
+			if b != nil {
+				t.Fatal("non-nil bundle with error")
+			}
+			return
+		}
+		again, err := Wrap(b)
+		if err != nil || !bytes.Equal(again, data) {
+			t.Fatalf("re-wrap: %v", err)
+		}
+	})
+}
