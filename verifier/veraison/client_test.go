@@ -1,0 +1,312 @@
+package veraison_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/veraison/ear"
+
+	"github.com/attested-tls/go-expat/attester"
+	"github.com/attested-tls/go-expat/attester/cca"
+	"github.com/attested-tls/go-expat/attester/cca/ccatest"
+	"github.com/attested-tls/go-expat/cmw"
+	"github.com/attested-tls/go-expat/verifier"
+	"github.com/attested-tls/go-expat/verifier/veraison"
+)
+
+func challenge(seed string) attester.Challenge {
+	b := sha256.Sum256([]byte("binding " + seed))
+	k := sha256.Sum256([]byte("aik " + seed))
+	return attester.Challenge{Hash: crypto.SHA256, Binding: b[:], AIKPubHash: k[:]}
+}
+
+// evidence is a real CCA token from the test-only platform, in a CMW record.
+func evidence(t testing.TB, ch attester.Challenge) []byte {
+	t.Helper()
+	p, err := ccatest.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := cca.New(cca.Config{Client: p.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := a.Attest(context.Background(), ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func newVerifier(t testing.TB, cfg veraison.Config) *veraison.Verifier {
+	t.Helper()
+	c, err := veraison.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return veraison.NewVerifier(c)
+}
+
+func wantRejected(t *testing.T, err error, check string) {
+	t.Helper()
+	var re *verifier.RejectedError
+	if !errors.As(err, &re) || !errors.Is(err, verifier.ErrRejected) {
+		t.Fatalf("got %v, want rejection (%s)", err, check)
+	}
+	if re.Check != check {
+		t.Fatalf("check %q (%v), want %q", re.Check, err, check)
+	}
+}
+
+func wantUnavailable(t *testing.T, err error, retryable bool) {
+	t.Helper()
+	var ue *verifier.UnavailableError
+	if !errors.As(err, &ue) || !errors.Is(err, verifier.ErrUnavailable) || errors.Is(err, verifier.ErrRejected) {
+		t.Fatalf("got %v, want unavailable", err)
+	}
+	if ue.Retryable != retryable {
+		t.Fatalf("retryable %v, want %v (%v)", ue.Retryable, retryable, err)
+	}
+}
+
+func TestBackgroundCheck(t *testing.T) {
+	ch := challenge("bc")
+	ev := evidence(t, ch)
+	otherKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+
+	tests := []struct {
+		name   string
+		setup  func(f *fakeVeraison, cfg *veraison.Config)
+		check  func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error)
+		budget time.Duration
+	}{
+		{name: "affirming, key configured", check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Status != verifier.TierAffirming || res.Model != verifier.BackgroundCheck || res.Technology != "cca" || len(res.EAR) == 0 {
+				t.Fatalf("result %+v", res)
+			}
+			if res.TrustVector.Hardware != 2 || res.Claims["submod.CCA_REALM.status"] != "affirming" {
+				t.Fatalf("result %+v", res)
+			}
+			if f.deletes.Load() != 1 || f.lastContentType != "application/cmw+cbor" {
+				t.Fatalf("deletes %d, content type %q", f.deletes.Load(), f.lastContentType)
+			}
+		}},
+		{name: "key fetched from the well-known endpoint", setup: func(f *fakeVeraison, cfg *veraison.Config) { cfg.EARKey = nil },
+			check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}},
+		{name: "configured key wins over the well-known one", setup: func(f *fakeVeraison, cfg *veraison.Config) {
+			f.wkKey = &otherKey.PublicKey // an impostor's key is published
+			f.key = otherKey // and signs with it; cfg.EARKey stays the genuine key
+		}, check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) { wantRejected(t, err, "signature") }},
+		{name: "EAR signed by another key (T13 bad signature)", setup: func(f *fakeVeraison, cfg *veraison.Config) { f.key = otherKey },
+			check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) { wantRejected(t, err, "signature") }},
+		{name: "EAR echoes another nonce (T13 wrong nonce)", setup: func(f *fakeVeraison, cfg *veraison.Config) {
+			f.nonceFn = func(n []byte) []byte { m := append([]byte(nil), n...); m[0] ^= 1; return m }
+		}, check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) { wantRejected(t, err, "nonce") }},
+		{name: "session answers another nonce", setup: func(f *fakeVeraison, cfg *veraison.Config) {
+			f.sessFn = func(n []byte) []byte { return make([]byte, len(n)) }
+		}, check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) { wantRejected(t, err, "nonce") }},
+		{name: "contraindicated", setup: func(f *fakeVeraison, cfg *veraison.Config) { f.status = ear.TrustTierContraindicated },
+			check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) { wantRejected(t, err, "status") }},
+		{name: "warning rejected by default", setup: func(f *fakeVeraison, cfg *veraison.Config) { f.status = ear.TrustTierWarning },
+			check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) { wantRejected(t, err, "status") }},
+		{name: "warning accepted on request", setup: func(f *fakeVeraison, cfg *veraison.Config) { f.status = ear.TrustTierWarning; cfg.AllowWarning = true },
+			check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) {
+				if err != nil || res.Status != verifier.TierWarning {
+					t.Fatalf("%v %+v", err, res)
+				}
+			}},
+		{name: "none tier rejected even with AllowWarning", setup: func(f *fakeVeraison, cfg *veraison.Config) { f.status = ear.TrustTierNone; cfg.AllowWarning = true },
+			check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) { wantRejected(t, err, "status") }},
+		{name: "5xx twice then success (bounded retries)", setup: func(f *fakeVeraison, cfg *veraison.Config) { f.failN.Store(2); f.failCode = 503 },
+			check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) {
+				if err != nil || f.newSessions.Load() != 3 {
+					t.Fatalf("%v after %d sessions", err, f.newSessions.Load())
+				}
+			}},
+		{name: "5xx always (T13)", setup: func(f *fakeVeraison, cfg *veraison.Config) { f.failN.Store(100); f.failCode = 500 },
+			check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) {
+				wantUnavailable(t, err, true)
+				var he *veraison.HTTPError
+				if !errors.As(err, &he) || he.StatusCode != 500 || f.newSessions.Load() != 3 {
+					t.Fatalf("%v after %d sessions", err, f.newSessions.Load())
+				}
+			}},
+		{name: "429 with Retry-After, then success", setup: func(f *fakeVeraison, cfg *veraison.Config) { f.failN.Store(1); f.failCode = 429 },
+			check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) {
+				if err != nil || f.newSessions.Load() != 2 {
+					t.Fatalf("%v after %d sessions", err, f.newSessions.Load())
+				}
+			}},
+		{name: "429 always within a short deadline (T13)", budget: 300 * time.Millisecond,
+			setup: func(f *fakeVeraison, cfg *veraison.Config) { f.failN.Store(100); f.failCode = 429 },
+			check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) { wantUnavailable(t, err, true) }},
+		{name: "other 4xx is not retried", setup: func(f *fakeVeraison, cfg *veraison.Config) { f.failN.Store(100); f.failCode = 403 },
+			check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) {
+				wantUnavailable(t, err, false)
+				if f.newSessions.Load() != 1 {
+					t.Fatalf("%d sessions", f.newSessions.Load())
+				}
+			}},
+		{name: "slow service (T13)", budget: 200 * time.Millisecond, setup: func(f *fakeVeraison, cfg *veraison.Config) { f.delay = 5 * time.Second },
+			check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) { wantUnavailable(t, err, true) }},
+		{name: "evidence refused with 400", setup: func(f *fakeVeraison, cfg *veraison.Config) {
+			f.submitFn = func(w http.ResponseWriter) bool { f.problem(w, 400, "could not unwrap the CMW"); return true }
+		}, check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) { wantRejected(t, err, "format") }},
+		{name: "session failed", setup: func(f *fakeVeraison, cfg *veraison.Config) {
+			f.submitFn = func(w http.ResponseWriter) bool { f.session(w, 200, "failed", nil, nil); return true }
+		}, check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) { wantUnavailable(t, err, true) }},
+		{name: "oversized answer", setup: func(f *fakeVeraison, cfg *veraison.Config) {
+			cfg.MaxResponseSize = 64
+		}, check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) { wantUnavailable(t, err, false) }},
+		{name: "Location leaves the service", setup: func(f *fakeVeraison, cfg *veraison.Config) { f.location = "http://attacker.invalid/session/1" },
+			check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) { wantUnavailable(t, err, false) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(t)
+			srv := f.start(t)
+			cfg := veraison.Config{URL: srv.URL, EARKey: &f.key.PublicKey, RetryBase: 10 * time.Millisecond}
+			if tc.setup != nil {
+				tc.setup(f, &cfg)
+			}
+			v := newVerifier(t, cfg)
+			ctx := context.Background()
+			budget := tc.budget
+			if budget == 0 {
+				budget = 5 * time.Second
+			}
+			ctx, cancel := context.WithTimeout(ctx, budget)
+			defer cancel()
+			start := time.Now()
+			res, err := v.Verify(ctx, ev, &verifier.Expected{Challenge: ch})
+			if d := time.Since(start); d > budget+100*time.Millisecond {
+				t.Fatalf("took %v, budget %v", d, budget)
+			}
+			if err != nil && res != nil {
+				t.Fatal("result with error")
+			}
+			tc.check(t, f, res, err)
+		})
+	}
+}
+
+func TestUnreachable(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close() // connection refused from now on
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	v := newVerifier(t, veraison.Config{URL: url, EARKey: &k.PublicKey, RetryBase: 5 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err := v.Verify(ctx, evidence(t, challenge("u")), &verifier.Expected{Challenge: challenge("u")})
+	wantUnavailable(t, err, true)
+	// Without a configured key, the key fetch fails closed too.
+	v = newVerifier(t, veraison.Config{URL: url})
+	_, err = v.Verify(ctx, evidence(t, challenge("u")), &verifier.Expected{Challenge: challenge("u")})
+	wantUnavailable(t, err, true)
+}
+
+func TestLocalRejections(t *testing.T) {
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	v := newVerifier(t, veraison.Config{URL: "http://127.0.0.1:1", EARKey: &k.PublicKey})
+	ch := challenge("l")
+	coll, err := cmw.NewCollection("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := cmw.NewRecord(cmw.MediaTypeCCA, []byte{1}, cmw.Evidence)
+	if err := coll.Add(cmw.TextLabel("cca"), r); err != nil {
+		t.Fatal(err)
+	}
+	cb, err := coll.MarshalCBOR()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, in := range map[string][]byte{"not a CMW": []byte("hello"), "collection": cb, "empty": nil} {
+		_, err := v.Verify(context.Background(), in, &verifier.Expected{Challenge: ch})
+		var re *verifier.RejectedError
+		if !errors.As(err, &re) || re.Check != "format" {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := veraison.New(veraison.Config{URL: "ftp://x"}); err == nil {
+		t.Error("ftp URL accepted")
+	}
+}
+
+func TestPassport(t *testing.T) {
+	f := newFake(t)
+	srv := f.start(t)
+	c, err := veraison.New(veraison.Config{URL: srv.URL, EARKey: &f.key.PublicKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ccatest.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := cca.New(cca.Config{Client: p.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pa := &veraison.Passport{Evidence: ev, Client: c}
+	ch := challenge("passport")
+	b, err := pa.Attest(context.Background(), ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := cmw.Decode(b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := dec.Record(); rec.MediaType != cmw.MediaTypeEAR || rec.Indicator != cmw.AttestationResults {
+		t.Fatalf("record %q %v", rec.MediaType, rec.Indicator)
+	}
+	submits := f.submits.Load()
+
+	// The relying party checks the passport offline.
+	rp := veraison.NewVerifier(c)
+	res, err := rp.Verify(context.Background(), b, &verifier.Expected{Challenge: ch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Model != verifier.Passport || res.Status != verifier.TierAffirming || f.submits.Load() != submits {
+		t.Fatalf("result %+v", res)
+	}
+	// Replayed on another connection (T1/T12).
+	_, err = rp.Verify(context.Background(), b, &verifier.Expected{Challenge: challenge("other")})
+	wantRejected(t, err, "nonce")
+	// Too old (T12).
+	_, err = rp.Verify(context.Background(), b, &verifier.Expected{Challenge: ch, Now: time.Now().Add(time.Hour)})
+	wantRejected(t, err, "age")
+	// A passport EAR signed by a key the relying party does not trust.
+	k2, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c2, _ := veraison.New(veraison.Config{URL: srv.URL, EARKey: &k2.PublicKey})
+	_, err = veraison.NewVerifier(c2).Verify(context.Background(), b, &verifier.Expected{Challenge: ch})
+	wantRejected(t, err, "signature")
+
+	// Veraison does not affirm: no passport is issued.
+	f.status = ear.TrustTierContraindicated
+	_, err = pa.Attest(context.Background(), ch)
+	wantRejected(t, err, "status")
+	if !strings.Contains(err.Error(), "contraindicated") {
+		t.Fatalf("%v", err)
+	}
+}
