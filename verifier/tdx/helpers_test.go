@@ -1,0 +1,118 @@
+package tdx_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"math/big"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	atdx "github.com/attested-tls/go-expat/attester/tdx"
+	"github.com/attested-tls/go-expat/attester"
+	"github.com/attested-tls/go-expat/internal/tdxtest"
+	"github.com/attested-tls/go-expat/verifier"
+	"github.com/attested-tls/go-expat/verifier/tdx"
+)
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+// env is a test platform with a PCS imitation over HTTP.
+type env struct {
+	t     testing.TB
+	now   time.Time
+	clock *clock
+	pki   *tdxtest.PKI
+	pl    *tdxtest.Platform
+	srv   *tdxtest.PCSServer
+	http  *httptest.Server
+	col   *tdxtest.Collateral
+}
+
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	now := time.Now().Truncate(time.Second)
+	pki, err := tdxtest.NewPKI(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, err := pki.NewPlatform(tdxtest.DefaultPCKOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, now: now, clock: &clock{t: now}, pki: pki, pl: pl, srv: &tdxtest.PCSServer{}}
+	e.setCollateral(tdxtest.Window(now, 30*24*time.Hour), nil)
+	e.http = httptest.NewServer(e.srv)
+	t.Cleanup(e.http.Close)
+	return e
+}
+
+func (e *env) setCollateral(v tdxtest.Validity, levels []tdxtest.TCBLevel, revoked ...*x509.Certificate) {
+	e.t.Helper()
+	col, err := e.pl.Collateral(v, levels, serialsOf(revoked)...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.col = col
+	e.srv.Set(col)
+}
+
+func (e *env) opts(p tdx.Policy) *tdx.Options {
+	return &tdx.Options{TrustedRoots: []*x509.Certificate{e.pki.Root}, Getter: &tdx.PCS{BaseURL: e.http.URL, RootCRLURL: e.http.URL + "/IntelSGXRootCA.der", Client: e.http.Client()},
+		Policy: p, Time: e.clock.Now}
+}
+
+func (e *env) verifier(p tdx.Policy) *tdx.Verifier {
+	e.t.Helper()
+	v, err := tdx.New(e.opts(p))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return v
+}
+
+func (e *env) bundle() *tdx.Bundle {
+	c := e.col
+	return &tdx.Bundle{TCBInfo: c.TCBInfo, TCBInfoIssuerChain: c.TCBInfoChain, QEIdentity: c.QEIdentity,
+		QEIdentityIssuerChain: c.QEIdentityChain, PCKCRL: c.PCKCRL, PCKCRLIssuerChain: c.PCKCRLChain, RootCRL: c.RootCRL}
+}
+
+func challenge(s string) attester.Challenge {
+	b := sha256.Sum256([]byte("binding " + s))
+	k := sha256.Sum256([]byte("aik " + s))
+	return attester.Challenge{Hash: crypto.SHA256, Binding: b[:], AIKPubHash: k[:]}
+}
+
+// evidence runs the real attester over the fake configfs-tsm provider.
+func (e *env) evidence(ch attester.Challenge) []byte {
+	e.t.Helper()
+	a, err := atdx.NewTSMAttester(&tdxtest.ConfigFS{Platform: e.pl}, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	b, err := a.Attest(context.Background(), ch)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return b
+}
+
+func serialsOf(cs []*x509.Certificate) []*big.Int {
+	var out []*big.Int
+	for _, c := range cs {
+		out = append(out, tdxtest.SerialOf(c))
+	}
+	return out
+}
+
+func expected(ch attester.Challenge) *verifier.Expected { return &verifier.Expected{Challenge: ch} }
