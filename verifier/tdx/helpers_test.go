@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	atdx "github.com/attested-tls/go-expat/attester/tdx"
 	"github.com/attested-tls/go-expat/attester"
+	atdx "github.com/attested-tls/go-expat/attester/tdx"
 	"github.com/attested-tls/go-expat/internal/tdxtest"
 	"github.com/attested-tls/go-expat/verifier"
 	"github.com/attested-tls/go-expat/verifier/tdx"
@@ -24,7 +24,7 @@ type clock struct {
 	t  time.Time
 }
 
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 // env is a test platform with a PCS imitation over HTTP.

@@ -74,6 +74,10 @@ func statusOf(s pcs.TcbComponentStatus) (TCBStatus, bool) {
 
 // TCBReport is the precise outcome of TCB evaluation.
 type TCBReport struct {
+	// Matched is false when no TCB level of the TCB info (or of the TDX
+	// module identity, or of the QE identity) covers the platform: the
+	// platform is older than anything Intel still lists.
+	Matched bool
 	// Status is the combined status of the platform TCB level, the TDX
 	// module identity (TDX 1.5) and the quoting enclave.
 	Status TCBStatus
@@ -249,5 +253,6 @@ func evaluateTCB(ti *pcs.TcbInfo, qi *pcs.EnclaveIdentity, in tcbInputs) (*TCBRe
 	}
 	rep.Advisories = append(rep.Advisories, ql.AdvisoryIDs...)
 	rep.Status = rep.Platform | rep.Module | rep.QE
+	rep.Matched = true
 	return rep, nil
 }

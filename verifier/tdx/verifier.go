@@ -362,6 +362,9 @@ type TCBError struct{ Report *TCBReport }
 
 func (e *TCBError) Error() string {
 	s := "tdx: TCB status " + e.Report.Status.String()
+	if !e.Report.Matched {
+		s = "tdx: TCB level not supported"
+	}
 	if len(e.Report.Short) > 0 {
 		s += " (" + strings.Join(e.Report.Short, ", ") + ")"
 	}

@@ -145,7 +145,7 @@ func TestAppraisal(t *testing.T) {
 			l := e.pl.UpToDateLevels()
 			pki := e.pl.PKI
 			ti, _ := pki.TCBInfo(tdxtest.TCBInfoSpec{FMSPC: e.pl.Opts.FMSPC, MRSignerSeam: e.pl.Template.MRSignerSeam, Levels: l,
-				Modules: []tdxtest.ModuleIdentity{{ID: "TDX_01", Levels: []tdxtest.ModuleLevel{{ISVSVN: 4, Status: "UpToDate"}, {ISVSVN: 0, Status: "OutOfDate"}}}},
+				Modules:  []tdxtest.ModuleIdentity{{ID: "TDX_01", Levels: []tdxtest.ModuleLevel{{ISVSVN: 4, Status: "UpToDate"}, {ISVSVN: 0, Status: "OutOfDate"}}}},
 				Validity: tdxtest.Window(e.now, time.Hour)})
 			c := *e.col
 			c.TCBInfo = ti
