@@ -1,0 +1,621 @@
+// Package ear implements the passport model of draft-fossati-seat-expat
+// with EAT Attestation Results (EAR, draft-ietf-rats-ear, as implemented by
+// github.com/veraison/ear v1.1.3: claim names ear.status,
+// ear.trustworthiness-vector, profile "tag:github.com,2023:veraison/ear").
+//
+// Verifier checks an EAR JWT carried in a CMW record of type
+// cmw.MediaTypeEAR: its signature by a key configured explicitly (no
+// default trust, no keys taken from the token's own header), the algorithm
+// against an allow-list (ES256, ES384, EdDSA; never "none" or HMAC), the
+// profile and optionally the issuer, its age (iat, exp, nbf), the status
+// tier of every submodule, and that it is tied to this connection:
+//
+//   - BindNonce: eat_nonce equals the connection's challenge. go-expat's
+//     EAR nonce is the 64-byte attester.Challenge.ReportData64 value in
+//     unpadded base64url (86 characters), as EAR carries nonces as strings.
+//   - BindKey: key attestation. Veraison's ear.veraison.key-attestation
+//     extension's akpub (base64url DER SubjectPublicKeyInfo) equals the
+//     Exported Authenticator's end-entity SPKI (Expected.SPKI), byte for
+//     byte. Freshness then rests on the age check alone.
+//
+// An eat_nonce that is present must match even when only BindKey is
+// required: a result issued for another connection is never accepted.
+//
+// Issuer is a local Verifier that appraises Evidence with any
+// verifier.Verifier and issues an EAR for it; PassportAttester chains an
+// attester.Attester and an Issuer so that the passport model works end to
+// end in one process.
+//
+// Not implemented: JWT JSON serialization, nested JWTs, RSA keys, EAR in
+// CWT form, remote key discovery (jku, x5u, x5c and jwk headers are
+// ignored, never fetched or trusted).
+package ear
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	vear "github.com/veraison/ear"
+
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/lestrrat-go/jwx/v3/jws"
+
+	"github.com/attested-tls/go-expat/cmw"
+	"github.com/attested-tls/go-expat/verifier"
+)
+
+// Binding is a set of ways an EAR may be tied to the connection.
+type Binding uint
+
+const (
+	// BindNonce: eat_nonce is base64url(Challenge.ReportData64()).
+	BindNonce Binding = 1 << iota
+	// BindKey: a submodule's key-attestation akpub is Expected.SPKI.
+	BindKey
+)
+
+const (
+	// DefaultMaxAge is the oldest EAR (by iat) a zero Verifier accepts.
+	DefaultMaxAge = 5 * time.Minute
+	// DefaultClockSkew is how far in the future iat (and nbf) may be.
+	DefaultClockSkew = 30 * time.Second
+	// maxJWT bounds the token; the CMW limit (65535 by default) is lower.
+	maxJWT = 1 << 20
+)
+
+// TrustedKey is a key whose EARs are accepted. ID, when set, must equal the
+// JWT header's kid for the key to be tried; keys without ID are tried for
+// tokens without kid.
+type TrustedKey struct {
+	ID string
+	// Key is an *ecdsa.PublicKey (P-256 for ES256, P-384 for ES384) or an
+	// ed25519.PublicKey (EdDSA).
+	Key crypto.PublicKey
+}
+
+// KeysFromJWKS parses a JWK Set (RFC 7517) of public keys into
+// TrustedKeys. Private keys, symmetric keys and unsupported types are
+// refused.
+func KeysFromJWKS(b []byte) ([]TrustedKey, error) {
+	set, err := jwk.Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("ear: JWK set: %w", err)
+	}
+	var out []TrustedKey
+	for i := range set.Len() {
+		k, _ := set.Key(i)
+		if priv, err := jwk.IsPrivateKey(k); err != nil || priv {
+			return nil, fmt.Errorf("ear: JWK %d is not a public key", i)
+		}
+		var raw any
+		if err := jwk.Export(k, &raw); err != nil {
+			return nil, fmt.Errorf("ear: JWK %d: %w", i, err)
+		}
+		pub, err := normalizeKey(raw)
+		if err != nil {
+			return nil, fmt.Errorf("ear: JWK %d: %w", i, err)
+		}
+		id, _ := k.KeyID()
+		out = append(out, TrustedKey{ID: id, Key: pub})
+	}
+	if len(out) == 0 {
+		return nil, errors.New("ear: empty JWK set")
+	}
+	return out, nil
+}
+
+func normalizeKey(k any) (crypto.PublicKey, error) {
+	switch t := k.(type) {
+	case *ecdsa.PublicKey:
+		return t, nil
+	case ecdsa.PublicKey:
+		return &t, nil
+	case ed25519.PublicKey:
+		return t, nil
+	case *ed25519.PublicKey:
+		return *t, nil
+	}
+	return nil, fmt.Errorf("unsupported key type %T", k)
+}
+
+// algFor returns the JWS algorithm a key can verify or sign.
+func algFor(k crypto.PublicKey) (string, bool) {
+	switch t := k.(type) {
+	case *ecdsa.PublicKey:
+		switch t.Curve {
+		case elliptic.P256():
+			return "ES256", true
+		case elliptic.P384():
+			return "ES384", true
+		}
+	case ed25519.PublicKey:
+		return "EdDSA", len(t) == ed25519.PublicKeySize
+	}
+	return "", false
+}
+
+var supportedAlgs = map[string]jwa.SignatureAlgorithm{
+	"ES256": jwa.ES256(),
+	"ES384": jwa.ES384(),
+	"EdDSA": jwa.EdDSA(),
+}
+
+// Verifier checks EARs (passport model). The zero value trusts no key and
+// so rejects everything; it must not be modified while in use.
+type Verifier struct {
+	// Keys are the only keys whose EARs are accepted.
+	Keys []TrustedKey
+	// Algorithms is the allow-list of JWS algorithms; nil means ES256,
+	// ES384 and EdDSA (the only ones supported).
+	Algorithms []string
+	// Profiles are the accepted eat_profile values; nil means only
+	// veraison/ear's "tag:github.com,2023:veraison/ear".
+	Profiles []string
+	// Issuer, when set, must equal the iss claim.
+	Issuer string
+	// AcceptWarning also accepts results whose status is "warning".
+	// "affirming" is always accepted; "none" and "contraindicated" never.
+	AcceptWarning bool
+	// MaxAge is the oldest iat accepted; 0 means DefaultMaxAge.
+	MaxAge time.Duration
+	// ClockSkew is how far in the future iat and nbf may lie; 0 means
+	// DefaultClockSkew, a negative value means none.
+	ClockSkew time.Duration
+	// Bindings are the acceptable ways to tie the EAR to the connection;
+	// 0 means BindNonce.
+	Bindings Binding
+	// Time is the clock when Expected.Now is zero; nil means time.Now.
+	Time func() time.Time
+	// Limits bound the CMW; nil means cmw's defaults.
+	Limits *cmw.Limits
+}
+
+var _ verifier.Verifier = (*Verifier)(nil)
+
+func reject(check, format string, args ...any) error {
+	return &verifier.RejectedError{Check: check, Reason: "ear: " + fmt.Sprintf(format, args...)}
+}
+
+func rejectErr(check, reason string, err error) error {
+	return &verifier.RejectedError{Check: check, Reason: "ear: " + reason, Err: err}
+}
+
+// registered claims that veraison/ear's model does not carry.
+type registered struct {
+	Iss *string      `json:"iss"`
+	Exp *json.Number `json:"exp"`
+	Nbf *json.Number `json:"nbf"`
+	Iat *json.Number `json:"iat"`
+}
+
+// Verify checks the EAR in b (a CMW record of cmw.MediaTypeEAR) against
+// exp and the Verifier's policy.
+func (v *Verifier) Verify(ctx context.Context, b []byte, exp *verifier.Expected) (*verifier.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, &verifier.UnavailableError{Reason: "ear: context done", Err: err}
+	}
+	if exp == nil {
+		return nil, errors.New("ear: nil Expected")
+	}
+	c, err := cmw.Decode(b, v.Limits)
+	if err != nil {
+		return nil, rejectErr("format", "CMW", err)
+	}
+	rec, ok := c.Record()
+	if !ok {
+		return nil, reject("format", "a collection, not an EAR record")
+	}
+	if !cmw.EqualMediaTypes(rec.MediaType, cmw.MediaTypeEAR) {
+		return nil, reject("format", "media type %q", rec.MediaType)
+	}
+	if rec.Indicator != 0 && !rec.Indicator.Has(cmw.AttestationResults) {
+		return nil, reject("format", "indicator %v is not attestation results", rec.Indicator)
+	}
+	return v.VerifyJWT(rec.Value, exp)
+}
+
+// VerifyJWT checks a bare EAR JWT (compact serialization) against exp and
+// the Verifier's policy; Verify calls it after unwrapping the CMW.
+func (v *Verifier) VerifyJWT(token []byte, exp *verifier.Expected) (*verifier.Result, error) {
+	if exp == nil {
+		return nil, errors.New("ear: nil Expected")
+	}
+	payload, err := v.checkSignature(token)
+	if err != nil {
+		return nil, err
+	}
+
+	// Signed content from here on; still parsed strictly.
+	if err := checkJSON(payload); err != nil {
+		return nil, rejectErr("format", "claims", err)
+	}
+	var ar vear.AttestationResult
+	if err := ar.UnmarshalJSON(payload); err != nil {
+		return nil, rejectErr("format", "EAR claims", err)
+	}
+	var reg registered
+	d := json.NewDecoder(bytes.NewReader(payload))
+	d.UseNumber()
+	if err := d.Decode(&reg); err != nil {
+		return nil, rejectErr("format", "registered claims", err)
+	}
+
+	profiles := v.Profiles
+	if profiles == nil {
+		profiles = []string{vear.EatProfile}
+	}
+	if ar.Profile == nil || !contains(profiles, *ar.Profile) {
+		return nil, reject("format", "eat_profile not accepted")
+	}
+	if v.Issuer != "" && (reg.Iss == nil || *reg.Iss != v.Issuer) {
+		return nil, reject("issuer", "iss is not %q", v.Issuer)
+	}
+
+	// Age.
+	now := exp.Now
+	if now.IsZero() {
+		now = time.Now()
+		if v.Time != nil {
+			now = v.Time()
+		}
+	}
+	maxAge := v.MaxAge
+	if maxAge <= 0 {
+		maxAge = DefaultMaxAge
+	}
+	skew := v.ClockSkew
+	if skew == 0 {
+		skew = DefaultClockSkew
+	} else if skew < 0 {
+		skew = 0
+	}
+	iat, err := numericDate(reg.Iat)
+	if err != nil || reg.Iat == nil {
+		return nil, reject("format", "iat is not an integer NumericDate")
+	}
+	if iat.After(now.Add(skew)) {
+		return nil, reject("age", "issued in the future (%v)", iat.UTC())
+	}
+	if now.Sub(iat) > maxAge {
+		return nil, reject("age", "issued %v ago, more than %v", now.Sub(iat).Round(time.Second), maxAge)
+	}
+	if reg.Exp != nil {
+		e, err := numericDate(reg.Exp)
+		if err != nil {
+			return nil, reject("format", "exp is not an integer NumericDate")
+		}
+		if !now.Before(e) {
+			return nil, reject("age", "expired at %v", e.UTC())
+		}
+	}
+	if reg.Nbf != nil {
+		n, err := numericDate(reg.Nbf)
+		if err != nil {
+			return nil, reject("format", "nbf is not an integer NumericDate")
+		}
+		if now.Add(skew).Before(n) {
+			return nil, reject("age", "not valid before %v", n.UTC())
+		}
+	}
+
+	// Binding to this connection.
+	bindings := v.Bindings
+	if bindings == 0 {
+		bindings = BindNonce
+	}
+	nonceOK := false
+	if ar.Nonce != nil {
+		want, err := Nonce(exp)
+		if err != nil {
+			return nil, err
+		}
+		if subtle.ConstantTimeCompare([]byte(*ar.Nonce), []byte(want)) != 1 {
+			return nil, reject("nonce", "eat_nonce does not match this connection's challenge")
+		}
+		nonceOK = true
+	}
+	keyOK, keySeen := false, false
+	names := make([]string, 0, len(ar.Submods))
+	for name, ap := range ar.Submods {
+		names = append(names, name)
+		if ap == nil || ap.VeraisonKeyAttestation == nil {
+			continue
+		}
+		keySeen = true
+		akpub, ok := (*ap.VeraisonKeyAttestation)["akpub"].(string)
+		if !ok {
+			return nil, reject("format", "submod %q: akpub is not a string", name)
+		}
+		der, err := base64.RawURLEncoding.Strict().DecodeString(akpub)
+		if err != nil {
+			return nil, rejectErr("format", "akpub", err)
+		}
+		if len(exp.SPKI) == 0 || subtle.ConstantTimeCompare(der, exp.SPKI) != 1 {
+			return nil, reject("key", "submod %q attests another key", name)
+		}
+		keyOK = true
+	}
+	sort.Strings(names)
+	switch {
+	case bindings&BindNonce != 0 && nonceOK:
+	case bindings&BindKey != 0 && keyOK:
+	case bindings&BindKey != 0 && !keySeen && bindings&BindNonce == 0:
+		return nil, reject("key", "no key attestation")
+	default:
+		return nil, reject("nonce", "not bound to this connection (no eat_nonce)")
+	}
+
+	// Status of every submodule.
+	res := &verifier.Result{
+		Model:       verifier.Passport,
+		Technology:  strings.Join(names, "+"),
+		MediaType:   cmw.MediaTypeEAR,
+		AppraisedAt: iat,
+		EAR:         bytes.Clone(token),
+		Claims:      map[string]string{},
+	}
+	first := true
+	for _, name := range names {
+		ap := ar.Submods[name]
+		if ap == nil || ap.Status == nil {
+			return nil, reject("format", "submod %q has no status", name)
+		}
+		tier := verifier.Tier(*ap.Status)
+		switch {
+		case tier == verifier.TierAffirming:
+		case tier == verifier.TierWarning && v.AcceptWarning:
+		default:
+			return nil, reject("status", "submod %q is %v", name, tier)
+		}
+		if first || tier == verifier.TierWarning {
+			res.Status = tier
+		}
+		first = false
+		if ap.TrustVector != nil {
+			mergeVector(&res.TrustVector, *ap.TrustVector)
+		}
+		if ap.AppraisalPolicyID != nil {
+			res.Claims[name+"/ear.appraisal-policy-id"] = *ap.AppraisalPolicyID
+		}
+	}
+	switch {
+	case reg.Iss != nil:
+		res.Verifier = *reg.Iss
+	case ar.VerifierID != nil && ar.VerifierID.Developer != nil && ar.VerifierID.Build != nil:
+		res.Verifier = *ar.VerifierID.Developer + " " + *ar.VerifierID.Build
+	}
+	if ar.VerifierID != nil {
+		if ar.VerifierID.Developer != nil {
+			res.Claims["ear.verifier-id.developer"] = *ar.VerifierID.Developer
+		}
+		if ar.VerifierID.Build != nil {
+			res.Claims["ear.verifier-id.build"] = *ar.VerifierID.Build
+		}
+	}
+	return res, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func numericDate(n *json.Number) (time.Time, error) {
+	if n == nil {
+		return time.Time{}, nil
+	}
+	i, err := n.Int64()
+	if err != nil || i < 0 || i > math.MaxInt64/int64(time.Second) {
+		return time.Time{}, errors.New("not an integer NumericDate")
+	}
+	return time.Unix(i, 0), nil
+}
+
+// mergeVector keeps, per claim, the value of the worst tier.
+func mergeVector(dst *verifier.TrustVector, src vear.TrustVector) {
+	rank := func(v int8) int {
+		switch verifier.TierOf(v) {
+		case verifier.TierAffirming:
+			return 1
+		case verifier.TierNone:
+			return 0
+		case verifier.TierWarning:
+			return 2
+		}
+		return 3
+	}
+	pick := func(d *int8, s vear.TrustClaim) {
+		if rank(int8(s)) > rank(*d) || *d == 0 {
+			if int8(s) != 0 {
+				*d = int8(s)
+			}
+		}
+	}
+	pick(&dst.InstanceIdentity, src.InstanceIdentity)
+	pick(&dst.Configuration, src.Configuration)
+	pick(&dst.Executables, src.Executables)
+	pick(&dst.FileSystem, src.FileSystem)
+	pick(&dst.Hardware, src.Hardware)
+	pick(&dst.RuntimeOpaque, src.RuntimeOpaque)
+	pick(&dst.StorageOpaque, src.StorageOpaque)
+	pick(&dst.SourcedData, src.SourcedData)
+}
+
+// Nonce returns the eat_nonce go-expat puts in an EAR for exp: the
+// unpadded base64url of exp.Challenge.ReportData64().
+func Nonce(exp *verifier.Expected) (string, error) {
+	rd, err := exp.Challenge.ReportData64()
+	if err != nil {
+		return "", fmt.Errorf("ear: expected challenge: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(rd[:]), nil
+}
+
+// jwtHeader is the JOSE header fields the Verifier looks at.
+type jwtHeader struct {
+	Alg  *string         `json:"alg"`
+	Kid  *string         `json:"kid"`
+	Typ  *string         `json:"typ"`
+	Crit json.RawMessage `json:"crit"`
+	B64  json.RawMessage `json:"b64"`
+}
+
+// checkSignature parses the compact JWS strictly and verifies it with a
+// trusted key; it returns the payload.
+func (v *Verifier) checkSignature(token []byte) ([]byte, error) {
+	if len(token) == 0 || len(token) > maxJWT {
+		return nil, reject("format", "JWT of %d bytes", len(token))
+	}
+	parts := bytes.Split(token, []byte{'.'})
+	if len(parts) != 3 {
+		return nil, reject("format", "JWT has %d parts, want 3", len(parts))
+	}
+	var dec [3][]byte
+	for i, p := range parts {
+		b, err := decodeB64(p)
+		if err != nil {
+			return nil, rejectErr("format", "JWT part", err)
+		}
+		dec[i] = b
+	}
+	if err := checkJSON(dec[0]); err != nil {
+		return nil, rejectErr("format", "JOSE header", err)
+	}
+	var h jwtHeader
+	if err := json.Unmarshal(dec[0], &h); err != nil {
+		return nil, rejectErr("format", "JOSE header", err)
+	}
+	if h.Crit != nil || h.B64 != nil {
+		return nil, reject("format", "crit and b64 headers are not supported")
+	}
+	if h.Typ != nil && !strings.EqualFold(*h.Typ, "JWT") {
+		return nil, reject("format", "typ %q", *h.Typ)
+	}
+	if h.Alg == nil {
+		return nil, reject("signature", "no alg")
+	}
+	alg := *h.Alg
+	allowed := v.Algorithms
+	if allowed == nil {
+		allowed = []string{"ES256", "ES384", "EdDSA"}
+	}
+	jalg, supported := supportedAlgs[alg]
+	if !supported || !contains(allowed, alg) {
+		return nil, reject("signature", "algorithm %q not allowed", alg)
+	}
+	tried := 0
+	var lastErr error
+	for _, k := range v.Keys {
+		if h.Kid != nil && k.ID != *h.Kid || h.Kid == nil && k.ID != "" {
+			continue
+		}
+		if ka, ok := algFor(k.Key); !ok || ka != alg {
+			continue
+		}
+		tried++
+		payload, err := jws.VerifyCompactFast(k.Key, token, jalg)
+		if err == nil {
+			return payload, nil
+		}
+		lastErr = err
+	}
+	if tried == 0 {
+		return nil, reject("signature", "no trusted %s key (kid %v)", alg, deref(h.Kid))
+	}
+	return nil, rejectErr("signature", "no trusted key verifies the EAR", lastErr)
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "absent"
+	}
+	return fmt.Sprintf("%q", *s)
+}
+
+// decodeB64 accepts only unpadded canonical base64url.
+func decodeB64(p []byte) ([]byte, error) {
+	for _, c := range p {
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return nil, fmt.Errorf("byte 0x%02x is not base64url", c)
+		}
+	}
+	return base64.RawURLEncoding.Strict().DecodeString(string(p))
+}
+
+// checkJSON accepts exactly one JSON object: valid UTF-8, no duplicate
+// member names at any level, nesting at most 32, nothing after it.
+func checkJSON(b []byte) error {
+	if !utf8.Valid(b) {
+		return errors.New("ear: JSON is not valid UTF-8")
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	tok, err := d.Token()
+	if err != nil {
+		return fmt.Errorf("ear: JSON: %w", err)
+	}
+	if tok != json.Delim('{') {
+		return errors.New("ear: JSON is not an object")
+	}
+	if err := scanJSON(d, '{', 1); err != nil {
+		return err
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return errors.New("ear: data after the JSON object")
+	}
+	return nil
+}
+
+func scanJSON(d *json.Decoder, open json.Delim, depth int) error {
+	if depth > 32 {
+		return errors.New("ear: JSON nested too deeply")
+	}
+	seen := map[string]bool{}
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return fmt.Errorf("ear: JSON: %w", err)
+		}
+		if tok == json.Delim('}') || tok == json.Delim(']') {
+			return nil
+		}
+		if open == '{' {
+			key, ok := tok.(string)
+			if !ok {
+				return errors.New("ear: JSON member name is not a string")
+			}
+			if seen[key] {
+				return fmt.Errorf("ear: duplicate JSON member %q", key)
+			}
+			seen[key] = true
+			if tok, err = d.Token(); err != nil {
+				return fmt.Errorf("ear: JSON: %w", err)
+			}
+		}
+		if dl, ok := tok.(json.Delim); ok {
+			if err := scanJSON(d, dl, depth+1); err != nil {
+				return err
+			}
+		}
+	}
+}

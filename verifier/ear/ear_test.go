@@ -1,0 +1,436 @@
+package ear
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/lestrrat-go/jwx/v3/jws"
+
+	"github.com/attested-tls/go-expat/attester"
+	"github.com/attested-tls/go-expat/cmw"
+	"github.com/attested-tls/go-expat/internal/testkit"
+	"github.com/attested-tls/go-expat/verifier"
+)
+
+var now = time.Unix(1_800_000_000, 0)
+
+func challenge(seed byte) attester.Challenge {
+	return attester.Challenge{Hash: crypto.SHA256, Binding: bytes.Repeat([]byte{seed}, 32), AIKPubHash: bytes.Repeat([]byte{7}, 32)}
+}
+
+type fixture struct {
+	ak      *ecdsa.PrivateKey // test-kit attestation key
+	issKey  *ecdsa.PrivateKey
+	eaSPKI  []byte
+	issuer  *Issuer
+	passAtt *PassportAttester
+}
+
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	ak, _ := testkit.GenerateKey()
+	issKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	eaKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	spki, err := x509.MarshalPKIXPublicKey(&eaKey.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{ak: ak, issKey: issKey, eaSPKI: spki}
+	f.issuer = &Issuer{
+		Appraiser: &testkit.Verifier{TrustedKeys: []*ecdsa.PublicKey{&ak.PublicKey}},
+		Key:       issKey,
+		Name:      "https://verifier.example",
+		Time:      func() time.Time { return now },
+	}
+	f.passAtt = &PassportAttester{Evidence: &testkit.Attester{Key: ak}, Issuer: f.issuer, SPKI: spki, PublicKey: &eaKey.PublicKey}
+	return f
+}
+
+func (f *fixture) verifier() *Verifier {
+	return &Verifier{Keys: []TrustedKey{{Key: &f.issKey.PublicKey}}}
+}
+
+func (f *fixture) expected(ch attester.Challenge) *verifier.Expected {
+	return &verifier.Expected{Challenge: ch, SPKI: f.eaSPKI, Now: now.Add(time.Minute)}
+}
+
+func wantCheck(t *testing.T, res *verifier.Result, err error, check string) {
+	t.Helper()
+	if check == "" {
+		if err != nil {
+			t.Fatalf("rejected: %v", err)
+		}
+		return
+	}
+	if res != nil {
+		t.Error("result with an error")
+	}
+	var re *verifier.RejectedError
+	if !errors.As(err, &re) || !errors.Is(err, verifier.ErrRejected) {
+		t.Fatalf("got %v, want a rejection (%s)", err, check)
+	}
+	if re.Check != check {
+		t.Errorf("check %q, want %q (%v)", re.Check, check, err)
+	}
+}
+
+func TestPassportEndToEnd(t *testing.T) {
+	f := newFixture(t)
+	ch := challenge(1)
+	b, err := f.passAtt.Attest(context.Background(), ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cmw.Decode(b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := c.Record()
+	if rec.MediaType != cmw.MediaTypeEAR || rec.Indicator != cmw.AttestationResults {
+		t.Errorf("record %q %v", rec.MediaType, rec.Indicator)
+	}
+	res, err := f.verifier().Verify(context.Background(), b, f.expected(ch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Model != verifier.Passport || res.Status != verifier.TierAffirming || res.Technology != testkit.Technology ||
+		res.Verifier != "https://verifier.example" || !res.AppraisedAt.Equal(now) || !bytes.Equal(res.EAR, rec.Value) ||
+		res.TrustVector.InstanceIdentity != 2 || res.MediaType != cmw.MediaTypeEAR {
+		t.Errorf("result %+v", res)
+	}
+}
+
+// token returns a valid EAR JWT for ch issued at iat by f's issuer.
+func (f *fixture) token(t testing.TB, ch attester.Challenge, mutate func(*Issuer)) []byte {
+	t.Helper()
+	iss := *f.issuer
+	if mutate != nil {
+		mutate(&iss)
+	}
+	ev, err := (&testkit.Attester{Key: f.ak}).Attest(context.Background(), ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := iss.Issue(context.Background(), ev, &verifier.Expected{Challenge: ch, SPKI: f.eaSPKI, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func wrap(t testing.TB, tok []byte) []byte {
+	rec, err := cmw.NewRecord(cmw.MediaTypeEAR, tok, cmw.AttestationResults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := rec.Marshal()
+	return b
+}
+
+func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// resign decodes tok's claims, lets edit change them (and the header), and
+// signs the result with key (ES256) or, for alg "none"/"HS256", by hand.
+func resign(t testing.TB, tok []byte, key crypto.Signer, edit func(hdr, claims map[string]any)) []byte {
+	t.Helper()
+	parts := strings.Split(string(tok), ".")
+	raw, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	claims := map[string]any{}
+	if err := json.Unmarshal(raw, &claims); err != nil {
+		t.Fatal(err)
+	}
+	hdr := map[string]any{"alg": "ES256", "typ": "JWT"}
+	edit(hdr, claims)
+	payload, _ := json.Marshal(claims)
+	switch hdr["alg"] {
+	case "none":
+		h, _ := json.Marshal(hdr)
+		return []byte(b64(h) + "." + b64(payload) + ".")
+	case "HS256":
+		h, _ := json.Marshal(hdr)
+		pub, _ := x509.MarshalPKIXPublicKey(key.Public())
+		m := hmac.New(sha256.New, pub)
+		m.Write([]byte(b64(h) + "." + b64(payload)))
+		return []byte(b64(h) + "." + b64(payload) + "." + b64(m.Sum(nil)))
+	}
+	jh := jws.NewHeaders()
+	for k, v := range hdr {
+		if k != "alg" {
+			_ = jh.Set(k, v)
+		}
+	}
+	out, err := jws.Sign(payload, jws.WithKey(supportedAlgs[hdr["alg"].(string)], key, jws.WithProtectedHeaders(jh)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func submod(claims map[string]any) map[string]any {
+	for _, v := range claims["submods"].(map[string]any) {
+		return v.(map[string]any)
+	}
+	return nil
+}
+
+func TestVerifyRejects(t *testing.T) {
+	f := newFixture(t)
+	ch := challenge(1)
+	good := f.token(t, ch, nil)
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	edited := func(edit func(hdr, claims map[string]any)) []byte { return resign(t, good, f.issKey, edit) }
+	withKeyAtt := f.token(t, ch, func(i *Issuer) { i.KeyAttestation = true })
+	tampered := []byte(string(good))
+	tampered[len(tampered)/2] ^= 1
+	if tampered[len(tampered)/2] == '.' {
+		tampered[len(tampered)/2+1] ^= 1
+	}
+
+	tests := []struct {
+		name  string
+		in    []byte // a JWT, wrapped unless raw
+		raw   bool
+		v     func(*Verifier)
+		exp   func(*verifier.Expected)
+		check string
+	}{
+		{name: "valid", in: good},
+		{name: "valid, re-signed unchanged", in: edited(func(map[string]any, map[string]any) {})},
+		{name: "T12 too old", in: good, exp: func(e *verifier.Expected) { e.Now = now.Add(6 * time.Minute) }, check: "age"},
+		{name: "T12 expired", in: good, v: func(v *Verifier) { v.MaxAge = time.Hour },
+			exp: func(e *verifier.Expected) { e.Now = now.Add(DefaultValidity) }, check: "age"},
+		{name: "just before exp", in: good, v: func(v *Verifier) { v.MaxAge = time.Hour },
+			exp: func(e *verifier.Expected) { e.Now = now.Add(DefaultValidity - time.Second) }},
+		{name: "issued in the future", in: good, exp: func(e *verifier.Expected) { e.Now = now.Add(-time.Minute) }, check: "age"},
+		{name: "issued within the skew", in: good, exp: func(e *verifier.Expected) { e.Now = now.Add(-10 * time.Second) }},
+		{name: "nbf in the future", in: edited(func(_, c map[string]any) { c["nbf"] = now.Add(time.Hour).Unix() }), check: "age"},
+		{name: "iat not an integer", in: edited(func(_, c map[string]any) { c["iat"] = 1.5e9 + 0.5 }), check: "format"},
+		{name: "T12 bound to another connection", in: good, exp: func(e *verifier.Expected) { e.Challenge = challenge(2) }, check: "nonce"},
+		{name: "no nonce", in: edited(func(_, c map[string]any) { delete(c, "eat_nonce") }), check: "nonce"},
+		{name: "T22 untrusted signing key", in: resign(t, good, other, func(map[string]any, map[string]any) {}), check: "signature"},
+		{name: "zero verifier", in: good, v: func(v *Verifier) { *v = Verifier{} }, check: "signature"},
+		{name: "tampered", in: tampered, check: "signature"},
+		{name: "alg none", in: edited(func(h, _ map[string]any) { h["alg"] = "none" }), check: "signature"},
+		{name: "HS256 with the public key as secret", in: edited(func(h, _ map[string]any) { h["alg"] = "HS256" }), check: "signature"},
+		{name: "alg missing", in: []byte(b64([]byte(`{"typ":"JWT"}`)) + "." + strings.Split(string(good), ".")[1] + ".AA"), check: "signature"},
+		{name: "ES384 not allowed by policy", in: good, v: func(v *Verifier) { v.Algorithms = []string{"EdDSA"} }, check: "signature"},
+		{name: "crit header", in: edited(func(h, _ map[string]any) { h["crit"] = []string{"exp"} }), check: "format"},
+		{name: "typ not JWT", in: edited(func(h, _ map[string]any) { h["typ"] = "at+jwt" }), check: "format"},
+		{name: "embedded jwk is ignored", in: resign(t, good, other, func(h, _ map[string]any) {
+			k, _ := jwk.Import(other.Public())
+			h["jwk"] = k
+		}), check: "signature"},
+		{name: "contraindicated", in: edited(func(_, c map[string]any) { submod(c)["ear.status"] = 96 }), check: "status"},
+		{name: "warning rejected by default", in: edited(func(_, c map[string]any) { submod(c)["ear.status"] = 32 }), check: "status"},
+		{name: "warning accepted by policy", in: edited(func(_, c map[string]any) { submod(c)["ear.status"] = 32 }),
+			v: func(v *Verifier) { v.AcceptWarning = true }},
+		{name: "status none", in: edited(func(_, c map[string]any) { submod(c)["ear.status"] = 0 }), check: "status"},
+		{name: "second submod contraindicated", in: edited(func(_, c map[string]any) {
+			c["submods"].(map[string]any)["gpu"] = map[string]any{"ear.status": "contraindicated"}
+		}), check: "status"},
+		{name: "other profile", in: edited(func(_, c map[string]any) { c["eat_profile"] = "tag:github.com,2024:confidential-containers/Trustee" }), check: "format"},
+		{name: "issuer required", in: good, v: func(v *Verifier) { v.Issuer = "https://other.example" }, check: "issuer"},
+		{name: "issuer matches", in: good, v: func(v *Verifier) { v.Issuer = "https://verifier.example" }},
+		{name: "key attestation match", in: withKeyAtt, v: func(v *Verifier) { v.Bindings = BindKey }},
+		{name: "key attestation mismatch", in: withKeyAtt, v: func(v *Verifier) { v.Bindings = BindKey },
+			exp: func(e *verifier.Expected) { e.SPKI = append([]byte{0}, e.SPKI...) }, check: "key"},
+		{name: "key attestation mismatch, nonce fine", in: withKeyAtt, v: func(v *Verifier) { v.Bindings = BindKey | BindNonce },
+			exp: func(e *verifier.Expected) { e.SPKI = nil }, check: "key"},
+		{name: "key binding required, none present", in: good, v: func(v *Verifier) { v.Bindings = BindKey }, check: "key"},
+		{name: "key binding, nonce removed", in: resign(t, withKeyAtt, f.issKey, func(_, c map[string]any) { delete(c, "eat_nonce") }),
+			v: func(v *Verifier) { v.Bindings = BindKey }},
+		{name: "key binding, nonce of another connection", in: withKeyAtt, v: func(v *Verifier) { v.Bindings = BindKey },
+			exp: func(e *verifier.Expected) { e.Challenge = challenge(3) }, check: "nonce"},
+		{name: "duplicate claim", raw: true, in: func() []byte {
+			h := b64([]byte(`{"alg":"ES256"}`))
+			p := strings.Split(string(good), ".")[1]
+			dec, _ := base64.RawURLEncoding.DecodeString(p)
+			dup := append([]byte(`{"eat_nonce":"AAAAAAAAAAAA",`), dec[1:]...)
+			return resignRaw(t, f.issKey, h, b64(dup))
+		}(), check: "format"},
+		{name: "padded base64", raw: true, in: []byte(strings.Replace(string(good), ".", "=.", 1)), check: "format"},
+		{name: "two parts", raw: true, in: []byte(strings.Join(strings.Split(string(good), ".")[:2], ".")), check: "format"},
+		{name: "wrong CMW type", raw: true, in: func() []byte {
+			r, _ := cmw.NewRecord(cmw.MediaTypeTestKit, good, cmw.Evidence)
+			b, _ := r.Marshal()
+			return b
+		}(), check: "format"},
+		{name: "evidence indicator", raw: true, in: func() []byte {
+			r, _ := cmw.NewRecord(cmw.MediaTypeEAR, good, cmw.Evidence)
+			b, _ := r.Marshal()
+			return b
+		}(), check: "format"},
+		{name: "not a CMW", raw: true, in: good, check: "format"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := f.verifier()
+			if tt.v != nil {
+				tt.v(v)
+			}
+			exp := f.expected(ch)
+			if tt.exp != nil {
+				tt.exp(exp)
+			}
+			in := tt.in
+			if !tt.raw {
+				in = wrap(t, in)
+			}
+			res, err := v.Verify(context.Background(), in, exp)
+			wantCheck(t, res, err, tt.check)
+		})
+	}
+}
+
+func resignRaw(t testing.TB, key *ecdsa.PrivateKey, h, p string) []byte {
+	digest := sha256.Sum256([]byte(h + "." + p))
+	r, s, err := ecdsa.Sign(rand.Reader, key, digest[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := make([]byte, 64)
+	r.FillBytes(sig[:32])
+	s.FillBytes(sig[32:])
+	return []byte(h + "." + p + "." + b64(sig))
+}
+
+func TestIssuerKeysAndKid(t *testing.T) {
+	f := newFixture(t)
+	ch := challenge(1)
+	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	_, edPriv, _ := ed25519.GenerateKey(rand.Reader)
+	tests := []struct {
+		name  string
+		key   crypto.Signer
+		kid   string
+		keys  []TrustedKey
+		check string
+	}{
+		{"ES384", p384, "", []TrustedKey{{Key: &p384.PublicKey}}, ""},
+		{"EdDSA", edPriv, "", []TrustedKey{{Key: edPriv.Public()}}, ""},
+		{"kid matches", f.issKey, "k1", []TrustedKey{{ID: "k0", Key: &p384.PublicKey}, {ID: "k1", Key: &f.issKey.PublicKey}}, ""},
+		{"kid differs", f.issKey, "k1", []TrustedKey{{ID: "k2", Key: &f.issKey.PublicKey}}, "signature"},
+		{"token without kid, key with ID", f.issKey, "", []TrustedKey{{ID: "k2", Key: &f.issKey.PublicKey}}, "signature"},
+		{"ES256 token, P-384 key", f.issKey, "", []TrustedKey{{Key: &p384.PublicKey}}, "signature"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tok := f.token(t, ch, func(i *Issuer) { i.Key = tt.key; i.KeyID = tt.kid })
+			v := &Verifier{Keys: tt.keys}
+			res, err := v.Verify(context.Background(), wrap(t, tok), f.expected(ch))
+			wantCheck(t, res, err, tt.check)
+		})
+	}
+}
+
+func TestKeysFromJWKS(t *testing.T) {
+	f := newFixture(t)
+	pub, _ := jwk.Import(&f.issKey.PublicKey)
+	_ = pub.Set(jwk.KeyIDKey, "verifier-1")
+	set := jwk.NewSet()
+	_ = set.AddKey(pub)
+	b, _ := json.Marshal(set)
+	keys, err := KeysFromJWKS(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 1 || keys[0].ID != "verifier-1" {
+		t.Fatalf("keys %+v", keys)
+	}
+	tok := f.token(t, challenge(1), func(i *Issuer) { i.KeyID = "verifier-1" })
+	if _, err := (&Verifier{Keys: keys}).Verify(context.Background(), wrap(t, tok), f.expected(challenge(1))); err != nil {
+		t.Errorf("JWKS key: %v", err)
+	}
+
+	priv, _ := jwk.Import(f.issKey)
+	privSet := jwk.NewSet()
+	_ = privSet.AddKey(priv)
+	pb, _ := json.Marshal(privSet)
+	sym, _ := jwk.Import([]byte("secret"))
+	symSet := jwk.NewSet()
+	_ = symSet.AddKey(sym)
+	sb, _ := json.Marshal(symSet)
+	for name, in := range map[string][]byte{"private": pb, "symmetric": sb, "empty": []byte(`{"keys":[]}`), "garbage": []byte("{")} {
+		if _, err := KeysFromJWKS(in); err == nil {
+			t.Errorf("%s JWK set accepted", name)
+		}
+	}
+}
+
+func TestIssuerRefusesRejectedEvidence(t *testing.T) {
+	f := newFixture(t)
+	stale := challenge(9)
+	f.passAtt.Evidence = &testkit.Attester{Key: f.ak, FixedChallenge: &stale}
+	_, err := f.passAtt.Attest(context.Background(), challenge(1))
+	var re *verifier.RejectedError
+	if !errors.As(err, &re) || re.Check != "challenge" {
+		t.Errorf("got %v, want the appraiser's challenge rejection", err)
+	}
+	if _, _, err := (&Issuer{}).Issue(context.Background(), nil, f.expected(challenge(1))); err == nil {
+		t.Error("zero Issuer issued")
+	}
+	iss := *f.issuer
+	iss.KeyAttestation = true
+	if _, _, err := iss.Issue(context.Background(), nil, &verifier.Expected{Challenge: challenge(1)}); err == nil {
+		t.Error("key attestation without SPKI issued")
+	}
+}
+
+func TestCheckJSON(t *testing.T) {
+	for in, ok := range map[string]bool{
+		`{"a":1}`:                   true,
+		`{"a":{"b":[1,{"c":2}]}}`:   true,
+		`{"a":1,"a":2}`:             false,
+		`{"a":{"b":1,"b":2}}`:       false,
+		`{"a":[{"b":1,"b":2}]}`:     false,
+		`{"a":1}{}`:                 false,
+		`[1]`:                       false,
+		"{\"a\":\"\xff\"}":          false,
+		strings.Repeat(`{"a":`, 40): false,
+		`{"a":1`:                    false,
+	} {
+		if err := checkJSON([]byte(in)); (err == nil) != ok {
+			t.Errorf("checkJSON(%q) = %v, want ok=%v", in, err, ok)
+		}
+	}
+}
+
+func BenchmarkPassport(b *testing.B) {
+	f := newFixture(b)
+	ch := challenge(1)
+	v := f.verifier()
+	exp := f.expected(ch)
+	pass, err := f.passAtt.Attest(context.Background(), ch)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("attest+issue", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := f.passAtt.Attest(context.Background(), ch); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("verify", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := v.Verify(context.Background(), pass, exp); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
