@@ -1,0 +1,106 @@
+package sevsnp_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/go-sev-guest/abi"
+	spb "github.com/google/go-sev-guest/proto/sevsnp"
+	"github.com/google/go-sev-guest/verify"
+	"github.com/google/go-sev-guest/verify/trust"
+
+	asevsnp "github.com/attested-tls/go-expat/attester/sevsnp"
+	"github.com/attested-tls/go-expat/verifier"
+	"github.com/attested-tls/go-expat/verifier/sevsnp"
+)
+
+// BenchmarkVerifyWarm: verification with warm caches (the VCEK and CRL
+// fetched once from an httptest KDS), Evidence without a certificate table.
+func BenchmarkVerifyWarm(b *testing.B) {
+	p := newPlatform(b)
+	k := newKDS(b, p, nil)
+	ch := randomChallenge(b)
+	rec := p.attest(b, ch, nil, &asevsnp.Options{OmitCertTable: true})
+	exp := &verifier.Expected{Challenge: ch}
+	for _, crl := range []bool{false, true} {
+		name := "vcek"
+		if crl {
+			name = "vcek+crl"
+			k.crl = p.crl(b, time.Now(), 24*time.Hour)
+		}
+		b.Run(name, func(b *testing.B) {
+			v := kdsVerifier(b, p, k, &sevsnp.Cache{}, crl)
+			if _, err := v.Verify(context.Background(), rec, exp); err != nil {
+				b.Fatal(err)
+			}
+			before := k.hits.Load()
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := v.Verify(context.Background(), rec, exp); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(k.hits.Load()-before), "fetches")
+		})
+	}
+}
+
+// BenchmarkVerifyTable: Evidence carrying its certificate table (no
+// collateral at all).
+func BenchmarkVerifyTable(b *testing.B) {
+	p := newPlatform(b)
+	ch := randomChallenge(b)
+	rec := p.attest(b, ch, nil, nil)
+	exp := &verifier.Expected{Challenge: ch}
+	v := mustNew(b, sevsnp.Config{Roots: p.roots, Policy: sevsnp.Policy{Measurements: [][]byte{testMeasurement}}})
+	for b.Loop() {
+		if _, err := v.Verify(context.Background(), rec, exp); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBaselineGoSevGuest: go-sev-guest's verify.SnpAttestation alone
+// (chain and signature, no policy, no CMW) on the same Evidence: the
+// same-run baseline for the benchmarks above.
+func BenchmarkBaselineGoSevGuest(b *testing.B) {
+	p := newPlatform(b)
+	ch := randomChallenge(b)
+	ev := evidenceOf(b, p.attest(b, ch, nil, nil))
+	report, err := abi.ReportToProto(ev.Report)
+	if err != nil {
+		b.Fatal(err)
+	}
+	roots := map[string][]*trust.AMDRootCerts{"Milan": {{ProductLine: "Milan",
+		ProductCerts: &trust.ProductCerts{Ark: p.signer.Ark, Ask: p.signer.Ask, Asvk: p.signer.Asvk}}}}
+	att := &spb.Attestation{Report: report, CertificateChain: &spb.CertificateChain{VcekCert: p.signer.Vcek.Raw}}
+	opts := &verify.Options{DisableCertFetching: true, TrustedRoots: roots, Now: time.Now()}
+	for b.Loop() {
+		if err := verify.SnpAttestation(att, opts); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// FuzzVerify: arbitrary bytes as the peer's CMW never panic and never
+// verify unless they are the valid record itself.
+func FuzzVerify(f *testing.F) {
+	p := newPlatform(f)
+	ch := randomChallenge(f)
+	valid := p.attest(f, ch, nil, nil)
+	f.Add(valid)
+	validReport := evidenceOf(f, valid).Report
+	f.Add(p.attest(f, ch, nil, &asevsnp.Options{OmitCertTable: true}))
+	v := mustNew(f, sevsnp.Config{Roots: p.roots, Policy: sevsnp.Policy{AnyMeasurement: true}})
+	exp := &verifier.Expected{Challenge: ch}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		res, err := v.Verify(context.Background(), b, exp)
+		if (res == nil) == (err == nil) {
+			t.Fatalf("result %v with error %v", res, err)
+		}
+		if err == nil && string(evidenceOf(t, b).Report) != string(validReport) {
+			t.Fatalf("a record with another report verified")
+		}
+	})
+}
