@@ -1,0 +1,51 @@
+package sevsnp_test
+
+import (
+	"context"
+	"crypto"
+	"fmt"
+	"testing"
+
+	"github.com/attested-tls/go-expat/attester"
+	"github.com/attested-tls/go-expat/attester/sevsnp"
+	"github.com/attested-tls/go-expat/verifier"
+	vsevsnp "github.com/attested-tls/go-expat/verifier/sevsnp"
+)
+
+// A guest attests through configfs-tsm (here go-configfs-tsm's fake with a
+// test-only signer; on a guest, linuxtsm.MakeClient()) and the relying
+// party verifies, trusting the test roots only because it says so.
+func ExampleNewTSMAttester() {
+	p := newPlatform(&testing.T{})
+	ch := attester.Challenge{Hash: crypto.SHA256, Binding: make([]byte, 32), AIKPubHash: make([]byte, 32)}
+
+	a, err := sevsnp.NewTSMAttester(p.tsm(&testing.T{}), nil)
+	if err != nil {
+		panic(err)
+	}
+	rec, err := a.Attest(context.Background(), ch)
+	if err != nil {
+		panic(err)
+	}
+
+	v, _ := vsevsnp.New(vsevsnp.Config{Roots: p.roots, Policy: vsevsnp.Policy{Measurements: [][]byte{testMeasurement}}})
+	res, err := v.Verify(context.Background(), rec, &verifier.Expected{Challenge: ch})
+	fmt.Println(res.Technology, res.Claims["vmpl"], err)
+	// Output: sev-snp 0 <nil>
+}
+
+// The sev-guest device backend, with go-sev-guest's fake device that
+// answers only the REPORT_DATA registered in it.
+func ExampleNewDeviceAttester() {
+	p := newPlatform(&testing.T{})
+	ch := attester.Challenge{Hash: crypto.SHA384, Binding: make([]byte, 48), AIKPubHash: make([]byte, 48)}
+	rd, _ := ch.ReportData64()
+
+	a, err := sevsnp.NewDeviceAttester(p.device(&testing.T{}, rd), &sevsnp.Options{VMPL: 0})
+	if err != nil {
+		panic(err)
+	}
+	ev, err := a.Evidence(context.Background(), rd)
+	fmt.Println(len(ev.Report), ev.CertTable != nil, err)
+	// Output: 1184 true <nil>
+}
