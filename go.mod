@@ -18,23 +18,25 @@ require (
 	github.com/huandu/xstrings v1.3.3 // indirect
 	github.com/lestrrat-go/blackmagic v1.0.4 // indirect
 	github.com/lestrrat-go/httpcc v1.0.1 // indirect
-	github.com/lestrrat-go/httprc v1.0.4 // indirect
+	github.com/lestrrat-go/httprc v1.0.5 // indirect
 	github.com/lestrrat-go/httprc/v3 v3.0.0 // indirect
 	github.com/lestrrat-go/iter v1.0.2 // indirect
-	github.com/lestrrat-go/jwx/v2 v2.0.8 // indirect
+	github.com/lestrrat-go/jwx/v2 v2.0.21 // indirect
 	github.com/lestrrat-go/jwx/v3 v3.0.8 // indirect
 	github.com/lestrrat-go/option v1.0.1 // indirect
 	github.com/lestrrat-go/option/v2 v2.0.0 // indirect
 	github.com/segmentio/asm v1.2.0 // indirect
+	github.com/spf13/cast v1.5.0 // indirect
 	github.com/stretchr/testify v1.12.1 // indirect
 	github.com/valyala/fastjson v1.6.4 // indirect
 	github.com/veraison/ccatoken v1.3.1 // indirect
 	github.com/veraison/cmw v0.2.0 // indirect
+	github.com/veraison/corim v1.1.3-0.20250307044607-0bbdd6c78526 // indirect
 	github.com/veraison/ear v1.1.3 // indirect
 	github.com/veraison/eat v0.0.0-20251105185612-2c0e43e22ea9 // indirect
 	github.com/veraison/go-cose v1.3.0 // indirect
 	github.com/veraison/psatoken v1.2.1-0.20240719122628-26fe500fd5d4 // indirect
-	github.com/veraison/swid v1.1.0 // indirect
+	github.com/veraison/swid v1.1.1-0.20230911094910-8ffdd07a22ca // indirect
 	github.com/x448/float16 v0.8.4 // indirect
 	go.uber.org/multierr v1.11.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect

@@ -112,10 +112,14 @@ func TestBackgroundCheck(t *testing.T) {
 			}},
 		{name: "configured key wins over the well-known one", setup: func(f *fakeVeraison, cfg *veraison.Config) {
 			f.wkKey = &otherKey.PublicKey // an impostor's key is published
-			f.key = otherKey // and signs with it; cfg.EARKey stays the genuine key
-		}, check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) { wantRejected(t, err, "signature") }},
+			f.key = otherKey              // and signs with it; cfg.EARKey stays the genuine key
+		}, check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) {
+			wantRejected(t, err, "signature")
+		}},
 		{name: "EAR signed by another key (T13 bad signature)", setup: func(f *fakeVeraison, cfg *veraison.Config) { f.key = otherKey },
-			check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) { wantRejected(t, err, "signature") }},
+			check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) {
+				wantRejected(t, err, "signature")
+			}},
 		{name: "EAR echoes another nonce (T13 wrong nonce)", setup: func(f *fakeVeraison, cfg *veraison.Config) {
 			f.nonceFn = func(n []byte) []byte { m := append([]byte(nil), n...); m[0] ^= 1; return m }
 		}, check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) { wantRejected(t, err, "nonce") }},
