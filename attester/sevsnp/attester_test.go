@@ -453,3 +453,28 @@ func TestConcurrentAttest(t *testing.T) {
 }
 
 var _ = abi.ReportSize
+
+func TestHostWithoutCertTable(t *testing.T) {
+	p := newPlatform(t)
+	ch := randomChallenge(t)
+	dev := p.device(t, reportData(t, ch))
+	dev.Certs = nil
+	a, _ := sevsnp.NewDeviceAttester(dev, nil)
+	ev, err := a.Evidence(context.Background(), reportData(t, ch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.CertTable != nil {
+		t.Error("certificate table from a host that has none")
+	}
+}
+
+func TestOpenDeviceAbsent(t *testing.T) {
+	if _, err := sevsnp.OpenDevice(t.TempDir() + "/no-sev-guest"); err == nil {
+		t.Fatal("opened a missing device")
+	}
+	var d sevsnp.LinuxDevice
+	if _, err := d.Ioctl(0, nil); err == nil {
+		t.Fatal("ioctl on a zero LinuxDevice")
+	}
+}

@@ -54,8 +54,10 @@ func (b *deviceBackend) get(rd [64]byte, vmpl uint32, wantCerts bool) ([]byte, [
 		var resp labi.SnpReportRespABI
 		fwErr, err := b.ioctl(labi.IocSnpGetExtendedReport, q, &resp)
 		switch {
+		case err != nil && invalidLength(fwErr) && q.CertsLength == 0:
+			// "Too small" for an empty table: the host has none.
 		case err != nil && invalidLength(fwErr):
-			if q.CertsLength == 0 || q.CertsLength > maxCertBuffer {
+			if q.CertsLength > maxCertBuffer {
 				return nil, nil, 0, fmt.Errorf("host asks for a %d-byte certificate buffer (limit %d)", q.CertsLength, maxCertBuffer)
 			}
 			certs := make([]byte, q.CertsLength)

@@ -16,8 +16,9 @@ const DefaultDevicePath = "/dev/sev-guest"
 
 // LinuxDevice is an open SEV guest device. It implements Device.
 type LinuxDevice struct {
-	mu sync.Mutex
-	fd int
+	mu   sync.Mutex
+	fd   int
+	open bool
 }
 
 // OpenDevice opens the SEV guest device at path (DefaultDevicePath if
@@ -30,19 +31,18 @@ func OpenDevice(path string) (*LinuxDevice, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sevsnp: opening %s: %w", path, err)
 	}
-	return &LinuxDevice{fd: fd}, nil
+	return &LinuxDevice{fd: fd, open: true}, nil
 }
 
 // Close closes the device.
 func (d *LinuxDevice) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.fd < 0 {
+	if !d.open {
 		return nil
 	}
-	err := unix.Close(d.fd)
-	d.fd = -1
-	return err
+	d.open = false
+	return unix.Close(d.fd)
 }
 
 // Ioctl issues a sev-guest ioctl; req must be a *linuxabi.SnpUserGuestRequest.
@@ -53,8 +53,8 @@ func (d *LinuxDevice) Ioctl(command uintptr, req any) (uintptr, error) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.fd < 0 {
-		return 0, errors.New("sevsnp: device is closed")
+	if !d.open {
+		return 0, errors.New("sevsnp: device is not open")
 	}
 	conv := sreq.ABI()
 	ret, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(d.fd), command, uintptr(conv.Pointer()))
