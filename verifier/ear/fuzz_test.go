@@ -1,0 +1,60 @@
+package ear
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// FuzzVerifyJWT feeds arbitrary tokens to a Verifier that trusts the
+// fixture's issuer key: no panic, no result with an error, and no strict
+// prefix of an accepted token is accepted.
+func FuzzVerifyJWT(f *testing.F) {
+	fx := newFixture(f)
+	ch := challenge(1)
+	good := fx.token(f, ch, nil)
+	f.Add(good)
+	f.Add(fx.token(f, ch, func(i *Issuer) { i.KeyAttestation = true }))
+	f.Add([]byte(strings.SplitN(string(good), ".", 2)[0] + ".e30."))
+	f.Add([]byte("e30.e30.e30"))
+	v := fx.verifier()
+	v.Bindings = BindNonce | BindKey
+	exp := fx.expected(ch)
+	f.Fuzz(func(t *testing.T, tok []byte) {
+		res, err := v.VerifyJWT(tok, exp)
+		if err != nil {
+			if res != nil {
+				t.Fatal("result with an error")
+			}
+			return
+		}
+		for i := range len(tok) {
+			if r, err := v.VerifyJWT(tok[:i], exp); err == nil || r != nil {
+				t.Fatalf("strict prefix of %d bytes accepted", i)
+			}
+		}
+		if _, err := v.Verify(context.Background(), wrap(t, tok), exp); err != nil {
+			t.Fatalf("accepted bare, rejected wrapped: %v", err)
+		}
+	})
+}
+
+// FuzzCheckJSON: the strict JSON scanner never panics and accepts only
+// what encoding/json also accepts as an object.
+func FuzzCheckJSON(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, `{"a":{"b":[1,{"c":2}]}}`, `{"a":1,"a":2}`, `[1]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if checkJSON(b) != nil {
+			return
+		}
+		var m map[string]any
+		if err := jsonUnmarshal(b, &m); err != nil {
+			t.Fatalf("checkJSON accepted what encoding/json rejects: %v", err)
+		}
+	})
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
