@@ -94,10 +94,6 @@ func (c *Conn) Close() error {
 	return c.t.Close()
 }
 
-// closeNow closes the transport without waiting for the command stream: it
-// unblocks a command that hangs.
-func (c *Conn) abandon() { _ = c.t.Close() }
-
 // do runs fn with exclusive use of the command stream.
 func (c *Conn) do(ctx context.Context, fn func(s *session) error) error {
 	select {
@@ -187,10 +183,7 @@ func run[R any](s *session, op string, exec func(t transport.TPM) (*R, error)) (
 		}
 		var rc tpm2.TPMRC
 		if !errors.As(err, &rc) {
-			if ctxErr := s.ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
-				return nil, &Error{Op: op, Err: err}
-			}
-			return nil, &Error{Op: op, Err: err}
+			return nil, &Error{Op: op, Err: err} // transport failure or ctx done
 		}
 		if !retryable(rc) {
 			return nil, &Error{Op: op, Code: rc, Err: err}
