@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"math/big"
+	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
@@ -116,3 +117,12 @@ func serialsOf(cs []*x509.Certificate) []*big.Int {
 }
 
 func expected(ch attester.Challenge) *verifier.Expected { return &verifier.Expected{Challenge: ch} }
+
+// handlerGetter adapts an http.Handler to go-tdx-guest's HTTPSGetter.
+type handlerGetter struct{ h http.Handler }
+
+func (g handlerGetter) Get(u string) (map[string][]string, []byte, error) {
+	rec := httptest.NewRecorder()
+	g.h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, u, nil))
+	return rec.Result().Header, rec.Body.Bytes(), nil
+}

@@ -1,0 +1,76 @@
+// Package tdx appraises Intel TDX Evidence: CMW records of media type
+// cmw.MediaTypeTDX (see package attester/tdx/wire) holding a TD quote v4
+// or v5 (TDX 1.0 and 1.5 bodies) signed with ECDSA P-256 and certified by
+// a PCK certificate chain (quote certification data type 6 / 5).
+//
+// # What Verify checks, in order
+//
+//  1. format: strict CMW and CBOR decoding, then a strict quote parse
+//     (ParseQuote): every length must match, no trailing bytes.
+//  2. chain: the PCK chain in the quote (PCK leaf "Intel SGX PCK
+//     Certificate", "Intel SGX PCK Platform/Processor CA", "Intel SGX Root
+//     CA", ECDSA P-256 / SHA-256) verifies at the appraisal time to a
+//     trusted root: by default only Intel's root, pinned by the SHA-256 of
+//     its certificate (IntelRootSHA256); Options.TrustedRoots replaces it
+//     (tests pass internal/tdxtest's root explicitly).
+//  3. signature: the QE report is signed by the PCK key, its REPORTDATA is
+//     SHA-256(attestation key || QE authentication data), and the quote
+//     (header and body) is signed by that attestation key.
+//  4. challenge: REPORTDATA equals Expected.Challenge.ReportData64()
+//     (SHA-512(binding || AIK_pub_hash)), compared in constant time. This
+//     is the binding of the Evidence to the TLS connection.
+//  5. debug and measurement: local policy (Policy): debug TDs are rejected
+//     unless AllowDebug; MRTD, RTMR0-3, MRCONFIGID, MROWNER,
+//     MROWNERCONFIG, XFAM and TD_ATTRIBUTES bits, when the policy names
+//     them. These run before any network access.
+//  6. chain / collateral: revocation (unless SkipRevocation): the root CA
+//     CRL (the PCK CA and the collateral signers are not revoked) and the
+//     PCK CRL (the PCK certificate is not revoked).
+//  7. collateral / tcb: the TDX TCB info for the PCK certificate's FMSPC
+//     and the TD_QE identity, both signed by "Intel SGX TCB Signing"
+//     chaining to the trusted root; FMSPC and PCE-ID match; MRSIGNERSEAM
+//     and SEAMATTRIBUTES match the TDX module; the quoting enclave matches
+//     the TD_QE identity; then Intel's TCB level evaluation (SGX
+//     components and PCESVN from the PCK certificate, TEE_TCB_SVN from the
+//     quote, the TDX module identity for TDX 1.5, the QE's ISVSVN). The
+//     status is reported precisely (TCBReport, also in the Result claims
+//     and in a *TCBError inside "tcb" rejections): which statuses each part
+//     has, and every component below Intel's latest level.
+//
+// Rejections are *verifier.RejectedError with Check "format", "chain",
+// "signature", "challenge", "debug", "measurement", "collateral" (invalid,
+// expired or not-yet-valid collateral, wrong FMSPC/PCE-ID) or "tcb".
+// Collateral that cannot be fetched is a *verifier.UnavailableError
+// (Retryable for timeouts, 429 and 5xx).
+//
+// # Collateral
+//
+// A Getter supplies collateral: PCS (Intel's Provisioning Certification
+// Service API v4, or a PCCS at another BaseURL) or Bundle (collateral
+// supplied by the caller; no network). The Verifier verifies each item
+// once and caches it until the earliest of its nextUpdate and its signer's
+// NotAfter, relative to the appraisal time (Expected.Now, else
+// Options.Time). An item is never used at or after that time: it is
+// refetched, and rejected if the fetched copy is still expired. One fetch
+// per item is in flight at a time; concurrent appraisals wait for it.
+//
+// # Policy on TCB status
+//
+// UpToDate is accepted (tier affirming). SWHardeningNeeded,
+// ConfigurationNeeded (and their combination) and OutOfDate(...) are
+// rejected unless the corresponding Policy flag allows them (tier
+// warning). Revoked is always rejected. Statuses of the platform, the TDX
+// module and the QE combine as sets: OutOfDate anywhere makes the result
+// OutOfDate.
+//
+// # Caveats
+//
+// Not implemented: SGX quotes, quote certification data other than a PCK
+// chain (types 1-4, 7), Intel's TCB "early update" collateral, platform
+// manifest / platform instance checks (multi-package platforms), and
+// service TD bindings (MRSERVICETD is parsed, not appraised). The quote
+// parser is our own; go-tdx-guest's abi parser panics on some malformed
+// quotes and its verify package logs to stdout and rejects any status
+// other than UpToDate, so only its pcs package (PCK extensions, collateral
+// JSON types) is used here.
+package tdx
