@@ -1,0 +1,87 @@
+package expat
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/attested-tls/go-expat/verifier"
+	"github.com/attested-tls/go-expat/verifier/ear"
+)
+
+// passportKit is a local Verifier (the test kit's appraisal) that issues
+// EARs, and the relying party's EAR checker that trusts its key.
+func passportKit(t *testing.T, k *kit, issued func() time.Time) (*ear.PassportAttester, *ear.Verifier) {
+	t.Helper()
+	vkey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss := &ear.Issuer{Appraiser: k.ver, Key: vkey, KeyID: "local-verifier", Name: "go-expat local verifier", Time: issued}
+	return &ear.PassportAttester{Evidence: k.att, Issuer: iss},
+		&ear.Verifier{Keys: []ear.TrustedKey{{ID: "local-verifier", Key: &vkey.PublicKey}}, Issuer: "go-expat local verifier"}
+}
+
+// TestPassportModel: the server presents an Attestation Result (EAR) for
+// its Evidence, issued by a Verifier the client trusts and bound to this
+// connection's challenge through eat_nonce.
+func TestPassportModel(t *testing.T) {
+	p := newPKI(t)
+	k := newKit(t)
+	pa, ev := passportKit(t, k, nil)
+	srv, cli := tlsPair(t, p, tlsOpts{})
+	_, c, serr, cerr := attestedPair(t, srv, cli,
+		&Config{Attester: pa, Certificate: &p.server},
+		&Config{RequirePeerAttestation: true, Verifier: ev})
+	if serr != nil || cerr != nil {
+		t.Fatalf("setup: %v %v", serr, cerr)
+	}
+	att := c.PeerAttestation()
+	if att.Result.Model != verifier.Passport || len(att.Result.EAR) == 0 || att.Result.Status != verifier.TierAffirming {
+		t.Fatalf("result %+v", att.Result)
+	}
+}
+
+// TestPassportAttacks covers T12 for Attestation Results: a stale EAR, an
+// EAR bound to another connection, and one from an untrusted Verifier.
+func TestPassportAttacks(t *testing.T) {
+	p := newPKI(t)
+	k := newKit(t)
+	t.Run("stale", func(t *testing.T) {
+		pa, ev := passportKit(t, k, func() time.Time { return time.Now().Add(-time.Hour) })
+		srv, cli := tlsPair(t, p, tlsOpts{})
+		_, _, _, cerr := attestedPair(t, srv, cli, &Config{Attester: pa, Certificate: &p.server},
+			&Config{RequirePeerAttestation: true, Verifier: ev})
+		if !rejectedCheck("age")(cerr) {
+			t.Fatalf("stale EAR: %v", cerr)
+		}
+	})
+	t.Run("bound to another connection", func(t *testing.T) {
+		pa, ev := passportKit(t, k, nil)
+		rec := &recordingAttester{inner: pa}
+		srv, cli := tlsPair(t, p, tlsOpts{})
+		if _, _, serr, cerr := attestedPair(t, srv, cli, &Config{Attester: rec, Certificate: &p.server},
+			&Config{RequirePeerAttestation: true, Verifier: ev}); serr != nil || cerr != nil {
+			t.Fatal(serr, cerr)
+		}
+		srv, cli = tlsPair(t, p, tlsOpts{})
+		_, _, _, cerr := attestedPair(t, srv, cli, &Config{Attester: rec, Certificate: &p.server},
+			&Config{RequirePeerAttestation: true, Verifier: ev})
+		if !rejectedCheck("nonce")(cerr) {
+			t.Fatalf("replayed EAR: %v", cerr)
+		}
+	})
+	t.Run("untrusted verifier", func(t *testing.T) {
+		pa, _ := passportKit(t, k, nil)
+		_, other := passportKit(t, k, nil)
+		srv, cli := tlsPair(t, p, tlsOpts{})
+		_, _, _, cerr := attestedPair(t, srv, cli, &Config{Attester: pa, Certificate: &p.server},
+			&Config{RequirePeerAttestation: true, Verifier: other})
+		if !errors.Is(cerr, verifier.ErrRejected) {
+			t.Fatalf("EAR from an untrusted Verifier: %v", cerr)
+		}
+	})
+}
