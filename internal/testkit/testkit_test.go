@@ -303,3 +303,16 @@ func BenchmarkAttestVerify(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkBaselineECDSA is the same-run baseline for BenchmarkAttestVerify:
+// one raw P-256 signature and its verification.
+func BenchmarkBaselineECDSA(b *testing.B) {
+	key := mustKey(b)
+	digest := sha256.Sum256([]byte("baseline"))
+	for b.Loop() {
+		sig, err := ecdsa.SignASN1(rand.Reader, key, digest[:])
+		if err != nil || !ecdsa.VerifyASN1(&key.PublicKey, digest[:], sig) {
+			b.Fatal("baseline failed")
+		}
+	}
+}
