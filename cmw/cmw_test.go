@@ -584,7 +584,8 @@ func TestVeraisonDefectLaxDecoding(t *testing.T) {
 		"indefinite-length array": unhex("9f 63 612f62 41 01 ff"),
 		"duplicate CBOR keys":     unhex("a2 61 61 82 63 612f62 41 01 61 61 82 63 612f62 41 02"),
 		"duplicate JSON members":  []byte(`{"a":["a/b","AQ"],"a":["a/b","Ag"]}`),
-		"padded base64url":        []byte(`["a/b","AQ=="]`),
+		"trailing whitespace":     []byte(`["a/b","AQ"] `),
+		"non-canonical base64url": []byte(`["a/b","AR"]`),
 		"explicit zero indicator": []byte(`["a/b","AQ",0]`),
 	}
 	for name, b := range lax {
@@ -633,7 +634,8 @@ func TestVeraisonDefectPanics(t *testing.T) {
 	// GetCollectionMeta panics on labels other than text and uint64.
 	if !panics(func() {
 		var v vcmw.CMW
-		if err := v.Deserialize(unhex("a1 20 82 63 612f62 41 01")); err != nil {
+		// Two items, so that the sort compares keys.
+		if err := v.Deserialize(unhex("a2 20 82 63 612f62 41 01 21 82 63 612f62 41 01")); err != nil {
 			t.Logf("negative label rejected at decode: %v", err)
 			return
 		}
