@@ -144,9 +144,13 @@ func (c *Conn) Handshake(ctx context.Context) error {
 	c.hsOnce.Do(func() { c.startSetup() })
 	select {
 	case <-c.hsDone:
-	case <-ctx.Done():
-		c.fail(wrapErr("setup", alertInternalError, ctx.Err()))
-		<-c.hsDone
+	default:
+		select {
+		case <-c.hsDone:
+		case <-ctx.Done():
+			c.fail(wrapErr("setup", alertInternalError, ctx.Err()))
+			<-c.hsDone
+		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

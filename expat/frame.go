@@ -87,7 +87,9 @@ func readFrameHeader(r io.Reader, hdr *[frameHeaderLen]byte, maxAuth int) (typ b
 	if n > limit {
 		return 0, 0, &frameError{fmt.Sprintf("frame type 0x%02x of %d bytes exceeds %d", typ, n, limit)}
 	}
-	if n == 0 && (typ == frameData || typ == frameRequest || typ == frameAuthenticator || typ == frameClose) {
+	if n == 0 {
+		// Every frame type has a non-empty payload (SETUP at least its
+		// version byte).
 		return 0, 0, &frameError{fmt.Sprintf("empty frame of type 0x%02x", typ)}
 	}
 	return typ, n, nil
