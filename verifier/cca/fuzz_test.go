@@ -3,6 +3,9 @@ package cca_test
 import (
 	"testing"
 
+	"github.com/fxamacker/cbor/v2"
+	cose "github.com/veraison/go-cose"
+
 	"github.com/attested-tls/go-expat/attester/cca/ccatest"
 	"github.com/attested-tls/go-expat/verifier/cca"
 )
@@ -53,4 +56,34 @@ func FuzzParseToken(f *testing.F) {
 			t.Fatalf("parsed token without a valid challenge: %v", err)
 		}
 	})
+}
+
+// A realm public key whose COSE_Key curve is not an integer made go-cose
+// v1.3.0 (through ccatoken) panic; ParseToken rejects it.
+func TestParseTokenRAKCurveNotInteger(t *testing.T) {
+	tok, err := cca.ParseToken(seedToken(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := cose.NewSign1Message()
+	if err := msg.UnmarshalCBOR(tok.RealmToken); err != nil {
+		t.Fatal(err)
+	}
+	var claims map[int64]cbor.RawMessage
+	if err := cbor.Unmarshal(msg.Payload, &claims); err != nil {
+		t.Fatal(err)
+	}
+	for _, crv := range []any{"P-384", cbor.SimpleValue(19), []byte{2}} {
+		key, _ := cbor.Marshal(map[int64]any{1: 2, -1: crv, -2: make([]byte, 48), -3: make([]byte, 48)})
+		claims[44237], _ = cbor.Marshal(key)
+		msg.Payload, _ = cbor.Marshal(claims)
+		rt, err := msg.MarshalCBOR()
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad, _ := cbor.Marshal(cbor.Tag{Number: 399, Content: map[uint64][]byte{44234: tok.PlatformToken, 44241: rt}})
+		if got, err := cca.ParseToken(bad); err == nil || got != nil {
+			t.Fatalf("curve %v: parsed", crv)
+		}
+	}
 }

@@ -107,12 +107,18 @@ func ParseToken(b []byte) (*Token, error) {
 		if err := strictDecMode.Unmarshal(raw, &toks[i]); err != nil {
 			return nil, malformed("entry %d is not a byte string: %v", k, err)
 		}
-		if err := checkSign1(toks[i]); err != nil {
+		claims, err := checkSign1(toks[i])
+		if err != nil {
 			return nil, malformed("entry %d: %v", k, err)
+		}
+		if k == keyRealmToken {
+			if err := checkRAK(claims); err != nil {
+				return nil, malformed("realm public key: %v", err)
+			}
 		}
 	}
 
-	ev, err := ccatoken.DecodeAndValidateEvidenceFromCBOR(b)
+	ev, err := decodeEvidence(b)
 	if err != nil {
 		return nil, malformed("%v", err)
 	}
@@ -127,24 +133,77 @@ func ParseToken(b []byte) (*Token, error) {
 }
 
 // checkSign1 screens one COSE_Sign1 (RFC 9052, Section 4.2): well-formed,
-// no duplicate keys anywhere (headers or claims), an attached payload.
-func checkSign1(b []byte) error {
+// no duplicate keys anywhere (headers or claims), an attached payload that
+// is a claims map with integer keys, which it returns.
+func checkSign1(b []byte) (map[int64]cbor.RawMessage, error) {
 	var v any
 	if err := strictDecMode.Unmarshal(b, &v); err != nil {
-		return fmt.Errorf("COSE_Sign1: %v", err)
+		return nil, fmt.Errorf("COSE_Sign1: %v", err)
 	}
 	msg := cose.NewSign1Message()
 	if err := msg.UnmarshalCBOR(b); err != nil {
-		return fmt.Errorf("COSE_Sign1: %v", err)
+		return nil, fmt.Errorf("COSE_Sign1: %v", err)
 	}
 	if len(msg.Payload) == 0 {
-		return errors.New("COSE_Sign1 has no attached payload")
+		return nil, errors.New("COSE_Sign1 has no attached payload")
 	}
-	var claims map[int64]any
+	var claims map[int64]cbor.RawMessage
 	if err := strictDecMode.Unmarshal(msg.Payload, &claims); err != nil {
-		return fmt.Errorf("claims are not a map with integer keys: %v", err)
+		return nil, fmt.Errorf("claims are not a map with integer keys: %v", err)
+	}
+	return claims, nil
+}
+
+// claimRealmPublicKey is the realm token's RAK claim (cca-realm-public-key).
+const claimRealmPublicKey = 44237
+
+// checkRAK screens a realm public key given as a COSE_Key (RFC 9052,
+// Section 7) before go-cose decodes it: github.com/veraison/go-cose v1.3.0
+// panics on an EC2/OKP key whose curve parameter (-1) is not an integer.
+// Labels must be integers or text, the curve an integer.
+func checkRAK(claims map[int64]cbor.RawMessage) error {
+	raw, ok := claims[claimRealmPublicKey]
+	if !ok {
+		return nil // ccatoken reports the missing claim
+	}
+	var pk []byte
+	if err := strictDecMode.Unmarshal(raw, &pk); err != nil {
+		return fmt.Errorf("not a byte string: %v", err)
+	}
+	if len(pk) == 0 || pk[0]>>5 != 5 { // not a CBOR map: a raw EC point
+		return nil
+	}
+	var key map[any]any
+	if err := strictDecMode.Unmarshal(pk, &key); err != nil {
+		return fmt.Errorf("COSE_Key: %v", err)
+	}
+	for l, v := range key {
+		switch l := l.(type) {
+		case int64:
+			if l == -1 {
+				if _, ok := v.(uint64); !ok {
+					if _, ok := v.(int64); !ok {
+						return fmt.Errorf("COSE_Key curve of type %T", v)
+					}
+				}
+			}
+		case uint64, string:
+		default:
+			return fmt.Errorf("COSE_Key label of type %T", l)
+		}
 	}
 	return nil
+}
+
+// decodeEvidence runs ccatoken on screened input. The recover is a second
+// line of defence against panics in ccatoken or go-cose on peer input.
+func decodeEvidence(b []byte) (ev *ccatoken.Evidence, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			ev, err = nil, fmt.Errorf("ccatoken panicked: %v", r)
+		}
+	}()
+	return ccatoken.DecodeAndValidateEvidenceFromCBOR(b)
 }
 
 // verifySign1 checks a COSE_Sign1 signature with key. Only ECDSA algorithms

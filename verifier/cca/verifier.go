@@ -198,7 +198,7 @@ func (v *Verifier) appraise(tok *Token, want []byte, exp *verifier.Expected) (*v
 	}
 	// 2. Realm token signed by the RAK, and the RAK bound into the platform
 	// token's challenge (ccatoken.Evidence.Verify re-checks step 1 too).
-	if err := tok.ev.Verify(key.Key); err != nil {
+	if err := verifyEvidence(tok, key.Key); err != nil {
 		return nil, reject("signature", err, "cca: realm token signature or platform binding")
 	}
 	// 3. Freshness and binding to this TLS connection.
@@ -379,4 +379,15 @@ func remsAllowed(sets [][4][]byte, rems [][]byte) bool {
 		}
 	}
 	return false
+}
+
+// verifyEvidence runs ccatoken's signature and binding checks, turning a
+// panic on peer input into an error.
+func verifyEvidence(tok *Token, key any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("ccatoken panicked: %v", r)
+		}
+	}()
+	return tok.ev.Verify(key)
 }
