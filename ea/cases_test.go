@@ -265,4 +265,3 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
-
