@@ -12,7 +12,8 @@
 //
 //   - BindNonce: eat_nonce equals the connection's challenge. go-expat's
 //     EAR nonce is the 64-byte attester.Challenge.ReportData64 value in
-//     unpadded base64url (86 characters), as EAR carries nonces as strings.
+//     unpadded base64url (86 characters), as EAR carries nonces as strings;
+//     padded base64url, which Veraison issues, is accepted too.
 //   - BindKey: key attestation. Veraison's ear.veraison.key-attestation
 //     extension's akpub (base64url DER SubjectPublicKeyInfo) equals the
 //     Exported Authenticator's end-entity SPKI (Expected.SPKI), byte for
@@ -321,11 +322,15 @@ func (v *Verifier) VerifyJWT(token []byte, exp *verifier.Expected) (*verifier.Re
 	}
 	nonceOK := false
 	if ar.Nonce != nil {
-		want, err := Nonce(exp)
+		rd, err := exp.Challenge.ReportData64()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("ear: expected challenge: %w", err)
 		}
-		if subtle.ConstantTimeCompare([]byte(*ar.Nonce), []byte(want)) != 1 {
+		got, ok := decodeNonce(*ar.Nonce)
+		if !ok {
+			return nil, reject("nonce", "eat_nonce is not canonical base64url")
+		}
+		if subtle.ConstantTimeCompare(got, rd[:]) != 1 {
 			return nil, reject("nonce", "eat_nonce does not match this connection's challenge")
 		}
 		nonceOK = true
@@ -469,6 +474,21 @@ func Nonce(exp *verifier.Expected) (string, error) {
 		return "", fmt.Errorf("ear: expected challenge: %w", err)
 	}
 	return base64.RawURLEncoding.EncodeToString(rd[:]), nil
+}
+
+// decodeNonce decodes an EAR eat_nonce string. go-expat issues unpadded
+// base64url (Nonce); Veraison v0.0.2501 issues padded base64url. Both are
+// accepted, only in their canonical form (re-encoding gives the input).
+func decodeNonce(s string) ([]byte, bool) {
+	enc := base64.RawURLEncoding
+	if strings.HasSuffix(s, "=") {
+		enc = base64.URLEncoding
+	}
+	b, err := enc.Strict().DecodeString(s)
+	if err != nil || enc.EncodeToString(b) != s {
+		return nil, false
+	}
+	return b, true
 }
 
 // jwtHeader is the JOSE header fields the Verifier looks at.

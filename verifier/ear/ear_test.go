@@ -434,3 +434,37 @@ func BenchmarkPassport(b *testing.B) {
 		}
 	})
 }
+
+// TestNonceEncodings: Veraison v0.0.2501 issues eat_nonce as padded
+// base64url, go-expat's Issuer unpadded; both canonical forms verify, any
+// other spelling of the same bytes is rejected.
+func TestNonceEncodings(t *testing.T) {
+	f := newFixture(t)
+	ch := challenge(7)
+	rd, _ := ch.ReportData64()
+	tok := f.token(t, ch, nil)
+	for _, tc := range []struct {
+		name, nonce string
+		ok          bool
+	}{
+		{"unpadded", base64.RawURLEncoding.EncodeToString(rd[:]), true},
+		{"padded (Veraison)", base64.URLEncoding.EncodeToString(rd[:]), true},
+		{"standard alphabet", base64.StdEncoding.EncodeToString(rd[:]), false},
+		{"extra padding (the EAR library's own length check)", base64.URLEncoding.EncodeToString(rd[:]) + "==", false},
+		{"other bytes", base64.URLEncoding.EncodeToString(rd[1:]), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			edited := resign(t, tok, f.issKey, func(_, claims map[string]any) { claims["eat_nonce"] = tc.nonce })
+			res, err := f.verifier().Verify(context.Background(), wrap(t, edited), f.expected(ch))
+			if tc.ok {
+				if err != nil {
+					t.Fatalf("rejected: %v", err)
+				}
+				return
+			}
+			if res != nil || !errors.Is(err, verifier.ErrRejected) {
+				t.Fatalf("accepted or not a rejection: %v", err)
+			}
+		})
+	}
+}
