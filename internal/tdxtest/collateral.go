@@ -221,12 +221,17 @@ type PCSServer struct {
 	TCB, QE, PCKCRL, RootCRL atomic.Int64
 	// Fail, when > 0, makes that many next requests answer 503.
 	Fail atomic.Int64
+	// Gate, when non-nil, holds every request until it is closed.
+	Gate chan struct{}
 }
 
 // Set replaces the collateral served.
 func (s *PCSServer) Set(c *Collateral) { s.cur.Store(c) }
 
 func (s *PCSServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.Gate != nil {
+		<-s.Gate
+	}
 	if s.Fail.Load() > 0 {
 		s.Fail.Add(-1)
 		http.Error(w, "unavailable", http.StatusServiceUnavailable)

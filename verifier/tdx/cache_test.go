@@ -181,3 +181,36 @@ func TestOfflineBundle(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Concurrent appraisals waiting on one failing fetch share its failure
+// instead of each refetching (no amplification of an outage).
+func TestCacheSharesFailure(t *testing.T) {
+	e := newEnv(t)
+	e.srv.Gate = make(chan struct{})
+	e.srv.Fail.Store(1000)
+	v := e.verifier(tdx.Policy{})
+	ch := challenge("fail")
+	ev := e.evidence(ch)
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for i := 0; i < 32; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := v.Verify(context.Background(), ev, expected(ch))
+			errs <- err
+		}()
+	}
+	time.Sleep(200 * time.Millisecond) // let every appraisal queue behind the first fetch
+	close(e.srv.Gate)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if !errors.Is(err, verifier.ErrUnavailable) {
+			t.Fatalf("err = %v", err)
+		}
+	}
+	if got := 1000 - e.srv.Fail.Load(); got != 1 {
+		t.Fatalf("%d requests reached the failing service, want 1", got)
+	}
+}

@@ -512,6 +512,11 @@ func (v *Verifier) collateral(ctx context.Context, key cacheKey, now time.Time, 
 				v.mu.Unlock()
 				select {
 				case <-e.ready:
+					if e.err != nil {
+						// Share the failure of the fetch we waited for
+						// rather than queueing one fetch per waiter.
+						return nil, e.err
+					}
 					continue
 				case <-ctx.Done():
 					return nil, &verifier.UnavailableError{Reason: "waiting for " + key.req.Item.String(), Retryable: true, Err: ctx.Err()}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	atdx "github.com/attested-tls/go-expat/attester/tdx"
 	"github.com/attested-tls/go-expat/attester/tdx/wire"
 	expatcmw "github.com/attested-tls/go-expat/cmw"
 	"github.com/attested-tls/go-expat/internal/tdxtest"
@@ -266,4 +267,24 @@ func TestPolicyValidation(t *testing.T) {
 	if _, err := tdx.New(&tdx.Options{TrustedRoots: []*x509.Certificate{}}); err == nil {
 		t.Error("New accepted an empty, non-nil TrustedRoots")
 	}
+}
+
+// The /dev/tdx_guest path of the attester, through a fake device, to the
+// verifier.
+func TestEndToEndDevice(t *testing.T) {
+	e := newEnv(t)
+	a, err := atdx.NewDeviceAttester(&tdxtest.Device{Platform: e.pl}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := challenge("device")
+	ev, err := a.Attest(context.Background(), ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.verifier(tdx.Policy{}).Verify(context.Background(), ev, expected(ch)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.verifier(tdx.Policy{}).Verify(context.Background(), ev, expected(challenge("other")))
+	wantReject(t, err, "challenge")
 }
