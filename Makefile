@@ -3,10 +3,17 @@ GO ?= go
 PKGS ?= ./...
 FUZZTIME ?= 20s
 
-.PHONY: test check fmt vet race tidy fuzz bench demo
+.PHONY: test test-veraison check fmt vet race tidy fuzz bench demo
 
 test:
 	$(GO) test -count=1 $(PKGS)
+
+# Integration tests against a live Veraison v0.0.2501 (background check and
+# passport, Arm CCA): builds the services from the module proxy outside our
+# module (cached under ~/.cache/go-expat/veraison), starts them on loopback
+# with throwaway stores and keys, runs the tests, stops them.
+test-veraison:
+	bash scripts/veraison/run-tests.sh
 
 check: fmt vet race tidy
 
