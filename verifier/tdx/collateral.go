@@ -296,6 +296,10 @@ func parsePEMChain(b []byte, n int) ([]*x509.Certificate, error) {
 	var out []*x509.Certificate
 	rest := b
 	for i := 0; i < n; i++ {
+		// pem.Decode skips anything before a block; we do not.
+		if !bytes.HasPrefix(rest, []byte("-----BEGIN CERTIFICATE-----\n")) {
+			return nil, fmt.Errorf("want %d PEM certificates, found %d", n, i)
+		}
 		var blk *pem.Block
 		blk, rest = pem.Decode(rest)
 		if blk == nil || blk.Type != "CERTIFICATE" || len(blk.Headers) != 0 {

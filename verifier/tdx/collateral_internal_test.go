@@ -1,9 +1,13 @@
 package tdx
 
 import (
+	"strings"
+	"time"
+
 	"bytes"
 	"encoding/hex"
 	"fmt"
+	"github.com/attested-tls/go-expat/internal/tdxtest"
 	"testing"
 )
 
@@ -58,6 +62,31 @@ func FuzzSplitSigned(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestParsePEMChainStrict(t *testing.T) {
+	pki, err := tdxtest.NewPKI(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := string(tdxtest.PEM(pki.PlatformCA, pki.Root))
+	if c, err := parsePEMChain([]byte(good), 2); err != nil || len(c) != 2 {
+		t.Fatalf("valid chain: %v", err)
+	}
+	if _, err := parsePEMChain([]byte(good+"\x00"), 2); err != nil {
+		t.Fatalf("chain with the QE's trailing NUL: %v", err)
+	}
+	for name, in := range map[string]string{
+		"leading junk":   "x" + good,
+		"junk between":   strings.Replace(good, "-----\n-----BEGIN", "-----\njunk-----BEGIN", 1),
+		"trailing junk":  good + "junk",
+		"too few blocks": string(tdxtest.PEM(pki.Root)),
+		"too many":       good + string(tdxtest.PEM(pki.Root)),
+	} {
+		if c, err := parsePEMChain([]byte(in), 2); err == nil || c != nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
 }
 
 func FuzzParsePEMChain(f *testing.F) {
