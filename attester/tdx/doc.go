@@ -20,7 +20,9 @@
 // with bounded exponential backoff, never past ctx's deadline, and bounds
 // the requests in flight (a hung device holds its slot; later callers wait
 // for it only as long as their ctx allows). Failures are *DeviceError;
-// errors.Is(err, ErrThrottled) tells throttling apart.
+// errors.Is(err, ErrThrottled) tells throttling apart. Device calls cannot
+// be interrupted: a request abandoned at ctx's deadline finishes in the
+// background, holding its slot (MaxInFlight) until the device answers.
 //
 // This package imports neither go-tdx-guest's client (it registers a
 // global command-line flag) nor anything that logs: it only uses the
