@@ -116,24 +116,37 @@ const maxTrustFile = 64 << 10
 
 func (t *peerTrust) akKey() (crypto.PublicKey, error) { return vtpm.ParseAKPublic(t.AKPublic) }
 
-// writeFile writes t as PEM blocks, atomically (the peer may be polling).
-func (t *peerTrust) writeFile(path string) error {
+// marshal encodes t as PEM blocks.
+func (t *peerTrust) marshal() ([]byte, error) {
 	var buf bytes.Buffer
-	pem.Encode(&buf, &pem.Block{Type: pemCA, Bytes: t.CA.Raw})
-	pem.Encode(&buf, &pem.Block{Type: pemAK, Bytes: t.AKPublic})
+	blocks := []*pem.Block{{Type: pemCA, Bytes: t.CA.Raw}, {Type: pemAK, Bytes: t.AKPublic}}
 	if t.Issuer != nil {
 		der, err := x509.MarshalPKIXPublicKey(t.Issuer)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		pem.Encode(&buf, &pem.Block{Type: pemIssuer, Bytes: der})
+		blocks = append(blocks, &pem.Block{Type: pemIssuer, Bytes: der})
+	}
+	for _, b := range blocks {
+		if err := pem.Encode(&buf, b); err != nil {
+			return nil, err
+		}
+	}
+	return buf.Bytes(), nil
+}
+
+// writeFile writes t to path atomically (the peer may be reading it).
+func (t *peerTrust) writeFile(path string) error {
+	data, err := t.marshal()
+	if err != nil {
+		return err
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".quickstart-trust-*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(buf.Bytes()); err != nil {
+	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
 		return err
 	}
@@ -158,42 +171,61 @@ func readTrustFile(path string) (*peerTrust, error) {
 	if len(data) > maxTrustFile {
 		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxTrustFile)
 	}
+	t, err := parseTrust(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return t, nil
+}
+
+// parseTrust parses the PEM blocks of a trust file.
+func parseTrust(data []byte) (*peerTrust, error) {
+	var err error
 	t := &peerTrust{}
 	for {
+		// Nothing but PEM blocks and white space: pem.Decode alone would
+		// skip any text before a block.
+		data = bytes.TrimLeft(data, " \t\r\n")
+		if len(data) == 0 {
+			break
+		}
+		if !bytes.HasPrefix(data, []byte("-----BEGIN ")) {
+			return nil, errors.New("text outside PEM blocks")
+		}
 		var b *pem.Block
 		b, data = pem.Decode(data)
 		if b == nil {
-			break
+			return nil, errors.New("malformed PEM block")
+		}
+		if len(b.Headers) != 0 {
+			return nil, fmt.Errorf("PEM block %q has headers", b.Type)
 		}
 		switch {
 		case b.Type == pemCA && t.CA == nil:
 			if t.CA, err = x509.ParseCertificate(b.Bytes); err != nil {
-				return nil, fmt.Errorf("%s: CA certificate: %w", path, err)
+				return nil, fmt.Errorf("CA certificate: %w", err)
 			}
 		case b.Type == pemAK && t.AKPublic == nil:
 			t.AKPublic = b.Bytes
 			if _, err := t.akKey(); err != nil {
-				return nil, fmt.Errorf("%s: %w", path, err)
+				return nil, err
 			}
 		case b.Type == pemIssuer && t.Issuer == nil:
 			k, err := x509.ParsePKIXPublicKey(b.Bytes)
 			if err != nil {
-				return nil, fmt.Errorf("%s: EAR issuer key: %w", path, err)
+				return nil, fmt.Errorf("EAR issuer key: %w", err)
 			}
 			ek, ok := k.(*ecdsa.PublicKey)
-			if !ok {
-				return nil, fmt.Errorf("%s: EAR issuer key is a %T, not ECDSA", path, k)
+			if !ok || ek.Curve != elliptic.P256() {
+				return nil, errors.New("EAR issuer key is not an ECDSA P-256 key")
 			}
 			t.Issuer = ek
 		default:
-			return nil, fmt.Errorf("%s: unexpected or repeated PEM block %q", path, b.Type)
+			return nil, fmt.Errorf("unexpected or repeated PEM block %q", b.Type)
 		}
 	}
-	if len(bytes.TrimSpace(data)) != 0 {
-		return nil, fmt.Errorf("%s: trailing data after the PEM blocks", path)
-	}
 	if t.CA == nil || t.AKPublic == nil {
-		return nil, errors.New(path + ": needs a CA certificate and an AK")
+		return nil, errors.New("needs a CA certificate and an AK")
 	}
 	return t, nil
 }

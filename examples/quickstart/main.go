@@ -411,9 +411,9 @@ func runServer(ctx context.Context, raw net.Conn, srv *side, cliTrust *peerTrust
 	setup := time.Since(start)
 	if took, aerr := srv.attester.last(); took > 0 {
 		if aerr != nil {
-			out.say("server", "could not attest (%v): %v", took.Round(time.Microsecond), aerr)
+			out.say("server", "could not attest (after %s): %v", ms(took), aerr)
 		} else {
-			out.say("server", "answered the client's attestation request: TPM quote + key certification%s in %v", map[bool]string{true: " + local EAR"}[opts.passport], took.Round(time.Microsecond))
+			out.say("server", "answered the client's attestation request: TPM quote + key certification%s in %s", map[bool]string{true: " + local EAR"}[opts.passport], ms(took))
 		}
 	}
 	if err != nil {
@@ -427,6 +427,10 @@ func runServer(ctx context.Context, raw net.Conn, srv *side, cliTrust *peerTrust
 	}
 
 	line, err := bufio.NewReaderSize(conn, 512).ReadSlice('\n')
+	if alert, ok := closedByPeer(err); ok {
+		out.say("server", "the client closed the connection (%v): it did not accept our attestation", alert)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("reading the request: %w", err)
 	}
@@ -496,11 +500,28 @@ func runClient(ctx context.Context, addr string, cli *side, srvTrust *peerTrust,
 		return err
 	}
 	reply, err := bufio.NewReaderSize(conn, 512).ReadSlice('\n')
+	if alert, ok := closedByPeer(err); ok && cli != nil {
+		// Our setup completes once the server's attestation is verified and
+		// the server's request answered; whether the server accepted our
+		// answer shows only now.
+		out.say("client", "the server closed the connection (%v) instead of replying: it appraised our attestation and rejected it", alert)
+		return errRejected
+	}
 	if err != nil {
 		return fmt.Errorf("reading the reply: %w", err)
 	}
 	out.say("client", "application data (sent only after the verdict): got %q", trimNL(string(reply)))
 	return nil
+}
+
+// closedByPeer reports whether err means that the peer closed the attested
+// connection with an alert (for example after rejecting our attestation).
+func closedByPeer(err error) (tls.AlertError, bool) {
+	var xe *expat.Error
+	if errors.As(err, &xe) && xe.Op == "peer" {
+		return xe.Alert, true
+	}
+	return 0, false
 }
 
 func certPool(ca *x509.Certificate) *x509.CertPool {

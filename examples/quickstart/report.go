@@ -113,7 +113,7 @@ func printReport(out *printer, role, peer string, a *expat.Attestation, t timing
 	case verifier.Passport:
 		tv := r.TrustVector
 		ls = append(ls,
-			row("platform", "appraised by %q, trusted by its EAR key; EAR issued %s ago", r.Verifier, time.Since(r.AppraisedAt).Round(time.Second)),
+			row("platform", "appraised by %q, trusted by its EAR key; EAR issued at %s", r.Verifier, r.AppraisedAt.UTC().Format("15:04:05 MST")),
 			row("trust vector", "instance-identity %v, hardware %v, executables %v (the PCR policy), storage-opaque %v",
 				verifier.TierOf(tv.InstanceIdentity), verifier.TierOf(tv.Hardware), verifier.TierOf(tv.Executables), verifier.TierOf(tv.StorageOpaque)),
 			row("binding", "the EAR's eat_nonce is this connection's challenge (%s): ok", short(a.Challenge.Binding)),
@@ -219,4 +219,3 @@ func (l *lockedResult) get() (time.Duration, error) {
 	defer l.mu.Unlock()
 	return l.d, l.err
 }
-
