@@ -7,11 +7,9 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/veraison/cmw"
-
 	"github.com/attested-tls/go-expat/attester"
 	"github.com/attested-tls/go-expat/attester/sevsnp/wire"
-	expatcmw "github.com/attested-tls/go-expat/cmw"
+	"github.com/attested-tls/go-expat/cmw"
 )
 
 // Options configures an Attester. The zero value is usable: VMPL 0, the
@@ -99,7 +97,7 @@ func (a *Attester) Attest(ctx context.Context, ch attester.Challenge) ([]byte, e
 	if err != nil {
 		return nil, err
 	}
-	rec, err := cmw.NewMonad(expatcmw.MediaTypeSEVSNP, val, cmw.Evidence)
+	rec, err := cmw.NewRecord(cmw.MediaTypeSEVSNP, val, cmw.Evidence)
 	if err != nil {
 		return nil, fmt.Errorf("sevsnp: building CMW: %w", err)
 	}

@@ -13,11 +13,11 @@ import (
 	"github.com/google/go-configfs-tsm/configfs/configfsi"
 	"github.com/google/go-sev-guest/abi"
 	labi "github.com/google/go-sev-guest/client/linuxabi"
-	"github.com/veraison/cmw"
 
 	"github.com/attested-tls/go-expat/attester/sevsnp"
 	"github.com/attested-tls/go-expat/attester/sevsnp/wire"
-	expatcmw "github.com/attested-tls/go-expat/cmw"
+	"github.com/attested-tls/go-expat/cmw"
+	"github.com/attested-tls/go-expat/internal/sevsnptest"
 	"github.com/attested-tls/go-expat/verifier"
 	vsevsnp "github.com/attested-tls/go-expat/verifier/sevsnp"
 )
@@ -25,13 +25,13 @@ import (
 var fastRetry = &sevsnp.Options{MaxAttempts: 4, InitialBackoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond}
 
 // backends returns an Attester per backend, each answering ch's REPORT_DATA.
-func backends(t *testing.T, p *platform, opts *sevsnp.Options, rds ...[64]byte) map[string]*sevsnp.Attester {
+func backends(t *testing.T, p *sevsnptest.Platform, opts *sevsnp.Options, rds ...[64]byte) map[string]*sevsnp.Attester {
 	t.Helper()
-	dev, err := sevsnp.NewDeviceAttester(p.device(t, rds...), opts)
+	dev, err := sevsnp.NewDeviceAttester(p.Device(t, nil, rds...), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tsm, err := sevsnp.NewTSMAttester(p.tsm(t), opts)
+	tsm, err := sevsnp.NewTSMAttester(p.TSM(nil), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,28 +39,32 @@ func backends(t *testing.T, p *platform, opts *sevsnp.Options, rds ...[64]byte) 
 }
 
 func TestAttestVerifies(t *testing.T) {
-	p := newPlatform(t)
-	ch := randomChallenge(t)
-	rd := reportData(t, ch)
+	p := sevsnptest.NewPlatform(t)
+	ch := sevsnptest.RandomChallenge(t)
+	rd := sevsnptest.ReportData(t, ch)
 	for name, a := range backends(t, p, nil, rd) {
 		t.Run(name, func(t *testing.T) {
 			out, err := a.Attest(context.Background(), ch)
 			if err != nil {
 				t.Fatal(err)
 			}
-			// The record is a CMW monad of our media type and indicator.
-			var rec cmw.CMW
-			if err := rec.Deserialize(out); err != nil {
+			// The record is a CBOR CMW record of our media type and
+			// indicator, accepted by the strict decoder.
+			c, err := cmw.Decode(out, nil)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if mt, _ := rec.GetMonadType(); mt != expatcmw.MediaTypeSEVSNP {
-				t.Errorf("media type %q", mt)
+			rec, ok := c.Record()
+			if !ok || c.Format() != cmw.FormatCBORRecord {
+				t.Fatalf("not a CBOR record: %v", c.Format())
 			}
-			if ind, _ := rec.GetMonadIndicator(); ind != cmw.Evidence {
-				t.Errorf("indicator %v", ind)
+			if rec.MediaType != cmw.MediaTypeSEVSNP {
+				t.Errorf("media type %q", rec.MediaType)
 			}
-			val, _ := rec.GetMonadValue()
-			ev, err := wire.Unmarshal(val)
+			if rec.Indicator != cmw.Evidence {
+				t.Errorf("indicator %v", rec.Indicator)
+			}
+			ev, err := wire.Unmarshal(rec.Value)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -71,7 +75,7 @@ func TestAttestVerifies(t *testing.T) {
 				t.Error("REPORT_DATA is not ch.ReportData64()")
 			}
 
-			res, err := testVerifier(t, p, vsevsnp.Policy{}).Verify(context.Background(), out,
+			res, err := p.Verifier(t, vsevsnp.Policy{}).Verify(context.Background(), out,
 				&verifier.Expected{Challenge: ch})
 			if err != nil {
 				t.Fatalf("verify with the test roots: %v", err)
@@ -95,11 +99,11 @@ func TestAttestVerifies(t *testing.T) {
 }
 
 func TestOmitCertTable(t *testing.T) {
-	p := newPlatform(t)
-	ch := randomChallenge(t)
-	for name, a := range backends(t, p, &sevsnp.Options{OmitCertTable: true}, reportData(t, ch)) {
+	p := sevsnptest.NewPlatform(t)
+	ch := sevsnptest.RandomChallenge(t)
+	for name, a := range backends(t, p, &sevsnp.Options{OmitCertTable: true}, sevsnptest.ReportData(t, ch)) {
 		t.Run(name, func(t *testing.T) {
-			ev, err := a.Evidence(context.Background(), reportData(t, ch))
+			ev, err := a.Evidence(context.Background(), sevsnptest.ReportData(t, ch))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -111,7 +115,7 @@ func TestOmitCertTable(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Without the VCEK and without collateral the verifier cannot check.
-			_, err = testVerifier(t, p, vsevsnp.Policy{}).Verify(context.Background(), out, &verifier.Expected{Challenge: ch})
+			_, err = p.Verifier(t, vsevsnp.Policy{}).Verify(context.Background(), out, &verifier.Expected{Challenge: ch})
 			if !errors.Is(err, verifier.ErrUnavailable) {
 				t.Fatalf("got %v, want ErrUnavailable", err)
 			}
@@ -120,13 +124,13 @@ func TestOmitCertTable(t *testing.T) {
 }
 
 func TestUnansweredReportData(t *testing.T) {
-	p := newPlatform(t)
+	p := sevsnptest.NewPlatform(t)
 	// The device fake answers only registered REPORT_DATA: not this one.
-	a, err := sevsnp.NewDeviceAttester(p.device(t), nil)
+	a, err := sevsnp.NewDeviceAttester(p.Device(t, nil), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = a.Attest(context.Background(), randomChallenge(t))
+	_, err = a.Attest(context.Background(), sevsnptest.RandomChallenge(t))
 	var de *sevsnp.DeviceError
 	if !errors.As(err, &de) || de.Retryable || errors.Is(err, sevsnp.ErrThrottled) {
 		t.Fatalf("got %v, want a non-retryable DeviceError", err)
@@ -134,8 +138,8 @@ func TestUnansweredReportData(t *testing.T) {
 }
 
 func TestInvalidInputs(t *testing.T) {
-	p := newPlatform(t)
-	if _, err := sevsnp.NewDeviceAttester(p.device(t), &sevsnp.Options{VMPL: 4}); err == nil {
+	p := sevsnptest.NewPlatform(t)
+	if _, err := sevsnp.NewDeviceAttester(p.Device(t, nil), &sevsnp.Options{VMPL: 4}); err == nil {
 		t.Error("VMPL 4 accepted")
 	}
 	if _, err := sevsnp.NewDeviceAttester(nil, nil); err == nil {
@@ -144,8 +148,8 @@ func TestInvalidInputs(t *testing.T) {
 	if _, err := sevsnp.NewTSMAttester(nil, nil); err == nil {
 		t.Error("nil client accepted")
 	}
-	a, _ := sevsnp.NewDeviceAttester(p.device(t), nil)
-	bad := randomChallenge(t)
+	a, _ := sevsnp.NewDeviceAttester(p.Device(t, nil), nil)
+	bad := sevsnptest.RandomChallenge(t)
 	bad.Binding = bad.Binding[:31]
 	if _, err := a.Attest(context.Background(), bad); err == nil {
 		t.Error("malformed challenge accepted")
@@ -169,11 +173,11 @@ func (d *recordingDevice) Ioctl(cmd uintptr, req any) (uintptr, error) {
 }
 
 func TestVMPL(t *testing.T) {
-	p := newPlatform(t)
-	ch := randomChallenge(t)
-	rd := reportData(t, ch)
+	p := sevsnptest.NewPlatform(t)
+	ch := sevsnptest.RandomChallenge(t)
+	rd := sevsnptest.ReportData(t, ch)
 
-	rec := &recordingDevice{Device: p.device(t, rd)}
+	rec := &recordingDevice{Device: p.Device(t, nil, rd)}
 	a, err := sevsnp.NewDeviceAttester(rec, &sevsnp.Options{VMPL: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -188,7 +192,7 @@ func TestVMPL(t *testing.T) {
 	}
 
 	// configfs-tsm: the fake puts privlevel into the report's VMPL field.
-	tsm, err := sevsnp.NewTSMAttester(p.tsm(t), &sevsnp.Options{VMPL: 2})
+	tsm, err := sevsnp.NewTSMAttester(p.TSM(nil), &sevsnp.Options{VMPL: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,24 +200,24 @@ func TestVMPL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = testVerifier(t, p, vsevsnp.Policy{}).Verify(context.Background(), out, &verifier.Expected{Challenge: ch})
+	_, err = p.Verifier(t, vsevsnp.Policy{}).Verify(context.Background(), out, &verifier.Expected{Challenge: ch})
 	var re *verifier.RejectedError
 	if !errors.As(err, &re) || re.Check != "vmpl" {
 		t.Fatalf("default policy: got %v, want a vmpl rejection", err)
 	}
-	if _, err := testVerifier(t, p, vsevsnp.Policy{VMPLs: []uint32{2}}).Verify(context.Background(), out,
+	if _, err := p.Verifier(t, vsevsnp.Policy{VMPLs: []uint32{2}}).Verify(context.Background(), out,
 		&verifier.Expected{Challenge: ch}); err != nil {
 		t.Fatalf("VMPL 2 allowed: %v", err)
 	}
 }
 
 func TestHostTablePaddingIsCanonicalized(t *testing.T) {
-	p := newPlatform(t)
-	ch := randomChallenge(t)
-	dev := p.device(t, reportData(t, ch))
+	p := sevsnptest.NewPlatform(t)
+	ch := sevsnptest.RandomChallenge(t)
+	dev := p.Device(t, nil, sevsnptest.ReportData(t, ch))
 	dev.Certs = append(dev.Certs, make([]byte, 4096)...) // page padding, as hosts return it
 	a, _ := sevsnp.NewDeviceAttester(dev, nil)
-	ev, err := a.Evidence(context.Background(), reportData(t, ch))
+	ev, err := a.Evidence(context.Background(), sevsnptest.ReportData(t, ch))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,24 +265,24 @@ func (c *throttledTSM) ReadFile(name string) ([]byte, error) {
 }
 
 func TestThrottledThenSucceeds(t *testing.T) {
-	p := newPlatform(t)
-	ch := randomChallenge(t)
-	rd := reportData(t, ch)
+	p := sevsnptest.NewPlatform(t)
+	ch := sevsnptest.RandomChallenge(t)
+	rd := sevsnptest.ReportData(t, ch)
 	cases := []struct {
 		name string
 		make func() (sevsnp.Device, configfsi.Client)
 	}{
 		{"EAGAIN", func() (sevsnp.Device, configfsi.Client) {
-			return &throttledDevice{Device: p.device(t, rd), n: 2, err: syscall.EAGAIN},
-				&throttledTSM{Client: p.tsm(t), n: 2, err: syscall.EAGAIN}
+			return &throttledDevice{Device: p.Device(t, nil, rd), n: 2, err: syscall.EAGAIN},
+				&throttledTSM{Client: p.TSM(nil), n: 2, err: syscall.EAGAIN}
 		}},
 		{"EBUSY", func() (sevsnp.Device, configfsi.Client) {
-			return &throttledDevice{Device: p.device(t, rd), n: 3, err: syscall.EBUSY},
-				&throttledTSM{Client: p.tsm(t), n: 3, err: syscall.EBUSY}
+			return &throttledDevice{Device: p.Device(t, nil, rd), n: 3, err: syscall.EBUSY},
+				&throttledTSM{Client: p.TSM(nil), n: 3, err: syscall.EBUSY}
 		}},
 		{"VMM busy", func() (sevsnp.Device, configfsi.Client) {
-			return &throttledDevice{Device: p.device(t, rd), n: 2, err: syscall.EIO, fwErr: 2 << 32},
-				&throttledTSM{Client: p.tsm(t), n: 2, err: syscall.ETIMEDOUT}
+			return &throttledDevice{Device: p.Device(t, nil, rd), n: 2, err: syscall.EIO, fwErr: 2 << 32},
+				&throttledTSM{Client: p.TSM(nil), n: 2, err: syscall.ETIMEDOUT}
 		}},
 	}
 	for _, tc := range cases {
@@ -296,7 +300,7 @@ func TestThrottledThenSucceeds(t *testing.T) {
 				if err != nil {
 					t.Fatalf("got %v, want success after retries", err)
 				}
-				if _, err := testVerifier(t, p, vsevsnp.Policy{}).Verify(context.Background(), out,
+				if _, err := p.Verifier(t, vsevsnp.Policy{}).Verify(context.Background(), out,
 					&verifier.Expected{Challenge: ch}); err != nil {
 					t.Fatal(err)
 				}
@@ -306,11 +310,11 @@ func TestThrottledThenSucceeds(t *testing.T) {
 }
 
 func TestThrottledForever(t *testing.T) {
-	p := newPlatform(t)
-	ch := randomChallenge(t)
-	rd := reportData(t, ch)
-	dev := &throttledDevice{Device: p.device(t, rd), n: 1 << 30, err: syscall.EAGAIN}
-	cl := &throttledTSM{Client: p.tsm(t), n: 1 << 30, err: syscall.EAGAIN}
+	p := sevsnptest.NewPlatform(t)
+	ch := sevsnptest.RandomChallenge(t)
+	rd := sevsnptest.ReportData(t, ch)
+	dev := &throttledDevice{Device: p.Device(t, nil, rd), n: 1 << 30, err: syscall.EAGAIN}
+	cl := &throttledTSM{Client: p.TSM(nil), n: 1 << 30, err: syscall.EAGAIN}
 	for name, mk := range map[string]func() (*sevsnp.Attester, error){
 		"sev-guest":    func() (*sevsnp.Attester, error) { return sevsnp.NewDeviceAttester(dev, fastRetry) },
 		"configfs-tsm": func() (*sevsnp.Attester, error) { return sevsnp.NewTSMAttester(cl, fastRetry) },
@@ -336,9 +340,9 @@ func TestThrottledForever(t *testing.T) {
 }
 
 func TestThrottledBackoffHonoursDeadline(t *testing.T) {
-	p := newPlatform(t)
-	ch := randomChallenge(t)
-	dev := &throttledDevice{Device: p.device(t, reportData(t, ch)), n: 1 << 30, err: syscall.EAGAIN}
+	p := sevsnptest.NewPlatform(t)
+	ch := sevsnptest.RandomChallenge(t)
+	dev := &throttledDevice{Device: p.Device(t, nil, sevsnptest.ReportData(t, ch)), n: 1 << 30, err: syscall.EAGAIN}
 	a, _ := sevsnp.NewDeviceAttester(dev, &sevsnp.Options{MaxAttempts: 100, InitialBackoff: time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
@@ -377,17 +381,17 @@ func (c *hungTSM) ReadFile(name string) ([]byte, error) {
 }
 
 func TestDeviceNeverAnswers(t *testing.T) {
-	p := newPlatform(t)
-	ch := randomChallenge(t)
-	rd := reportData(t, ch)
+	p := sevsnptest.NewPlatform(t)
+	ch := sevsnptest.RandomChallenge(t)
+	rd := sevsnptest.ReportData(t, ch)
 	for _, name := range []string{"sev-guest", "configfs-tsm"} {
 		t.Run(name, func(t *testing.T) {
 			release := make(chan struct{})
 			var a *sevsnp.Attester
 			if name == "sev-guest" {
-				a, _ = sevsnp.NewDeviceAttester(&hungDevice{Device: p.device(t, rd), release: release}, fastRetry)
+				a, _ = sevsnp.NewDeviceAttester(&hungDevice{Device: p.Device(t, nil, rd), release: release}, fastRetry)
 			} else {
-				a, _ = sevsnp.NewTSMAttester(&hungTSM{Client: p.tsm(t), release: release}, fastRetry)
+				a, _ = sevsnp.NewTSMAttester(&hungTSM{Client: p.TSM(nil), release: release}, fastRetry)
 			}
 			var wg sync.WaitGroup
 			errs := make([]error, 3)
@@ -423,11 +427,11 @@ func TestDeviceNeverAnswers(t *testing.T) {
 }
 
 func TestConcurrentAttest(t *testing.T) {
-	p := newPlatform(t)
+	p := sevsnptest.NewPlatform(t)
 	chs := make([][64]byte, 8)
 	chals := make([]struct{ rd [64]byte }, 8)
 	for i := range chs {
-		chs[i] = reportData(t, randomChallenge(t))
+		chs[i] = sevsnptest.ReportData(t, sevsnptest.RandomChallenge(t))
 		chals[i].rd = chs[i]
 	}
 	for name, a := range backends(t, p, nil, chs...) {
@@ -455,12 +459,12 @@ func TestConcurrentAttest(t *testing.T) {
 var _ = abi.ReportSize
 
 func TestHostWithoutCertTable(t *testing.T) {
-	p := newPlatform(t)
-	ch := randomChallenge(t)
-	dev := p.device(t, reportData(t, ch))
+	p := sevsnptest.NewPlatform(t)
+	ch := sevsnptest.RandomChallenge(t)
+	dev := p.Device(t, nil, sevsnptest.ReportData(t, ch))
 	dev.Certs = nil
 	a, _ := sevsnp.NewDeviceAttester(dev, nil)
-	ev, err := a.Evidence(context.Background(), reportData(t, ch))
+	ev, err := a.Evidence(context.Background(), sevsnptest.ReportData(t, ch))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,10 +4,10 @@ import (
 	"context"
 	"crypto"
 	"fmt"
-	"testing"
 
 	"github.com/attested-tls/go-expat/attester"
 	"github.com/attested-tls/go-expat/attester/sevsnp"
+	"github.com/attested-tls/go-expat/internal/sevsnptest"
 	"github.com/attested-tls/go-expat/verifier"
 	vsevsnp "github.com/attested-tls/go-expat/verifier/sevsnp"
 )
@@ -16,10 +16,13 @@ import (
 // test-only signer; on a guest, linuxtsm.MakeClient()) and the relying
 // party verifies, trusting the test roots only because it says so.
 func ExampleNewTSMAttester() {
-	p := newPlatform(&testing.T{})
+	p, err := sevsnptest.New() // TEST ONLY: go-sev-guest's test keys
+	if err != nil {
+		panic(err)
+	}
 	ch := attester.Challenge{Hash: crypto.SHA256, Binding: make([]byte, 32), AIKPubHash: make([]byte, 32)}
 
-	a, err := sevsnp.NewTSMAttester(p.tsm(&testing.T{}), nil)
+	a, err := sevsnp.NewTSMAttester(p.TSM(nil), nil)
 	if err != nil {
 		panic(err)
 	}
@@ -28,7 +31,7 @@ func ExampleNewTSMAttester() {
 		panic(err)
 	}
 
-	v, _ := vsevsnp.New(vsevsnp.Config{Roots: p.roots, Policy: vsevsnp.Policy{Measurements: [][]byte{testMeasurement}}})
+	v, _ := vsevsnp.New(vsevsnp.Config{Roots: p.Roots(), Policy: vsevsnp.Policy{Measurements: [][]byte{sevsnptest.Measurement()}}})
 	res, err := v.Verify(context.Background(), rec, &verifier.Expected{Challenge: ch})
 	fmt.Println(res.Technology, res.Claims["vmpl"], err)
 	// Output: sev-snp 0 <nil>
@@ -37,11 +40,18 @@ func ExampleNewTSMAttester() {
 // The sev-guest device backend, with go-sev-guest's fake device that
 // answers only the REPORT_DATA registered in it.
 func ExampleNewDeviceAttester() {
-	p := newPlatform(&testing.T{})
+	p, err := sevsnptest.New() // TEST ONLY
+	if err != nil {
+		panic(err)
+	}
 	ch := attester.Challenge{Hash: crypto.SHA384, Binding: make([]byte, 48), AIKPubHash: make([]byte, 48)}
 	rd, _ := ch.ReportData64()
 
-	a, err := sevsnp.NewDeviceAttester(p.device(&testing.T{}, rd), &sevsnp.Options{VMPL: 0})
+	dev, err := p.NewDevice(nil, rd)
+	if err != nil {
+		panic(err)
+	}
+	a, err := sevsnp.NewDeviceAttester(dev, &sevsnp.Options{VMPL: 0})
 	if err != nil {
 		panic(err)
 	}
