@@ -10,7 +10,6 @@ import (
 	"github.com/attested-tls/go-expat/attester"
 	"github.com/attested-tls/go-expat/attester/tdx/wire"
 	expatcmw "github.com/attested-tls/go-expat/cmw"
-	"github.com/veraison/cmw"
 )
 
 // Options tunes retries and concurrency. The zero value (and a nil
@@ -105,7 +104,7 @@ func (a *Attester) Attest(ctx context.Context, ch attester.Challenge) ([]byte, e
 	if err != nil {
 		return nil, err
 	}
-	rec, err := cmw.NewMonad(expatcmw.MediaTypeTDX, val, cmw.Evidence)
+	rec, err := expatcmw.NewRecord(expatcmw.MediaTypeTDX, val, expatcmw.Evidence)
 	if err != nil {
 		return nil, fmt.Errorf("tdx: building CMW: %w", err)
 	}

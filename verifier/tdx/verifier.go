@@ -21,7 +21,6 @@ import (
 	expatcmw "github.com/attested-tls/go-expat/cmw"
 	"github.com/attested-tls/go-expat/verifier"
 	"github.com/google/go-tdx-guest/pcs"
-	"github.com/veraison/cmw"
 )
 
 // Policy is the appraisal policy. The zero value accepts any measurement
@@ -174,24 +173,21 @@ func (v *Verifier) Verify(ctx context.Context, b []byte, exp *verifier.Expected)
 	if len(b) == 0 || len(b) > 2*wire.MaxEvidenceSize {
 		return nil, reject("format", "CMW of %d bytes", len(b))
 	}
-	var c cmw.CMW
-	if err := c.Deserialize(b); err != nil {
+	c, err := expatcmw.Decode(b, nil)
+	if err != nil {
 		return nil, rejectErr("format", fmt.Errorf("tdx: CMW: %w", err))
 	}
-	if c.GetKind() != cmw.KindMonad {
+	rec, ok := c.Record()
+	if !ok {
 		return nil, reject("format", "CMW is not a record")
 	}
-	mt, err := c.GetMonadType()
-	if err != nil || mt != expatcmw.MediaTypeTDX {
-		return nil, reject("format", "CMW media type %q, want %q", mt, expatcmw.MediaTypeTDX)
+	if !expatcmw.EqualMediaTypes(rec.MediaType, expatcmw.MediaTypeTDX) {
+		return nil, reject("format", "CMW media type %q, want %q", rec.MediaType, expatcmw.MediaTypeTDX)
 	}
-	if ind, err := c.GetMonadIndicator(); err == nil && !ind.Empty() && !ind.Has(cmw.Evidence) {
-		return nil, reject("format", "CMW indicator %v is not evidence", ind)
+	if rec.Indicator != 0 && rec.Indicator != expatcmw.Evidence {
+		return nil, reject("format", "CMW indicator %v is not evidence", rec.Indicator)
 	}
-	val, err := c.GetMonadValue()
-	if err != nil {
-		return nil, rejectErr("format", err)
-	}
+	val := rec.Value
 	ev, err := wire.Parse(val)
 	if err != nil {
 		return nil, rejectErr("format", err)
