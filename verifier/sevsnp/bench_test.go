@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-sev-guest/verify/trust"
 
 	asevsnp "github.com/attested-tls/go-expat/attester/sevsnp"
+	"github.com/attested-tls/go-expat/internal/sevsnptest"
 	"github.com/attested-tls/go-expat/verifier"
 	"github.com/attested-tls/go-expat/verifier/sevsnp"
 )
@@ -18,16 +19,16 @@ import (
 // BenchmarkVerifyWarm: verification with warm caches (the VCEK and CRL
 // fetched once from an httptest KDS), Evidence without a certificate table.
 func BenchmarkVerifyWarm(b *testing.B) {
-	p := newPlatform(b)
+	p := sevsnptest.NewPlatform(b)
 	k := newKDS(b, p, nil)
-	ch := randomChallenge(b)
-	rec := p.attest(b, ch, nil, &asevsnp.Options{OmitCertTable: true})
+	ch := sevsnptest.RandomChallenge(b)
+	rec := p.Attest(b, ch, nil, &asevsnp.Options{OmitCertTable: true})
 	exp := &verifier.Expected{Challenge: ch}
 	for _, crl := range []bool{false, true} {
 		name := "vcek"
 		if crl {
 			name = "vcek+crl"
-			k.crl = p.crl(b, time.Now(), 24*time.Hour)
+			k.crl = p.CRL(b, time.Now(), 24*time.Hour)
 		}
 		b.Run(name, func(b *testing.B) {
 			v := kdsVerifier(b, p, k, &sevsnp.Cache{}, crl)
@@ -49,11 +50,11 @@ func BenchmarkVerifyWarm(b *testing.B) {
 // BenchmarkVerifyTable: Evidence carrying its certificate table (no
 // collateral at all).
 func BenchmarkVerifyTable(b *testing.B) {
-	p := newPlatform(b)
-	ch := randomChallenge(b)
-	rec := p.attest(b, ch, nil, nil)
+	p := sevsnptest.NewPlatform(b)
+	ch := sevsnptest.RandomChallenge(b)
+	rec := p.Attest(b, ch, nil, nil)
 	exp := &verifier.Expected{Challenge: ch}
-	v := mustNew(b, sevsnp.Config{Roots: p.roots, Policy: sevsnp.Policy{Measurements: [][]byte{testMeasurement}}})
+	v := mustNew(b, sevsnp.Config{Roots: p.Roots(), Policy: sevsnp.Policy{Measurements: [][]byte{sevsnptest.Measurement()}}})
 	for b.Loop() {
 		if _, err := v.Verify(context.Background(), rec, exp); err != nil {
 			b.Fatal(err)
@@ -65,16 +66,16 @@ func BenchmarkVerifyTable(b *testing.B) {
 // (chain and signature, no policy, no CMW) on the same Evidence: the
 // same-run baseline for the benchmarks above.
 func BenchmarkBaselineGoSevGuest(b *testing.B) {
-	p := newPlatform(b)
-	ch := randomChallenge(b)
-	ev := evidenceOf(b, p.attest(b, ch, nil, nil))
+	p := sevsnptest.NewPlatform(b)
+	ch := sevsnptest.RandomChallenge(b)
+	ev := sevsnptest.EvidenceOf(b, p.Attest(b, ch, nil, nil))
 	report, err := abi.ReportToProto(ev.Report)
 	if err != nil {
 		b.Fatal(err)
 	}
 	roots := map[string][]*trust.AMDRootCerts{"Milan": {{ProductLine: "Milan",
-		ProductCerts: &trust.ProductCerts{Ark: p.signer.Ark, Ask: p.signer.Ask, Asvk: p.signer.Asvk}}}}
-	att := &spb.Attestation{Report: report, CertificateChain: &spb.CertificateChain{VcekCert: p.signer.Vcek.Raw}}
+		ProductCerts: &trust.ProductCerts{Ark: p.Signer.Ark, Ask: p.Signer.Ask, Asvk: p.Signer.Asvk}}}}
+	att := &spb.Attestation{Report: report, CertificateChain: &spb.CertificateChain{VcekCert: p.Signer.Vcek.Raw}}
 	opts := &verify.Options{DisableCertFetching: true, TrustedRoots: roots, Now: time.Now()}
 	for b.Loop() {
 		if err := verify.SnpAttestation(att, opts); err != nil {
@@ -86,20 +87,20 @@ func BenchmarkBaselineGoSevGuest(b *testing.B) {
 // FuzzVerify: arbitrary bytes as the peer's CMW never panic and never
 // verify unless they are the valid record itself.
 func FuzzVerify(f *testing.F) {
-	p := newPlatform(f)
-	ch := randomChallenge(f)
-	valid := p.attest(f, ch, nil, nil)
+	p := sevsnptest.NewPlatform(f)
+	ch := sevsnptest.RandomChallenge(f)
+	valid := p.Attest(f, ch, nil, nil)
 	f.Add(valid)
-	validReport := evidenceOf(f, valid).Report
-	f.Add(p.attest(f, ch, nil, &asevsnp.Options{OmitCertTable: true}))
-	v := mustNew(f, sevsnp.Config{Roots: p.roots, Policy: sevsnp.Policy{AnyMeasurement: true}})
+	validReport := sevsnptest.EvidenceOf(f, valid).Report
+	f.Add(p.Attest(f, ch, nil, &asevsnp.Options{OmitCertTable: true}))
+	v := mustNew(f, sevsnp.Config{Roots: p.Roots(), Policy: sevsnp.Policy{AnyMeasurement: true}})
 	exp := &verifier.Expected{Challenge: ch}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		res, err := v.Verify(context.Background(), b, exp)
 		if (res == nil) == (err == nil) {
 			t.Fatalf("result %v with error %v", res, err)
 		}
-		if err == nil && string(evidenceOf(t, b).Report) != string(validReport) {
+		if err == nil && string(sevsnptest.EvidenceOf(t, b).Report) != string(validReport) {
 			t.Fatalf("a record with another report verified")
 		}
 	})

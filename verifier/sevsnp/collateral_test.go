@@ -10,6 +10,7 @@ import (
 	"time"
 
 	asevsnp "github.com/attested-tls/go-expat/attester/sevsnp"
+	"github.com/attested-tls/go-expat/internal/sevsnptest"
 	"github.com/attested-tls/go-expat/verifier"
 	"github.com/attested-tls/go-expat/verifier/sevsnp"
 )
@@ -24,25 +25,25 @@ func (c *clock) advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.U
 
 // kdsVerifier verifies Evidence without a certificate table, fetching the
 // VCEK (and the CRL) from k through a Cache.
-func kdsVerifier(t testing.TB, p *platform, k *kdsServer, cache *sevsnp.Cache, crl bool) *sevsnp.Verifier {
+func kdsVerifier(t testing.TB, p *sevsnptest.Platform, k *kdsServer, cache *sevsnp.Cache, crl bool) *sevsnp.Verifier {
 	t.Helper()
 	if cache.Source == nil {
 		cache.Source = &sevsnp.KDS{BaseURL: k.URL, Backoff: time.Millisecond}
 	}
 	return mustNew(t, sevsnp.Config{
-		Roots: p.roots, ProductLine: "Milan", Collateral: cache, CheckRevocation: crl,
-		Policy: sevsnp.Policy{Measurements: [][]byte{testMeasurement}},
+		Roots: p.Roots(), ProductLine: "Milan", Collateral: cache, CheckRevocation: crl,
+		Policy: sevsnp.Policy{Measurements: [][]byte{sevsnptest.Measurement()}},
 		Time:   cache.Time,
 	})
 }
 
 // At most one fetch per collateral item while it is valid.
 func TestFetchCount1000(t *testing.T) {
-	p := newPlatform(t)
-	k := newKDS(t, p, p.crl(t, time.Now(), time.Hour))
+	p := sevsnptest.NewPlatform(t)
+	k := newKDS(t, p, p.CRL(t, time.Now(), time.Hour))
 	v := kdsVerifier(t, p, k, &sevsnp.Cache{}, true)
-	ch := randomChallenge(t)
-	rec := p.attest(t, ch, nil, &asevsnp.Options{OmitCertTable: true})
+	ch := sevsnptest.RandomChallenge(t)
+	rec := p.Attest(t, ch, nil, &asevsnp.Options{OmitCertTable: true})
 	exp := &verifier.Expected{Challenge: ch}
 	for i := 0; i < 1000; i++ {
 		if _, err := v.Verify(context.Background(), rec, exp); err != nil {
@@ -56,9 +57,9 @@ func TestFetchCount1000(t *testing.T) {
 }
 
 func TestKDSRateLimited(t *testing.T) {
-	p := newPlatform(t)
-	ch := randomChallenge(t)
-	rec := p.attest(t, ch, nil, &asevsnp.Options{OmitCertTable: true})
+	p := sevsnptest.NewPlatform(t)
+	ch := sevsnptest.RandomChallenge(t)
+	rec := p.Attest(t, ch, nil, &asevsnp.Options{OmitCertTable: true})
 	exp := &verifier.Expected{Challenge: ch}
 
 	t.Run("429 then success", func(t *testing.T) {
@@ -112,7 +113,7 @@ func TestKDSRateLimited(t *testing.T) {
 	})
 	t.Run("not found", func(t *testing.T) {
 		k := newKDS(t, p, nil)
-		v := mustNew(t, sevsnp.Config{Roots: p.roots, ProductLine: "Genoa", Policy: sevsnp.Policy{AnyMeasurement: true},
+		v := mustNew(t, sevsnp.Config{Roots: p.Roots(), ProductLine: "Genoa", Policy: sevsnp.Policy{AnyMeasurement: true},
 			Collateral: &sevsnp.KDS{BaseURL: k.URL}})
 		_, err := v.Verify(context.Background(), rec, exp)
 		var ue *verifier.UnavailableError
@@ -123,13 +124,13 @@ func TestKDSRateLimited(t *testing.T) {
 }
 
 func TestCacheExpiry(t *testing.T) {
-	p := newPlatform(t)
+	p := sevsnptest.NewPlatform(t)
 	clk := &clock{t: time.Now()}
-	k := newKDS(t, p, p.crl(t, clk.now(), time.Hour))
+	k := newKDS(t, p, p.CRL(t, clk.now(), time.Hour))
 	cache := &sevsnp.Cache{Time: clk.now}
 	v := kdsVerifier(t, p, k, cache, true)
-	ch := randomChallenge(t)
-	rec := p.attest(t, ch, nil, &asevsnp.Options{OmitCertTable: true})
+	ch := sevsnptest.RandomChallenge(t)
+	rec := p.Attest(t, ch, nil, &asevsnp.Options{OmitCertTable: true})
 	verify := func() error {
 		_, err := v.Verify(context.Background(), rec, &verifier.Expected{Challenge: ch, Now: clk.now()})
 		return err
@@ -140,7 +141,7 @@ func TestCacheExpiry(t *testing.T) {
 	// Past the CRL's NextUpdate: the CRL is fetched again (a fresh one).
 	clk.advance(2 * time.Hour)
 	k.mu.Lock()
-	k.crl = p.crl(t, clk.now(), time.Hour)
+	k.crl = p.CRL(t, clk.now(), time.Hour)
 	k.mu.Unlock()
 	if err := verify(); err != nil {
 		t.Fatal(err)
@@ -156,7 +157,7 @@ func TestCacheExpiry(t *testing.T) {
 	// Past the VCEK's NotAfter (7 years): refetched, and an expired
 	// certificate is never served.
 	clk.advance(8 * 365 * 24 * time.Hour)
-	if _, err := cache.VCEK(context.Background(), "Milan", p.chipID, p.tcb); err == nil {
+	if _, err := cache.VCEK(context.Background(), "Milan", p.ChipID, p.TCB); err == nil {
 		t.Fatal("expired VCEK served")
 	}
 	if k.vcekHits.Load() != 2 {
@@ -165,21 +166,21 @@ func TestCacheExpiry(t *testing.T) {
 }
 
 func TestRevokedIntermediate(t *testing.T) {
-	p := newPlatform(t)
-	ch := randomChallenge(t)
-	rec := p.attest(t, ch, nil, &asevsnp.Options{OmitCertTable: true})
-	k := newKDS(t, p, p.crl(t, time.Now(), time.Hour, p.signer.Ask.SerialNumber))
+	p := sevsnptest.NewPlatform(t)
+	ch := sevsnptest.RandomChallenge(t)
+	rec := p.Attest(t, ch, nil, &asevsnp.Options{OmitCertTable: true})
+	k := newKDS(t, p, p.CRL(t, time.Now(), time.Hour, p.Signer.Ask.SerialNumber))
 	v := kdsVerifier(t, p, k, &sevsnp.Cache{}, true)
 	_, err := v.Verify(context.Background(), rec, &verifier.Expected{Challenge: ch})
 	wantReject(t, err, "chain")
 }
 
 func TestDiskCacheAndOfflineBundle(t *testing.T) {
-	p := newPlatform(t)
+	p := sevsnptest.NewPlatform(t)
 	dir := t.TempDir()
-	k := newKDS(t, p, p.crl(t, time.Now(), time.Hour))
-	ch := randomChallenge(t)
-	rec := p.attest(t, ch, nil, &asevsnp.Options{OmitCertTable: true})
+	k := newKDS(t, p, p.CRL(t, time.Now(), time.Hour))
+	ch := sevsnptest.RandomChallenge(t)
+	rec := p.Attest(t, ch, nil, &asevsnp.Options{OmitCertTable: true})
 	exp := &verifier.Expected{Challenge: ch}
 
 	if _, err := kdsVerifier(t, p, k, &sevsnp.Cache{Dir: dir}, true).Verify(context.Background(), rec, exp); err != nil {
@@ -198,8 +199,8 @@ func TestDiskCacheAndOfflineBundle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := mustNew(t, sevsnp.Config{Roots: p.roots, ProductLine: "Milan", Collateral: b, CheckRevocation: true,
-		Policy: sevsnp.Policy{Measurements: [][]byte{testMeasurement}}})
+	v := mustNew(t, sevsnp.Config{Roots: p.Roots(), ProductLine: "Milan", Collateral: b, CheckRevocation: true,
+		Policy: sevsnp.Policy{Measurements: [][]byte{sevsnptest.Measurement()}}})
 	if _, err := v.Verify(context.Background(), rec, exp); err != nil {
 		t.Fatalf("bundle: %v", err)
 	}
@@ -208,21 +209,21 @@ func TestDiskCacheAndOfflineBundle(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ = sevsnp.LoadBundle(dir)
-	v = mustNew(t, sevsnp.Config{Roots: p.roots, ProductLine: "Milan", Collateral: b, CheckRevocation: true,
-		Policy: sevsnp.Policy{Measurements: [][]byte{testMeasurement}}})
+	v = mustNew(t, sevsnp.Config{Roots: p.Roots(), ProductLine: "Milan", Collateral: b, CheckRevocation: true,
+		Policy: sevsnp.Policy{Measurements: [][]byte{sevsnptest.Measurement()}}})
 	if _, err := v.Verify(context.Background(), rec, exp); !errors.Is(err, verifier.ErrUnavailable) {
 		t.Fatalf("bundle without CRL: got %v, want ErrUnavailable", err)
 	}
 	// A bundle without this chip's VCEK cannot verify.
-	v = mustNew(t, sevsnp.Config{Roots: p.roots, ProductLine: "Milan", Collateral: &sevsnp.Bundle{},
-		Policy: sevsnp.Policy{Measurements: [][]byte{testMeasurement}}})
+	v = mustNew(t, sevsnp.Config{Roots: p.Roots(), ProductLine: "Milan", Collateral: &sevsnp.Bundle{},
+		Policy: sevsnp.Policy{Measurements: [][]byte{sevsnptest.Measurement()}}})
 	if _, err := v.Verify(context.Background(), rec, exp); !errors.Is(err, sevsnp.ErrNotFound) {
 		t.Fatalf("empty bundle: got %v, want ErrNotFound", err)
 	}
 }
 
 func TestCacheCoalescesConcurrentFetches(t *testing.T) {
-	p := newPlatform(t)
+	p := sevsnptest.NewPlatform(t)
 	k := newKDS(t, p, nil)
 	c := &sevsnp.Cache{Source: &sevsnp.KDS{BaseURL: k.URL}}
 	var wg sync.WaitGroup
@@ -230,7 +231,7 @@ func TestCacheCoalescesConcurrentFetches(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := c.VCEK(context.Background(), "Milan", p.chipID, p.tcb); err != nil {
+			if _, err := c.VCEK(context.Background(), "Milan", p.ChipID, p.TCB); err != nil {
 				t.Error(err)
 			}
 		}()

@@ -4,10 +4,13 @@
 //
 // # What is checked, in order
 //
-//  1. format: the CMW record (CBOR, strict: no indefinite lengths, no
-//     tags, at most MaxCMWSize bytes), its media type and indicator, the
-//     Evidence map and certificate table (strict, canonical), the report
-//     layout (version 2 to 5, reserved fields zero, ECDSA P-384 signature).
+//  1. format: the CMW, decoded by package cmw's strict decoder (at most
+//     MaxCMWSize bytes), must be one CBOR record (not JSON, not a tag, not a
+//     collection) in deterministic encoding, of media type
+//     cmw.MediaTypeSEVSNP (compared with cmw.EqualMediaTypes) with no
+//     indicator or "evidence"; then the Evidence map and certificate table
+//     (strict, canonical) and the report layout (version 2 to 5, reserved
+//     fields zero, ECDSA P-384 signature).
 //  2. chain: the VCEK (or VLEK) certificate, taken from the Evidence's
 //     certificate table or, for a VCEK, from Config.Collateral (AMD's KDS
 //     through a cache, or an offline bundle), must chain to a trusted ARK

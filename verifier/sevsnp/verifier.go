@@ -208,7 +208,7 @@ func (v *Verifier) Verify(ctx context.Context, cmw []byte, exp *verifier.Expecte
 	if exp == nil {
 		return nil, errors.New("sevsnp: nil Expected")
 	}
-	rd, err := exp.Challenge.ReportData64()
+	rd, err := exp.ReportData64()
 	if err != nil {
 		return nil, fmt.Errorf("sevsnp: expected challenge: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,8 @@ import (
 
 	asevsnp "github.com/attested-tls/go-expat/attester/sevsnp"
 	"github.com/attested-tls/go-expat/attester/sevsnp/wire"
+	"github.com/attested-tls/go-expat/cmw"
+	"github.com/attested-tls/go-expat/internal/sevsnptest"
 	"github.com/attested-tls/go-expat/verifier"
 	"github.com/attested-tls/go-expat/verifier/sevsnp"
 )
@@ -40,11 +43,11 @@ func wantReject(t testing.TB, err error, check string) {
 }
 
 func TestAccepts(t *testing.T) {
-	p := newPlatform(t)
-	ch := randomChallenge(t)
-	rec := p.attest(t, ch, nil, nil)
-	v := mustNew(t, sevsnp.Config{Roots: p.roots, Policy: sevsnp.Policy{
-		Measurements: [][]byte{bytes.Repeat([]byte{1}, 48), testMeasurement},
+	p := sevsnptest.NewPlatform(t)
+	ch := sevsnptest.RandomChallenge(t)
+	rec := p.Attest(t, ch, nil, nil)
+	v := mustNew(t, sevsnp.Config{Roots: p.Roots(), Policy: sevsnp.Policy{
+		Measurements: [][]byte{bytes.Repeat([]byte{1}, 48), sevsnptest.Measurement()},
 		MinimumTCB:   sevsnp.TCB{BootLoader: 3, SNP: 8, Microcode: 115},
 		HostData:     make([]byte, 32),
 	}})
@@ -55,7 +58,7 @@ func TestAccepts(t *testing.T) {
 	if res.Technology != "sev-snp" || res.Model != verifier.BackgroundCheck || res.Status != verifier.TierAffirming {
 		t.Errorf("result %+v", res)
 	}
-	if res.Measurements[0].Name != "MEASUREMENT" || !bytes.Equal(res.Measurements[0].Value, testMeasurement) {
+	if res.Measurements[0].Name != "MEASUREMENT" || !bytes.Equal(res.Measurements[0].Value, sevsnptest.Measurement()) {
 		t.Errorf("measurements %+v", res.Measurements)
 	}
 	for k, want := range map[string]string{
@@ -73,10 +76,10 @@ func TestAccepts(t *testing.T) {
 
 // T22 and the other checks, each built by a misbehaving platform.
 func TestRejects(t *testing.T) {
-	p := newPlatform(t)
-	other := newPlatform(t) // same test keys, another chip
-	ch := randomChallenge(t)
-	pol := sevsnp.Policy{Measurements: [][]byte{testMeasurement}}
+	p := sevsnptest.NewPlatform(t)
+	other := sevsnptest.NewPlatform(t) // same test keys, another chip
+	ch := sevsnptest.RandomChallenge(t)
+	pol := sevsnp.Policy{Measurements: [][]byte{sevsnptest.Measurement()}}
 	tests := []struct {
 		name  string
 		rec   func() []byte
@@ -84,70 +87,97 @@ func TestRejects(t *testing.T) {
 		check string
 	}{
 		{name: "debug TEE", check: "debug", rec: func() []byte {
-			return p.attest(t, ch, func(r *spb.Report) { r.Policy |= 1 << 19 }, nil)
+			return p.Attest(t, ch, func(r *spb.Report) { r.Policy |= 1 << 19 }, nil)
 		}},
-		{name: "outdated TCB", check: "tcb", rec: func() []byte { return p.attest(t, ch, nil, nil) },
+		{name: "outdated TCB", check: "tcb", rec: func() []byte { return p.Attest(t, ch, nil, nil) },
 			cfg: func(c *sevsnp.Config) { c.Policy.MinimumTCB = sevsnp.TCB{SNP: 9} }},
-		{name: "outdated microcode", check: "tcb", rec: func() []byte { return p.attest(t, ch, nil, nil) },
+		{name: "outdated microcode", check: "tcb", rec: func() []byte { return p.Attest(t, ch, nil, nil) },
 			cfg: func(c *sevsnp.Config) { c.Policy.MinimumTCB = sevsnp.TCB{Microcode: 200} }},
 		{name: "reported above current TCB", check: "tcb", rec: func() []byte {
-			return p.attest(t, ch, func(r *spb.Report) { r.CurrentTcb = 0 }, nil)
+			return p.Attest(t, ch, func(r *spb.Report) { r.CurrentTcb = 0 }, nil)
 		}},
 		{name: "wrong measurement", check: "measurement", rec: func() []byte {
-			return p.attest(t, ch, func(r *spb.Report) { r.Measurement = bytes.Repeat([]byte{7}, 48) }, nil)
+			return p.Attest(t, ch, func(r *spb.Report) { r.Measurement = bytes.Repeat([]byte{7}, 48) }, nil)
 		}},
-		{name: "empty allow-list", check: "measurement", rec: func() []byte { return p.attest(t, ch, nil, nil) },
+		{name: "empty allow-list", check: "measurement", rec: func() []byte { return p.Attest(t, ch, nil, nil) },
 			cfg: func(c *sevsnp.Config) { c.Policy.Measurements = nil }},
-		{name: "untrusted root (AMD's real roots)", check: "chain", rec: func() []byte { return p.attest(t, ch, nil, nil) },
+		{name: "untrusted root (AMD's real roots)", check: "chain", rec: func() []byte { return p.Attest(t, ch, nil, nil) },
 			cfg: func(c *sevsnp.Config) { c.Roots = nil }},
 		{name: "VCEK of another chip", check: "chain", rec: func() []byte {
-			return p.attest(t, ch, func(r *spb.Report) { r.ChipId = other.chipID[:] }, nil)
+			return p.Attest(t, ch, func(r *spb.Report) { r.ChipId = other.ChipID[:] }, nil)
 		}},
 		{name: "VCEK for another TCB", check: "chain", rec: func() []byte {
-			return p.attest(t, ch, func(r *spb.Report) { r.ReportedTcb = 0 }, nil)
+			return p.Attest(t, ch, func(r *spb.Report) { r.ReportedTcb = 0 }, nil)
 		}},
-		{name: "wrong challenge", check: "challenge", rec: func() []byte { return p.attest(t, randomChallenge(t), nil, nil) }},
+		{name: "wrong challenge", check: "challenge", rec: func() []byte { return p.Attest(t, sevsnptest.RandomChallenge(t), nil, nil) }},
 		{name: "VMPL 1", check: "vmpl", rec: func() []byte {
-			return p.attest(t, ch, func(r *spb.Report) { r.Vmpl = 1 }, nil)
+			return p.Attest(t, ch, func(r *spb.Report) { r.Vmpl = 1 }, nil)
 		}},
 		{name: "migration agent", check: "policy", rec: func() []byte {
-			return p.attest(t, ch, func(r *spb.Report) { r.Policy |= 1 << 18 }, nil)
+			return p.Attest(t, ch, func(r *spb.Report) { r.Policy |= 1 << 18 }, nil)
 		}},
-		{name: "host data", check: "policy", rec: func() []byte { return p.attest(t, ch, nil, nil) },
+		{name: "host data", check: "policy", rec: func() []byte { return p.Attest(t, ch, nil, nil) },
 			cfg: func(c *sevsnp.Config) { c.Policy.HostData = bytes.Repeat([]byte{1}, 32) }},
-		{name: "guest SVN", check: "policy", rec: func() []byte { return p.attest(t, ch, nil, nil) },
+		{name: "guest SVN", check: "policy", rec: func() []byte { return p.Attest(t, ch, nil, nil) },
 			cfg: func(c *sevsnp.Config) { c.Policy.MinGuestSVN = 1 }},
 		{name: "tampered report", check: "signature", rec: func() []byte {
-			ev := evidenceOf(t, p.attest(t, ch, nil, nil))
+			ev := sevsnptest.EvidenceOf(t, p.Attest(t, ch, nil, nil))
 			ev.Report[0x90] ^= 1 // MEASUREMENT, after signing
-			return record(t, ev)
+			return sevsnptest.Record(t, ev)
 		}},
 		{name: "VCEK entry holds another key (the VLEK)", check: "signature", rec: func() []byte {
-			ev := evidenceOf(t, p.attest(t, ch, nil, nil))
+			ev := sevsnptest.EvidenceOf(t, p.Attest(t, ch, nil, nil))
 			ct, _ := wire.ParseCertTable(ev.CertTable)
 			for i := range ct {
 				if ct[i].GUID == wire.GUIDVCEK {
-					ct[i].Data = p.signer.Vlek.Raw
+					ct[i].Data = p.Signer.Vlek.Raw
 				}
 			}
 			ev.CertTable, _ = ct.Marshal()
-			return record(t, ev)
+			return sevsnptest.Record(t, ev)
 		}},
 		{name: "not CBOR", check: "format", rec: func() []byte { return []byte(`["x","eA"]`) }},
 		{name: "wrong media type", check: "format", rec: func() []byte {
-			rec := p.attest(t, ch, nil, nil)
+			rec := p.Attest(t, ch, nil, nil)
 			return bytes.Replace(rec, []byte("sev-snp-report"), []byte("sev-snp-rep0rt"), 1)
 		}},
-		{name: "trailing bytes", check: "format", rec: func() []byte { return append(p.attest(t, ch, nil, nil), 0) }},
+		{name: "trailing bytes", check: "format", rec: func() []byte { return append(p.Attest(t, ch, nil, nil), 0) }},
+		{name: "JSON record of the media type", check: "format", rec: func() []byte {
+			return rewrap(t, p.Attest(t, ch, nil, nil), func(c *cmw.CMW) ([]byte, error) { return c.MarshalJSON() })
+		}},
+		{name: "reference-values indicator", check: "format", rec: func() []byte {
+			val := sevsnptest.EvidenceOf(t, p.Attest(t, ch, nil, nil))
+			b, _ := val.Marshal()
+			c, _ := cmw.NewRecord(cmw.MediaTypeSEVSNP, b, cmw.ReferenceValues)
+			out, _ := c.MarshalCBOR()
+			return out
+		}},
+		{name: "record inside a collection", check: "format", rec: func() []byte {
+			return rewrap(t, p.Attest(t, ch, nil, nil), func(c *cmw.CMW) ([]byte, error) {
+				col, _ := cmw.NewCollection("")
+				if err := col.Add(cmw.TextLabel("snp"), c); err != nil {
+					return nil, err
+				}
+				return col.MarshalCBOR()
+			})
+		}},
+		{name: "non-minimal CBOR length", check: "format", rec: func() []byte {
+			rec := p.Attest(t, ch, nil, nil)
+			head := []byte{0x78, byte(len(cmw.MediaTypeSEVSNP))}
+			if !bytes.HasPrefix(rec[1:], head) {
+				t.Fatalf("unexpected record head % x", rec[:3])
+			}
+			return append([]byte{rec[0], 0x79, 0}, rec[2:]...)
+		}},
 		{name: "unsupported report version", check: "format", rec: func() []byte {
-			ev := evidenceOf(t, p.attest(t, ch, nil, nil))
+			ev := sevsnptest.EvidenceOf(t, p.Attest(t, ch, nil, nil))
 			ev.Report[0] = 9
-			return record(t, ev)
+			return sevsnptest.Record(t, ev)
 		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := sevsnp.Config{Roots: p.roots, Policy: pol}
+			cfg := sevsnp.Config{Roots: p.Roots(), Policy: pol}
 			if tc.cfg != nil {
 				tc.cfg(&cfg)
 			}
@@ -160,11 +190,51 @@ func TestRejects(t *testing.T) {
 	}
 }
 
+// rewrap decodes a CMW record and re-serializes it with enc.
+func rewrap(t testing.TB, rec []byte, enc func(*cmw.CMW) ([]byte, error)) []byte {
+	t.Helper()
+	c, err := cmw.Decode(rec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := c.Record()
+	fresh, err := cmw.NewRecord(r.MediaType, r.Value, r.Indicator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := enc(fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Media types compare case-insensitively (RFC 2045), as in
+// verifier.Dispatch: a record whose type differs only in case is ours.
+func TestMediaTypeCase(t *testing.T) {
+	p := sevsnptest.NewPlatform(t)
+	ch := sevsnptest.RandomChallenge(t)
+	ev := sevsnptest.EvidenceOf(t, p.Attest(t, ch, nil, nil))
+	val, _ := ev.Marshal()
+	c, err := cmw.NewRecord(strings.ToUpper(cmw.MediaTypeSEVSNP), val, cmw.Evidence)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := c.MarshalCBOR()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := mustNew(t, sevsnp.Config{Roots: p.Roots(), Policy: sevsnp.Policy{Measurements: [][]byte{sevsnptest.Measurement()}}})
+	if _, err := v.Verify(context.Background(), rec, &verifier.Expected{Challenge: ch}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestDebugAllowedIsAWarning(t *testing.T) {
-	p := newPlatform(t)
-	ch := randomChallenge(t)
-	rec := p.attest(t, ch, func(r *spb.Report) { r.Policy |= 1 << 19 }, nil)
-	v := mustNew(t, sevsnp.Config{Roots: p.roots, Policy: sevsnp.Policy{AnyMeasurement: true, AllowDebug: true}})
+	p := sevsnptest.NewPlatform(t)
+	ch := sevsnptest.RandomChallenge(t)
+	rec := p.Attest(t, ch, func(r *spb.Report) { r.Policy |= 1 << 19 }, nil)
+	v := mustNew(t, sevsnp.Config{Roots: p.Roots(), Policy: sevsnp.Policy{AnyMeasurement: true, AllowDebug: true}})
 	res, err := v.Verify(context.Background(), rec, &verifier.Expected{Challenge: ch})
 	if err != nil {
 		t.Fatal(err)
@@ -175,12 +245,12 @@ func TestDebugAllowedIsAWarning(t *testing.T) {
 }
 
 func TestVLEK(t *testing.T) {
-	p := newPlatform(t)
-	ch := randomChallenge(t)
-	rec := p.attest(t, ch, func(r *spb.Report) {
+	p := sevsnptest.NewPlatform(t)
+	ch := sevsnptest.RandomChallenge(t)
+	rec := p.Attest(t, ch, func(r *spb.Report) {
 		r.SignerInfo = abi.ComposeSignerInfo(abi.SignerInfo{SigningKey: abi.VlekReportSigner})
 	}, nil)
-	v := mustNew(t, sevsnp.Config{Roots: p.roots, Policy: sevsnp.Policy{Measurements: [][]byte{testMeasurement}}})
+	v := mustNew(t, sevsnp.Config{Roots: p.Roots(), Policy: sevsnp.Policy{Measurements: [][]byte{sevsnptest.Measurement()}}})
 	res, err := v.Verify(context.Background(), rec, &verifier.Expected{Challenge: ch})
 	if err != nil {
 		t.Fatal(err)
@@ -189,7 +259,7 @@ func TestVLEK(t *testing.T) {
 		t.Errorf("signing key %q", res.Claims["signing_key"])
 	}
 	// Without the VLEK in the Evidence it cannot be checked.
-	rec = p.attest(t, ch, func(r *spb.Report) {
+	rec = p.Attest(t, ch, func(r *spb.Report) {
 		r.SignerInfo = abi.ComposeSignerInfo(abi.SignerInfo{SigningKey: abi.VlekReportSigner})
 	}, &asevsnp.Options{OmitCertTable: true})
 	if _, err := v.Verify(context.Background(), rec, &verifier.Expected{Challenge: ch}); !errors.Is(err, verifier.ErrUnavailable) {
@@ -198,21 +268,21 @@ func TestVLEK(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
-	p := newPlatform(t)
+	p := sevsnptest.NewPlatform(t)
 	for name, cfg := range map[string]sevsnp.Config{
 		"short measurement":             {Policy: sevsnp.Policy{Measurements: [][]byte{{1}}}},
 		"short host data":               {Policy: sevsnp.Policy{HostData: []byte{1}}},
 		"VMPL 4":                        {Policy: sevsnp.Policy{VMPLs: []uint32{4}}},
 		"revocation without collateral": {CheckRevocation: true},
-		"root without ARK":              {Roots: []sevsnp.Root{{ProductLine: "Milan", ASK: p.signer.Ask}}},
-		"unknown product":               {Roots: []sevsnp.Root{{ProductLine: "Naples", ARK: p.signer.Ark, ASK: p.signer.Ask}}},
+		"root without ARK":              {Roots: []sevsnp.Root{{ProductLine: "Milan", ASK: p.Signer.Ask}}},
+		"unknown product":               {Roots: []sevsnp.Root{{ProductLine: "Naples", ARK: p.Signer.Ark, ASK: p.Signer.Ask}}},
 	} {
 		if _, err := sevsnp.New(cfg); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	v := mustNew(t, sevsnp.Config{Roots: p.roots})
-	if _, err := v.Verify(context.Background(), p.attest(t, randomChallenge(t), nil, nil), nil); err == nil {
+	v := mustNew(t, sevsnp.Config{Roots: p.Roots()})
+	if _, err := v.Verify(context.Background(), p.Attest(t, sevsnptest.RandomChallenge(t), nil, nil), nil); err == nil {
 		t.Error("nil Expected accepted")
 	}
 }
@@ -248,8 +318,8 @@ func TestRealMilanReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	withTable := record(t, &wire.Evidence{Report: report, CertTable: table})
-	bare := record(t, &wire.Evidence{Report: report})
+	withTable := sevsnptest.Record(t, &wire.Evidence{Report: report, CertTable: table})
+	bare := sevsnptest.Record(t, &wire.Evidence{Report: report})
 	accept := sevsnp.Policy{Measurements: [][]byte{meas}, AllowDebug: true}
 
 	t.Run("accepted with the real AMD roots", func(t *testing.T) {
@@ -276,11 +346,11 @@ func TestRealMilanReport(t *testing.T) {
 	})
 	t.Run("not bound to our challenge", func(t *testing.T) {
 		v := mustNew(t, sevsnp.Config{Policy: accept})
-		_, err := v.Verify(context.Background(), withTable, &verifier.Expected{Challenge: randomChallenge(t), Now: now})
+		_, err := v.Verify(context.Background(), withTable, &verifier.Expected{Challenge: sevsnptest.RandomChallenge(t), Now: now})
 		wantReject(t, err, "challenge")
 	})
 	t.Run("test roots reject it", func(t *testing.T) {
-		v := mustNew(t, sevsnp.Config{Roots: newPlatform(t).roots, Policy: accept})
+		v := mustNew(t, sevsnp.Config{Roots: sevsnptest.NewPlatform(t).Roots(), Policy: accept})
 		_, err := v.VerifyReportData(context.Background(), withTable, rd, now)
 		wantReject(t, err, "chain")
 	})
@@ -292,9 +362,9 @@ func TestRealMilanReport(t *testing.T) {
 }
 
 func TestConcurrentVerify(t *testing.T) {
-	p := newPlatform(t)
+	p := sevsnptest.NewPlatform(t)
 	k := newKDS(t, p, nil)
-	v := mustNew(t, sevsnp.Config{Roots: p.roots, Policy: sevsnp.Policy{Measurements: [][]byte{testMeasurement}},
+	v := mustNew(t, sevsnp.Config{Roots: p.Roots(), Policy: sevsnp.Policy{Measurements: [][]byte{sevsnptest.Measurement()}},
 		ProductLine: "Milan", Collateral: &sevsnp.Cache{Source: &sevsnp.KDS{BaseURL: k.URL}}})
 	chs := make([]struct {
 		ch  any
@@ -302,8 +372,8 @@ func TestConcurrentVerify(t *testing.T) {
 		exp *verifier.Expected
 	}, 8)
 	for i := range chs {
-		ch := randomChallenge(t)
-		chs[i].rec = p.attest(t, ch, nil, &asevsnp.Options{OmitCertTable: true})
+		ch := sevsnptest.RandomChallenge(t)
+		chs[i].rec = p.Attest(t, ch, nil, &asevsnp.Options{OmitCertTable: true})
 		chs[i].exp = &verifier.Expected{Challenge: ch}
 	}
 	var wg sync.WaitGroup
@@ -326,19 +396,19 @@ func ExampleVerifier_Verify() {
 	// A test-only platform (go-sev-guest's fake AMD keys), trusted here
 	// only because the example passes its roots explicitly.
 	t := &testing.T{}
-	p := newPlatform(t)
-	ch := randomChallenge(t)
-	rec := p.attest(t, ch, nil, nil)
+	p := sevsnptest.NewPlatform(t)
+	ch := sevsnptest.RandomChallenge(t)
+	rec := p.Attest(t, ch, nil, nil)
 
 	v, _ := sevsnp.New(sevsnp.Config{
-		Roots:  p.roots,
-		Policy: sevsnp.Policy{Measurements: [][]byte{testMeasurement}},
+		Roots:  p.Roots(),
+		Policy: sevsnp.Policy{Measurements: [][]byte{sevsnptest.Measurement()}},
 	})
 	res, err := v.Verify(context.Background(), rec, &verifier.Expected{Challenge: ch})
 	fmt.Println(res.Technology, res.Status, err)
 
 	// AMD's real roots (the default) do not trust the test keys.
-	real, _ := sevsnp.New(sevsnp.Config{Policy: sevsnp.Policy{Measurements: [][]byte{testMeasurement}}})
+	real, _ := sevsnp.New(sevsnp.Config{Policy: sevsnp.Policy{Measurements: [][]byte{sevsnptest.Measurement()}}})
 	_, err = real.Verify(context.Background(), rec, &verifier.Expected{Challenge: ch})
 	var re *verifier.RejectedError
 	fmt.Println(errors.As(err, &re), re.Check)
