@@ -43,6 +43,45 @@ type Expected struct {
 	// Now is the time of the appraisal (freshness of results, collateral
 	// validity).
 	Now time.Time
+
+	// ReportData and QualifyingData, when either is set, are the exact
+	// values the Evidence must carry, for Verifiers that receive those
+	// values rather than the Challenge they are computed from (verifier/local,
+	// whose sessions' nonce is the value, as with Veraison). Challenge is
+	// then ignored: ReportData is used by Evidence with a 64-byte user-data
+	// field (SEV-SNP, TDX, CCA, test kit) and QualifyingData by TPM 2.0
+	// quotes; Evidence whose field has no value set is rejected, since one
+	// value cannot be derived from the other. Use the ReportData64 and
+	// QualifyingData32 methods to read them.
+	ReportData     *[64]byte
+	QualifyingData *[32]byte
+}
+
+// ReportData64 returns the value that a 64-byte user-data field (SEV-SNP
+// REPORT_DATA, TDX REPORTDATA, CCA realm challenge, test-kit eat_nonce) must
+// hold: ReportData when set, else Challenge.ReportData64(). With only
+// QualifyingData set it returns a *RejectedError (Check "challenge").
+func (e *Expected) ReportData64() ([64]byte, error) {
+	switch {
+	case e.ReportData != nil:
+		return *e.ReportData, nil
+	case e.QualifyingData != nil:
+		return [64]byte{}, Reject("challenge", "a 64-byte user-data field was presented, but only a 32-byte value is expected")
+	}
+	return e.Challenge.ReportData64()
+}
+
+// QualifyingData32 returns the value that a TPM 2.0 quote's qualifyingData
+// must hold: QualifyingData when set, else Challenge.QualifyingData32().
+// With only ReportData set it returns a *RejectedError (Check "challenge").
+func (e *Expected) QualifyingData32() ([32]byte, error) {
+	switch {
+	case e.QualifyingData != nil:
+		return *e.QualifyingData, nil
+	case e.ReportData != nil:
+		return [32]byte{}, Reject("challenge", "a 32-byte qualifyingData was presented, but only a 64-byte value is expected")
+	}
+	return e.Challenge.QualifyingData32()
 }
 
 // Model is the RATS model through which a Result was obtained (RFC 9334).

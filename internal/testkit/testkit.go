@@ -316,7 +316,7 @@ func (v *Verifier) Verify(ctx context.Context, b []byte, exp *verifier.Expected)
 	if exp == nil {
 		return nil, errors.New("testkit: nil Expected")
 	}
-	want, err := exp.Challenge.ReportData64()
+	want, err := exp.ReportData64()
 	if err != nil {
 		return nil, fmt.Errorf("testkit: expected challenge: %w", err)
 	}

@@ -124,14 +124,14 @@ func reject(check string, err error, format string, args ...any) error {
 // Arm CCA attestation token: the platform token must be signed by a trusted
 // CPAK, the realm token by the RAK that the platform token's challenge binds
 // (github.com/veraison/ccatoken checks the signature and the binding), the
-// realm challenge must equal exp.Challenge.ReportData64(), and the policy
+// realm challenge must equal exp.ReportData64(), and the policy
 // must accept the lifecycle, platform software, platform configuration, RIM,
 // REMs and personalization value.
 func (v *Verifier) Verify(ctx context.Context, b []byte, exp *verifier.Expected) (*verifier.Result, error) {
 	if exp == nil {
 		return nil, errors.New("cca: nil Expected")
 	}
-	want, err := exp.Challenge.ReportData64()
+	want, err := exp.ReportData64()
 	if err != nil {
 		return nil, fmt.Errorf("cca: %w", err)
 	}

@@ -322,7 +322,7 @@ func (v *Verifier) VerifyJWT(token []byte, exp *verifier.Expected) (*verifier.Re
 	}
 	nonceOK := false
 	if ar.Nonce != nil {
-		rd, err := exp.Challenge.ReportData64()
+		rd, err := exp.ReportData64()
 		if err != nil {
 			return nil, fmt.Errorf("ear: expected challenge: %w", err)
 		}
@@ -467,9 +467,9 @@ func mergeVector(dst *verifier.TrustVector, src vear.TrustVector) {
 }
 
 // Nonce returns the eat_nonce go-expat puts in an EAR for exp: the
-// unpadded base64url of exp.Challenge.ReportData64().
+// unpadded base64url of exp.ReportData64().
 func Nonce(exp *verifier.Expected) (string, error) {
-	rd, err := exp.Challenge.ReportData64()
+	rd, err := exp.ReportData64()
 	if err != nil {
 		return "", fmt.Errorf("ear: expected challenge: %w", err)
 	}

@@ -166,7 +166,7 @@ func (v *Verifier) Verify(ctx context.Context, b []byte, exp *verifier.Expected)
 	if exp == nil {
 		return nil, reject("challenge", "no expected challenge")
 	}
-	rd, err := exp.Challenge.ReportData64()
+	rd, err := exp.ReportData64()
 	if err != nil {
 		return nil, rejectErr("challenge", err)
 	}

@@ -162,7 +162,7 @@ func (v *Verifier) Verify(ctx context.Context, data []byte, exp *verifier.Expect
 	if err := ctx.Err(); err != nil {
 		return nil, &verifier.UnavailableError{Reason: "tpm: appraisal cancelled", Err: err}
 	}
-	qd, err := exp.Challenge.QualifyingData32()
+	qd, err := exp.QualifyingData32()
 	if err != nil {
 		return nil, fmt.Errorf("tpm: expected challenge: %w", err)
 	}
