@@ -37,7 +37,6 @@ import (
 	"math"
 
 	"github.com/fxamacker/cbor/v2"
-	vcmw "github.com/veraison/cmw"
 
 	"github.com/attested-tls/go-expat/cmw"
 )
@@ -204,11 +203,15 @@ func Wrap(b *Bundle) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := vcmw.NewMonad(cmw.MediaTypeTPM2, enc, vcmw.Evidence)
+	return wrap(enc)
+}
+
+func wrap(enc []byte) ([]byte, error) {
+	c, err := cmw.NewRecord(cmw.MediaTypeTPM2, enc, cmw.Evidence)
 	if err != nil {
 		return nil, fmt.Errorf("tpm bundle: cmw: %w", err)
 	}
-	out, err := m.MarshalCBOR()
+	out, err := c.MarshalCBOR()
 	if err != nil {
 		return nil, fmt.Errorf("tpm bundle: cmw: %w", err)
 	}
@@ -218,38 +221,34 @@ func Wrap(b *Bundle) ([]byte, error) {
 	return out, nil
 }
 
-// Unwrap takes a CBOR CMW record of type cmw.MediaTypeTPM2 with the
-// evidence indicator apart and decodes its bundle. The record must be in the
-// encoding Wrap produces.
+// cmwLimits: a bundle's CMW is one record, never a collection.
+var cmwLimits = &cmw.Limits{MaxSize: MaxSize, MaxDepth: 1, MaxItems: 1}
+
+// Unwrap takes a CMW record of type cmw.MediaTypeTPM2 with the evidence
+// indicator apart and decodes its bundle. The CMW goes through package
+// cmw's strict decoder; it must then be a CBOR record (not JSON, not a
+// collection) whose media type equals cmw.MediaTypeTPM2 (compared with
+// cmw.EqualMediaTypes) and whose indicator is exactly "evidence", and it
+// must be byte for byte the encoding Wrap produces (so the media type is
+// spelled as Wrap spells it): every bundle has one CMW encoding.
 func Unwrap(data []byte) (*Bundle, error) {
-	if len(data) == 0 || len(data) > MaxSize {
-		return nil, malformed("CMW of %d bytes", len(data))
-	}
-	if data[0] != 0x83 { // a CBOR record with its indicator
-		return nil, malformed("not a CBOR CMW record with an indicator")
-	}
-	var m vcmw.CMW
-	if err := m.UnmarshalCBOR(data); err != nil {
-		return nil, malformed("CMW: %v", err)
-	}
-	if m.GetKind() != vcmw.KindMonad || m.GetFormat() != vcmw.FormatCBORRecord {
-		return nil, malformed("CMW is not a CBOR record")
-	}
-	typ, err := m.GetMonadType()
-	if err != nil || typ != cmw.MediaTypeTPM2 {
-		return nil, malformed("CMW type %q is not %q", typ, cmw.MediaTypeTPM2)
-	}
-	ind, err := m.GetMonadIndicator()
-	if err != nil || ind != vcmw.Evidence {
-		return nil, malformed("CMW indicator is not evidence")
-	}
-	val, err := m.GetMonadValue()
+	c, err := cmw.Decode(data, cmwLimits)
 	if err != nil {
-		return nil, malformed("CMW: %v", err)
+		return nil, fmt.Errorf("%w: CMW: %w", ErrMalformed, err)
 	}
-	again, err := m.MarshalCBOR()
+	r, ok := c.Record()
+	if !ok || c.Format() != cmw.FormatCBORRecord {
+		return nil, malformed("CMW is a %v, not a CBOR record", c.Format())
+	}
+	if !cmw.EqualMediaTypes(r.MediaType, cmw.MediaTypeTPM2) {
+		return nil, malformed("CMW type %q is not %q", r.MediaType, cmw.MediaTypeTPM2)
+	}
+	if r.Indicator != cmw.Evidence {
+		return nil, malformed("CMW indicator %v is not evidence", r.Indicator)
+	}
+	again, err := wrap(r.Value)
 	if err != nil || !bytes.Equal(again, data) {
-		return nil, malformed("CMW record not in deterministic encoding")
+		return nil, malformed("CMW record not in the encoding Wrap produces")
 	}
-	return Unmarshal(val)
+	return Unmarshal(r.Value)
 }

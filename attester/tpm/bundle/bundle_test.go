@@ -3,7 +3,10 @@ package bundle
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
+
+	"github.com/attested-tls/go-expat/cmw"
 )
 
 func sample(withKey bool) *Bundle {
@@ -90,18 +93,62 @@ func TestUnmarshalRejects(t *testing.T) {
 
 func TestUnwrapRejects(t *testing.T) {
 	good, _ := Wrap(sample(false))
+	enc, _ := Marshal(sample(false))
+	record := func(typ string, ind cmw.Indicator) []byte {
+		c, err := cmw.NewRecord(typ, enc, ind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := c.MarshalCBOR()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	collection := func() []byte {
+		col, _ := cmw.NewCollection("")
+		c, _ := cmw.NewRecord(cmw.MediaTypeTPM2, enc, cmw.Evidence)
+		if err := col.Add(cmw.TextLabel("tpm"), c); err != nil {
+			t.Fatal(err)
+		}
+		out, err := col.MarshalCBOR()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	jsonRecord := func() []byte {
+		c, _ := cmw.NewRecord(cmw.MediaTypeTPM2, enc, cmw.Evidence)
+		out, err := c.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	if !bytes.Equal(record(cmw.MediaTypeTPM2, cmw.Evidence), good) {
+		t.Fatal("test setup: record() differs from Wrap")
+	}
 	for _, tc := range []struct {
 		name string
 		in   []byte
 	}{
 		{"empty", nil},
 		{"JSON record", []byte(`["application/vnd.go-expat.tpm2-quote+cbor","AA",4]`)},
+		{"JSON record of a valid bundle", jsonRecord()},
 		{"truncated", good[:len(good)-1]},
 		{"trailing", append(bytes.Clone(good), 0)},
+		{"other media type", record("application/vnd.go-expat.sev-snp-report+cbor", cmw.Evidence)},
+		{"media type in other case", record(strings.ToUpper(cmw.MediaTypeTPM2), cmw.Evidence)},
+		{"no indicator", record(cmw.MediaTypeTPM2, 0)},
+		{"attestation-results indicator", record(cmw.MediaTypeTPM2, cmw.AttestationResults)},
+		{"evidence and reference values", record(cmw.MediaTypeTPM2, cmw.Evidence|cmw.ReferenceValues)},
+		{"collection", collection()},
+		{"non-minimal type length", append([]byte{good[0], 0x79, 0}, good[2:]...)},
+		{"too large", append(bytes.Clone(good), make([]byte, MaxSize)...)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if b, err := Unwrap(tc.in); err == nil || b != nil {
-				t.Fatalf("accepted")
+			if b, err := Unwrap(tc.in); err == nil || b != nil || !errors.Is(err, ErrMalformed) {
+				t.Fatalf("got %v, %v; want ErrMalformed", b, err)
 			}
 		})
 	}
@@ -147,6 +194,11 @@ func FuzzUnwrap(f *testing.F) {
 		again, err := Wrap(b)
 		if err != nil || !bytes.Equal(again, data) {
 			t.Fatalf("re-wrap: %v", err)
+		}
+		for i := 0; i < len(data); i++ {
+			if _, err := Unwrap(data[:i]); err == nil {
+				t.Fatalf("strict prefix of %d bytes unwrapped", i)
+			}
 		}
 	})
 }
