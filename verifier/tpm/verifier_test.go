@@ -21,6 +21,7 @@ import (
 	atpm "github.com/attested-tls/go-expat/attester/tpm"
 	"github.com/attested-tls/go-expat/attester/tpm/bundle"
 	"github.com/attested-tls/go-expat/attester/tpm/tpmsim"
+	"github.com/attested-tls/go-expat/cmw"
 	"github.com/attested-tls/go-expat/internal/tpmtest"
 	"github.com/attested-tls/go-expat/verifier"
 	vtpm "github.com/attested-tls/go-expat/verifier/tpm"
@@ -147,6 +148,15 @@ func TestVerifyAccepts(t *testing.T) {
 }
 
 // Rejections, each produced by a real misbehaving attester or peer.
+func mustDecode(t testing.TB, b []byte) *cmw.CMW {
+	t.Helper()
+	c, err := cmw.Decode(b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func TestVerifyRejects(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
@@ -234,6 +244,39 @@ func TestVerifyRejects(t *testing.T) {
 		{"not a CMW", func() []byte { return []byte("{}") }, exp, nil, "format"},
 		{"truncated", func() []byte { return good[:len(good)-1] }, exp, nil, "format"},
 		{"trailing byte", func() []byte { return append(bytes.Clone(good), 0) }, exp, nil, "format"},
+		{"the bundle in a JSON record", func() []byte {
+			c, err := cmw.Decode(good, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := c.MarshalJSON()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}, exp, nil, "format"},
+		{"the record in a collection", func() []byte {
+			r, _ := mustDecode(t, good).Record()
+			rec, _ := cmw.NewRecord(r.MediaType, r.Value, r.Indicator)
+			col, _ := cmw.NewCollection("")
+			if err := col.Add(cmw.TextLabel("tpm"), rec); err != nil {
+				t.Fatal(err)
+			}
+			out, err := col.MarshalCBOR()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}, exp, nil, "format"},
+		{"the bundle marked as attestation results", func() []byte {
+			r, _ := mustDecode(t, good).Record()
+			rec, _ := cmw.NewRecord(r.MediaType, r.Value, cmw.AttestationResults)
+			out, err := rec.MarshalCBOR()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}, exp, nil, "format"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := pinned(t, f, tc.mod).Verify(ctx, tc.evidence(), tc.exp)
