@@ -279,7 +279,7 @@ func runBoth(ctx context.Context, opts *options, out *printer) error {
 		if err != nil {
 			return
 		}
-		if err := runServer(ctx, raw, srv, cliTrust, opts, out); err != nil {
+		if err := runServer(ctx, raw, srv, cliTrust, opts, out); err != nil && !errors.Is(err, errRejected) {
 			out.say("server", "connection ended: %v", err)
 		}
 	}()
@@ -335,7 +335,7 @@ func runServerProcess(ctx context.Context, opts *options, out *printer) error {
 				continue
 			}
 		}
-		if err := runServer(ctx, raw, srv, cliTrust, opts, out); err != nil {
+		if err := runServer(ctx, raw, srv, cliTrust, opts, out); err != nil && !errors.Is(err, errRejected) {
 			out.say("server", "connection ended: %v", err)
 		}
 	}
@@ -416,9 +416,14 @@ func runServer(ctx context.Context, raw net.Conn, srv *side, cliTrust *peerTrust
 			out.say("server", "answered the client's attestation request: TPM quote + key certification%s in %s", map[bool]string{true: " + local EAR"}[opts.passport], ms(took))
 		}
 	}
+	if alert, ok := closedByPeer(err); ok {
+		out.say("server", "the client closed the connection (%v): it did not accept our attestation", alert)
+		return nil
+	}
 	if err != nil {
 		if ver != nil {
 			reportFailure(out, "server", "client", err, ver, setup)
+			return errRejected
 		}
 		return fmt.Errorf("attestation setup: %w", err)
 	}

@@ -153,6 +153,9 @@ func reportFailure(out *printer, role, peer string, err error, ver *timedVerifie
 		}
 	case verr != nil:
 		ls = append(ls, row("verdict", "NOT VERIFIED: %v", verr))
+	case isClosedByPeer(err):
+		alert, _ := closedByPeer(err)
+		ls = append(ls, row("verdict", "NOT VERIFIED: the %s closed the connection (%v) before our appraisal: it did not accept our own attestation", peer, alert))
 	case errors.Is(err, expat.ErrPeerRefused):
 		ls = append(ls, row("verdict", "REJECTED: the %s refused to attest (its attester failed; with -passport, its Verifier would not issue an EAR)", peer))
 	default:
@@ -161,6 +164,8 @@ func reportFailure(out *printer, role, peer string, err error, ver *timedVerifie
 	ls = append(ls, row("data", "no application data was exchanged"))
 	out.lines(ls...)
 }
+
+func isClosedByPeer(err error) bool { _, ok := closedByPeer(err); return ok }
 
 func row(label, format string, args ...any) string {
 	return fmt.Sprintf("    %-16s %s", label, fmt.Sprintf(format, args...))
