@@ -1,0 +1,681 @@
+package local
+
+import (
+	"container/list"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jwk"
+
+	"github.com/attested-tls/go-expat/cmw"
+	"github.com/attested-tls/go-expat/verifier"
+	"github.com/attested-tls/go-expat/verifier/ear"
+)
+
+// Paths and media types of Veraison's challenge-response API
+// (github.com/veraison/services v0.0.2501, verification/api).
+const (
+	PathNewSession     = "/challenge-response/v1/newSession"
+	PathSessionPrefix  = "/challenge-response/v1/session/"
+	PathWellKnown      = "/.well-known/veraison/verification"
+	MediaTypeSession   = "application/vnd.veraison.challenge-response-session+json"
+	MediaTypeDiscovery = "application/vnd.veraison.discovery+json"
+	MediaTypeCMWCBOR   = "application/cmw+cbor"
+	MediaTypeCMWJSON   = "application/cmw+json"
+	mediaTypeProblem   = "application/problem+json"
+)
+
+// Defaults for the zero Config fields.
+const (
+	// DefaultSessionTTL is Veraison's session lifetime.
+	DefaultSessionTTL              = 150 * time.Second
+	DefaultMaxSessions             = 1024
+	DefaultMaxEvidenceSize         = cmw.DefaultMaxSize
+	DefaultMaxConcurrentAppraisals = 8
+	DefaultAppraisalTimeout        = 30 * time.Second
+	// DefaultNonceSize is the size of a server-chosen nonce when the
+	// request names none (Veraison's default is 32; 64 bytes is the user
+	// data of SEV-SNP, TDX and CCA, which most go-expat Evidence carries).
+	DefaultNonceSize = 64
+	// MaxEvidenceSizeLimit bounds Config.MaxEvidenceSize.
+	MaxEvidenceSizeLimit = 16 << 20
+	// DefaultVersion is the "version" published at the well-known
+	// endpoint when Config.Version is empty.
+	DefaultVersion = "go-expat verifier/local"
+)
+
+// Config configures a Service. It must not be modified after NewService.
+type Config struct {
+	// Appraiser appraises the Evidence; typically a *verifier.Dispatch
+	// over the per-technology verifiers, which also lets the service
+	// refuse unknown media types (415) and list the accepted ones. nil
+	// means Issuer.Appraiser.
+	Appraiser verifier.Verifier
+	// Issuer signs the EARs: its Key, KeyID, Name, Validity and Time are
+	// used; its Appraiser is replaced by the service's. Required;
+	// KeyAttestation must be false.
+	Issuer *ear.Issuer
+	// SessionTTL is how long a session lives after creation; 0 means
+	// DefaultSessionTTL.
+	SessionTTL time.Duration
+	// MaxSessions bounds the live sessions; 0 means DefaultMaxSessions.
+	MaxSessions int
+	// MaxEvidenceSize bounds a submitted CMW in bytes; 0 means
+	// DefaultMaxEvidenceSize (65535, the cmw_attestation limit). At most
+	// MaxEvidenceSizeLimit. A *verifier.Dispatch Appraiser has its own
+	// limit (Dispatch.Limits) that must be raised too to accept more.
+	MaxEvidenceSize int
+	// MaxConcurrentAppraisals bounds the appraisals running at once;
+	// further submissions wait (within AppraisalTimeout); 0 means
+	// DefaultMaxConcurrentAppraisals.
+	MaxConcurrentAppraisals int
+	// AppraisalTimeout bounds the wait for an appraisal slot plus the
+	// appraisal; 0 means DefaultAppraisalTimeout.
+	AppraisalTimeout time.Duration
+	// Version is published at the well-known endpoint; "" means
+	// DefaultVersion.
+	Version string
+	// Rand supplies server-chosen nonces and session ids; nil means
+	// crypto/rand.
+	Rand io.Reader
+	// Time is the clock of sessions and appraisals (and of the Issuer, if
+	// the Issuer has no Time); nil means time.Now.
+	Time func() time.Time
+	// Logger receives one record per session event and the reasons of
+	// rejections; nil discards.
+	Logger *slog.Logger
+}
+
+// Service is the HTTP handler. It is safe for concurrent use.
+type Service struct {
+	cfg       Config
+	issuer    ear.Issuer // a copy; Appraiser set per submission
+	appraiser verifier.Verifier
+	dispatch  *verifier.Dispatch // when the Appraiser is one
+	accept    []string           // media types published in sessions
+	wellKnown []byte
+	sem       chan struct{}
+
+	mu       sync.Mutex
+	sessions map[string]*session
+	order    *list.List // of *session, by creation (= expiry) order
+}
+
+var _ http.Handler = (*Service)(nil)
+
+// session states, as Veraison names them.
+const (
+	statusWaiting    = "waiting"
+	statusProcessing = "processing"
+	statusComplete   = "complete"
+	statusFailed     = "failed"
+)
+
+type session struct {
+	id     string
+	nonce  []byte
+	expiry time.Time
+	status string
+	result string
+	elem   *list.Element
+}
+
+// NewService checks cfg and returns a Service.
+func NewService(cfg Config) (*Service, error) {
+	if cfg.Issuer == nil || cfg.Issuer.Key == nil {
+		return nil, errors.New("local: Config.Issuer with a Key is required")
+	}
+	if cfg.Issuer.KeyAttestation {
+		return nil, errors.New("local: Issuer.KeyAttestation cannot be used: sessions carry no key to attest")
+	}
+	if cfg.Appraiser == nil {
+		cfg.Appraiser = cfg.Issuer.Appraiser
+	}
+	if cfg.Appraiser == nil {
+		return nil, errors.New("local: Config.Appraiser is required")
+	}
+	if cfg.SessionTTL < 0 || cfg.MaxSessions < 0 || cfg.MaxEvidenceSize < 0 ||
+		cfg.MaxConcurrentAppraisals < 0 || cfg.AppraisalTimeout < 0 {
+		return nil, errors.New("local: negative limit in Config")
+	}
+	if cfg.SessionTTL == 0 {
+		cfg.SessionTTL = DefaultSessionTTL
+	}
+	if cfg.MaxSessions == 0 {
+		cfg.MaxSessions = DefaultMaxSessions
+	}
+	if cfg.MaxEvidenceSize == 0 {
+		cfg.MaxEvidenceSize = DefaultMaxEvidenceSize
+	}
+	if cfg.MaxEvidenceSize > MaxEvidenceSizeLimit {
+		return nil, fmt.Errorf("local: MaxEvidenceSize %d exceeds %d", cfg.MaxEvidenceSize, MaxEvidenceSizeLimit)
+	}
+	if cfg.MaxConcurrentAppraisals == 0 {
+		cfg.MaxConcurrentAppraisals = DefaultMaxConcurrentAppraisals
+	}
+	if cfg.AppraisalTimeout == 0 {
+		cfg.AppraisalTimeout = DefaultAppraisalTimeout
+	}
+	if cfg.Version == "" {
+		cfg.Version = DefaultVersion
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	if cfg.Time == nil {
+		cfg.Time = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{
+		cfg:       cfg,
+		issuer:    *cfg.Issuer,
+		appraiser: cfg.Appraiser,
+		sem:       make(chan struct{}, cfg.MaxConcurrentAppraisals),
+		sessions:  map[string]*session{},
+		order:     list.New(),
+	}
+	if s.issuer.Time == nil {
+		s.issuer.Time = cfg.Time
+	}
+	if d, ok := cfg.Appraiser.(*verifier.Dispatch); ok {
+		s.dispatch = d
+		for mt, v := range d.Verifiers {
+			if v != nil {
+				s.accept = append(s.accept, mt)
+			}
+		}
+		slices.Sort(s.accept)
+	}
+	wk, err := s.discovery()
+	if err != nil {
+		return nil, err
+	}
+	s.wellKnown = wk
+	return s, nil
+}
+
+// discovery builds the well-known document: Veraison's WellKnownInfo
+// fields, the EAR key as a public JWK with its alg (and kid).
+func (s *Service) discovery() ([]byte, error) {
+	pub := s.issuer.Key.Public()
+	k, err := jwk.Import(pub)
+	if err != nil {
+		return nil, fmt.Errorf("local: EAR key as JWK: %w", err)
+	}
+	if priv, err := jwk.IsPrivateKey(k); err != nil || priv {
+		return nil, errors.New("local: EAR key is not a public key")
+	}
+	alg, err := algOf(k)
+	if err != nil {
+		return nil, err
+	}
+	if err := k.Set(jwk.AlgorithmKey, alg); err != nil {
+		return nil, fmt.Errorf("local: JWK alg: %w", err)
+	}
+	if s.issuer.KeyID != "" {
+		if err := k.Set(jwk.KeyIDKey, s.issuer.KeyID); err != nil {
+			return nil, fmt.Errorf("local: JWK kid: %w", err)
+		}
+	}
+	mts := s.accept
+	if mts == nil {
+		mts = []string{}
+	}
+	doc := struct {
+		Key          jwk.Key           `json:"ear-verification-key"`
+		MediaTypes   []string          `json:"media-types"`
+		Version      string            `json:"version"`
+		ServiceState string            `json:"service-state"`
+		Endpoints    map[string]string `json:"api-endpoints"`
+	}{k, mts, s.cfg.Version, "READY", map[string]string{"newChallengeResponseSession": PathNewSession}}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("local: discovery document: %w", err)
+	}
+	return b, nil
+}
+
+// algOf names the JWS algorithm of the issuer's key (what ear.Issuer
+// signs with).
+func algOf(k jwk.Key) (jwa.SignatureAlgorithm, error) {
+	switch kt := k.KeyType(); kt {
+	case jwa.EC():
+		crv, ok := k.(jwk.ECDSAPublicKey)
+		if ok {
+			if c, ok := crv.Crv(); ok {
+				switch c {
+				case jwa.P256():
+					return jwa.ES256(), nil
+				case jwa.P384():
+					return jwa.ES384(), nil
+				}
+			}
+		}
+	case jwa.OKP():
+		return jwa.EdDSA(), nil
+	}
+	return jwa.SignatureAlgorithm{}, errors.New("local: EAR key must be ECDSA P-256, P-384 or Ed25519")
+}
+
+// Sessions returns the number of live sessions (expired ones are not
+// counted).
+func (s *Service) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.purgeLocked(s.cfg.Time())
+	return len(s.sessions)
+}
+
+// purgeLocked removes expired sessions, oldest first. Sessions expire in
+// creation order since the TTL is constant (a clock stepping back only
+// delays removal).
+func (s *Service) purgeLocked(now time.Time) {
+	for e := s.order.Front(); e != nil; e = s.order.Front() {
+		sess := e.Value.(*session)
+		if now.Before(sess.expiry) {
+			return
+		}
+		s.removeLocked(sess)
+	}
+}
+
+func (s *Service) removeLocked(sess *session) {
+	if s.sessions[sess.id] == sess {
+		delete(s.sessions, sess.id)
+	}
+	if sess.elem != nil {
+		s.order.Remove(sess.elem)
+		sess.elem = nil
+	}
+}
+
+// lookupLocked returns the live session id.
+func (s *Service) lookupLocked(id string, now time.Time) *session {
+	s.purgeLocked(now)
+	return s.sessions[id]
+}
+
+// ServeHTTP routes the API's requests.
+func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
+	switch p := r.URL.Path; {
+	case p == PathNewSession:
+		if r.Method != http.MethodPost {
+			methodNotAllowed(w, http.MethodPost)
+			return
+		}
+		s.newSession(w, r)
+	case p == PathWellKnown:
+		if r.Method != http.MethodGet {
+			methodNotAllowed(w, http.MethodGet)
+			return
+		}
+		s.getWellKnown(w, r)
+	case len(p) > len(PathSessionPrefix) && p[:len(PathSessionPrefix)] == PathSessionPrefix:
+		id, ok := parseSessionID(p[len(PathSessionPrefix):])
+		if !ok {
+			problem(w, http.StatusNotFound, "no such session")
+			return
+		}
+		switch r.Method {
+		case http.MethodGet:
+			s.getSession(w, r, id)
+		case http.MethodPost:
+			s.submit(w, r, id)
+		case http.MethodDelete:
+			s.deleteSession(w, id)
+		default:
+			methodNotAllowed(w, "GET, POST, DELETE")
+		}
+	default:
+		problem(w, http.StatusNotFound, "no such resource")
+	}
+}
+
+func (s *Service) newSession(w http.ResponseWriter, r *http.Request) {
+	if !acceptable(r.Header.Values("Accept"), MediaTypeSession) {
+		problem(w, http.StatusNotAcceptable, "the only supported output format is "+MediaTypeSession)
+		return
+	}
+	if err := emptyBody(r); err != nil {
+		problem(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	q, err := parseNewSessionQuery(r.URL.RawQuery)
+	if err != nil {
+		problem(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	nonce := q.nonce
+	if nonce == nil {
+		nonce = make([]byte, q.size)
+		if _, err := io.ReadFull(s.cfg.Rand, nonce); err != nil {
+			s.cfg.Logger.Error("local: nonce", "err", err)
+			problem(w, http.StatusInternalServerError, "could not mint a nonce")
+			return
+		}
+	}
+	id, err := newSessionID(s.cfg.Rand)
+	if err != nil {
+		s.cfg.Logger.Error("local: session id", "err", err)
+		problem(w, http.StatusInternalServerError, "could not mint a session id")
+		return
+	}
+
+	now := s.cfg.Time()
+	sess := &session{id: id, nonce: nonce, expiry: now.Add(s.cfg.SessionTTL), status: statusWaiting}
+	s.mu.Lock()
+	s.purgeLocked(now)
+	if len(s.sessions) >= s.cfg.MaxSessions {
+		wait := time.Second
+		if e := s.order.Front(); e != nil {
+			wait = max(e.Value.(*session).expiry.Sub(now), time.Second)
+		}
+		s.mu.Unlock()
+		w.Header().Set("Retry-After", fmt.Sprint(int64((wait+time.Second-1)/time.Second)))
+		problem(w, http.StatusServiceUnavailable, "too many sessions")
+		return
+	}
+	if _, dup := s.sessions[id]; dup { // 122 random bits: never in practice
+		s.mu.Unlock()
+		problem(w, http.StatusInternalServerError, "session id collision")
+		return
+	}
+	s.sessions[id] = sess
+	sess.elem = s.order.PushBack(sess)
+	body := s.sessionJSONLocked(sess)
+	s.mu.Unlock()
+
+	s.cfg.Logger.Debug("local: new session", "id", id, "nonce_len", len(nonce))
+	w.Header().Set("Location", "session/"+id)
+	writeSession(w, http.StatusCreated, body)
+}
+
+func (s *Service) getSession(w http.ResponseWriter, r *http.Request, id string) {
+	if !acceptable(r.Header.Values("Accept"), MediaTypeSession) {
+		problem(w, http.StatusNotAcceptable, "the only supported output format is "+MediaTypeSession)
+		return
+	}
+	s.mu.Lock()
+	sess := s.lookupLocked(id, s.cfg.Time())
+	if sess == nil {
+		s.mu.Unlock()
+		problem(w, http.StatusNotFound, "no such session")
+		return
+	}
+	body := s.sessionJSONLocked(sess)
+	s.mu.Unlock()
+	writeSession(w, http.StatusOK, body)
+}
+
+func (s *Service) deleteSession(w http.ResponseWriter, id string) {
+	s.mu.Lock()
+	sess := s.lookupLocked(id, s.cfg.Time())
+	if sess != nil {
+		s.removeLocked(sess)
+	}
+	s.mu.Unlock()
+	if sess == nil {
+		problem(w, http.StatusNotFound, "no such session")
+		return
+	}
+	s.cfg.Logger.Debug("local: session deleted", "id", id)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Service) getWellKnown(w http.ResponseWriter, r *http.Request) {
+	if !acceptable(r.Header.Values("Accept"), MediaTypeDiscovery, "application/json") {
+		problem(w, http.StatusNotAcceptable, "the only supported output format is "+MediaTypeDiscovery)
+		return
+	}
+	w.Header().Set("Content-Type", MediaTypeDiscovery)
+	w.WriteHeader(http.StatusOK)
+	w.Write(s.wellKnown)
+}
+
+// submit appraises the Evidence posted to session id.
+func (s *Service) submit(w http.ResponseWriter, r *http.Request, id string) {
+	if !acceptable(r.Header.Values("Accept"), MediaTypeSession) {
+		problem(w, http.StatusNotAcceptable, "the only supported output format is "+MediaTypeSession)
+		return
+	}
+	wantJSON, err := evidenceContentType(r.Header.Values("Content-Type"))
+	if err != nil {
+		w.Header().Set("Accept", MediaTypeCMWCBOR+", "+MediaTypeCMWJSON)
+		problem(w, http.StatusUnsupportedMediaType, err.Error())
+		return
+	}
+	body, code, err := readBody(w, r, s.cfg.MaxEvidenceSize)
+	if err != nil {
+		problem(w, code, err.Error())
+		return
+	}
+	code, tech, err := s.screen(body, wantJSON)
+	if err != nil {
+		if code == http.StatusUnsupportedMediaType && len(s.accept) > 0 {
+			w.Header().Set("Accept", joinTypes(s.accept))
+		}
+		problem(w, code, err.Error())
+		return
+	}
+
+	now := s.cfg.Time()
+	s.mu.Lock()
+	sess := s.lookupLocked(id, now)
+	if sess == nil {
+		s.mu.Unlock()
+		problem(w, http.StatusNotFound, "no such session")
+		return
+	}
+	if sess.status != statusWaiting {
+		st := sess.status
+		s.mu.Unlock()
+		problem(w, http.StatusConflict, "session is "+st+": it takes one submission")
+		return
+	}
+	sess.status = statusProcessing
+	nonce := sess.nonce
+	s.mu.Unlock()
+
+	token, rejection, err := s.appraise(r.Context(), body, nonce, tech, now)
+
+	s.mu.Lock()
+	if err != nil {
+		sess.status = statusFailed
+	} else {
+		sess.status, sess.result = statusComplete, string(token)
+	}
+	out := s.sessionJSONLocked(sess)
+	s.mu.Unlock()
+
+	switch {
+	case err != nil:
+		s.cfg.Logger.Warn("local: appraisal failed", "id", id, "err", err)
+		problem(w, http.StatusInternalServerError, "error encountered while processing evidence")
+		return
+	case rejection != nil:
+		s.cfg.Logger.Info("local: evidence rejected", "id", id, "technology", tech, "err", rejection)
+	default:
+		s.cfg.Logger.Debug("local: evidence accepted", "id", id, "technology", tech)
+	}
+	writeSession(w, http.StatusOK, out)
+}
+
+// screen decodes the CMW and checks what can be refused before any
+// appraisal: undecodable (400), encoding other than declared (400), a
+// record or collection the Dispatch has no verifier for (415). It returns
+// the technology name for the EAR submodule of a rejection.
+func (s *Service) screen(body []byte, wantJSON bool) (int, string, error) {
+	dec, err := cmw.Decode(body, &cmw.Limits{MaxSize: s.cfg.MaxEvidenceSize})
+	if err != nil {
+		return http.StatusBadRequest, "", fmt.Errorf("could not unwrap the CMW: %v", err)
+	}
+	if dec.Format().IsJSON() != wantJSON {
+		return http.StatusBadRequest, "", errors.New("the CMW's encoding does not match its Content-Type")
+	}
+	rec, ok := dec.Record()
+	if !ok {
+		if s.dispatch != nil && !s.dispatch.AllowCollections {
+			return http.StatusUnsupportedMediaType, "", errors.New("CMW collections are not accepted")
+		}
+		return 0, "evidence", nil
+	}
+	if s.dispatch != nil {
+		if _, err := s.dispatch.Lookup(rec.MediaType); err != nil {
+			if errors.Is(err, verifier.ErrRejected) {
+				return http.StatusUnsupportedMediaType, "", fmt.Errorf("no verifier for %q", rec.MediaType)
+			}
+			return http.StatusInternalServerError, "", errors.New("ambiguous verifier configuration")
+		}
+	}
+	return 0, technologyOf(rec.MediaType), nil
+}
+
+// appraise runs the Issuer over the Appraiser. A rejection becomes a
+// contraindicated EAR (returned with the rejection); any other failure is
+// err and issues nothing.
+func (s *Service) appraise(ctx context.Context, body, nonce []byte, tech string, now time.Time) (token []byte, rejection, err error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.AppraisalTimeout)
+	defer cancel()
+	select {
+	case s.sem <- struct{}{}:
+		defer func() { <-s.sem }()
+	case <-ctx.Done():
+		return nil, nil, fmt.Errorf("local: waiting for an appraisal slot: %w", ctx.Err())
+	}
+	exp := &verifier.Expected{Now: now}
+	switch len(nonce) {
+	case 64:
+		rd := [64]byte(nonce)
+		exp.ReportData = &rd
+	case 32:
+		qd := [32]byte(nonce)
+		exp.QualifyingData = &qd
+	default: // parseNewSessionQuery admits only 32 and 64
+		return nil, nil, fmt.Errorf("local: session nonce of %d bytes", len(nonce))
+	}
+	ra := &rejectionAppraiser{inner: s.appraiser, technology: tech}
+	iss := s.issuer
+	iss.Appraiser = ra
+	token, _, err = iss.Issue(ctx, body, exp)
+	if err != nil {
+		return nil, nil, err
+	}
+	return token, ra.rejection, nil
+}
+
+// rejectionAppraiser turns a rejection by the inner Verifier into a
+// contraindicated Result, so that the Issuer signs an EAR that says so
+// (Veraison reports bad Evidence the same way). Every other error passes
+// through. One instance serves one appraisal.
+type rejectionAppraiser struct {
+	inner      verifier.Verifier
+	technology string
+	rejection  error
+}
+
+func (a *rejectionAppraiser) Verify(ctx context.Context, b []byte, exp *verifier.Expected) (*verifier.Result, error) {
+	res, err := a.inner.Verify(ctx, b, exp)
+	switch {
+	case err == nil && res == nil:
+		return nil, errors.New("local: appraiser returned neither a result nor an error")
+	case err == nil:
+		return res, nil
+	case errors.Is(err, verifier.ErrUnavailable) || !errors.Is(err, verifier.ErrRejected):
+		return nil, err
+	}
+	a.rejection = err
+	return &verifier.Result{
+		Model:       verifier.BackgroundCheck,
+		Technology:  a.technology,
+		Status:      verifier.TierContraindicated,
+		AppraisedAt: exp.Now,
+	}, nil
+}
+
+// technologyOf names the EAR submodule of a rejected record.
+func technologyOf(mediaType string) string {
+	for _, t := range []struct{ mt, name string }{
+		{cmw.MediaTypeTPM2, "tpm2"},
+		{cmw.MediaTypeSEVSNP, "sev-snp"},
+		{cmw.MediaTypeTDX, "tdx"},
+		{cmw.MediaTypeCCA, "cca"},
+		{cmw.MediaTypeTestKit, "test-kit"},
+		{cmw.MediaTypeEAR, "ear"},
+	} {
+		if cmw.EqualMediaTypes(t.mt, mediaType) {
+			return t.name
+		}
+	}
+	return "evidence"
+}
+
+// sessionJSON is Veraison's ChallengeResponseSession without "evidence".
+type sessionJSON struct {
+	Status string   `json:"status"`
+	Nonce  []byte   `json:"nonce"`
+	Expiry string   `json:"expiry"`
+	Accept []string `json:"accept"`
+	Result *string  `json:"result,omitempty"`
+}
+
+func (s *Service) sessionJSONLocked(sess *session) []byte {
+	j := sessionJSON{Status: sess.status, Nonce: sess.nonce, Expiry: sess.expiry.UTC().Format(time.RFC3339Nano), Accept: s.accept}
+	if j.Accept == nil {
+		j.Accept = []string{}
+	}
+	if sess.status == statusComplete {
+		r := sess.result
+		j.Result = &r
+	}
+	b, _ := json.Marshal(j) // strings and bytes only: cannot fail
+	return b
+}
+
+func writeSession(w http.ResponseWriter, code int, body []byte) {
+	w.Header().Set("Content-Type", MediaTypeSession)
+	w.WriteHeader(code)
+	w.Write(body)
+}
+
+// problem writes an RFC 7807 problem detail.
+func problem(w http.ResponseWriter, code int, detail string) {
+	b, _ := json.Marshal(struct {
+		Type   string `json:"type"`
+		Title  string `json:"title"`
+		Status int    `json:"status"`
+		Detail string `json:"detail,omitempty"`
+	}{"about:blank", http.StatusText(code), code, detail})
+	w.Header().Set("Content-Type", mediaTypeProblem)
+	w.WriteHeader(code)
+	w.Write(b)
+}
+
+func methodNotAllowed(w http.ResponseWriter, allow string) {
+	w.Header().Set("Allow", allow)
+	problem(w, http.StatusMethodNotAllowed, "method not allowed")
+}
+
+func joinTypes(ts []string) string {
+	out := ""
+	for i, t := range ts {
+		if i > 0 {
+			out += ", "
+		}
+		out += t
+	}
+	return out
+}
