@@ -428,7 +428,15 @@ func runServer(ctx context.Context, raw net.Conn, srv *side, cliTrust *peerTrust
 		return fmt.Errorf("attestation setup: %w", err)
 	}
 	if ver != nil {
-		printReport(out, "server", "client", conn.PeerAttestation(), timings{attestation: setup, appraisal: ver.took()})
+		att, err := verifiedPeer(conn)
+		if alert, ok := closedByPeer(err); ok {
+			out.say("server", "the client closed the connection (%v) right after setup: it did not accept our attestation", alert)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		printReport(out, "server", "client", att, timings{attestation: setup, appraisal: ver.took()})
 	}
 
 	line, err := bufio.NewReaderSize(conn, 512).ReadSlice('\n')
@@ -499,12 +507,21 @@ func runClient(ctx context.Context, addr string, cli *side, srvTrust *peerTrust,
 		reportFailure(out, "client", "server", err, ver, setup)
 		return errRejected
 	}
-	printReport(out, "client", "server", conn.PeerAttestation(), timings{handshake: handshake, attestation: setup, appraisal: ver.took()})
-
-	if _, err := io.WriteString(conn, "hello from the client\n"); err != nil {
+	att, err := verifiedPeer(conn)
+	if alert, ok := closedByPeer(err); ok {
+		out.say("client", "the server closed the connection (%v) right after setup: it appraised our attestation and rejected it", alert)
+		return errRejected
+	}
+	if err != nil {
 		return err
 	}
-	reply, err := bufio.NewReaderSize(conn, 512).ReadSlice('\n')
+	printReport(out, "client", "server", att, timings{handshake: handshake, attestation: setup, appraisal: ver.took()})
+
+	var reply []byte
+	_, err = io.WriteString(conn, "hello from the client\n")
+	if err == nil {
+		reply, err = bufio.NewReaderSize(conn, 512).ReadSlice('\n')
+	}
 	if alert, ok := closedByPeer(err); ok && cli != nil {
 		// Our setup completes once the server's attestation is verified and
 		// the server's request answered; whether the server accepted our
@@ -513,10 +530,25 @@ func runClient(ctx context.Context, addr string, cli *side, srvTrust *peerTrust,
 		return errRejected
 	}
 	if err != nil {
-		return fmt.Errorf("reading the reply: %w", err)
+		return fmt.Errorf("application data: %w", err)
 	}
 	out.say("client", "application data (sent only after the verdict): got %q", trimNL(string(reply)))
 	return nil
+}
+
+// verifiedPeer returns the peer's verified attestation after a successful
+// Handshake. PeerAttestation is nil once the connection has ended, which
+// happens right after setup when the peer rejected OUR attestation (-mutual):
+// the error then tells why.
+func verifiedPeer(conn *expat.Conn) (*expat.Attestation, error) {
+	if att := conn.PeerAttestation(); att != nil {
+		return att, nil
+	}
+	_, err := conn.Read(make([]byte, 1))
+	if err == nil {
+		err = errors.New("the peer is no longer attested")
+	}
+	return nil, err
 }
 
 // closedByPeer reports whether err means that the peer closed the attested
