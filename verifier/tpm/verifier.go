@@ -3,8 +3,11 @@
 //
 // Verify accepts a bundle only when all of these hold:
 //
-//   - format: the CMW record and the bundle decode strictly, and every TPM
-//     structure re-marshals to exactly its bytes;
+//   - format: the CMW decodes with package cmw's strict decoder into one
+//     CBOR record of cmw.MediaTypeTPM2 with the evidence indicator, in the
+//     exact encoding bundle.Wrap produces; the bundle decodes strictly
+//     (bundle.Unwrap), and every TPM structure re-marshals to exactly its
+//     bytes;
 //   - ak: the attestation key is a restricted, TPM-generated ECC P-256
 //     signing key, trusted because its public key is pinned
 //     (Config.TrustedAKs) or because the bundle's AK certificate chains to
