@@ -202,3 +202,24 @@ func FuzzUnwrap(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkUnwrap: the strict CMW layer (package cmw) plus the bundle
+// decode; BenchmarkUnmarshal, the bundle decode alone, is the same-run
+// baseline.
+func BenchmarkUnwrap(b *testing.B) {
+	w, _ := Wrap(sample(true))
+	for b.Loop() {
+		if _, err := Unwrap(w); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkUnmarshal(b *testing.B) {
+	enc, _ := Marshal(sample(true))
+	for b.Loop() {
+		if _, err := Unmarshal(enc); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
