@@ -310,7 +310,11 @@ func runServerProcess(ctx context.Context, opts *options, out *printer) error {
 	if err := srv.trust().writeFile(opts.akFile); err != nil {
 		return fmt.Errorf("write -ak-file: %w", err)
 	}
-	out.say("server", "wrote what clients must trust (demo CA, AK public area%s) to %s", map[bool]string{true: ", EAR key"}[opts.passport], opts.akFile)
+	what := "demo CA, AK public area"
+	if opts.passport {
+		what += ", EAR key"
+	}
+	out.say("server", "wrote what clients must trust (%s) to %s", what, opts.akFile)
 
 	ln, err := net.Listen("tcp", opts.serverAddr)
 	if err != nil {
@@ -406,16 +410,11 @@ func runServer(ctx context.Context, raw net.Conn, srv *side, cliTrust *peerTrust
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(timeout))
+	srv.attester.reset()
 	start := time.Now()
 	err = conn.Handshake(ctx)
 	setup := time.Since(start)
-	if took, aerr := srv.attester.last(); took > 0 {
-		if aerr != nil {
-			out.say("server", "could not attest (after %s): %v", ms(took), aerr)
-		} else {
-			out.say("server", "answered the client's attestation request: TPM quote + key certification%s in %s", map[bool]string{true: " + local EAR"}[opts.passport], ms(took))
-		}
-	}
+	logAttestation(out, srv, opts.passport)
 	if alert, ok := closedByPeer(err); ok {
 		out.say("server", "the client closed the connection (%v): it did not accept our attestation", alert)
 		return nil
@@ -453,6 +452,23 @@ func runServer(ctx context.Context, raw net.Conn, srv *side, cliTrust *peerTrust
 	}
 	out.say("server", "application data: got %q, replied", trimNL(string(line)))
 	return nil
+}
+
+// logAttestation tells how the server's own attestation went.
+func logAttestation(out *printer, srv *side, passport bool) {
+	took, err := srv.attester.last()
+	switch {
+	case took == 0:
+		// not asked to attest
+	case err != nil:
+		out.say("server", "could not attest (after %s): %v", ms(took), err)
+	default:
+		what := "TPM quote + key certification"
+		if passport {
+			what += " + local EAR"
+		}
+		out.say("server", "answered the client's attestation request: %s in %s", what, ms(took))
+	}
 }
 
 // errRejected marks a failed attestation, already reported.
@@ -604,3 +620,5 @@ func (t *timedAttester) Attest(ctx context.Context, ch attester.Challenge) ([]by
 }
 
 func (t *timedAttester) last() (time.Duration, error) { return t.mu.get() }
+
+func (t *timedAttester) reset() { t.mu.set(0, nil) }
