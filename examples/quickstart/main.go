@@ -139,6 +139,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return fail("-server and -client need -ak-file")
 	case o.serverAddr == "" && o.clientAddr == "" && (o.akFile != "" || o.clientAKFile != ""):
 		return fail("-ak-file and -client-ak-file are for -server and -client")
+	case o.clientAddr != "" && o.tamper && !o.mutual:
+		return fail("-tamper with -client needs -mutual: otherwise the client has no TPM to tamper with")
 	case (o.serverAddr != "" || o.clientAddr != "") && o.mutual && o.clientAKFile == "":
 		return fail("-mutual in two processes needs -client-ak-file on both sides")
 	}

@@ -195,6 +195,7 @@ func TestFlags(t *testing.T) {
 		{"client without ak-file", []string{"-client", "127.0.0.1:1"}},
 		{"ak-file alone", []string{"-ak-file", "x"}},
 		{"mutual two processes without client-ak-file", []string{"-server", "127.0.0.1:0", "-ak-file", "x", "-mutual"}},
+		{"tampered client without a TPM", []string{"-client", "127.0.0.1:1", "-ak-file", "x", "-tamper"}},
 		{"stray argument", []string{"extra"}},
 		{"unknown flag", []string{"-nope"}},
 	}
