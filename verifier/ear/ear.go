@@ -322,15 +322,15 @@ func (v *Verifier) VerifyJWT(token []byte, exp *verifier.Expected) (*verifier.Re
 	}
 	nonceOK := false
 	if ar.Nonce != nil {
-		rd, err := exp.ReportData64()
+		want, err := nonceValue(exp)
 		if err != nil {
-			return nil, fmt.Errorf("ear: expected challenge: %w", err)
+			return nil, err
 		}
 		got, ok := decodeNonce(*ar.Nonce)
 		if !ok {
 			return nil, reject("nonce", "eat_nonce is not canonical base64url")
 		}
-		if subtle.ConstantTimeCompare(got, rd[:]) != 1 {
+		if subtle.ConstantTimeCompare(got, want) != 1 {
 			return nil, reject("nonce", "eat_nonce does not match this connection's challenge")
 		}
 		nonceOK = true
@@ -467,13 +467,27 @@ func mergeVector(dst *verifier.TrustVector, src vear.TrustVector) {
 }
 
 // Nonce returns the eat_nonce go-expat puts in an EAR for exp: the
-// unpadded base64url of exp.ReportData64().
+// unpadded base64url of exp.ReportData64(), or of exp.QualifyingData when
+// that is the only value set (a 32-byte TPM session of verifier/local).
 func Nonce(exp *verifier.Expected) (string, error) {
+	v, err := nonceValue(exp)
+	if err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(v), nil
+}
+
+// nonceValue is the value an EAR's eat_nonce must carry for exp.
+func nonceValue(exp *verifier.Expected) ([]byte, error) {
+	if exp.ReportData == nil && exp.QualifyingData != nil {
+		qd := *exp.QualifyingData
+		return qd[:], nil
+	}
 	rd, err := exp.ReportData64()
 	if err != nil {
-		return "", fmt.Errorf("ear: expected challenge: %w", err)
+		return nil, fmt.Errorf("ear: expected challenge: %w", err)
 	}
-	return base64.RawURLEncoding.EncodeToString(rd[:]), nil
+	return rd[:], nil
 }
 
 // decodeNonce decodes an EAR eat_nonce string. go-expat issues unpadded
