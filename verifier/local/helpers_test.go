@@ -283,6 +283,5 @@ func otherRecord(t testing.TB) []byte {
 	return b
 }
 
-
 // ioPipe is io.Pipe: a body of unknown length (sent chunked).
 func ioPipe() (*io.PipeReader, *io.PipeWriter) { return io.Pipe() }
