@@ -1,84 +1,17 @@
 package tdx_test
 
 import (
-	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
-	"math/big"
-	"net"
 	"testing"
 	"time"
 
-	"github.com/attested-tls/go-expat/attester"
 	"github.com/attested-tls/go-expat/attester/tdx"
-	"github.com/attested-tls/go-expat/expat"
+	"github.com/attested-tls/go-expat/internal/expattest"
 	"github.com/attested-tls/go-expat/internal/tdxtest"
 	"github.com/attested-tls/go-expat/verifier"
 	vtdx "github.com/attested-tls/go-expat/verifier/tdx"
 )
-
-// overAttestedTLS runs a TLS 1.3 connection on loopback in which the server
-// attests with a and the client appraises with v through package expat; it
-// returns the client's setup error and attestation.
-func overAttestedTLS(t *testing.T, a attester.Attester, v verifier.Verifier) (*expat.Attestation, error) {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "td.test"},
-		DNSNames: []string{"td.test"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-	leaf, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", expat.ServerTLSConfig(&tls.Config{Certificates: []tls.Certificate{cert}}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		tc := c.(*tls.Conn)
-		if tc.Handshake() != nil {
-			return
-		}
-		s, err := expat.Server(tc, &expat.Config{Attester: a, Certificate: &cert})
-		if err != nil {
-			return
-		}
-		defer s.Close()
-		s.Read(make([]byte, 1))
-	}()
-	raw, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tc := tls.Client(raw, expat.ClientTLSConfig(&tls.Config{RootCAs: pool, ServerName: "td.test"}))
-	if err := tc.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	c, err := expat.Client(tc, &expat.Config{RequirePeerAttestation: true, Verifier: v})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.Handshake(ctx); err != nil {
-		return nil, err
-	}
-	return c.PeerAttestation(), nil
-}
 
 // TestOverAttestedTLS drives TDX end to end over an attested TLS
 // connection: a quote carrying this connection's challenge, signed by a
@@ -86,6 +19,7 @@ func overAttestedTLS(t *testing.T, a attester.Attester, v verifier.Verifier) (*e
 // debug TD and Intel's real root (the default) are rejected over the wire.
 func TestOverAttestedTLS(t *testing.T) {
 	now := time.Now()
+	pk := expattest.NewPKI(t)
 	pki, err := tdxtest.NewPKI(now)
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +49,7 @@ func TestOverAttestedTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	att, err := overAttestedTLS(t, a, newVerifier([]*x509.Certificate{pki.Root}))
+	att, err := expattest.Connect(t, pk, a, newVerifier([]*x509.Certificate{pki.Root}))
 	if err != nil {
 		t.Fatalf("setup: %v", err)
 	}
@@ -128,7 +62,7 @@ func TestOverAttestedTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = overAttestedTLS(t, a, real)
+	_, err = expattest.Connect(t, pk, a, real)
 	var re *verifier.RejectedError
 	if !errors.As(err, &re) || re.Check != "chain" {
 		t.Fatalf("real Intel root: %v, want a chain rejection", err)
@@ -138,7 +72,7 @@ func TestOverAttestedTLS(t *testing.T) {
 	debug := *pl
 	debug.Template.TDAttributes[0] |= 0x01
 	da, _ := tdx.NewTSMAttester(&tdxtest.ConfigFS{Platform: &debug}, fast())
-	_, err = overAttestedTLS(t, da, newVerifier([]*x509.Certificate{pki.Root}))
+	_, err = expattest.Connect(t, pk, da, newVerifier([]*x509.Certificate{pki.Root}))
 	if !errors.As(err, &re) || re.Check != "debug" {
 		t.Fatalf("debug TD: %v, want a debug rejection", err)
 	}

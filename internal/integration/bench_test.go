@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/attested-tls/go-expat/expat"
+	"github.com/attested-tls/go-expat/internal/expattest"
 	"github.com/attested-tls/go-expat/internal/sevsnptest"
 	vsevsnp "github.com/attested-tls/go-expat/verifier/sevsnp"
 )
@@ -11,10 +12,10 @@ import (
 // BenchmarkTLSHandshake is the same-run baseline: a loopback TCP
 // connection and a TLS 1.3 handshake, no attestation.
 func BenchmarkTLSHandshake(b *testing.B) {
-	p := newPKI(b)
-	srvCert := p.issue(b, serverName, nil)
+	p := expattest.NewPKI(b)
+	srvCert := p.Issue(b, expattest.ServerName, nil)
 	for b.Loop() {
-		srv, cli := tlsPair(b, p, srvCert, nil)
+		srv, cli := expattest.TLSPair(b, p, srvCert, nil)
 		srv.Close()
 		cli.Close()
 	}
@@ -24,14 +25,14 @@ func BenchmarkTLSHandshake(b *testing.B) {
 // SEV-SNP (fake configfs-tsm signing with the test VCEK, P-384) and its
 // appraisal (chain and report signature, policy).
 func BenchmarkSEVSNPAttestedSetup(b *testing.B) {
-	p := newPKI(b)
+	p := expattest.NewPKI(b)
 	plat := sevsnptest.NewPlatform(b)
-	srvCert := p.issue(b, serverName, nil)
+	srvCert := p.Issue(b, expattest.ServerName, nil)
 	scfg := &expat.Config{Attester: plat.TSMAttester(b, nil, nil), Certificate: &srvCert}
 	ccfg := &expat.Config{RequirePeerAttestation: true, Verifier: plat.Verifier(b, vsevsnp.Policy{})}
 	for b.Loop() {
-		srv, cli := tlsPair(b, p, srvCert, nil)
-		s, c, serr, cerr := attestedPair(b, srv, cli, scfg, ccfg)
+		srv, cli := expattest.TLSPair(b, p, srvCert, nil)
+		s, c, serr, cerr := expattest.AttestedPair(b, srv, cli, scfg, ccfg)
 		if serr != nil || cerr != nil {
 			b.Fatal(serr, cerr)
 		}
@@ -45,13 +46,13 @@ func BenchmarkSEVSNPAttestedSetup(b *testing.B) {
 // EA key and their appraisal.
 func BenchmarkTPMAttestedSetup(b *testing.B) {
 	a := openTPM(b)
-	p := newPKI(b)
-	srvCert := p.issue(b, serverName, newKey(b, a))
+	p := expattest.NewPKI(b)
+	srvCert := p.Issue(b, expattest.ServerName, newKey(b, a))
 	scfg := &expat.Config{Attester: a, Certificate: &srvCert}
 	ccfg := &expat.Config{RequirePeerAttestation: true, Verifier: tpmVerifier(b, a, nil)}
 	for b.Loop() {
-		srv, cli := tlsPair(b, p, srvCert, nil)
-		s, c, serr, cerr := attestedPair(b, srv, cli, scfg, ccfg)
+		srv, cli := expattest.TLSPair(b, p, srvCert, nil)
+		s, c, serr, cerr := expattest.AttestedPair(b, srv, cli, scfg, ccfg)
 		if serr != nil || cerr != nil {
 			b.Fatal(serr, cerr)
 		}

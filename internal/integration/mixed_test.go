@@ -7,6 +7,7 @@ import (
 
 	"github.com/attested-tls/go-expat/cmw"
 	"github.com/attested-tls/go-expat/expat"
+	"github.com/attested-tls/go-expat/internal/expattest"
 	"github.com/attested-tls/go-expat/internal/sevsnptest"
 	"github.com/attested-tls/go-expat/verifier"
 	vsevsnp "github.com/attested-tls/go-expat/verifier/sevsnp"
@@ -26,11 +27,11 @@ func TestMixedMutual(t *testing.T) {
 		cmw.MediaTypeSEVSNP: plat.Verifier(t, vsevsnp.Policy{}),
 		cmw.MediaTypeTPM2:   tpmVerifier(t, a, nil),
 	}}
-	p := newPKI(t)
-	srvCert := p.issue(t, serverName, nil)
-	cliCert := p.issue(t, "client.test", cliKey) // the client's TLS signature is made in the TPM
-	srv, cli := tlsPair(t, p, srvCert, &cliCert)
-	s, c, serr, cerr := attestedPair(t, srv, cli,
+	p := expattest.NewPKI(t)
+	srvCert := p.Issue(t, expattest.ServerName, nil)
+	cliCert := p.Issue(t, "client.test", cliKey) // the client's TLS signature is made in the TPM
+	srv, cli := expattest.TLSPair(t, p, srvCert, &cliCert)
+	s, c, serr, cerr := expattest.AttestedPair(t, srv, cli,
 		&expat.Config{Attester: plat.TSMAttester(t, nil, nil), Certificate: &srvCert,
 			RequirePeerAttestation: true, Verifier: dispatch},
 		&expat.Config{Attester: a, Certificate: &cliCert,
@@ -52,15 +53,15 @@ func TestMixedMutual(t *testing.T) {
 		r.Claims["chip_id"] != hex.EncodeToString(plat.ChipID[:]) {
 		t.Errorf("client's view of the server: %+v", r)
 	}
-	exchange(t, c, s)
+	expattest.Exchange(t, c, s)
 
 	// A server whose Dispatch knows only SEV-SNP refuses the TPM client
 	// with a "format" rejection (no verifier for its media type).
 	snpOnly := &verifier.Dispatch{Verifiers: map[string]verifier.Verifier{
 		cmw.MediaTypeSEVSNP: plat.Verifier(t, vsevsnp.Policy{}),
 	}}
-	srv, cli = tlsPair(t, p, srvCert, &cliCert)
-	s, _, serr, _ = attestedPair(t, srv, cli,
+	srv, cli = expattest.TLSPair(t, p, srvCert, &cliCert)
+	s, _, serr, _ = expattest.AttestedPair(t, srv, cli,
 		&expat.Config{Attester: plat.TSMAttester(t, nil, nil), Certificate: &srvCert,
 			RequirePeerAttestation: true, Verifier: snpOnly},
 		&expat.Config{Attester: a, Certificate: &cliCert,
@@ -68,6 +69,6 @@ func TestMixedMutual(t *testing.T) {
 	if serr == nil {
 		t.Fatal("server accepted a technology it has no verifier for")
 	}
-	wantRejected(t, serr, "format")
-	wantNoData(t, s)
+	expattest.WantRejected(t, serr, "format")
+	expattest.WantNoData(t, s)
 }

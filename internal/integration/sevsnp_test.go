@@ -8,6 +8,7 @@ import (
 	spb "github.com/google/go-sev-guest/proto/sevsnp"
 
 	"github.com/attested-tls/go-expat/expat"
+	"github.com/attested-tls/go-expat/internal/expattest"
 	"github.com/attested-tls/go-expat/internal/sevsnptest"
 	"github.com/attested-tls/go-expat/verifier"
 	vsevsnp "github.com/attested-tls/go-expat/verifier/sevsnp"
@@ -17,12 +18,12 @@ import (
 // client appraises the report with verifier/sevsnp trusting the test roots
 // explicitly, and the report carries this connection's challenge.
 func TestSEVSNPServerAttestation(t *testing.T) {
-	p := newPKI(t)
+	p := expattest.NewPKI(t)
 	plat := sevsnptest.NewPlatform(t)
-	srvCert := p.issue(t, serverName, nil)
-	rec := &recorder{Attester: plat.TSMAttester(t, nil, nil)}
-	srv, cli := tlsPair(t, p, srvCert, nil)
-	s, c, serr, cerr := attestedPair(t, srv, cli,
+	srvCert := p.Issue(t, expattest.ServerName, nil)
+	rec := &expattest.Recorder{Attester: plat.TSMAttester(t, nil, nil)}
+	srv, cli := expattest.TLSPair(t, p, srvCert, nil)
+	s, c, serr, cerr := expattest.AttestedPair(t, srv, cli,
 		&expat.Config{Attester: rec, Certificate: &srvCert},
 		&expat.Config{RequirePeerAttestation: true, Verifier: plat.Verifier(t, vsevsnp.Policy{})})
 	if serr != nil || cerr != nil {
@@ -47,7 +48,7 @@ func TestSEVSNPServerAttestation(t *testing.T) {
 	}
 	// The report that went over the wire has REPORT_DATA = the challenge
 	// the client computed from its own exporter and the server's key.
-	sent, ch := rec.last(t)
+	sent, ch := rec.Last(t)
 	ev := sevsnptest.EvidenceOf(t, sent)
 	want, err := att.Challenge.ReportData64()
 	if err != nil {
@@ -59,17 +60,17 @@ func TestSEVSNPServerAttestation(t *testing.T) {
 	if s.PeerAttestation() != nil {
 		t.Error("server has an attestation of a client that never attested")
 	}
-	exchange(t, c, s)
+	expattest.Exchange(t, c, s)
 }
 
 // Mutual attestation: both ends are SEV-SNP guests (two chips), each
 // verifies the other.
 func TestSEVSNPMutual(t *testing.T) {
-	p := newPKI(t)
+	p := expattest.NewPKI(t)
 	splat, cplat := sevsnptest.NewPlatform(t), sevsnptest.NewPlatform(t)
-	srvCert, cliCert := p.issue(t, serverName, nil), p.issue(t, "client.test", nil)
-	srv, cli := tlsPair(t, p, srvCert, &cliCert)
-	s, c, serr, cerr := attestedPair(t, srv, cli,
+	srvCert, cliCert := p.Issue(t, expattest.ServerName, nil), p.Issue(t, "client.test", nil)
+	srv, cli := expattest.TLSPair(t, p, srvCert, &cliCert)
+	s, c, serr, cerr := expattest.AttestedPair(t, srv, cli,
 		&expat.Config{Attester: splat.TSMAttester(t, nil, nil), Certificate: &srvCert,
 			RequirePeerAttestation: true, Verifier: cplat.Verifier(t, vsevsnp.Policy{})},
 		&expat.Config{Attester: cplat.TSMAttester(t, nil, nil), Certificate: &cliCert,
@@ -97,7 +98,7 @@ func TestSEVSNPMutual(t *testing.T) {
 			t.Errorf("%s: attested chain is not the peer's certificate", tc.side)
 		}
 	}
-	exchange(t, c, s)
+	expattest.Exchange(t, c, s)
 }
 
 // T22 over the wire: genuine test-platform reports that the client's
@@ -123,17 +124,17 @@ func TestSEVSNPAppraisalRejected(t *testing.T) {
 		{"AMD's real roots (the default) reject the test platform", nil, amd, "chain"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := newPKI(t)
-			srvCert := p.issue(t, serverName, nil)
-			srv, cli := tlsPair(t, p, srvCert, nil)
-			_, c, _, cerr := attestedPair(t, srv, cli,
+			p := expattest.NewPKI(t)
+			srvCert := p.Issue(t, expattest.ServerName, nil)
+			srv, cli := expattest.TLSPair(t, p, srvCert, nil)
+			_, c, _, cerr := expattest.AttestedPair(t, srv, cli,
 				&expat.Config{Attester: plat.TSMAttester(t, tc.mutate, nil), Certificate: &srvCert},
 				&expat.Config{RequirePeerAttestation: true, Verifier: tc.v})
 			if cerr == nil {
 				t.Fatal("client accepted the server's attestation")
 			}
-			wantRejected(t, cerr, tc.check)
-			wantNoData(t, c)
+			expattest.WantRejected(t, cerr, tc.check)
+			expattest.WantNoData(t, c)
 		})
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/attested-tls/go-expat/attester/tpm/bundle"
 	"github.com/attested-tls/go-expat/attester/tpm/tpmsim"
 	"github.com/attested-tls/go-expat/expat"
+	"github.com/attested-tls/go-expat/internal/expattest"
 	vtpm "github.com/attested-tls/go-expat/verifier/tpm"
 )
 
@@ -78,12 +79,12 @@ func tpmVerifier(t testing.TB, a *tpm.Attester, mod func(*vtpm.Config)) *vtpm.Ve
 // server on the live connection.
 func TestTPMServerKeyAttestation(t *testing.T) {
 	a := openTPM(t)
-	p := newPKI(t)
+	p := expattest.NewPKI(t)
 	key := newKey(t, a)
-	srvCert := p.issue(t, serverName, key) // the TLS handshake is signed in the TPM too
-	rec := &recorder{Attester: a}
-	srv, cli := tlsPair(t, p, srvCert, nil)
-	s, c, serr, cerr := attestedPair(t, srv, cli,
+	srvCert := p.Issue(t, expattest.ServerName, key) // the TLS handshake is signed in the TPM too
+	rec := &expattest.Recorder{Attester: a}
+	srv, cli := expattest.TLSPair(t, p, srvCert, nil)
+	s, c, serr, cerr := expattest.AttestedPair(t, srv, cli,
 		&expat.Config{Attester: rec, Certificate: &srvCert},
 		&expat.Config{RequirePeerAttestation: true, Verifier: tpmVerifier(t, a, nil)})
 	if serr != nil || cerr != nil {
@@ -100,12 +101,12 @@ func TestTPMServerKeyAttestation(t *testing.T) {
 		t.Fatal("the attested EA key is not the TPM key")
 	}
 	// The bundle that went over the wire certifies exactly that key.
-	sent, _ := rec.last(t)
+	sent, _ := rec.Last(t)
 	b, err := bundle.Unwrap(sent)
 	if err != nil || !b.HasKeyAttestation() || !bytes.Equal(b.KeyPublic, key.TPMPublic()) {
 		t.Fatalf("sent bundle: %v (key attestation %v)", err, b != nil && b.HasKeyAttestation())
 	}
-	exchange(t, c, s)
+	expattest.Exchange(t, c, s)
 
 	// Re-attestation: a fresh context, a fresh quote.
 	go io.Copy(io.Discard, s) // the server's application keeps reading
@@ -118,7 +119,7 @@ func TestTPMServerKeyAttestation(t *testing.T) {
 	if again.Seq != 2 || bytes.Equal(again.Context, att.Context) || bytes.Equal(again.Challenge.Binding, att.Challenge.Binding) {
 		t.Fatalf("re-attestation reused the exchange: seq %d", again.Seq)
 	}
-	if resent, _ := rec.last(t); bytes.Equal(resent, sent) {
+	if resent, _ := rec.Last(t); bytes.Equal(resent, sent) {
 		t.Fatal("re-attestation sent the same Evidence")
 	}
 }
@@ -159,29 +160,29 @@ func TestTPMRejected(t *testing.T) {
 		}, "pcr"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := newPKI(t)
+			p := expattest.NewPKI(t)
 			var signer crypto.Signer
 			if tc.tpmKey {
 				signer = eaKey
 			}
-			srvCert := p.issue(t, serverName, signer)
-			srv, cli := tlsPair(t, p, srvCert, nil)
-			_, c, _, cerr := attestedPair(t, srv, cli,
+			srvCert := p.Issue(t, expattest.ServerName, signer)
+			srv, cli := expattest.TLSPair(t, p, srvCert, nil)
+			_, c, _, cerr := expattest.AttestedPair(t, srv, cli,
 				&expat.Config{Attester: tc.att, Certificate: &srvCert},
 				&expat.Config{RequirePeerAttestation: true, Verifier: tpmVerifier(t, a, tc.mod)})
 			if cerr == nil {
 				t.Fatal("client accepted the server's attestation")
 			}
-			wantRejected(t, cerr, tc.check)
-			wantNoData(t, c)
+			expattest.WantRejected(t, cerr, tc.check)
+			expattest.WantNoData(t, c)
 		})
 	}
 	// The control: the same set-up with the honest attester and the EA key
 	// in the TPM is accepted.
-	p := newPKI(t)
-	srvCert := p.issue(t, serverName, eaKey)
-	srv, cli := tlsPair(t, p, srvCert, nil)
-	if _, _, serr, cerr := attestedPair(t, srv, cli,
+	p := expattest.NewPKI(t)
+	srvCert := p.Issue(t, expattest.ServerName, eaKey)
+	srv, cli := expattest.TLSPair(t, p, srvCert, nil)
+	if _, _, serr, cerr := expattest.AttestedPair(t, srv, cli,
 		&expat.Config{Attester: a, Certificate: &srvCert},
 		&expat.Config{RequirePeerAttestation: true, Verifier: tpmVerifier(t, a, nil)}); serr != nil || cerr != nil {
 		t.Fatalf("control: server %v, client %v", serr, cerr)

@@ -1,4 +1,9 @@
-package integration_test
+// Package expattest is TEST-ONLY: helpers that build real TLS 1.3
+// connections on loopback and attested connections over them with package
+// expat, for the tests of packages other than expat (integration tests,
+// backends' end-to-end tests, live Veraison tests). Its certificates come
+// from a throwaway CA that nothing trusts outside the test that made it.
+package expattest
 
 import (
 	"bytes"
@@ -23,14 +28,15 @@ import (
 	"github.com/attested-tls/go-expat/verifier"
 )
 
-// pki is a throwaway CA for the tests' TLS identities.
-type pki struct {
-	roots *x509.CertPool
-	ca    *x509.Certificate
+// PKI is a throwaway CA for the tests' TLS identities.
+type PKI struct {
+	Roots *x509.CertPool
+	CA    *x509.Certificate
 	key   *ecdsa.PrivateKey
 }
 
-func newPKI(t testing.TB) *pki {
+// NewPKI returns a fresh CA.
+func NewPKI(t testing.TB) *PKI {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -53,15 +59,15 @@ func newPKI(t testing.TB) *pki {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &pki{roots: x509.NewCertPool(), ca: ca, key: key}
-	p.roots.AddCert(ca)
+	p := &PKI{Roots: x509.NewCertPool(), CA: ca, key: key}
+	p.Roots.AddCert(ca)
 	return p
 }
 
-// issue returns a certificate for name (server and client auth) whose key
+// Issue returns a certificate for name (server and client auth) whose key
 // is signer (nil: a fresh software P-256 key). signer may be opaque, such
 // as a TPM-resident key.
-func (p *pki) issue(t testing.TB, name string, signer crypto.Signer) tls.Certificate {
+func (p *PKI) Issue(t testing.TB, name string, signer crypto.Signer) tls.Certificate {
 	t.Helper()
 	if signer == nil {
 		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -83,7 +89,7 @@ func (p *pki) issue(t testing.TB, name string, signer crypto.Signer) tls.Certifi
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, signer.Public(), p.key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.CA, signer.Public(), p.key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,18 +100,19 @@ func (p *pki) issue(t testing.TB, name string, signer crypto.Signer) tls.Certifi
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: signer, Leaf: leaf}
 }
 
-const serverName = "server.test"
+// ServerName is the name TLSPair's client expects; Issue certificates for it.
+const ServerName = "server.test"
 
-// tlsPair returns both ends of a TLS 1.3 connection over loopback TCP with
+// TLSPair returns both ends of a TLS 1.3 connection over loopback TCP with
 // the handshake completed: the server presents srvCert; with cliCert, the
 // client presents it and the server requires and verifies it.
-func tlsPair(t testing.TB, p *pki, srvCert tls.Certificate, cliCert *tls.Certificate) (srv, cli *tls.Conn) {
+func TLSPair(t testing.TB, p *PKI, srvCert tls.Certificate, cliCert *tls.Certificate) (srv, cli *tls.Conn) {
 	t.Helper()
 	scfg := expat.ServerTLSConfig(&tls.Config{Certificates: []tls.Certificate{srvCert}})
-	ccfg := expat.ClientTLSConfig(&tls.Config{RootCAs: p.roots, ServerName: serverName})
+	ccfg := expat.ClientTLSConfig(&tls.Config{RootCAs: p.Roots, ServerName: ServerName})
 	if cliCert != nil {
 		scfg.ClientAuth = tls.RequireAndVerifyClientCert
-		scfg.ClientCAs = p.roots
+		scfg.ClientCAs = p.Roots
 		ccfg.Certificates = []tls.Certificate{*cliCert}
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -147,9 +154,9 @@ func tlsPair(t testing.TB, p *pki, srvCert tls.Certificate, cliCert *tls.Certifi
 	return a.c, cli
 }
 
-// attestedPair wraps both ends with package expat and runs the attestation
+// AttestedPair wraps both ends with package expat and runs the attestation
 // setup of both concurrently, as two programs would.
-func attestedPair(t testing.TB, srv, cli *tls.Conn, scfg, ccfg *expat.Config) (s, c *expat.Conn, serr, cerr error) {
+func AttestedPair(t testing.TB, srv, cli *tls.Conn, scfg, ccfg *expat.Config) (s, c *expat.Conn, serr, cerr error) {
 	t.Helper()
 	s, err := expat.Server(srv, scfg)
 	if err != nil {
@@ -169,8 +176,8 @@ func attestedPair(t testing.TB, srv, cli *tls.Conn, scfg, ccfg *expat.Config) (s
 	return s, c, serr, cerr
 }
 
-// exchange checks that application data flows both ways.
-func exchange(t testing.TB, a, b *expat.Conn) {
+// Exchange checks that application data flows both ways.
+func Exchange(t testing.TB, a, b *expat.Conn) {
 	t.Helper()
 	for _, dir := range [][2]*expat.Conn{{a, b}, {b, a}} {
 		msg := []byte("application data over attested TLS")
@@ -192,9 +199,9 @@ func exchange(t testing.TB, a, b *expat.Conn) {
 	}
 }
 
-// wantRejected checks that err is a verifier rejection with Check check,
+// WantRejected checks that err is a verifier rejection with Check check,
 // carried in the *expat.Error that Handshake returns.
-func wantRejected(t testing.TB, err error, check string) {
+func WantRejected(t testing.TB, err error, check string) {
 	t.Helper()
 	var xe *expat.Error
 	if !errors.As(err, &xe) {
@@ -209,9 +216,9 @@ func wantRejected(t testing.TB, err error, check string) {
 	}
 }
 
-// wantNoData checks that a side whose required attestation failed neither
+// WantNoData checks that a side whose required attestation failed neither
 // sends nor receives application data.
-func wantNoData(t testing.TB, c *expat.Conn) {
+func WantNoData(t testing.TB, c *expat.Conn) {
 	t.Helper()
 	if c.PeerAttestation() != nil {
 		t.Fatal("an attestation is recorded after a failure")
@@ -224,16 +231,16 @@ func wantNoData(t testing.TB, c *expat.Conn) {
 	}
 }
 
-// recorder is an Attester that keeps what the wrapped Attester produced,
+// Recorder is an Attester that keeps what the wrapped Attester produced,
 // for checks of the Evidence that actually went over the wire.
-type recorder struct {
+type Recorder struct {
 	attester.Attester
 	mu   sync.Mutex
 	sent [][]byte
 	chs  []attester.Challenge
 }
 
-func (r *recorder) Attest(ctx context.Context, ch attester.Challenge) ([]byte, error) {
+func (r *Recorder) Attest(ctx context.Context, ch attester.Challenge) ([]byte, error) {
 	b, err := r.Attester.Attest(ctx, ch)
 	if err == nil {
 		r.mu.Lock()
@@ -244,7 +251,8 @@ func (r *recorder) Attest(ctx context.Context, ch attester.Challenge) ([]byte, e
 	return b, err
 }
 
-func (r *recorder) last(t testing.TB) ([]byte, attester.Challenge) {
+// Last returns what was attested last and for which challenge.
+func (r *Recorder) Last(t testing.TB) ([]byte, attester.Challenge) {
 	t.Helper()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -252,4 +260,21 @@ func (r *recorder) last(t testing.TB) ([]byte, attester.Challenge) {
 		t.Fatal("nothing attested")
 	}
 	return r.sent[len(r.sent)-1], r.chs[len(r.chs)-1]
+}
+
+// Connect runs one attested connection on loopback: the server presents a
+// certificate from p for ServerName and attests with a; the client requires
+// attestation and appraises with v. It returns the client's setup error and,
+// on success, its view of the server's attestation.
+func Connect(t testing.TB, p *PKI, a attester.Attester, v verifier.Verifier) (*expat.Attestation, error) {
+	t.Helper()
+	cert := p.Issue(t, ServerName, nil)
+	srv, cli := TLSPair(t, p, cert, nil)
+	_, c, _, cerr := AttestedPair(t, srv, cli,
+		&expat.Config{Attester: a, Certificate: &cert},
+		&expat.Config{RequirePeerAttestation: true, Verifier: v})
+	if cerr != nil {
+		return nil, cerr
+	}
+	return c.PeerAttestation(), nil
 }
