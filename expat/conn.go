@@ -125,7 +125,8 @@ func (c *Conn) Endpoint() *Endpoint { return c.ep }
 func (c *Conn) ConnectionState() tls.ConnectionState { return c.tc.ConnectionState() }
 
 // PeerAttestation returns the latest verified attestation of the peer, or
-// nil if there is none or the latest attestation failed.
+// nil if there is none, the latest attestation failed, or the connection
+// has ended (an ended connection is no longer attested, whatever it was).
 func (c *Conn) PeerAttestation() *Attestation {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -624,8 +625,10 @@ func (c *Conn) handleControl(typ byte, payload []byte) error {
 	case frameAuthenticator:
 		return c.handleAuthenticator(payload)
 	case frameClose:
-		err := wrapErr("peer", tls.AlertError(payload[0]), fmt.Errorf("%w: peer sent alert %v", ErrClosed, tls.AlertError(payload[0])))
-		c.shutdown(err, 0, false)
+		// The peer gave up on the connection and says why; errors.As
+		// finds the tls.AlertError.
+		alert := tls.AlertError(payload[0])
+		c.shutdown(wrapErr("peer alert", alert, alert), 0, false)
 		return nil
 	}
 	return &frameError{fmt.Sprintf("unexpected frame type 0x%02x", typ)}
