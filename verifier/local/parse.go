@@ -55,6 +55,8 @@ func parseNewSessionQuery(raw string) (nonceQuery, error) {
 	n, hasNonce := vals["nonce"]
 	sz, hasSize := vals["nonceSize"]
 	switch {
+	case !hasNonce && !hasSize: // e.g. "&": no parameter after all
+		return nonceQuery{size: DefaultNonceSize}, nil
 	case hasNonce && hasSize:
 		return nonceQuery{}, errors.New("nonce and nonceSize are mutually exclusive")
 	case hasSize:
