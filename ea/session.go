@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/tls"
+	"hash"
 	"io"
 	"sync"
 
@@ -228,25 +229,24 @@ func (s *Session) keys(senderIsServer bool) (hc, fk []byte, err *Error) {
 
 // transcript hashes HC || request || Certificate and, after the
 // CertificateVerify is added, gives the Finished MAC (RFC 9261, 5.2.2-5.2.3).
+// It hashes as messages are added: each byte is hashed once.
 type transcript struct {
-	h   crypto.Hash
-	buf []byte
-	fk  []byte
+	h  crypto.Hash
+	rh hash.Hash
+	fk []byte
 }
 
 func (s *Session) newTranscript(hc, fk, request []byte) *transcript {
-	t := &transcript{h: s.hash, fk: fk}
-	t.buf = append(append(t.buf, hc...), request...)
+	t := &transcript{h: s.hash, rh: s.hash.New(), fk: fk}
+	t.rh.Write(hc)
+	t.rh.Write(request)
 	return t
 }
 
-func (t *transcript) add(msg []byte) { t.buf = append(t.buf, msg...) }
+func (t *transcript) add(msg []byte) { t.rh.Write(msg) }
 
-func (t *transcript) sum() []byte {
-	h := t.h.New()
-	h.Write(t.buf)
-	return h.Sum(nil)
-}
+// sum is the hash of everything added so far; adding may continue.
+func (t *transcript) sum() []byte { return t.rh.Sum(nil) }
 
 func (t *transcript) finished() []byte {
 	m := hmac.New(t.h.New, t.fk)
