@@ -1,0 +1,78 @@
+package local_test
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"testing"
+
+	atpm "github.com/attested-tls/go-expat/attester/tpm"
+	"github.com/attested-tls/go-expat/attester/tpm/tpmsim"
+	"github.com/attested-tls/go-expat/cmw"
+	"github.com/attested-tls/go-expat/verifier"
+	"github.com/attested-tls/go-expat/verifier/local"
+	vtpm "github.com/attested-tls/go-expat/verifier/tpm"
+	"github.com/attested-tls/go-expat/verifier/veraison"
+)
+
+// TestTPMQuote: a real TPM 2.0 quote (the Microsoft reference TPM,
+// simulated in process) appraised by verifier/tpm behind the service, in a
+// 32-byte session whose nonce is the quote's qualifyingData; the same
+// quote in a 64-byte session, or with another nonce, is rejected.
+func TestTPMQuote(t *testing.T) {
+	ctx := context.Background()
+	sim, err := tpmsim.Open()
+	if errors.Is(err, tpmsim.ErrNoCgo) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := atpm.Open(sim, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	att, err := atpm.NewAttester(ctx, conn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer att.Close(ctx)
+	ak, err := vtpm.ParseAKPublic(att.AKPublic())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tv, err := vtpm.New(&vtpm.Config{TrustedAKs: []crypto.PublicKey{ak}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(c *local.Config, d *verifier.Dispatch) { d.Verifiers[cmw.MediaTypeTPM2] = tv })
+	// verifier/tpm reports "warning" without a PCR policy.
+	c, err := veraison.New(veraison.Config{URL: e.srv.URL, EARKey: &e.earKey.PublicKey, AllowWarning: true, MaxAttempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ch := challenge(t)
+	ev, err := att.Attest(ctx, ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qd, _ := ch.QualifyingData32()
+	a, err := c.Appraise(ctx, ev, qd[:])
+	if err != nil {
+		t.Fatalf("quote in a 32-byte session: %v", err)
+	}
+	if st := a.Result.Submods["tpm2"]; st == nil || st.Status == nil || verifier.Tier(*st.Status) != verifier.TierWarning {
+		t.Fatalf("submods %+v", a.Result.Submods)
+	}
+
+	other, _ := challenge(t).QualifyingData32()
+	for name, nonce := range map[string][]byte{"64-byte session": rd64(t, ch), "other nonce": other[:]} {
+		_, err := c.Appraise(ctx, ev, nonce)
+		var re *verifier.RejectedError
+		if !errors.As(err, &re) || re.Check != "status" {
+			t.Errorf("%s: got %v, want a rejection", name, err)
+		}
+	}
+}
