@@ -628,7 +628,7 @@ func (c *Conn) handleControl(typ byte, payload []byte) error {
 		// The peer gave up on the connection and says why; errors.As
 		// finds the tls.AlertError.
 		alert := tls.AlertError(payload[0])
-		c.shutdown(wrapErr("peer alert", alert, alert), 0, false)
+		c.shutdown(&Error{Op: "peer closed", Alert: alert, Remote: true, Err: alert}, 0, false)
 		return nil
 	}
 	return &frameError{fmt.Sprintf("unexpected frame type 0x%02x", typ)}

@@ -153,7 +153,7 @@ func TestAnonymousClientRejectedByDefault(t *testing.T) {
 	if cerr == nil {
 		_, err := c.Read(make([]byte, 1))
 		var pe *Error
-		if !errors.As(err, &pe) || pe.Alert != alertBadCertificate {
+		if !errors.As(err, &pe) || !pe.Remote || pe.Alert != alertBadCertificate {
 			t.Fatalf("client read: %v, want the server's bad_certificate alert", err)
 		}
 	}

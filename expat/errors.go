@@ -37,13 +37,17 @@ var (
 )
 
 // Error is a failed attestation step. Alert is the TLS alert that the
-// failure implies (sent to the peer in a CLOSE frame by Conn); Err is the
+// failure implies (sent to the peer in a CLOSE frame by Conn), or, when
+// Remote is set, the alert the peer sent us; Err is the
 // cause, which may match ErrPeerRefused, ErrMissingAttestation,
 // verifier.ErrRejected, verifier.ErrUnavailable or an *ea.Error.
 type Error struct {
 	Op    string
 	Alert tls.AlertError
-	Err   error
+	// Remote is true when the failure was the peer's: it closed the
+	// connection with Alert (typically after rejecting our attestation).
+	Remote bool
+	Err    error
 }
 
 func (e *Error) Error() string { return "expat: " + e.Op + ": " + e.Err.Error() }

@@ -573,7 +573,7 @@ func verifiedPeer(conn *expat.Conn) (*expat.Attestation, error) {
 // connection with an alert (for example after rejecting our attestation).
 func closedByPeer(err error) (tls.AlertError, bool) {
 	var xe *expat.Error
-	if errors.As(err, &xe) && xe.Op == "peer" {
+	if errors.As(err, &xe) && xe.Remote {
 		return xe.Alert, true
 	}
 	return 0, false
