@@ -269,6 +269,17 @@ func NewRecord(mediaType string, value []byte, ind Indicator) (*CMW, error) {
 	}, nil
 }
 
+// MarshalEvidence returns the CBOR record that backends send: media type
+// mediaType, value, indicator Evidence. It is NewRecord followed by
+// MarshalCBOR.
+func MarshalEvidence(mediaType string, value []byte) ([]byte, error) {
+	rec, err := NewRecord(mediaType, value, Evidence)
+	if err != nil {
+		return nil, err
+	}
+	return rec.MarshalCBOR()
+}
+
 // NewCollection returns an empty collection CMW (marshaled by Marshal as a
 // CBOR collection). ctype is the optional "__cmwc_t" (an absolute URI or an
 // OID); "" omits it.

@@ -665,3 +665,24 @@ func BenchmarkDecode(b *testing.B) {
 		})
 	}
 }
+
+func TestMarshalEvidence(t *testing.T) {
+	b, err := MarshalEvidence(MediaTypeTPM2, []byte{1, 2, 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Decode(b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, ok := c.Record()
+	if !ok || rec.MediaType != MediaTypeTPM2 || rec.Indicator != Evidence || !bytes.Equal(rec.Value, []byte{1, 2, 3}) || c.Format() != FormatCBORRecord {
+		t.Fatalf("decoded %+v (record %v)", rec, ok)
+	}
+	if _, err := MarshalEvidence(MediaTypeTPM2, nil); err == nil {
+		t.Fatal("empty evidence marshalled")
+	}
+	if _, err := MarshalEvidence("not a media type", []byte{1}); err == nil {
+		t.Fatal("invalid media type accepted")
+	}
+}

@@ -97,11 +97,7 @@ func (a *Attester) Attest(ctx context.Context, ch attester.Challenge) ([]byte, e
 	if err != nil {
 		return nil, err
 	}
-	rec, err := cmw.NewRecord(cmw.MediaTypeSEVSNP, val, cmw.Evidence)
-	if err != nil {
-		return nil, fmt.Errorf("sevsnp: building CMW: %w", err)
-	}
-	out, err := rec.MarshalCBOR()
+	out, err := cmw.MarshalEvidence(cmw.MediaTypeSEVSNP, val)
 	if err != nil {
 		return nil, fmt.Errorf("sevsnp: encoding CMW: %w", err)
 	}

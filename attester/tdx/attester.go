@@ -104,11 +104,7 @@ func (a *Attester) Attest(ctx context.Context, ch attester.Challenge) ([]byte, e
 	if err != nil {
 		return nil, err
 	}
-	rec, err := expatcmw.NewRecord(expatcmw.MediaTypeTDX, val, expatcmw.Evidence)
-	if err != nil {
-		return nil, fmt.Errorf("tdx: building CMW: %w", err)
-	}
-	out, err := rec.MarshalCBOR()
+	out, err := expatcmw.MarshalEvidence(expatcmw.MediaTypeTDX, val)
 	if err != nil {
 		return nil, fmt.Errorf("tdx: encoding CMW: %w", err)
 	}

@@ -207,11 +207,7 @@ func Wrap(b *Bundle) ([]byte, error) {
 }
 
 func wrap(enc []byte) ([]byte, error) {
-	c, err := cmw.NewRecord(cmw.MediaTypeTPM2, enc, cmw.Evidence)
-	if err != nil {
-		return nil, fmt.Errorf("tpm bundle: cmw: %w", err)
-	}
-	out, err := c.MarshalCBOR()
+	out, err := cmw.MarshalEvidence(cmw.MediaTypeTPM2, enc)
 	if err != nil {
 		return nil, fmt.Errorf("tpm bundle: cmw: %w", err)
 	}
