@@ -267,19 +267,7 @@ func TestPeerRequestThrottle(t *testing.T) {
 	p := newPKI(t)
 	k := newKit(t)
 	calls := &countingAttester{inner: k.att}
-	srv, cli := tlsPair(t, p, tlsOpts{})
-	s, err := Server(srv, &Config{Attester: calls, Certificate: &p.server, PeerRequestInterval: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	hs := handshakeAsync(s, 10*time.Second)
-	peer := newRawPeer(t, cli, false)
-	peer.send(frameSetup, []byte{frameVersion})
-	peer.expect(frameSetup)
-	if err := waitErr(t, hs); err != nil {
-		t.Fatal(err)
-	}
+	_, peer := serverWithRawClient(t, p, &Config{Attester: calls, Certificate: &p.server, PeerRequestInterval: time.Hour})
 	for range 2 {
 		peer.send(frameRequest, peer.request(t))
 	}
@@ -310,19 +298,7 @@ func TestPeerRequestFlood(t *testing.T) {
 	slow := *k.att
 	slow.Delay = 2 * time.Second
 	calls := &countingAttester{inner: &slow}
-	srv, cli := tlsPair(t, p, tlsOpts{})
-	s, err := Server(srv, &Config{Attester: calls, Certificate: &p.server, MaxPeerRequests: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	hs := handshakeAsync(s, 10*time.Second)
-	peer := newRawPeer(t, cli, false)
-	peer.send(frameSetup, []byte{frameVersion})
-	peer.expect(frameSetup)
-	if err := waitErr(t, hs); err != nil {
-		t.Fatal(err)
-	}
+	s, peer := serverWithRawClient(t, p, &Config{Attester: calls, Certificate: &p.server, MaxPeerRequests: 2})
 	for range 5 {
 		peer.send(frameRequest, peer.request(t))
 	}
@@ -401,4 +377,24 @@ func TestResumedSessionRefused(t *testing.T) {
 
 func verifyOpts(roots *x509.CertPool) *x509.VerifyOptions {
 	return &x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+}
+
+// serverWithRawClient runs setup between a server Conn configured with cfg
+// and a raw (test-controlled) client that requires nothing.
+func serverWithRawClient(t *testing.T, p *pki, cfg *Config) (*Conn, *rawPeer) {
+	t.Helper()
+	srv, cli := tlsPair(t, p, tlsOpts{})
+	s, err := Server(srv, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	hs := handshakeAsync(s, 10*time.Second)
+	peer := newRawPeer(t, cli, false)
+	peer.send(frameSetup, []byte{frameVersion})
+	peer.expect(frameSetup)
+	if err := waitErr(t, hs); err != nil {
+		t.Fatal(err)
+	}
+	return s, peer
 }
