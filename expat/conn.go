@@ -218,6 +218,14 @@ func (c *Conn) closeHsDone() {
 }
 
 func (c *Conn) implicitHandshake() error {
+	select {
+	case <-c.hsDone:
+		// Fast path for every Read and Write after setup.
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.setupErr
+	default:
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.setupTimeout())
 	defer cancel()
 	return c.Handshake(ctx)
