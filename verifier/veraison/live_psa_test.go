@@ -27,6 +27,7 @@ import (
 	"github.com/attested-tls/go-expat/internal/expattest"
 	"github.com/attested-tls/go-expat/internal/psatest"
 	"github.com/attested-tls/go-expat/verifier"
+	vear "github.com/attested-tls/go-expat/verifier/ear"
 	"github.com/attested-tls/go-expat/verifier/veraison"
 )
 
@@ -71,6 +72,7 @@ func provisionPSA(t testing.TB, p *psatest.Platform) {
 
 type livePSA struct {
 	p *psatest.Platform
+	c *veraison.Client
 	v *veraison.Verifier
 }
 
@@ -89,7 +91,7 @@ func setupPSA(t testing.TB, profile string) *livePSA {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &livePSA{p: p, v: veraison.NewVerifier(c)}
+	return &livePSA{p: p, c: c, v: veraison.NewVerifier(c)}
 }
 
 // wantAffirmingPSA checks a PSA appraisal that Veraison affirmed.
@@ -252,6 +254,25 @@ func TestLivePSA(t *testing.T) {
 		q.Claims.Software[0].Value = bytes.Repeat([]byte{0x77}, 32)
 		_, err = expattest.Connect(t, pk, &psatest.Attester{Platform: q}, l.v)
 		expattest.WantRejected(t, err, "status")
+	})
+
+	t.Run("passport over attested TLS, checked by verifier/ear", func(t *testing.T) {
+		pk := expattest.NewPKI(t)
+		ev := &vear.Verifier{Keys: []vear.TrustedKey{{Key: liveKey(t)}}}
+		att, err := expattest.Connect(t, pk, &veraison.Passport{Evidence: &psatest.Attester{Platform: l.p}, Client: l.c}, ev)
+		if err != nil {
+			t.Fatalf("setup: %v", err)
+		}
+		if att.Result.Model != verifier.Passport || att.Result.Status != verifier.TierAffirming {
+			t.Fatalf("result %+v", att.Result)
+		}
+		// A platform Veraison does not affirm gets no passport to present.
+		q := l.p.Clone()
+		q.Claims.Lifecycle = 0x5000
+		_, err = expattest.Connect(t, pk, &veraison.Passport{Evidence: &psatest.Attester{Platform: q}, Client: l.c}, ev)
+		if err == nil {
+			t.Fatal("a debug-lifecycle platform attested through a passport")
+		}
 	})
 }
 
