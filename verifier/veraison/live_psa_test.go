@@ -369,3 +369,57 @@ func rawAppraisal(t testing.TB, ev, nonce []byte) (*ear.Appraisal, string) {
 	}
 	return a, problem
 }
+
+// TestLivePSAInstanceIDNotBoundToIAK records that Veraison v0.0.2501 uses
+// the PSA instance ID only as a lookup key: it does not check that it is
+// 0x01 || hash of the IAK, so a trust anchor provisioned under an instance
+// ID that the IAK does not derive still affirms. Provisioning is therefore
+// the only place where the instance ID and the key are tied together.
+func TestLivePSAInstanceIDNotBoundToIAK(t *testing.T) {
+	url := liveEnv(t, "EXPAT_VERAISON_URL")
+	p, err := psatest.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	derived := bytes.Clone(p.Claims.InstanceID)
+	if _, err := rand.Read(p.Claims.InstanceID[1:]); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(derived, p.Claims.InstanceID) {
+		t.Fatal("instance ID unchanged")
+	}
+	provisionPSA(t, p)
+	c, err := veraison.New(veraison.Config{URL: url, EARKey: liveKey(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := tlsChallenge(t)
+	ev, err := (&psatest.Attester{Platform: p}).Attest(context.Background(), ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := veraison.NewVerifier(c).Verify(context.Background(), ev, &verifier.Expected{Challenge: ch})
+	if err != nil || res.Status != verifier.TierAffirming {
+		t.Fatalf("Veraison's behaviour changed (it now checks the instance ID?): %v", err)
+	}
+}
+
+// BenchmarkLivePSAEndToEnd: build and sign a PSA token + appraisal by the
+// live Veraison, one at a time; compare with BenchmarkLiveEndToEnd (CCA)
+// in the same run.
+func BenchmarkLivePSAEndToEnd(b *testing.B) {
+	l := setupPSA(b, psatest.ProfileP2)
+	ch := tlsChallenge(b)
+	a := &psatest.Attester{Platform: l.p}
+	ctx := context.Background()
+	b.ResetTimer()
+	for b.Loop() {
+		ev, err := a.Attest(ctx, ch)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := l.v.Verify(ctx, ev, &verifier.Expected{Challenge: ch}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
