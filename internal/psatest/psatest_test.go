@@ -41,7 +41,9 @@ func challenge(t testing.TB, h crypto.Hash) attester.Challenge {
 func TestInstanceID(t *testing.T) {
 	p := newPlatform(t)
 	k := p.IAK()
-	pt := elliptic.Marshal(elliptic.P256(), k.X, k.Y) //nolint:staticcheck // independent check of the uncompressed form
+	// Independent check of the uncompressed point 0x04 || X || Y.
+	pt := append([]byte{0x04}, k.X.FillBytes(make([]byte, 32))...) //nolint:staticcheck // X, Y: deprecated fields, read on purpose
+	pt = append(pt, k.Y.FillBytes(make([]byte, 32))...)            //nolint:staticcheck
 	h := sha256.Sum256(pt)
 	want := append([]byte{0x01}, h[:]...)
 	got, err := psatest.InstanceIDFor(k)
