@@ -12,29 +12,20 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 	vcmw "github.com/veraison/cmw"
+
+	"github.com/attested-tls/go-expat/internal/strictcbor"
 )
 
 // strictMode is the one CBOR decode mode used to check peer input before
 // veraison/cmw sees it. Its limits are the ceilings; Decode applies the
 // caller's (lower) Limits while walking the result.
-var strictMode = func() cbor.DecMode {
-	dm, err := cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		MaxNestedLevels:   MaxDepthCeiling + 2, // collections, then a record array or tag and its content
-		MaxArrayElements:  16,                  // the library's minimum; records have 2 or 3
-		MaxMapPairs:       MaxItemsCeiling + 1, // items and "__cmwc_t"
-		TagsMd:            cbor.TagsAllowed,
-		UTF8:              cbor.UTF8RejectInvalid,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		NaN:               cbor.NaNDecodeForbidden,
-		Inf:               cbor.InfDecodeForbidden,
-	}.DecMode()
-	if err != nil {
-		panic("cmw: bad strict CBOR decode options: " + err.Error())
-	}
-	return dm
-}()
+var strictMode = strictcbor.DecMode(strictcbor.Limits{
+	MaxNestedLevels:     MaxDepthCeiling + 2, // collections, then a record array or tag and its content
+	MaxArrayElements:    16,                  // the library's minimum; records have 2 or 3
+	MaxMapPairs:         MaxItemsCeiling + 1, // items and "__cmwc_t"
+	AllowTags:           true,
+	RejectUnknownFields: true,
+})
 
 // Decode parses a serialized CMW (JSON or CBOR; record, tag or collection)
 // strictly, within lim (nil means the defaults). Every error matches

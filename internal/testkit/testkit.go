@@ -54,6 +54,7 @@ import (
 
 	"github.com/attested-tls/go-expat/attester"
 	"github.com/attested-tls/go-expat/cmw"
+	"github.com/attested-tls/go-expat/internal/strictcbor"
 	"github.com/attested-tls/go-expat/verifier"
 )
 
@@ -283,20 +284,7 @@ var _ verifier.Verifier = (*Verifier)(nil)
 
 // strictMode checks the claims set before veraison/eat (whose decoding
 // accepts duplicate keys) reads it.
-var strictMode = func() cbor.DecMode {
-	dm, err := cbor.DecOptions{
-		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
-		IndefLength:      cbor.IndefLengthForbidden,
-		MaxNestedLevels:  16,
-		MaxArrayElements: 1024,
-		MaxMapPairs:      1024,
-		UTF8:             cbor.UTF8RejectInvalid,
-	}.DecMode()
-	if err != nil {
-		panic("testkit: " + err.Error())
-	}
-	return dm
-}()
+var strictMode = strictcbor.DecMode(strictcbor.Limits{MaxNestedLevels: 16, MaxArrayElements: 1024, MaxMapPairs: 1024, AllowTags: true})
 
 func reject(check, format string, args ...any) error {
 	return &verifier.RejectedError{Check: check, Reason: "testkit: " + fmt.Sprintf(format, args...)}

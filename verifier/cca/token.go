@@ -10,6 +10,8 @@ import (
 	"github.com/veraison/ccatoken/platform"
 	"github.com/veraison/ccatoken/realm"
 	cose "github.com/veraison/go-cose"
+
+	"github.com/attested-tls/go-expat/internal/strictcbor"
 )
 
 // Arm CCA Security Model (DEN0137) and the Realm Management Monitor
@@ -33,21 +35,7 @@ var ErrMalformed = errors.New("cca: malformed attestation token")
 // map keys, indefinite lengths, deep nesting, huge arrays and maps. It is only
 // used to screen peer bytes before github.com/veraison/ccatoken (which
 // tolerates duplicate keys) decodes them.
-var strictDecMode = func() cbor.DecMode {
-	dm, err := cbor.DecOptions{
-		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
-		IndefLength:      cbor.IndefLengthForbidden,
-		MaxNestedLevels:  16,
-		MaxArrayElements: 256,
-		MaxMapPairs:      256,
-		TagsMd:           cbor.TagsAllowed,
-		UTF8:             cbor.UTF8RejectInvalid,
-	}.DecMode()
-	if err != nil {
-		panic("cca: bad CBOR decode options: " + err.Error())
-	}
-	return dm
-}()
+var strictDecMode = strictcbor.DecMode(strictcbor.Limits{MaxNestedLevels: 16, MaxArrayElements: 256, MaxMapPairs: 256, AllowTags: true})
 
 // Token is a parsed, not yet verified, Arm CCA attestation token.
 type Token struct {

@@ -41,7 +41,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/fxamacker/cbor/v2"
+	"github.com/attested-tls/go-expat/internal/strictcbor"
 )
 
 const (
@@ -84,30 +84,12 @@ type Evidence struct {
 	CertTable []byte `cbor:"2,keyasint,omitempty"`
 }
 
+// The strict profile shared by go-expat's decoders, with this format's
+// limits.
 var (
-	encMode cbor.EncMode
-	decMode cbor.DecMode
+	encMode = strictcbor.EncMode()
+	decMode = strictcbor.DecMode(strictcbor.Limits{MaxNestedLevels: 4, MaxArrayElements: 16, MaxMapPairs: 16, RejectUnknownFields: true})
 )
-
-func init() {
-	var err error
-	encMode, err = cbor.CoreDetEncOptions().EncMode()
-	if err != nil {
-		panic(err)
-	}
-	decMode, err = cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-		MaxNestedLevels:   4,
-		MaxArrayElements:  16,
-		MaxMapPairs:       16,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-	}.DecMode()
-	if err != nil {
-		panic(err)
-	}
-}
 
 // Check reports whether e is well formed: a report of ReportSize bytes and,
 // if present, a canonical certificate table.

@@ -27,7 +27,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/fxamacker/cbor/v2"
+	"github.com/attested-tls/go-expat/internal/strictcbor"
 )
 
 const (
@@ -54,30 +54,12 @@ type Evidence struct {
 	FMSPC []byte `cbor:"2,keyasint,omitempty"`
 }
 
+// The strict profile shared by go-expat's decoders, with this format's
+// limits.
 var (
-	encMode cbor.EncMode
-	decMode cbor.DecMode
+	encMode = strictcbor.EncMode()
+	decMode = strictcbor.DecMode(strictcbor.Limits{MaxNestedLevels: 4, MaxArrayElements: 16, MaxMapPairs: 16, RejectUnknownFields: true})
 )
-
-func init() {
-	var err error
-	if encMode, err = cbor.CoreDetEncOptions().EncMode(); err != nil {
-		panic(err)
-	}
-	decMode, err = cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-		MaxNestedLevels:   4,
-		MaxArrayElements:  16,
-		MaxMapPairs:       16,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		UTF8:              cbor.UTF8RejectInvalid,
-	}.DecMode()
-	if err != nil {
-		panic(err)
-	}
-}
 
 func (e *Evidence) check() error {
 	if len(e.Quote) < MinQuoteSize || len(e.Quote) > MaxQuoteSize {

@@ -36,9 +36,8 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/fxamacker/cbor/v2"
-
 	"github.com/attested-tls/go-expat/cmw"
+	"github.com/attested-tls/go-expat/internal/strictcbor"
 )
 
 // MaxSize bounds an encoded bundle and the CMW around it: the
@@ -72,31 +71,12 @@ func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...)
 }
 
+// The strict profile shared by go-expat's decoders, with this format's
+// limits.
 var (
-	encMode cbor.EncMode
-	decMode cbor.DecMode
+	encMode = strictcbor.EncMode()
+	decMode = strictcbor.DecMode(strictcbor.Limits{MaxNestedLevels: 4, MaxArrayElements: 16, MaxMapPairs: 32, RejectUnknownFields: true})
 )
-
-func init() {
-	var err error
-	encMode, err = cbor.CoreDetEncOptions().EncMode()
-	if err != nil {
-		panic(err)
-	}
-	decMode, err = cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-		MaxNestedLevels:   4,
-		MaxArrayElements:  16,
-		MaxMapPairs:       32,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		UTF8:              cbor.UTF8RejectInvalid,
-	}.DecMode()
-	if err != nil {
-		panic(err)
-	}
-}
 
 // Marshal checks b and encodes it.
 func Marshal(b *Bundle) ([]byte, error) {
