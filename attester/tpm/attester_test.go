@@ -362,8 +362,15 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func TestSwtpmTransport(t *testing.T) {
-	sw := tpmtest.StartSwtpm(t, tpmtest.SwtpmOptions{})
-	tr, err := tpm.DialSwtpm(context.Background(), "tcp", sw.Addr)
+	for _, unix := range []bool{false, true} {
+		t.Run(map[bool]string{false: "tcp", true: "unix"}[unix], func(t *testing.T) {
+			testSwtpmTransport(t, tpmtest.StartSwtpm(t, tpmtest.SwtpmOptions{Unix: unix}))
+		})
+	}
+}
+
+func testSwtpmTransport(t *testing.T, sw *tpmtest.Swtpm) {
+	tr, err := tpm.DialSwtpm(context.Background(), sw.Network, sw.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}

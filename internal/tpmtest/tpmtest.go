@@ -28,8 +28,10 @@ import (
 
 // Swtpm is a running swtpm process.
 type Swtpm struct {
-	// Addr is the TPM command socket (host:port).
-	Addr string
+	// Network is "tcp" or "unix"; Addr is the TPM command socket
+	// (host:port, or a path).
+	Network string
+	Addr    string
 	// CtrlAddr is the control channel.
 	CtrlAddr string
 	// EKCARoot and EKCAIntermediate are the local CA's certificates when
@@ -43,6 +45,9 @@ type SwtpmOptions struct {
 	// persistent handle 0x81010001 with its certificate at NV 0x01c00002,
 	// issued by a fresh local CA (root + intermediate).
 	EKCert bool
+	// Unix serves the command and control channels on unix sockets in the
+	// test's temporary directory instead of loopback TCP ports.
+	Unix bool
 }
 
 // RequireSwtpm skips the test when swtpm is missing, or fails it when
@@ -82,8 +87,9 @@ func freePorts(t testing.TB) int {
 	return 0
 }
 
-// StartSwtpm starts swtpm on a free loopback port pair, with fresh state in
-// a temporary directory, and stops it when the test ends.
+// StartSwtpm starts swtpm on a free loopback port pair (or unix sockets),
+// with fresh state in a temporary directory, and stops it when the test
+// ends.
 func StartSwtpm(t testing.TB, opts SwtpmOptions) *Swtpm {
 	t.Helper()
 	if opts.EKCert {
@@ -102,12 +108,23 @@ func StartSwtpm(t testing.TB, opts SwtpmOptions) *Swtpm {
 	}
 	var cmd *exec.Cmd
 	for attempt := 0; attempt < 5; attempt++ {
-		port := freePorts(t)
-		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		s.CtrlAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port+1))
+		server, ctrl := "", ""
+		if opts.Unix {
+			s.Network = "unix"
+			s.Addr = filepath.Join(dir, fmt.Sprintf("tpm%d.sock", attempt))
+			s.CtrlAddr = filepath.Join(dir, fmt.Sprintf("ctrl%d.sock", attempt))
+			server, ctrl = "type=unixio,path="+s.Addr, "type=unixio,path="+s.CtrlAddr
+		} else {
+			port := freePorts(t)
+			s.Network = "tcp"
+			s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+			s.CtrlAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port+1))
+			server = fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", port)
+			ctrl = fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", port+1)
+		}
 		cmd = exec.Command("swtpm", "socket", "--tpm2",
-			"--server", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", port),
-			"--ctrl", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", port+1),
+			"--server", server,
+			"--ctrl", ctrl,
 			"--flags", "not-need-init,startup-clear",
 			"--tpmstate", "dir="+state)
 		var stderr bytes.Buffer
@@ -117,7 +134,7 @@ func StartSwtpm(t testing.TB, opts SwtpmOptions) *Swtpm {
 		}
 		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait() }()
-		if waitListening(s.Addr, exited) {
+		if waitListening(s.Network, s.Addr, exited) {
 			t.Cleanup(func() {
 				_ = cmd.Process.Kill()
 				<-exited
@@ -132,7 +149,7 @@ func StartSwtpm(t testing.TB, opts SwtpmOptions) *Swtpm {
 	return nil
 }
 
-func waitListening(addr string, exited <-chan error) bool {
+func waitListening(network, addr string, exited <-chan error) bool {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
@@ -140,7 +157,7 @@ func waitListening(addr string, exited <-chan error) bool {
 			return false
 		default:
 		}
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		c, err := net.DialTimeout(network, addr, 200*time.Millisecond)
 		if err == nil {
 			c.Close()
 			return true

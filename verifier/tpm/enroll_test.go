@@ -21,7 +21,7 @@ import (
 // (swtpm_setup --create-ek-cert, local CA root + issuer).
 func TestEnrollmentWithSwtpmEKChain(t *testing.T) {
 	sw := tpmtest.StartSwtpm(t, tpmtest.SwtpmOptions{EKCert: true})
-	tr, err := atpm.DialSwtpm(context.Background(), "tcp", sw.Addr)
+	tr, err := atpm.DialSwtpm(context.Background(), sw.Network, sw.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}

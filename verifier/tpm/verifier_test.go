@@ -405,7 +405,7 @@ func (noClose) Close() error { return nil }
 
 func TestSwtpmEndToEnd(t *testing.T) {
 	sw := tpmtest.StartSwtpm(t, tpmtest.SwtpmOptions{})
-	tr, err := atpm.DialSwtpm(context.Background(), "tcp", sw.Addr)
+	tr, err := atpm.DialSwtpm(context.Background(), sw.Network, sw.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
