@@ -102,6 +102,12 @@ func newConn(tc *tls.Conn, isServer bool, cfg *Config) (*Conn, error) {
 	if cfg == nil {
 		cfg = &Config{}
 	}
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if tc == nil {
+		return nil, errors.New("expat: nil *tls.Conn")
+	}
 	cs := tc.ConnectionState()
 	ep, err := NewEndpoint(&cs, isServer, cfg)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"testing"
 	"time"
@@ -84,4 +85,73 @@ func TestPassportAttacks(t *testing.T) {
 			t.Fatalf("EAR from an untrusted Verifier: %v", cerr)
 		}
 	})
+}
+
+// TestPassportKeyAttestation: a passport tied to the EA key rather than to
+// the connection's nonce (Veraison's key-attestation extension, akpub = the
+// EA end-entity SPKI), accepted only by a relying party whose policy allows
+// key binding, and only for the key it names.
+func TestPassportKeyAttestation(t *testing.T) {
+	p := newPKI(t)
+	k := newKit(t)
+	vkey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	iss := &ear.Issuer{Appraiser: k.ver, Key: vkey, KeyAttestation: true}
+	trusted := []ear.TrustedKey{{Key: &vkey.PublicKey}}
+	for _, tc := range []struct {
+		name     string
+		eaKey    *tls.Certificate // the key the EAR names
+		bindings ear.Binding
+		want     func(error) bool
+	}{
+		{"key binding accepted", &p.server, ear.BindKey, func(err error) bool { return err == nil }},
+		{"nonce-only policy still needs the nonce, which matches", &p.server, ear.BindNonce, func(err error) bool { return err == nil }},
+		{"EAR names another key", &p.other, ear.BindKey, rejectedCheck("key")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pa := &ear.PassportAttester{Evidence: k.att, Issuer: iss, SPKI: spki(t, tc.eaKey), PublicKey: tc.eaKey.Leaf.PublicKey}
+			srv, cli := tlsPair(t, p, tlsOpts{})
+			_, c, _, cerr := attestedPair(t, srv, cli, &Config{Attester: pa, Certificate: &p.server},
+				&Config{RequirePeerAttestation: true, Verifier: &ear.Verifier{Keys: trusted, Bindings: tc.bindings}})
+			if !tc.want(cerr) {
+				t.Fatalf("got %v", cerr)
+			}
+			if cerr == nil && c.PeerAttestation().Result.Model != verifier.Passport {
+				t.Fatal("not a passport result")
+			}
+		})
+	}
+}
+
+// TestLegacyBinderLabel: the compatibility option interoperates when both
+// peers choose it, and a peer on the current label rejects Evidence bound
+// with an old one.
+func TestLegacyBinderLabel(t *testing.T) {
+	p := newPKI(t)
+	k := newKit(t)
+	for _, tc := range []struct {
+		name           string
+		server, client string
+		ok             bool
+	}{
+		{"both on -04", "", "", true},
+		{"both on the -02 label", LegacyLabelDraft02, LegacyLabelDraft02, true},
+		{"attester on -02, relying party on -04", LegacyLabelDraft02, "", false},
+		{"attester on -04, relying party on -01", "", LegacyLabelDraft01, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, cli := tlsPair(t, p, tlsOpts{})
+			_, _, _, cerr := attestedPair(t, srv, cli,
+				&Config{Attester: k.att, Certificate: &p.server, LegacyBinderLabel: tc.server},
+				&Config{RequirePeerAttestation: true, Verifier: k.ver, LegacyBinderLabel: tc.client})
+			if tc.ok != (cerr == nil) {
+				t.Fatalf("got %v", cerr)
+			}
+			if !tc.ok && !rejectedCheck("challenge")(cerr) {
+				t.Fatalf("got %v, want a challenge rejection", cerr)
+			}
+		})
+	}
+	if _, err := Server(nil, &Config{LegacyBinderLabel: "Attestation-ish"}); err == nil {
+		t.Fatal("an arbitrary label was accepted")
+	}
 }
