@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/go-configfs-tsm/configfs/configfsi"
 	"github.com/google/go-configfs-tsm/report"
+
+	"github.com/attested-tls/go-expat/attester/internal/tsm"
 )
 
 // TSMProvider is the configfs-tsm provider name of SEV-SNP guests.
@@ -27,45 +29,13 @@ type tsmBackend struct{ c configfsi.Client }
 
 func (*tsmBackend) name() string { return "configfs-tsm" }
 
-// errnoClient keeps the first error of the underlying client, because
-// go-configfs-tsm v0.3.3 formats it with %v and loses the errno.
-type errnoClient struct {
-	configfsi.Client
-	first error
-}
-
-func (c *errnoClient) note(err error) error {
-	if err != nil && c.first == nil {
-		c.first = err
-	}
-	return err
-}
-
-func (c *errnoClient) ReadFile(name string) ([]byte, error) {
-	b, err := c.Client.ReadFile(name)
-	return b, c.note(err)
-}
-
-func (c *errnoClient) WriteFile(name string, contents []byte) error {
-	return c.note(c.Client.WriteFile(name, contents))
-}
-
-func (c *errnoClient) MkdirTemp(dir, pattern string) (string, error) {
-	p, err := c.Client.MkdirTemp(dir, pattern)
-	return p, c.note(err)
-}
-
 func (b *tsmBackend) get(rd [64]byte, vmpl uint32, wantCerts bool) ([]byte, []byte, uint64, error) {
-	c := &errnoClient{Client: b.c}
-	resp, err := report.Get(c, &report.Request{
+	resp, err := tsm.Get(b.c, &report.Request{
 		InBlob:     rd[:],
 		Privilege:  &report.Privilege{Level: uint(vmpl)},
 		GetAuxBlob: wantCerts,
 	})
 	if err != nil {
-		if c.first != nil && !errors.Is(err, c.first) && report.GetGenerationErr(err) == nil {
-			err = fmt.Errorf("%w (%v)", c.first, err)
-		}
 		if errors.Is(err, os.ErrNotExist) && wantCerts {
 			// Kernels without auxblob support: retry once without it.
 			return b.get(rd, vmpl, false)
