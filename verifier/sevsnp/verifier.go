@@ -14,7 +14,6 @@ import (
 	"github.com/google/go-sev-guest/abi"
 	"github.com/google/go-sev-guest/kds"
 	spb "github.com/google/go-sev-guest/proto/sevsnp"
-	"github.com/google/go-sev-guest/verify"
 	"github.com/google/go-sev-guest/verify/trust"
 
 	"github.com/attested-tls/go-expat/attester/sevsnp/wire"
@@ -37,7 +36,8 @@ type Root struct {
 }
 
 // AMDRoots returns AMD's published roots for Milan, Genoa and Turin (ARK,
-// ASK and ASVK), as embedded in go-sev-guest. They are the default.
+// ASK and ASVK), from the PEM bundles that go-sev-guest's verify/trust
+// package embeds (that package registers no flag). They are the default.
 func AMDRoots() ([]Root, error) {
 	bundles := []struct {
 		line       string
@@ -111,8 +111,9 @@ type Policy struct {
 // nothing (the Evidence must carry its VCEK or VLEK) and applies the zero
 // Policy (which accepts nothing). Config must not be modified after New.
 type Config struct {
-	// Roots are the trusted roots; nil means AMDRoots(). Test roots are
-	// trusted only when a caller puts them here.
+	// Roots are the trusted roots; nil or empty means AMDRoots(). Test
+	// roots are trusted only when a caller puts them here. New checks
+	// that each ARK is self-signed and signed its ASK and ASVK.
 	Roots []Root
 	// Collateral supplies VCEKs (and CRLs) missing from the Evidence: a
 	// *Cache over *KDS, or a *Bundle. nil means none.
@@ -134,7 +135,7 @@ type Config struct {
 // Verifier appraises SEV-SNP Evidence. It is safe for concurrent use.
 type Verifier struct {
 	cfg   Config
-	roots map[string][]*trust.AMDRootCerts
+	roots map[string][]*trustedRoot
 	meas  map[[48]byte]bool
 }
 
@@ -143,13 +144,13 @@ var _ verifier.Verifier = (*Verifier)(nil)
 // New returns a Verifier for cfg.
 func New(cfg Config) (*Verifier, error) {
 	roots := cfg.Roots
-	if roots == nil {
+	if len(roots) == 0 {
 		var err error
 		if roots, err = AMDRoots(); err != nil {
 			return nil, err
 		}
 	}
-	v := &Verifier{cfg: cfg, roots: map[string][]*trust.AMDRootCerts{}, meas: map[[48]byte]bool{}}
+	v := &Verifier{cfg: cfg, roots: map[string][]*trustedRoot{}, meas: map[[48]byte]bool{}}
 	for i, r := range roots {
 		if r.ARK == nil || (r.ASK == nil && r.ASVK == nil) {
 			return nil, fmt.Errorf("sevsnp: root %d (%s) needs an ARK and an ASK or ASVK", i, r.ProductLine)
@@ -157,11 +158,11 @@ func New(cfg Config) (*Verifier, error) {
 		if _, err := kds.ParseProductLine(r.ProductLine); err != nil {
 			return nil, fmt.Errorf("sevsnp: root %d: unknown product line %q", i, r.ProductLine)
 		}
-		v.roots[r.ProductLine] = append(v.roots[r.ProductLine], &trust.AMDRootCerts{
-			Product:      r.ProductLine,
-			ProductLine:  r.ProductLine,
-			ProductCerts: &trust.ProductCerts{Ark: r.ARK, Ask: r.ASK, Asvk: r.ASVK},
-		})
+		tr, err := newTrustedRoot(r)
+		if err != nil {
+			return nil, fmt.Errorf("sevsnp: root %d (%s): %w", i, r.ProductLine, err)
+		}
+		v.roots[r.ProductLine] = append(v.roots[r.ProductLine], tr)
 	}
 	for i, m := range cfg.Policy.Measurements {
 		if len(m) != 48 {
@@ -234,19 +235,9 @@ func (v *Verifier) VerifyReportData(ctx context.Context, cmw []byte, reportData 
 	if err != nil {
 		return nil, rejectErr("format", "evidence", err)
 	}
-	if err := abi.ValidateReportFormat(ev.Report); err != nil {
-		return nil, rejectErr("format", "report", err)
-	}
-	report, err := abi.ReportToProto(ev.Report)
+	report, info, err := parseReport(ev.Report)
 	if err != nil {
-		return nil, rejectErr("format", "report", err)
-	}
-	if report.GetSignatureAlgo() != abi.SignEcdsaP384Sha384 {
-		return nil, reject("format", "report signature algorithm %d is not ECDSA P-384", report.GetSignatureAlgo())
-	}
-	info, err := abi.ParseSignerInfo(report.GetSignerInfo())
-	if err != nil {
-		return nil, rejectErr("format", "signer info", err)
+		return nil, err
 	}
 	var table wire.CertTable
 	if ev.CertTable != nil {
@@ -260,29 +251,11 @@ func (v *Verifier) VerifyReportData(ctx context.Context, cmw []byte, reportData 
 	if err != nil {
 		return nil, err
 	}
-	ek, err := x509.ParseCertificate(ekDER)
+	ec, err := v.chainAndSignature(ev.Report, report, info.SigningKey, ekDER, now)
 	if err != nil {
-		return nil, rejectErr("chain", info.SigningKey.String()+" certificate", err)
+		return nil, err
 	}
-	chain := &spb.CertificateChain{Extras: map[string][]byte{}}
-	switch info.SigningKey {
-	case abi.VcekReportSigner:
-		chain.VcekCert = ekDER
-	case abi.VlekReportSigner:
-		chain.VlekCert = ekDER
-	}
-	att := &spb.Attestation{Report: report, CertificateChain: chain}
-	opts := &verify.Options{DisableCertFetching: true, TrustedRoots: v.roots, Now: now}
-	if err := verify.SnpAttestationContext(ctx, att, opts); err != nil {
-		if serr := verify.SnpReportSignature(ev.Report, ek); serr != nil {
-			return nil, rejectErr("signature", "report signature", serr)
-		}
-		return nil, rejectErr("chain", info.SigningKey.String()+" certificate does not chain to a trusted root", err)
-	}
-	exts, err := kds.CertificateExtensions(ek, info.SigningKey)
-	if err != nil {
-		return nil, rejectErr("chain", info.SigningKey.String()+" extensions", err)
-	}
+	exts := ec.exts
 	if uint64(exts.TCBVersion) != report.GetReportedTcb() {
 		return nil, reject("chain", "%v certificate is for TCB %s, report has REPORTED_TCB %s",
 			info.SigningKey, tcbOf(uint64(exts.TCBVersion)), tcbOf(report.GetReportedTcb()))
@@ -292,7 +265,7 @@ func (v *Verifier) VerifyReportData(ctx context.Context, cmw []byte, reportData 
 		return nil, reject("chain", "VCEK certificate is for another chip")
 	}
 	if v.cfg.CheckRevocation {
-		if err := v.checkRevocation(ctx, line, info.SigningKey, ek, now); err != nil {
+		if err := v.checkRevocation(ctx, info.SigningKey, ec, now); err != nil {
 			return nil, err
 		}
 	}
@@ -334,6 +307,51 @@ func (v *Verifier) VerifyReportData(ctx context.Context, cmw []byte, reportData 
 		return nil, reject("measurement", "MEASUREMENT %x is not in the allow-list", report.GetMeasurement())
 	}
 	return v.result(report, pol, line, info.SigningKey, now), nil
+}
+
+// parseReport checks the report's layout: version 2 to 5, reserved
+// fields zero, guest policy and signer info well formed, ECDSA P-384
+// signature algorithm.
+func parseReport(raw []byte) (*spb.Report, abi.SignerInfo, error) {
+	if err := abi.ValidateReportFormat(raw); err != nil {
+		return nil, abi.SignerInfo{}, rejectErr("format", "report", err)
+	}
+	report, err := abi.ReportToProto(raw)
+	if err != nil {
+		return nil, abi.SignerInfo{}, rejectErr("format", "report", err)
+	}
+	if report.GetSignatureAlgo() != abi.SignEcdsaP384Sha384 {
+		return nil, abi.SignerInfo{}, reject("format", "report signature algorithm %d is not ECDSA P-384", report.GetSignatureAlgo())
+	}
+	info, err := abi.ParseSignerInfo(report.GetSignerInfo())
+	if err != nil {
+		return nil, abi.SignerInfo{}, rejectErr("format", "signer info", err)
+	}
+	return report, info, nil
+}
+
+// chainAndSignature checks the report's signature under the key of
+// ekDER, then that certificate's chain to a trusted root (chain.go). A
+// report that does not verify under the key it names is a "signature"
+// rejection whether or not the certificate chains; otherwise a
+// certificate that does not chain is a "chain" rejection.
+func (v *Verifier) chainAndSignature(raw []byte, r *spb.Report, key abi.ReportSigner, ekDER []byte, now time.Time) (*endorsementCert, error) {
+	ek, err := x509.ParseCertificate(ekDER)
+	if err != nil {
+		return nil, rejectErr("chain", key.String()+" certificate", err)
+	}
+	if err := checkReportSignature(raw, ek); err != nil {
+		return nil, rejectErr("signature", "report signature", err)
+	}
+	knownLine := ""
+	if fms := r.GetCpuid1EaxFms(); fms != 0 {
+		knownLine = kds.ProductLineFromFms(fms)
+	}
+	ec, err := checkChain(v.roots, ek, key, knownLine, now)
+	if err != nil {
+		return nil, rejectErr("chain", key.String()+" certificate does not chain to a trusted root", err)
+	}
+	return ec, nil
 }
 
 func (v *Verifier) vmplAllowed(l uint32) bool {
@@ -404,8 +422,11 @@ func lineFromCert(der []byte, key abi.ReportSigner) string {
 	return kds.ProductLineOfProductName(exts.ProductName)
 }
 
-func (v *Verifier) checkRevocation(ctx context.Context, line string, key abi.ReportSigner, ek *x509.Certificate, now time.Time) error {
-	der, err := v.cfg.Collateral.CRL(ctx, line, key == abi.VlekReportSigner)
+// checkRevocation checks the CRL of the root that the endorsement key
+// chained to: signed by that root's ARK, listing neither the intermediate
+// that issued the key nor the key's certificate.
+func (v *Verifier) checkRevocation(ctx context.Context, key abi.ReportSigner, ec *endorsementCert, now time.Time) error {
+	der, err := v.cfg.Collateral.CRL(ctx, ec.root.line, key == abi.VlekReportSigner)
 	if err != nil {
 		return unavailable("fetching the CRL", err)
 	}
@@ -416,22 +437,12 @@ func (v *Verifier) checkRevocation(ctx context.Context, line string, key abi.Rep
 	if now.After(crl.NextUpdate) || now.Before(crl.ThisUpdate) {
 		return unavailable("CRL is not current", nil)
 	}
-	var signedBy *trust.AMDRootCerts
-	for _, r := range v.roots[line] {
-		if crl.CheckSignatureFrom(r.ProductCerts.Ark) == nil {
-			signedBy = r
-			break
-		}
+	if err := crl.CheckSignatureFrom(ec.root.ark); err != nil {
+		return rejectErr("chain", "CRL is not signed by the ARK of the endorsement key's chain", err)
 	}
-	if signedBy == nil {
-		return rejectErr("chain", "CRL is not signed by a trusted ARK", nil)
-	}
-	ica := signedBy.ProductCerts.Ask
-	if key == abi.VlekReportSigner {
-		ica = signedBy.ProductCerts.Asvk
-	}
+	ica, _ := ec.root.ica(key)
 	for _, rc := range crl.RevokedCertificateEntries {
-		if (ica != nil && rc.SerialNumber.Cmp(ica.SerialNumber) == 0) || rc.SerialNumber.Cmp(ek.SerialNumber) == 0 {
+		if (ica != nil && rc.SerialNumber.Cmp(ica.SerialNumber) == 0) || rc.SerialNumber.Cmp(ec.cert.SerialNumber) == 0 {
 			return reject("chain", "certificate serial %v revoked at %v", rc.SerialNumber, rc.RevocationTime)
 		}
 	}

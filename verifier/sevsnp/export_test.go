@@ -1,0 +1,24 @@
+package sevsnp
+
+import (
+	"time"
+
+	"github.com/google/go-sev-guest/abi"
+)
+
+// ChainAndSignature runs the report-format, signature and chain steps of
+// VerifyReportData on a raw report and the DER certificate of the key it
+// names, as the Verifier does, and nothing else (no certificate table, no
+// collateral, no TCB or chip ID match, no policy). For the differential
+// tests against go-sev-guest's verify package.
+func (v *Verifier) ChainAndSignature(report, ekDER []byte, now time.Time) error {
+	r, info, err := parseReport(report)
+	if err != nil {
+		return err
+	}
+	if info.SigningKey != abi.VcekReportSigner && info.SigningKey != abi.VlekReportSigner {
+		return reject("format", "report signed by %v, want VCEK or VLEK", info.SigningKey)
+	}
+	_, err = v.chainAndSignature(report, r, info.SigningKey, ekDER, now)
+	return err
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package sevsnp_test
+
+const raceEnabled = false
