@@ -14,14 +14,32 @@
 //  2. chain: the VCEK (or VLEK) certificate, taken from the Evidence's
 //     certificate table or, for a VCEK, from Config.Collateral (AMD's KDS
 //     through a cache, or an offline bundle), must chain to a trusted ARK
-//     through its ASK (ASVK): AMD's real roots, embedded in go-sev-guest, by
-//     default; other roots only when the caller passes them in Config.Roots.
-//     An ASK/ARK carried in the Evidence is never trusted. The certificate's
-//     HWID must equal CHIP_ID (unless masked to zero) and its TCB must equal
-//     REPORTED_TCB. With Config.CheckRevocation, the product's CRL (signed by
-//     the ARK, not past its NextUpdate) must not list the ASK/ASVK or the
-//     endorsement key certificate.
-//  3. signature: the report's ECDSA P-384 signature under that key.
+//     through its ASK (ASVK): AMD's real roots by default (the PEM bundles
+//     embedded in go-sev-guest's verify/trust package); other roots only
+//     when the caller passes them in Config.Roots. An ASK/ARK carried in
+//     the Evidence is never trusted. New checks each root once: the ARK is
+//     self-signed and signed the ASK and ASVK. Per report (chain.go): the
+//     certificate is X.509 v3, signed with RSASSA-PSS/SHA-384 (MGF1
+//     SHA-384, salt 48), certifies an ECDSA P-384 key, has AMD's subject
+//     (CN SEV-VCEK or SEV-VLEK) and issuer (CN SEV-<product> or
+//     SEV-VLEK-<product>) names, no extension but AMD's (well formed, none
+//     twice) and the authority key identifier, and
+//     crypto/x509 builds the chain to the ARK with the root's intermediate
+//     as the only one: signatures, validity periods of all three
+//     certificates at the appraisal time, CA basic constraints, key usage,
+//     critical extensions, extended key usage. The product line that picks
+//     the roots is the report's CPUID (version 3 and later) or, for
+//     version 2, the certificate's product name. The certificate's HWID
+//     must equal CHIP_ID (unless masked to zero) and its TCB must equal
+//     REPORTED_TCB. With Config.CheckRevocation, the CRL of the root that
+//     certified the key (signed by its ARK, not past its NextUpdate) must
+//     not list that ASK/ASVK or the endorsement key certificate.
+//  3. signature: the report's signature under the certified key: ECDSA
+//     P-384 with SHA-384 over report bytes [0, 0x2A0) exactly as
+//     received, R and S 72-byte little-endian fields at 0x2A0 and 0x2E8
+//     whose top 24 bytes must be zero, each in [1, n-1]. A report that
+//     does not verify under the key it names is a "signature" rejection
+//     even when that key's certificate does not chain either.
 //  4. challenge: REPORT_DATA equals Expected.Challenge.ReportData64(),
 //     compared in constant time. This is the binding to the TLS connection.
 //  5. debug: the guest policy's DEBUG bit is refused unless
@@ -56,7 +74,23 @@
 // VCEK's product name, or Config.ProductLine to fetch one. The TCB layout of
 // Turin (FMC field) is not handled by go-sev-guest v0.15.0, so Turin VCEKs
 // cannot be fetched from the KDS by this package (Evidence that carries
-// the VCEK works). The verify package of go-sev-guest, which this package
-// uses for the chain and signature, registers one command-line flag
-// (workaround_kds_productname) when linked in.
+// the VCEK works).
+//
+// The chain and signature checks are this package's own (chain.go),
+// written after the AMD SEV-SNP ABI (publication 56860) and VCEK/KDS
+// (57230) specifications and kept decision-for-decision equal to
+// go-sev-guest v0.15.0's verify.SnpAttestation, which this package used
+// before; the tests compare the two on valid and mutated reports,
+// certificates and roots. This package imports go-sev-guest's abi, kds
+// and verify/trust packages only: none registers a command-line flag
+// (go-sev-guest's verify package does, so it is not linked in). Two
+// deliberate differences: the signature is checked over the bytes
+// received, whereas go-sev-guest checks it over its own re-encoding of
+// the report and so also accepts a report whose stepping byte (0x18A)
+// was altered in its high nibble; and New refuses an ARK that is not
+// self-signed, which crypto/x509 (and so go-sev-guest) never checks. For
+// a version 3 or later report the certificate's product name is not
+// compared with the report's CPUID (as in go-sev-guest, because of early
+// mislabelled certificates); the roots of the report's product line must
+// have issued it.
 package sevsnp
