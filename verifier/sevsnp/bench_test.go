@@ -105,3 +105,31 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkChainAndSignature: the chain and report signature step alone,
+// ours (chain.go) against go-sev-guest's verify.SnpAttestation (what this
+// package called before) on the same report, certificate and roots.
+func BenchmarkChainAndSignature(b *testing.B) {
+	p := sevsnptest.NewPlatform(b)
+	for _, s := range platformReports(b, p)[:3:3] {
+		b.Run(s.name, func(b *testing.B) {
+			roots := p.Roots()
+			v := mustNew(b, sevsnp.Config{Roots: roots})
+			now := time.Now()
+			b.Run("ours", func(b *testing.B) {
+				for b.Loop() {
+					if err := v.ChainAndSignature(s.report, s.ek.Raw, now); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run("go-sev-guest", func(b *testing.B) {
+				for b.Loop() {
+					if err := goSevGuest(roots, s.report, s.ek.Raw, now); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}

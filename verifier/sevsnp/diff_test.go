@@ -655,3 +655,22 @@ func FuzzChainAndSignature(f *testing.F) {
 		d.check(t, "fuzz", report, ek, now)
 	})
 }
+
+// An empty (non-nil) Config.Roots means AMD's roots, like nil (as before,
+// when go-sev-guest fell back to its embedded roots for an empty set).
+func TestEmptyRootsAreAMDs(t *testing.T) {
+	report := moduleFile(t, "verify/testdata/attestation.bin")
+	vcek := moduleFile(t, "verify/testdata/vcek.testcer")
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, roots := range [][]sevsnp.Root{nil, {}} {
+		v := mustNew(t, sevsnp.Config{Roots: roots})
+		if err := v.ChainAndSignature(report, vcek, now); err != nil {
+			t.Errorf("roots %#v: %v", roots, err)
+		}
+	}
+	p := sevsnptest.NewPlatform(t)
+	s := platformReports(t, p)[0]
+	if err := mustNew(t, sevsnp.Config{Roots: []sevsnp.Root{}}).ChainAndSignature(s.report, s.ek.Raw, time.Now()); err == nil {
+		t.Error("test platform accepted under AMD's roots")
+	}
+}
