@@ -185,8 +185,10 @@ func checkChain(roots map[string][]*trustedRoot, ek *x509.Certificate, key abi.R
 // salt length 48 (crypto/x509 maps exactly those parameters, and no
 // others, to SHA384WithRSAPSS, and verifies with that salt length);
 // subject key ECDSA on P-384; subject AMD's location and CN "SEV-VCEK"
-// or "SEV-VLEK"; AMD's extensions well formed. For version 2 reports
-// (knownLine "") the product name must also be a known one.
+// or "SEV-VLEK"; AMD's extensions well formed, none twice, and no other
+// extension but the authority key identifier (kds.CertificateExtensions
+// enforces that). For version 2 reports (knownLine "") the product name
+// must also be a known one.
 func checkEndorsementCert(c *x509.Certificate, key abi.ReportSigner, knownLine string) (*kds.Extensions, error) {
 	if c.Version != 3 {
 		return nil, fmt.Errorf("sevsnp: %v certificate is X.509 version %d, want 3", key, c.Version)
