@@ -8,6 +8,7 @@ package sevsnp_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -672,5 +673,52 @@ func TestEmptyRootsAreAMDs(t *testing.T) {
 	s := platformReports(t, p)[0]
 	if err := mustNew(t, sevsnp.Config{Roots: []sevsnp.Root{}}).ChainAndSignature(s.report, s.ek.Raw, time.Now()); err == nil {
 		t.Error("test platform accepted under AMD's roots")
+	}
+}
+
+// With two roots of one product line sharing an ARK, revocation is
+// checked for the intermediate that certified the key, not for the first
+// root's.
+func TestRevocationOfTheCertifyingRoot(t *testing.T) {
+	p := sevsnptest.NewPlatform(t)
+	k := p.Signer.Keys
+	ch := sevsnptest.RandomChallenge(t)
+	rec := p.Attest(t, ch, nil, nil)
+	// Another intermediate under the ASK's name and the same ARK, with
+	// another key and serial: it certified nothing here.
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(424242), RawSubject: p.Signer.Ask.RawSubject,
+		NotBefore: p.Signer.Ask.NotBefore, NotAfter: p.Signer.Ask.NotAfter, SignatureAlgorithm: x509.SHA384WithRSAPSS,
+		BasicConstraintsValid: true, IsCA: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.Signer.Ark, &k.Asvk.PublicKey, k.Ark)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherASK, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := []sevsnp.Root{{ProductLine: "Milan", ARK: p.Signer.Ark, ASK: otherASK}, p.Roots()[0]}
+	now := time.Now()
+	for _, tc := range []struct {
+		name    string
+		revoked *big.Int
+		accept  bool
+	}{
+		{"the certifying ASK revoked", p.Signer.Ask.SerialNumber, false},
+		{"only the other ASK revoked", otherASK.SerialNumber, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &sevsnp.Bundle{CRLs: map[string][]byte{"Milan/vcek": p.CRL(t, now, time.Hour, tc.revoked)}}
+			v := mustNew(t, sevsnp.Config{Roots: roots, Collateral: b, CheckRevocation: true,
+				Policy: sevsnp.Policy{Measurements: [][]byte{sevsnptest.Measurement()}}})
+			_, err := v.Verify(context.Background(), rec, &verifier.Expected{Challenge: ch, Now: now})
+			if tc.accept {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			wantReject(t, err, "chain")
+		})
 	}
 }
