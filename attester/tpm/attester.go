@@ -101,17 +101,24 @@ var _ attester.Attester = (*Attester)(nil)
 func akTemplate() tpm2.TPMTPublic {
 	unique := make([]byte, 32)
 	copy(unique, "go-expat attestation key v1")
+	return eccSigningTemplate(tpm2.TPMAObject{
+		FixedTPM:            true,
+		FixedParent:         true,
+		SensitiveDataOrigin: true,
+		UserWithAuth:        true,
+		Restricted:          true,
+		SignEncrypt:         true,
+	}, unique)
+}
+
+// eccSigningTemplate is the public area of an ECDSA P-256 / SHA-256
+// signing key with attributes attrs; unique (32 bytes) goes into the X
+// coordinate, so that different uniques give different primaries.
+func eccSigningTemplate(attrs tpm2.TPMAObject, unique []byte) tpm2.TPMTPublic {
 	return tpm2.TPMTPublic{
-		Type:    tpm2.TPMAlgECC,
-		NameAlg: tpm2.TPMAlgSHA256,
-		ObjectAttributes: tpm2.TPMAObject{
-			FixedTPM:            true,
-			FixedParent:         true,
-			SensitiveDataOrigin: true,
-			UserWithAuth:        true,
-			Restricted:          true,
-			SignEncrypt:         true,
-		},
+		Type:             tpm2.TPMAlgECC,
+		NameAlg:          tpm2.TPMAlgSHA256,
+		ObjectAttributes: attrs,
 		Parameters: tpm2.NewTPMUPublicParms(tpm2.TPMAlgECC, &tpm2.TPMSECCParms{
 			Symmetric: tpm2.TPMTSymDefObject{Algorithm: tpm2.TPMAlgNull},
 			Scheme: tpm2.TPMTECCScheme{
