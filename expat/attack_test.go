@@ -23,6 +23,17 @@ import (
 // returns it with the raw server peer that will misbehave.
 func victimClient(t *testing.T, p *pki, k *kit, o tlsOpts, cfg *Config) (*Conn, *rawPeer, <-chan error) {
 	t.Helper()
+	return victimClientSetup(t, p, k, o, cfg, 5*time.Second)
+}
+
+// victimClientWithin is victimClient whose setup gives up after d.
+func victimClientWithin(t *testing.T, p *pki, k *kit, d time.Duration) (*Conn, *rawPeer, <-chan error) {
+	t.Helper()
+	return victimClientSetup(t, p, k, tlsOpts{}, nil, d)
+}
+
+func victimClientSetup(t *testing.T, p *pki, k *kit, o tlsOpts, cfg *Config, d time.Duration) (*Conn, *rawPeer, <-chan error) {
+	t.Helper()
 	srv, cli := tlsPair(t, p, o)
 	if cfg == nil {
 		cfg = &Config{}
@@ -34,7 +45,7 @@ func victimClient(t *testing.T, p *pki, k *kit, o tlsOpts, cfg *Config) (*Conn, 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	hs := handshakeAsync(c, 5*time.Second)
+	hs := handshakeAsync(c, d)
 	peer := newRawPeer(t, srv, true)
 	if err := peer.send(frameSetup, []byte{frameVersion}); err != nil {
 		t.Fatal(err)
@@ -352,15 +363,7 @@ func TestDowngrade(t *testing.T) {
 		assertRejected(t, c, peer, hs, isErr(ErrPeerRefused), "empty authenticator")
 	})
 	t.Run("no answer", func(t *testing.T) {
-		srv, cli := tlsPair(t, p, tlsOpts{})
-		c, err := Client(cli, &Config{RequirePeerAttestation: true, Verifier: k.ver})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		hs := handshakeAsync(c, 300*time.Millisecond)
-		peer := newRawPeer(t, srv, true)
-		peer.send(frameSetup, []byte{frameVersion})
+		c, peer, hs := victimClientWithin(t, p, k, 300*time.Millisecond)
 		peer.setupRequest()
 		start := time.Now()
 		assertRejected(t, c, peer, hs, isErr(context.DeadlineExceeded), "silent peer")
@@ -515,15 +518,7 @@ func TestOversizedFrames(t *testing.T) {
 		}, "huge frame")
 	})
 	t.Run("partial send", func(t *testing.T) {
-		srv, cli := tlsPair(t, p, tlsOpts{})
-		c, err := Client(cli, &Config{RequirePeerAttestation: true, Verifier: k.ver})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		hs := handshakeAsync(c, 300*time.Millisecond)
-		peer := newRawPeer(t, srv, true)
-		peer.send(frameSetup, []byte{frameVersion})
+		c, peer, hs := victimClientWithin(t, p, k, 300*time.Millisecond)
 		peer.setupRequest()
 		peer.tc.Write([]byte{frameAuthenticator, 0x01, 0x00, 0x00, 1, 2, 3})
 		assertRejected(t, c, peer, hs, isErr(context.DeadlineExceeded), "partial send")
