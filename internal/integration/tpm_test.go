@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	"os"
 	"testing"
 	"time"
 
@@ -30,8 +31,8 @@ import (
 func openTPM(t testing.TB) *tpm.Attester {
 	t.Helper()
 	sim, err := tpmsim.Open()
-	if errors.Is(err, tpmsim.ErrNoCgo) {
-		t.Skip(err)
+	if errors.Is(err, tpmsim.ErrNoCgo) && os.Getenv("CI") != "true" {
+		t.Skip(err) // CI builds with cgo: there, a missing simulator is a failure
 	}
 	if err != nil {
 		t.Fatal(err)

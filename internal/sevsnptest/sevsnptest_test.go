@@ -25,7 +25,7 @@ func TestNotImported(t *testing.T) {
 	out, err := exec.Command("go", "list", "-e",
 		"-f", "{{.ImportPath}}{{range .Deps}} {{.}}{{end}}", "github.com/attested-tls/go-expat/...").Output()
 	if err != nil {
-		t.Skipf("go list: %v", err)
+		t.Fatalf("go list: %v", err)
 	}
 	const self = "github.com/attested-tls/go-expat/internal/sevsnptest"
 	forbidden := []string{self, "github.com/google/go-sev-guest/testing"}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"errors"
+	"os"
 	"testing"
 
 	atpm "github.com/attested-tls/go-expat/attester/tpm"
@@ -22,8 +23,8 @@ import (
 func TestTPMQuote(t *testing.T) {
 	ctx := context.Background()
 	sim, err := tpmsim.Open()
-	if errors.Is(err, tpmsim.ErrNoCgo) {
-		t.Skip(err)
+	if errors.Is(err, tpmsim.ErrNoCgo) && os.Getenv("CI") != "true" {
+		t.Skip(err) // CI builds with cgo: there, a missing simulator is a failure
 	}
 	if err != nil {
 		t.Fatal(err)
