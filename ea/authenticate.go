@@ -44,15 +44,40 @@ func (s *Session) checkPeerRequest(req *Request) ([]byte, *Error) {
 	return raw, nil
 }
 
-// reserve marks ctx as answered by us; a context is answered at most once
-// and never if it is one of our own requests or was validated.
-func (s *Session) reserve(ctx []byte) *Error {
+// reserve marks ctx as answered by us (to, when reserving ahead of the
+// answer, ctxReserved); a context is answered at most once and never if it
+// is one of our own requests or was validated. A context reserved by
+// Reserve may be answered once.
+func (s *Session) reserve(ctx []byte, to contextState) *Error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, used := s.contexts[string(ctx)]; used {
+	st, used := s.contexts[string(ctx)]
+	switch {
+	case used && !(st == ctxReserved && to == ctxAnswered):
 		return newError(alertIllegalParameter, KindContext, ErrContextUsed, "refusing to authenticate twice for one context").withContext(ctx)
+	case !used && s.full():
+		return tooManyContexts().withContext(ctx)
 	}
-	s.contexts[string(ctx)] = ctxAnswered
+	s.contexts[string(ctx)] = to
+	return nil
+}
+
+// Reserve checks, before any costly work for it (a hardware quote), that
+// req is a request the peer may send us — the right type for its role
+// (RFC 9261, Section 4) and a context not used on this connection — and
+// reserves its context: a second Reserve, or an answer to another request
+// with the same context, then fails with ErrContextUsed. The reserved
+// request is then answered once with Authenticate or Refuse.
+func (s *Session) Reserve(req *Request) error {
+	if req == nil {
+		return localError("nothing to reserve")
+	}
+	if _, err := s.checkPeerRequest(req); err != nil {
+		return err
+	}
+	if err := s.reserve(req.Context, ctxReserved); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -136,7 +161,7 @@ func (s *Session) Authenticate(req *Request, cert *tls.Certificate, leafExts []E
 		return nil, newError(alertHandshakeFailure, KindScheme, nil, "no offered signature scheme fits our key").withContext(ctx)
 	}
 
-	if err := s.reserve(ctx); err != nil {
+	if err := s.reserve(ctx, ctxAnswered); err != nil {
 		return nil, err
 	}
 
@@ -203,7 +228,7 @@ func (s *Session) Refuse(req *Request) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.reserve(req.Context); err != nil {
+	if err := s.reserve(req.Context, ctxAnswered); err != nil {
 		return nil, err
 	}
 	hc, fk, err := s.keys(s.isServer)

@@ -3,6 +3,7 @@ package ea
 import (
 	"crypto/tls"
 	"errors"
+	"strings"
 )
 
 // TLS alert codes used by this package (RFC 8446, Section 6).
@@ -42,6 +43,9 @@ var (
 	// ErrHandshakeIncomplete reports a connection whose handshake has not
 	// completed (RFC 9261, Section 9).
 	ErrHandshakeIncomplete = errors.New("ea: TLS handshake not complete")
+	// ErrTooManyContexts reports that the session's record of contexts
+	// (Config.MaxContexts) is full; the connection should be closed.
+	ErrTooManyContexts = errors.New("ea: too many certificate_request_context values on this connection")
 )
 
 // Kind classifies a failure, for logs, metrics and test vectors. It is the
@@ -94,7 +98,7 @@ func (e *Error) Unwrap() []error {
 
 func isSentinel(err error) bool {
 	switch err {
-	case ErrEmptyAuthenticator, ErrContextUsed, ErrUnknownContext, ErrNotTLS13, ErrHandshakeIncomplete:
+	case ErrEmptyAuthenticator, ErrContextUsed, ErrUnknownContext, ErrNotTLS13, ErrHandshakeIncomplete, ErrTooManyContexts:
 		return true
 	}
 	return false
@@ -102,8 +106,11 @@ func isSentinel(err error) bool {
 
 func newError(alert tls.AlertError, kind Kind, cause error, msg string) *Error {
 	if isSentinel(cause) {
-		// Keep the sentinel's text visible without its "ea: " prefix twice.
-		msg = msg + " (" + cause.Error()[len("ea: "):] + ")"
+		// Keep the sentinel's text visible without its "ea: " prefix
+		// twice, and never say the same thing twice.
+		if text := cause.Error()[len("ea: "):]; !strings.Contains(msg, text) {
+			msg = msg + " (" + text + ")"
+		}
 	}
 	return &Error{Alert: alert, Kind: kind, msg: msg, err: cause}
 }

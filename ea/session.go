@@ -27,6 +27,7 @@ const (
 	DefaultMaxAuthenticatorSize   = 64 << 10
 	DefaultMaxChainLength         = 8
 	DefaultMaxOutstandingRequests = 64
+	DefaultMaxContexts            = 4096
 )
 
 // Config configures a Session. The zero value (or a nil *Config) is usable.
@@ -55,6 +56,15 @@ type Config struct {
 	// MaxOutstandingRequests bounds the number of our requests awaiting an
 	// authenticator. 0 means DefaultMaxOutstandingRequests.
 	MaxOutstandingRequests int
+
+	// MaxContexts bounds the record of certificate_request_context values
+	// seen on the session (ours and the peer's, outstanding, answered and
+	// validated), which RFC 9261 requires to be unique per connection and
+	// which therefore lives as long as the session. When it is full, new
+	// requests and answers fail with ErrTooManyContexts: the connection must
+	// then be closed (a peer flooding requests ends its own connection). 0
+	// means DefaultMaxContexts (about 250 KiB at most).
+	MaxContexts int
 
 	// ClientHello stands in for the authenticator request of spontaneous
 	// server authenticators (RFC 9261, Section 5.1 and 5.2.1).
@@ -98,6 +108,13 @@ func (c *Config) maxOutstanding() int {
 	return c.MaxOutstandingRequests
 }
 
+func (c *Config) maxContexts() int {
+	if c == nil || c.MaxContexts <= 0 {
+		return DefaultMaxContexts
+	}
+	return c.MaxContexts
+}
+
 func (c *Config) schemes() []tls.SignatureScheme {
 	if c == nil || c.SignatureSchemes == nil {
 		return defaultSchemes
@@ -120,7 +137,16 @@ const (
 	ctxOutstanding contextState = iota + 1 // our request, awaiting the peer's authenticator
 	ctxConsumed                            // an authenticator was validated (or attempted) for it
 	ctxAnswered                            // we built an authenticator (or refusal) for it
+	ctxReserved                            // a peer request accepted by Reserve, not answered yet
+	ctxCancelled                           // our request, cancelled before its answer arrived
 )
+
+// full reports whether the context record is at its bound; s.mu is held.
+func (s *Session) full() bool { return len(s.contexts) >= s.cfg.maxContexts() }
+
+func tooManyContexts() *Error {
+	return newError(alertInternalError, KindState, ErrTooManyContexts, "context record full")
+}
 
 type outstanding struct {
 	req *Request
@@ -152,11 +178,12 @@ func NewSession(cs *tls.ConnectionState, isServer bool, cfg *Config) (*Session, 
 	if cs == nil {
 		return nil, localError("nil connection state")
 	}
+	// An unfinished handshake has no version yet: say so first.
+	if !cs.HandshakeComplete {
+		return nil, newError(alertUnexpectedMessage, KindState, ErrHandshakeIncomplete, "TLS handshake not complete: call Handshake first")
+	}
 	if cs.Version != tls.VersionTLS13 {
 		return nil, newError(alertProtocolVersion, KindState, ErrNotTLS13, "connection is not TLS 1.3")
-	}
-	if !cs.HandshakeComplete {
-		return nil, newError(alertUnexpectedMessage, KindState, ErrHandshakeIncomplete, "handshake not complete")
 	}
 	c := *cs
 	return New(&c, cs.CipherSuite, isServer, cfg)
@@ -319,6 +346,10 @@ func (s *Session) NewRequest(extra []Extension) (*Request, error) {
 			s.mu.Unlock()
 			continue // a 2^-256 event, or a broken Rand: draw again
 		}
+		if s.full() {
+			s.mu.Unlock()
+			return nil, tooManyContexts()
+		}
 		s.contexts[string(ctx)] = ctxOutstanding
 		s.pending[string(ctx)] = outstanding{req: r.clone(), raw: raw}
 		s.mu.Unlock()
@@ -327,14 +358,30 @@ func (s *Session) NewRequest(extra []Extension) (*Request, error) {
 }
 
 // Cancel forgets an outstanding request of ours; an authenticator for it
-// is then rejected (ErrContextUsed). It reports whether it was outstanding.
+// is then rejected (ErrContextUsed), and LateAnswer reports it once. It
+// reports whether the request was outstanding.
 func (s *Session) Cancel(req *Request) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if req == nil || s.contexts[string(req.Context)] != ctxOutstanding {
 		return false
 	}
-	s.contexts[string(req.Context)] = ctxConsumed
+	s.contexts[string(req.Context)] = ctxCancelled
 	delete(s.pending, string(req.Context))
+	return true
+}
+
+// LateAnswer reports whether ctx names a request of ours that was
+// cancelled and has not had a late answer yet, and records that answer: it
+// reports true at most once per context. A carrier uses it to drop, without
+// an error, the answer to a request its caller gave up on, while an answer
+// to a request never sent, or a second answer, remains a protocol error.
+func (s *Session) LateAnswer(ctx []byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.contexts[string(ctx)] != ctxCancelled {
+		return false
+	}
+	s.contexts[string(ctx)] = ctxConsumed
 	return true
 }

@@ -144,6 +144,9 @@ func (s *Session) validate(auth []byte, opts *ValidateOptions) (*Authenticated, 
 	case s.cfg == nil || s.cfg.ClientHello == nil:
 		s.mu.Unlock()
 		return nil, newError(alertIllegalParameter, KindPolicy, ErrUnknownContext, "spontaneous server authenticator without a ClientHello record to check it against").withContext(ctx)
+	case s.full():
+		s.mu.Unlock()
+		return nil, tooManyContexts().withContext(ctx)
 	default:
 		s.contexts[string(ctx)] = ctxConsumed
 		spontaneous = true
