@@ -111,6 +111,13 @@ func eaKind(kind ea.Kind) func(error) bool {
 	}
 }
 
+// framing is a framing violation: a typed *Error carrying
+// unexpected_message and matching ErrFraming.
+func framing(err error) bool {
+	var e *Error
+	return errors.Is(err, ErrFraming) && errors.As(err, &e) && e.Alert == alertUnexpectedMessage
+}
+
 func isErr(target error) func(error) bool {
 	return func(err error) bool { return errors.Is(err, target) }
 }
@@ -509,10 +516,7 @@ func TestOversizedFrames(t *testing.T) {
 		c, peer, hs := victimClient(t, p, k, tlsOpts{}, nil)
 		peer.setupRequest()
 		peer.tc.Write([]byte{frameAuthenticator, 0xff, 0xff, 0xff})
-		assertRejected(t, c, peer, hs, func(err error) bool {
-			var fe *frameError
-			return errors.As(err, &fe)
-		}, "huge frame")
+		assertRejected(t, c, peer, hs, framing, "huge frame")
 	})
 	t.Run("partial send", func(t *testing.T) {
 		c, peer, hs := victimClientWithin(t, p, k, 300*time.Millisecond)
@@ -524,10 +528,7 @@ func TestOversizedFrames(t *testing.T) {
 		c, peer, hs := victimClient(t, p, k, tlsOpts{}, nil)
 		peer.setupRequest()
 		peer.send(0x7f, []byte{1})
-		assertRejected(t, c, peer, hs, func(err error) bool {
-			var fe *frameError
-			return errors.As(err, &fe)
-		}, "unknown frame")
+		assertRejected(t, c, peer, hs, framing, "unknown frame")
 	})
 	t.Run("data before attestation", func(t *testing.T) {
 		c, peer, hs := victimClient(t, p, k, tlsOpts{}, nil)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/attested-tls/go-expat/attester"
+	"github.com/attested-tls/go-expat/ea"
 	"github.com/attested-tls/go-expat/verifier"
 )
 
@@ -36,8 +37,18 @@ type Config struct {
 
 	// Verifier appraises what the peer sends (Evidence in the background-
 	// check model, an Attestation Result in the passport model). Required
-	// when RequirePeerAttestation is set or Attest is called.
+	// when RequirePeerAttestation is set or Attest is called. On a Conn, a
+	// Verifier without RequirePeerAttestation is refused unless
+	// PeerAttestationOnDemand says that is meant.
 	Verifier verifier.Verifier
+
+	// PeerAttestationOnDemand, with a Verifier and without
+	// RequirePeerAttestation, is the explicit choice of a Conn that sends
+	// and accepts application data before the peer has attested, and
+	// attests the peer only when Attest is called. Without it such a
+	// Config is an error, since a Verifier suggests an attested peer was
+	// meant.
+	PeerAttestationOnDemand bool
 
 	// PeerIdentity decides how the peer's Exported Authenticator
 	// certificate is trusted. Its zero value requires the EA certificate to
@@ -55,8 +66,11 @@ type Config struct {
 	// must agree; do not set it for new deployments.
 	LegacyBinderLabel string
 
-	// SetupTimeout bounds the setup attestation when Handshake is called
-	// implicitly by Read or Write. Zero means 30 seconds.
+	// SetupTimeout bounds the setup however it was started (Handshake, or
+	// the first Read or Write), and each answer to a peer's request (an
+	// Attester still at work then is abandoned and the request refused).
+	// Listeners and Dial also bound the TLS handshake with it. Zero means
+	// DefaultSetupTimeout.
 	SetupTimeout time.Duration
 
 	// KeepOnFailure keeps the connection open (but marks it unattested and
@@ -66,15 +80,18 @@ type Config struct {
 	KeepOnFailure bool
 
 	// MaxPeerRequests bounds how many of the peer's attestation requests
-	// may be in progress at once; requests beyond it close the connection.
-	// Zero means 2.
+	// may be waiting or in progress at once; a request beyond it closes the
+	// connection (unexpected_message, ErrTooManyRequests). A go-expat peer
+	// never sends more than one at a time. Zero means 2.
 	MaxPeerRequests int
 
-	// PeerRequestInterval is the minimum interval between two attestations
-	// we perform for the peer (protection against a peer forcing thousands
-	// of hardware quotes). Requests arriving faster are refused with the
-	// empty authenticator. Zero means no limit beyond MaxPeerRequests;
-	// a negative value is invalid.
+	// PeerRequestInterval is the minimum interval between the starts of
+	// two attestations we perform for the peer: the protection against a
+	// peer forcing thousands of hardware quotes. A request arriving sooner
+	// waits for its turn (it is not refused). Zero means
+	// DefaultPeerRequestInterval (at most four quotes a second); set a
+	// smaller positive value for peers that re-attest more often. Negative
+	// is invalid.
 	PeerRequestInterval time.Duration
 
 	// MaxAuthenticatorSize bounds the authenticators we accept. Zero means
@@ -153,11 +170,29 @@ func (c *Config) logger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
+// Defaults for the zero values of Config.
+const (
+	DefaultSetupTimeout        = 30 * time.Second
+	DefaultPeerRequestInterval = 250 * time.Millisecond
+)
+
 func (c *Config) setupTimeout() time.Duration {
 	if c.SetupTimeout > 0 {
 		return c.SetupTimeout
 	}
-	return 30 * time.Second
+	return DefaultSetupTimeout
+}
+
+func (c *Config) peerRequestInterval() time.Duration {
+	if c.PeerRequestInterval > 0 {
+		return c.PeerRequestInterval
+	}
+	return DefaultPeerRequestInterval
+}
+
+// eaConfig is the configuration of the connection's ea.Session.
+func (c *Config) eaConfig() *ea.Config {
+	return &ea.Config{Rand: c.Rand, MaxAuthenticatorSize: c.maxAuthenticatorSize()}
 }
 
 func (c *Config) maxPeerRequests() int {
@@ -195,6 +230,23 @@ func (c *Config) check() error {
 	}
 	if c.PeerRequestInterval < 0 || c.SetupTimeout < 0 || c.MaxPeerRequests < 0 || c.MaxAuthenticatorSize < 0 {
 		return errors.New("expat: negative limit in Config")
+	}
+	if c.PeerAttestationOnDemand && c.RequirePeerAttestation {
+		return errors.New("expat: Config.PeerAttestationOnDemand and RequirePeerAttestation exclude each other")
+	}
+	if c.PeerAttestationOnDemand && c.Verifier == nil {
+		return errors.New("expat: Config.PeerAttestationOnDemand requires Config.Verifier")
+	}
+	return nil
+}
+
+// checkConn validates the configuration of a Conn.
+func (c *Config) checkConn() error {
+	if err := c.check(); err != nil {
+		return err
+	}
+	if c.Verifier != nil && !c.RequirePeerAttestation && !c.PeerAttestationOnDemand {
+		return errors.New("expat: Config.Verifier is set but RequirePeerAttestation is not, so application data would flow before the peer is attested: set RequirePeerAttestation, or PeerAttestationOnDemand to attest the peer only when Attest is called")
 	}
 	return nil
 }

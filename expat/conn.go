@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/attested-tls/go-expat/ea"
@@ -19,60 +20,98 @@ import (
 // connection that carries Exported Authenticator messages and application
 // data on the same stream (see frame.go for the framing).
 //
-// Setup happens in Handshake (called implicitly by the first Read or Write):
-// each side sends a SETUP frame, with an attestation request when its Config
-// requires the peer to attest; each side answers the peer's request; mutual
-// attestation therefore takes one round trip after the TLS handshake. No
-// application data is accepted or sent until the attestation the local
-// policy requires has been verified and the peer's setup request answered.
+// Setup happens in Handshake (called implicitly by the first Read, Write,
+// CloseWrite or Attest): each side sends a SETUP frame, with an attestation
+// request when its Config requires the peer to attest; each side answers
+// the peer's request; mutual attestation therefore takes one round trip
+// after the TLS handshake. No application data is accepted or sent until
+// the attestation the local policy requires has been verified and the
+// peer's setup request answered. Setup is bounded by Config.SetupTimeout
+// however it was started (see state.go for its states).
 //
 // Attest runs a new attestation of the peer at any time (operation-triggered
 // or periodic re-attestation), each with a new context. Attestations are
 // numbered in the order their verification completed; PeerAttestation
 // returns the latest.
 //
+// Nothing blocks past its caller's bound: Handshake and Attest end with
+// their ctx (and Handshake with the read deadline), Read and Write with
+// the deadlines set by SetDeadline, SetReadDeadline and SetWriteDeadline,
+// and Close within about a second whatever the peer, the Attester or the
+// Verifier do. Work a caller gave up on never commits state: a verification
+// that completes after its Attest or Handshake returned is dropped.
+//
 // A Conn reads the TLS connection from its own goroutine so that requests
 // from the peer are answered even while the application is not reading.
 // Application data that arrives is buffered up to a small bound; beyond it
 // the Conn stops reading until the application calls Read, which also
-// delays EA messages queued behind that data.
+// delays EA messages queued behind that data. EA messages we send go ahead
+// of our own application data: they wait behind at most one DATA frame.
 type Conn struct {
 	tc       *tls.Conn
 	ep       *Endpoint
 	cfg      *Config
 	isServer bool
 
-	// lifetime
+	// lifetime: ctx ends when the connection does.
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	reader sync.WaitGroup // the reader goroutine; Close waits for it alone
 
-	writeMu sync.Mutex
+	// Writing. wsem is held while writing to tc; control frames queue in
+	// ctrlQ and whoever holds wsem writes them before its next DATA frame.
+	wsem      chan struct{}
+	wmu       sync.Mutex
+	ctrlQ     []*ctrlFrame
+	ctrlN     atomic.Int32
+	wdeadline atomic.Pointer[time.Time]
+
+	// attestSem serializes our re-attestations: one request of ours is
+	// outstanding at a time, so a peer's MaxPeerRequests is never exceeded
+	// by concurrent Attest calls, which queue instead.
+	attestSem chan struct{}
 
 	hsOnce sync.Once
 	hsDone chan struct{} // closed when setup has completed or failed
 
-	mu            sync.Mutex
-	setupErr      error
-	peerSetup     bool // peer's SETUP received
-	peerSetupReq  bool // ... with a request
-	answeredSetup bool // our answer to it written
-	ourSetupDone  bool // our setup request verified (or none)
-	attested      bool // the latest attestation of the peer succeeded
-	attestations  uint64
-	latest        *Attestation
-	pending       map[string]chan attestResult
-	inFlight      int // peer requests being answered
-	lastAnswer    time.Time
-	closed        bool
-	closeErr      error // why the connection ended
-	rq            []rqChunk
-	rqBytes       int
-	rdeadline     time.Time
-	dataReady     chan struct{} // signalled when rq, closeErr or rdeadline change
-	spaceReady    chan struct{} // signalled when Read drained rq
-	closeOnce     sync.Once
-	setupReqCtx   []byte
+	mu           sync.Mutex
+	setup        setupState
+	waiting      obligation
+	setupErr     error
+	cur          *exchange // our one outstanding request, if any
+	attested     bool      // the latest attestation of the peer succeeded
+	attestations uint64
+	latest       *Attestation
+	peerQueued   int       // peer requests accepted and not yet answered
+	nextAnswer   time.Time // earliest start of our next answer to the peer
+	closed       bool
+	closeErr     error // why the connection ended
+	writeClosed  bool  // CloseWrite was called
+	peerEnded    bool  // the peer sent END
+	rq           []rqChunk
+	rqBytes      int
+	rdeadline    time.Time
+	dlChanged    chan struct{} // closed and replaced when a deadline changes
+	dataReady    chan struct{} // signalled when rq, closeErr or rdeadline change
+	spaceReady   chan struct{} // signalled when Read drained rq
+	closeOnce    sync.Once
+}
+
+// exchange is our one outstanding attestation request: the setup request or
+// the request of one Attest call. The request state itself (context,
+// message, what may answer it) is the Endpoint's, in its ea.Session.
+type exchange struct {
+	req    *Request
+	setup  bool
+	answer chan []byte // buffered 1: the peer's authenticator
+	got    bool        // the authenticator arrived (guarded by Conn.mu)
+}
+
+// ctrlFrame is a queued control frame.
+type ctrlFrame struct {
+	b       []byte
+	done    chan error // buffered 1: the result of writing b
+	started bool       // taken off the queue for writing (guarded by wmu)
 }
 
 // rqChunk is received application data not yet consumed by Read.
@@ -81,28 +120,29 @@ type rqChunk struct {
 	b  []byte  // unread part of *bp
 }
 
-type attestResult struct {
-	att *Attestation
-	err error
-}
-
 // maxBufferedData bounds application data read from the peer but not yet
 // consumed by Read.
 const maxBufferedData = 4 * maxDataPayload
 
+// closeGrace bounds how long Close spends telling the peer (a CLOSE frame,
+// TLS close_notify) before it cuts the connection.
+const closeGrace = time.Second
+
 // Server wraps the server side of an established TLS 1.3 connection. The
 // TLS handshake must have completed (call tc.Handshake first) and must not
-// have resumed a session.
+// have resumed a session (use ServerTLSConfig). Listen and NewListener do
+// all of this, with a setup deadline, for every accepted connection.
 func Server(tc *tls.Conn, cfg *Config) (*Conn, error) { return newConn(tc, true, cfg) }
 
-// Client wraps the client side of an established TLS 1.3 connection.
+// Client wraps the client side of an established TLS 1.3 connection (see
+// Dial, which also runs the TLS handshake and the setup).
 func Client(tc *tls.Conn, cfg *Config) (*Conn, error) { return newConn(tc, false, cfg) }
 
 func newConn(tc *tls.Conn, isServer bool, cfg *Config) (*Conn, error) {
 	if cfg == nil {
 		cfg = &Config{}
 	}
-	if err := cfg.check(); err != nil {
+	if err := cfg.checkConn(); err != nil {
 		return nil, err
 	}
 	if tc == nil {
@@ -117,8 +157,10 @@ func newConn(tc *tls.Conn, isServer bool, cfg *Config) (*Conn, error) {
 	return &Conn{
 		tc: tc, ep: ep, cfg: cfg, isServer: isServer,
 		ctx: ctx, cancel: cancel,
+		wsem:       make(chan struct{}, 1),
+		attestSem:  make(chan struct{}, 1),
 		hsDone:     make(chan struct{}),
-		pending:    make(map[string]chan attestResult),
+		dlChanged:  make(chan struct{}),
 		dataReady:  make(chan struct{}, 1),
 		spaceReady: make(chan struct{}, 1),
 	}, nil
@@ -129,6 +171,10 @@ func (c *Conn) Endpoint() *Endpoint { return c.ep }
 
 // ConnectionState returns the underlying TLS connection's state.
 func (c *Conn) ConnectionState() tls.ConnectionState { return c.tc.ConnectionState() }
+
+// NetConn returns the underlying *tls.Conn. Reading or writing it directly
+// breaks the framing and therefore the connection.
+func (c *Conn) NetConn() *tls.Conn { return c.tc }
 
 // PeerAttestation returns the latest verified attestation of the peer, or
 // nil if there is none, the latest attestation failed, or the connection
@@ -144,105 +190,235 @@ func (c *Conn) PeerAttestation() *Attestation {
 
 // Handshake runs the attestation setup: it sends our SETUP frame (with a
 // request when Config.RequirePeerAttestation is set), answers the peer's
-// setup request and waits until both are done. On failure the connection is
-// closed with the alert the failure implies. It is safe to call more than
-// once; later calls return the first result.
+// setup request and waits until both are done. The Verifier appraising the
+// peer's setup answer runs under ctx (bounded by Config.SetupTimeout).
+// Handshake returns when ctx ends, when the read deadline set on c passes,
+// or after Config.SetupTimeout, whichever comes first; any of these, like
+// any failure, fails the setup and closes the connection with the alert
+// the failure implies. It is safe to call more than once and concurrently;
+// later calls return the first result.
 func (c *Conn) Handshake(ctx context.Context) error {
-	c.hsOnce.Do(func() { c.startSetup() })
+	c.hsOnce.Do(func() { c.startSetup(ctx) })
 	select {
 	case <-c.hsDone:
+		return c.handshakeErr()
 	default:
+	}
+	for {
+		dl, changed := c.deadlines()
+		t, tch := deadlineTimer(dl.read)
 		select {
 		case <-c.hsDone:
 		case <-ctx.Done():
 			c.fail(wrapErr("setup", alertInternalError, ctx.Err()))
-			<-c.hsDone
+		case <-tch:
+			c.fail(wrapErr("setup", alertInternalError, os.ErrDeadlineExceeded))
+		case <-changed:
+			stopTimer(t)
+			continue
 		}
+		stopTimer(t)
+		<-c.hsDone
+		return c.handshakeErr()
 	}
+}
+
+// connDeadlines are the deadlines set on a Conn.
+type connDeadlines struct{ read, write time.Time }
+
+// deadlines returns the deadlines and a channel closed when they change.
+func (c *Conn) deadlines() (connDeadlines, <-chan struct{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return connDeadlines{c.rdeadline, c.writeDeadline()}, c.dlChanged
+}
+
+func (c *Conn) handshakeErr() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.setupErr
 }
 
-func (c *Conn) startSetup() {
-	payload := []byte{frameVersion}
-	if c.cfg.RequirePeerAttestation {
-		req, err := c.ep.Request()
-		if err != nil {
-			c.fail(err)
-			return
-		}
-		reqCtx, err := ea.GetContext(req)
-		if err != nil {
-			c.fail(err)
-			return
-		}
-		c.mu.Lock()
-		c.setupReqCtx = reqCtx
-		c.pending[string(reqCtx)] = make(chan attestResult, 1)
-		c.mu.Unlock()
-		payload = append(payload, req...)
-	} else {
-		c.mu.Lock()
-		c.ourSetupDone = true
-		c.mu.Unlock()
+// startSetup starts the setup goroutine; ctx is the caller's (nil for an
+// implicit setup), whose values and cancellation the Verifier sees.
+func (c *Conn) startSetup(ctx context.Context) {
+	parent := ctx
+	if parent == nil {
+		parent = c.ctx
 	}
-	// SETUP must be our first frame: hold the write lock from before the
-	// reader starts (which may answer the peer's request) until it is
-	// written. The reader must run meanwhile so that synchronous transports
-	// (net.Pipe) do not deadlock with both sides writing.
-	c.writeMu.Lock()
-	c.wg.Add(1)
-	go c.readLoop()
-	_, err := c.tc.Write(appendFrame(nil, frameSetup, payload))
-	c.writeMu.Unlock()
-	if err != nil {
-		c.fail(err)
+	sctx, cancel := context.WithTimeout(parent, c.cfg.setupTimeout())
+	stop := context.AfterFunc(c.ctx, cancel)
+
+	payload := []byte{frameVersion}
+	var ex *exchange
+	if c.cfg.RequirePeerAttestation {
+		req, err := c.ep.NewRequest()
+		if err != nil {
+			stop()
+			cancel()
+			c.fail(err)
+			return
+		}
+		ex = &exchange{req: req, setup: true, answer: make(chan []byte, 1)}
+		payload = append(payload, req.Message...)
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		stop()
+		cancel()
 		return
 	}
-	c.checkSetup()
-}
-
-// checkSetup completes setup when every condition holds.
-func (c *Conn) checkSetup() {
-	c.mu.Lock()
-	done := c.setupErr == nil && c.peerSetup && (!c.peerSetupReq || c.answeredSetup) && c.ourSetupDone
-	c.mu.Unlock()
-	if done {
-		c.closeHsDone()
+	c.setup = setupRunning
+	c.waiting = oblSetupSent | oblPeerSetup
+	if ex != nil {
+		c.waiting |= oblPeerAttest
+		c.cur = ex
 	}
+	c.mu.Unlock()
+	// SETUP must be our first frame: queue it before the reader starts
+	// (the reader may answer the peer's request; that answer queues
+	// behind it).
+	f := c.queueCtrl(appendFrame(nil, frameSetup, payload))
+	c.reader.Add(1)
+	go c.readLoop()
+	go func() {
+		defer cancel()
+		defer stop()
+		c.runSetup(sctx, f, ex)
+	}()
 }
 
-func (c *Conn) closeHsDone() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// runSetup drives our part of the setup and bounds the whole of it.
+func (c *Conn) runSetup(ctx context.Context, f *ctrlFrame, ex *exchange) {
+	if err := c.awaitCtrl(ctx, f); err != nil {
+		c.fail(wrapErr("setup", alertInternalError, err))
+		return
+	}
+	c.met(oblSetupSent)
+	if ex != nil {
+		att, err := c.awaitVerified(ctx, ex)
+		if err != nil {
+			c.fail(err)
+			return
+		}
+		c.mu.Lock()
+		if c.closed || c.setup != setupRunning {
+			c.mu.Unlock()
+			return
+		}
+		c.commitLocked(att, ex)
+		c.metLocked(oblPeerAttest)
+		c.mu.Unlock()
+	}
 	select {
 	case <-c.hsDone:
-	default:
-		close(c.hsDone)
+	case <-ctx.Done():
+		c.fail(wrapErr("setup", alertInternalError, fmt.Errorf("setup did not complete: %w", ctx.Err())))
 	}
 }
 
-func (c *Conn) implicitHandshake() error {
+// awaitVerified waits for the peer's answer to ex and verifies it, both
+// within ctx; a Verifier that ignores ctx is abandoned at ctx's end and
+// its result dropped.
+func (c *Conn) awaitVerified(ctx context.Context, ex *exchange) (*Attestation, error) {
+	var auth []byte
+	select {
+	case auth = <-ex.answer:
+	case <-ctx.Done():
+		return nil, wrapErr(opOf(ex), alertInternalError, fmt.Errorf("no answer from the peer: %w", ctx.Err()))
+	case <-c.ctx.Done():
+		return nil, c.endErr()
+	}
+	att, err := bounded(ctx, func(ctx context.Context) (*Attestation, error) {
+		return c.ep.VerifyFor(ctx, ex.req.Context, auth)
+	})
+	if err != nil {
+		if ctx.Err() != nil && !isExpatError(err) {
+			return nil, wrapErr(opOf(ex), alertInternalError, fmt.Errorf("verification not done in time: %w", ctx.Err()))
+		}
+		return nil, err
+	}
+	return att, nil
+}
+
+func opOf(ex *exchange) string {
+	if ex.setup {
+		return "setup"
+	}
+	return "attest"
+}
+
+func isExpatError(err error) bool {
+	var e *Error
+	return errors.As(err, &e)
+}
+
+// commitLocked makes att the latest attestation. c.mu is held; the caller
+// checked that the connection has not ended.
+func (c *Conn) commitLocked(att *Attestation, ex *exchange) {
+	c.attestations++
+	att.Seq = c.attestations
+	c.latest = att
+	c.attested = true
+	if c.cur == ex {
+		c.cur = nil
+	}
+	c.cfg.logger().Debug("expat: peer attested", "seq", att.Seq)
+	c.signal(c.dataReady)
+}
+
+// implicitHandshake starts the setup if needed and waits for it, until the
+// read or write deadline (write selects which).
+func (c *Conn) implicitHandshake(write bool) error {
 	select {
 	case <-c.hsDone:
 		// Fast path for every Read and Write after setup.
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.setupErr
+		return c.handshakeErr()
 	default:
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.setupTimeout())
-	defer cancel()
-	return c.Handshake(ctx)
+	c.hsOnce.Do(func() { c.startSetup(nil) })
+	for {
+		dls, changed := c.deadlines()
+		dl := dls.read
+		if write {
+			dl = dls.write
+		}
+		t, tch := deadlineTimer(dl)
+		select {
+		case <-c.hsDone:
+			stopTimer(t)
+			return c.handshakeErr()
+		case <-tch:
+			// The setup goes on (bounded by SetupTimeout); this call
+			// gives up, as a net.Conn call does at its deadline.
+			return os.ErrDeadlineExceeded
+		case <-changed:
+			stopTimer(t)
+		}
+	}
+}
+
+func (c *Conn) writeDeadline() time.Time {
+	if p := c.wdeadline.Load(); p != nil {
+		return *p
+	}
+	return time.Time{}
 }
 
 // Attest asks the peer to attest now, with a new context, and verifies the
-// answer with Config.Verifier. On success the result becomes the latest
-// PeerAttestation. On failure (including ctx expiring) the connection is
-// closed, unless Config.KeepOnFailure is set, in which case it stays open
-// but unattested: Read and Write fail with ErrNotAttested until a later
-// Attest succeeds.
+// answer with Config.Verifier, under ctx. On success the result becomes
+// the latest PeerAttestation.
+//
+// Concurrent calls queue: one request of ours is outstanding at a time. A
+// call whose ctx ends before its request was sent returns an error and
+// leaves the connection as it was. Once the request is sent, any failure —
+// the peer refusing, the Verifier rejecting, ctx ending before the answer
+// was verified — is a failed attestation: the connection is closed, unless
+// Config.KeepOnFailure is set, in which case it stays open but unattested
+// (Read and Write fail with ErrNotAttested until a later Attest succeeds).
+// A verification still running when ctx ends is abandoned and its result,
+// whenever it comes, is dropped.
 func (c *Conn) Attest(ctx context.Context) (*Attestation, error) {
 	if err := c.Handshake(ctx); err != nil {
 		return nil, err
@@ -250,46 +426,64 @@ func (c *Conn) Attest(ctx context.Context) (*Attestation, error) {
 	if c.cfg.Verifier == nil {
 		return nil, errors.New("expat: Attest needs Config.Verifier")
 	}
-	req, err := c.ep.Request()
+	select {
+	case c.attestSem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, wrapErr("attest", 0, fmt.Errorf("waited for an earlier Attest; request not sent, connection unchanged: %w", ctx.Err()))
+	case <-c.ctx.Done():
+		return nil, c.endErr()
+	}
+	defer func() { <-c.attestSem }()
+
+	req, err := c.ep.NewRequest()
 	if err != nil {
+		c.attestFailed(err)
 		return nil, err
 	}
-	reqCtx, err := ea.GetContext(req)
-	if err != nil {
+	ex := &exchange{req: req, answer: make(chan []byte, 1)}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		c.ep.Cancel(req.Context)
+		return nil, c.endErr()
+	}
+	c.cur = ex
+	c.mu.Unlock()
+	if err := c.writeCtrl(ctx, frameRequest, req.Message); err != nil {
+		c.abandon(ex)
+		var ns *notSentError
+		if errors.As(err, &ns) {
+			return nil, wrapErr("attest", 0, fmt.Errorf("request not sent, connection unchanged: %w", ns.err))
+		}
+		err = wrapErr("attest", alertInternalError, err)
+		c.fail(err)
 		return nil, err
 	}
-	ch := make(chan attestResult, 1)
+	att, err := c.awaitVerified(ctx, ex)
+	if err != nil {
+		c.abandon(ex)
+		c.attestFailed(err)
+		return nil, err
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		return nil, c.endErr()
 	}
-	c.pending[string(reqCtx)] = ch
+	c.commitLocked(att, ex)
 	c.mu.Unlock()
-	if err := c.writeFrame(frameRequest, req); err != nil {
-		c.fail(err)
-		return nil, err
+	return att, nil
+}
+
+// abandon gives up on ex: its context is cancelled in the Endpoint, so a
+// late answer is dropped quietly (and a second one is still an error).
+func (c *Conn) abandon(ex *exchange) {
+	c.mu.Lock()
+	if c.cur == ex {
+		c.cur = nil
 	}
-	select {
-	case r := <-ch:
-		if r.err != nil {
-			c.attestFailed(r.err)
-			return nil, r.err
-		}
-		return r.att, nil
-	case <-ctx.Done():
-		c.mu.Lock()
-		if _, ok := c.pending[string(reqCtx)]; ok {
-			// Abandoned: a late answer is discarded, not an error.
-			c.pending[string(reqCtx)] = nil
-		}
-		c.mu.Unlock()
-		err := wrapErr("attest", alertInternalError, ctx.Err())
-		c.attestFailed(err)
-		return nil, err
-	case <-c.ctx.Done():
-		return nil, c.endErr()
-	}
+	c.mu.Unlock()
+	c.ep.Cancel(ex.req.Context)
 }
 
 func (c *Conn) attestFailed(err error) {
@@ -303,17 +497,15 @@ func (c *Conn) attestFailed(err error) {
 	c.fail(err)
 }
 
-// Read reads application data. It blocks until setup has completed.
+// Read reads application data. It blocks until setup has completed, and
+// returns os.ErrDeadlineExceeded at the read deadline (an implicit setup
+// then goes on, within Config.SetupTimeout).
 func (c *Conn) Read(p []byte) (int, error) {
-	if err := c.implicitHandshake(); err != nil {
+	if err := c.implicitHandshake(false); err != nil {
 		return 0, err
 	}
 	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
+	defer stopTimer(timer)
 	for {
 		c.mu.Lock()
 		if c.cfg.RequirePeerAttestation && !c.attested && !c.closed {
@@ -333,6 +525,10 @@ func (c *Conn) Read(p []byte) (int, error) {
 			c.mu.Unlock()
 			c.signal(c.spaceReady)
 			return n, nil
+		}
+		if c.peerEnded {
+			c.mu.Unlock()
+			return 0, io.EOF
 		}
 		if c.closed {
 			err := c.closeErr
@@ -361,27 +557,18 @@ func (c *Conn) Read(p []byte) (int, error) {
 	}
 }
 
-// Write writes application data. It blocks until setup has completed and
-// fails with ErrNotAttested while the peer is not attested (when the policy
-// requires it).
+// Write writes application data. It blocks until setup has completed,
+// fails with ErrNotAttested while the peer is not attested (when the
+// policy requires it), and returns os.ErrDeadlineExceeded at the write
+// deadline (a timed-out write breaks the TLS stream, so the connection is
+// then closed, as crypto/tls leaves it unusable for writing).
 func (c *Conn) Write(p []byte) (int, error) {
-	if err := c.implicitHandshake(); err != nil {
+	if err := c.implicitHandshake(true); err != nil {
 		return 0, err
 	}
-	c.mu.Lock()
-	if c.closed {
-		err := c.closeErr
-		c.mu.Unlock()
-		if err == io.EOF {
-			err = ErrClosed
-		}
+	if err := c.writable(); err != nil {
 		return 0, err
 	}
-	if c.cfg.RequirePeerAttestation && !c.attested {
-		c.mu.Unlock()
-		return 0, ErrNotAttested
-	}
-	c.mu.Unlock()
 	bp := getBuf()
 	defer putBuf(bp)
 	n := 0
@@ -390,11 +577,21 @@ func (c *Conn) Write(p []byte) (int, error) {
 		if len(chunk) > maxDataPayload {
 			chunk = chunk[:maxDataPayload]
 		}
-		frame := appendFrame((*bp)[:0], frameData, chunk)
-		c.writeMu.Lock()
-		_, err := c.tc.Write(frame)
-		c.writeMu.Unlock()
+		if n > 0 {
+			if err := c.writable(); err != nil {
+				return n, err
+			}
+		}
+		if err := c.acquireW(nil, c.writeDeadline()); err != nil {
+			return n, err
+		}
+		err := c.flushCtrl()
+		if err == nil {
+			_, err = c.tc.Write(appendFrame((*bp)[:0], frameData, chunk))
+		}
+		<-c.wsem
 		if err != nil {
+			c.fail(wrapErr("write", alertInternalError, err))
 			return n, err
 		}
 		n += len(chunk)
@@ -403,11 +600,64 @@ func (c *Conn) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// Close closes the connection and the TLS connection under it, and waits
-// for the Conn's goroutines to end.
+// writable reports why application data cannot be written now, if so.
+func (c *Conn) writable() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+		if c.closeErr == io.EOF {
+			return ErrClosed
+		}
+		return c.closeErr
+	case c.writeClosed:
+		return ErrWriteClosed
+	case c.cfg.RequirePeerAttestation && !c.attested:
+		return ErrNotAttested
+	}
+	return nil
+}
+
+// CloseWrite ends our application data (the peer's Read then returns
+// io.EOF once it has read what we sent) while the connection stays open
+// for the peer's data and for attestation messages in both directions: the
+// half-close proxies need. It must not run concurrently with Write. Close
+// still has to be called.
+func (c *Conn) CloseWrite() error {
+	if err := c.implicitHandshake(true); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return c.endErr()
+	}
+	if c.writeClosed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.writeClosed = true
+	c.mu.Unlock()
+	ctx := context.Background()
+	if dl := c.writeDeadline(); !dl.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl)
+		defer cancel()
+	}
+	if err := c.writeCtrl(ctx, frameEnd, []byte{0}); err != nil {
+		c.fail(wrapErr("close write", alertInternalError, err))
+		return err
+	}
+	return nil
+}
+
+// Close closes the connection and the TLS connection under it. It returns
+// within about a second whatever the peer does (telling the peer is best
+// effort), and does not wait for an Attester or Verifier still at work:
+// their results are dropped.
 func (c *Conn) Close() error {
 	c.shutdown(ErrClosed, 0, false)
-	c.wg.Wait()
+	c.reader.Wait()
 	return nil
 }
 
@@ -420,30 +670,39 @@ func (c *Conn) SetDeadline(t time.Time) error {
 	return c.SetWriteDeadline(t)
 }
 
-// SetReadDeadline sets the deadline for Read. The Conn's own reader of the
-// TLS connection is not affected.
+// SetReadDeadline sets the deadline for Read, and for Handshake's wait for
+// the peer. The Conn's own reader of the TLS connection is not affected.
 func (c *Conn) SetReadDeadline(t time.Time) error {
 	c.mu.Lock()
 	c.rdeadline = t
+	c.deadlineChangedLocked()
 	c.mu.Unlock()
 	c.signal(c.dataReady)
 	return nil
 }
 
-// SetWriteDeadline sets the deadline for writes to the TLS connection.
-func (c *Conn) SetWriteDeadline(t time.Time) error { return c.tc.SetWriteDeadline(t) }
+func (c *Conn) deadlineChangedLocked() {
+	close(c.dlChanged)
+	c.dlChanged = make(chan struct{})
+}
+
+// SetWriteDeadline sets the deadline for Write and CloseWrite, and for
+// every write to the TLS connection.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.wdeadline.Store(&t)
+	c.deadlineChangedLocked()
+	c.mu.Unlock()
+	return c.tc.SetWriteDeadline(t)
+}
 
 // fail ends the connection after a local failure, telling the peer the
 // alert the failure implies.
 func (c *Conn) fail(err error) {
 	alert := alertInternalError
 	var e *Error
-	if errors.As(err, &e) {
+	if errors.As(err, &e) && e.Alert != 0 && !e.Remote {
 		alert = e.Alert
-	}
-	var fe *frameError
-	if errors.As(err, &fe) {
-		alert = alertUnexpectedMessage
 	}
 	c.shutdown(err, alert, true)
 }
@@ -454,28 +713,44 @@ func (c *Conn) shutdown(err error, alert tls.AlertError, sendAlert bool) {
 		c.closed = true
 		c.closeErr = err
 		c.attested = false
-		if c.setupErr == nil {
-			select {
-			case <-c.hsDone:
-			default:
-				c.setupErr = err
-			}
-		}
-		pending := c.pending
-		c.pending = map[string]chan attestResult{}
+		c.failSetupLocked(err)
 		c.mu.Unlock()
-		for _, ch := range pending {
-			ch <- attestResult{err: err}
-		}
-		if sendAlert && alert != 0 {
-			// Best effort, bounded: the peer may have stopped reading.
-			c.tc.SetWriteDeadline(time.Now().Add(time.Second))
-			c.writeFrame(frameClose, []byte{byte(alert)})
-		}
 		c.cancel()
-		c.tc.SetWriteDeadline(time.Now().Add(time.Second))
-		c.tc.Close()
-		c.closeHsDone()
+		// Frames still queued will not be written.
+		c.wmu.Lock()
+		q := c.ctrlQ
+		c.ctrlQ = nil
+		c.ctrlN.Store(0)
+		c.wmu.Unlock()
+		for _, f := range q {
+			f.done <- ErrClosed
+		}
+		deadline := time.Now().Add(closeGrace)
+		if sendAlert && alert != 0 {
+			// Best effort, bounded: the peer may have stopped reading,
+			// or a writer may hold the connection.
+			t := time.NewTimer(closeGrace / 4)
+			select {
+			case c.wsem <- struct{}{}:
+				c.tc.SetWriteDeadline(deadline)
+				c.tc.Write(appendFrame(nil, frameClose, []byte{byte(alert)}))
+				<-c.wsem
+			case <-t.C:
+			}
+			t.Stop()
+		}
+		// tls.Conn.Close sends close_notify with a deadline of its own
+		// (5 s): cut the connection under it at ours.
+		done := make(chan struct{})
+		go func() { c.tc.Close(); close(done) }()
+		t := time.NewTimer(time.Until(deadline))
+		select {
+		case <-done:
+		case <-t.C:
+			c.tc.NetConn().Close()
+			<-done
+		}
+		t.Stop()
 		c.signal(c.dataReady)
 		c.signal(c.spaceReady)
 	})
@@ -484,7 +759,7 @@ func (c *Conn) shutdown(err error, alert tls.AlertError, sendAlert bool) {
 func (c *Conn) endErr() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closeErr != nil {
+	if c.closeErr != nil && c.closeErr != io.EOF {
 		return c.closeErr
 	}
 	return ErrClosed
@@ -497,19 +772,128 @@ func (c *Conn) signal(ch chan struct{}) {
 	}
 }
 
-func (c *Conn) writeFrame(typ byte, payload ...[]byte) error {
-	bp := getBuf()
-	defer putBuf(bp)
-	frame := appendFrame((*bp)[:0], typ, payload...)
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
-	_, err := c.tc.Write(frame)
-	return err
+// acquireW takes the write semaphore, within ctx (nil: none) and the
+// deadline dl (zero: none).
+func (c *Conn) acquireW(ctx context.Context, dl time.Time) error {
+	select {
+	case c.wsem <- struct{}{}:
+		return nil
+	default:
+	}
+	t, tch := deadlineTimer(dl)
+	defer stopTimer(t)
+	var done <-chan struct{}
+	if ctx != nil {
+		done = ctx.Done()
+	}
+	select {
+	case c.wsem <- struct{}{}:
+		return nil
+	case <-done:
+		return ctx.Err()
+	case <-tch:
+		return os.ErrDeadlineExceeded
+	case <-c.ctx.Done():
+		return c.endErr()
+	}
+}
+
+// queueCtrl queues a control frame for writing.
+func (c *Conn) queueCtrl(b []byte) *ctrlFrame {
+	f := &ctrlFrame{b: b, done: make(chan error, 1)}
+	c.wmu.Lock()
+	c.ctrlQ = append(c.ctrlQ, f)
+	c.ctrlN.Add(1)
+	c.wmu.Unlock()
+	return f
+}
+
+// flushCtrl writes the queued control frames; wsem is held.
+func (c *Conn) flushCtrl() error {
+	for c.ctrlN.Load() > 0 {
+		c.wmu.Lock()
+		if len(c.ctrlQ) == 0 {
+			c.wmu.Unlock()
+			return nil
+		}
+		f := c.ctrlQ[0]
+		c.ctrlQ[0] = nil
+		c.ctrlQ = c.ctrlQ[1:]
+		c.ctrlN.Add(-1)
+		f.started = true
+		c.wmu.Unlock()
+		_, err := c.tc.Write(f.b)
+		f.done <- err
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// notSentError is a control frame given up before any byte of it was
+// written: the stream is intact.
+type notSentError struct{ err error }
+
+func (e *notSentError) Error() string { return "not sent: " + e.err.Error() }
+func (e *notSentError) Unwrap() error { return e.err }
+
+// writeCtrl queues a control frame and waits until it is written, within
+// ctx.
+func (c *Conn) writeCtrl(ctx context.Context, typ byte, payload ...[]byte) error {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return c.endErr()
+	}
+	return c.awaitCtrl(ctx, c.queueCtrl(appendFrame(nil, typ, payload...)))
+}
+
+// awaitCtrl waits until f is written, writing the queue itself when the
+// connection is free. If ctx ends before f was taken for writing, f is
+// withdrawn (a *notSentError); once it is being written, the stream cannot
+// be left half-written, and the caller must fail the connection.
+func (c *Conn) awaitCtrl(ctx context.Context, f *ctrlFrame) error {
+	for {
+		select {
+		case err := <-f.done:
+			return err
+		case c.wsem <- struct{}{}:
+			err := c.flushCtrl()
+			<-c.wsem
+			if err != nil {
+				select {
+				case ferr := <-f.done:
+					return ferr
+				default:
+					return err
+				}
+			}
+		case <-ctx.Done():
+			c.wmu.Lock()
+			if !f.started {
+				for i, g := range c.ctrlQ {
+					if g == f {
+						c.ctrlQ = append(c.ctrlQ[:i], c.ctrlQ[i+1:]...)
+						c.ctrlN.Add(-1)
+						break
+					}
+				}
+				c.wmu.Unlock()
+				return &notSentError{ctx.Err()}
+			}
+			c.wmu.Unlock()
+			return fmt.Errorf("frame partly written: %w", ctx.Err())
+		case <-c.ctx.Done():
+			return c.endErr()
+		}
+	}
 }
 
 // readLoop reads frames until the connection ends.
 func (c *Conn) readLoop() {
-	defer c.wg.Done()
+	defer c.reader.Done()
 	var hdr [frameHeaderLen]byte
 	maxAuth := c.cfg.maxAuthenticatorSize() + 256
 	for {
@@ -538,8 +922,7 @@ func (c *Conn) readLoop() {
 }
 
 func (c *Conn) readFailed(err error) {
-	var fe *frameError
-	if errors.As(err, &fe) {
+	if isExpatError(err) {
 		c.fail(err)
 		return
 	}
@@ -560,13 +943,20 @@ func (c *Conn) readFailed(err error) {
 // readData reads a DATA frame's payload into the receive queue.
 func (c *Conn) readData(n int) error {
 	c.mu.Lock()
-	if !c.peerSetup {
+	switch {
+	case !c.peerSetupSeenLocked():
 		c.mu.Unlock()
-		return &frameError{"application data before SETUP"}
-	}
-	if c.cfg.RequirePeerAttestation && !c.attested {
+		return framingError("application data before SETUP")
+	case c.peerEnded:
 		c.mu.Unlock()
-		return wrapErr("read", alertUnexpectedMessage, fmt.Errorf("%w: application data from a peer that is not attested", ErrNotAttested))
+		return framingError("application data after END")
+	case c.cfg.RequirePeerAttestation && !c.attested && c.cur != nil && c.cur.setup && !c.cur.got:
+		// Data before the peer even answered our setup request. (Data
+		// behind an answer being verified, or after a failed
+		// re-attestation under KeepOnFailure, is buffered: Read does not
+		// return it while the peer is not attested.)
+		c.mu.Unlock()
+		return wrapErr("read", alertUnexpectedMessage, fmt.Errorf("%w: application data from a peer that has not attested", ErrNotAttested))
 	}
 	for c.rqBytes+n > maxBufferedData && !c.closed {
 		c.mu.Unlock()
@@ -611,33 +1001,46 @@ func readPayload(r io.Reader, n int) ([]byte, error) {
 
 func (c *Conn) handleControl(typ byte, payload []byte) error {
 	c.mu.Lock()
-	peerSetup := c.peerSetup
+	peerSetup := c.peerSetupSeenLocked()
 	c.mu.Unlock()
 	if typ != frameSetup && typ != frameClose && !peerSetup {
-		return &frameError{"frame before SETUP"}
+		return framingError("frame before SETUP")
 	}
 	switch typ {
 	case frameSetup:
 		if peerSetup {
-			return &frameError{"second SETUP"}
+			return framingError("second SETUP")
 		}
 		if payload[0] != frameVersion {
-			return &frameError{fmt.Sprintf("unsupported framing version %d", payload[0])}
+			return framingError(fmt.Sprintf("unsupported framing version %d", payload[0]))
 		}
 		req := payload[1:]
-		c.mu.Lock()
-		c.peerSetup = true
-		c.peerSetupReq = len(req) > 0
-		c.mu.Unlock()
-		if len(req) > 0 {
-			return c.answer(req, true)
+		if len(req) == 0 {
+			c.met(oblPeerSetup)
+			return nil
 		}
-		c.checkSetup()
-		return nil
+		c.mu.Lock()
+		c.waiting |= oblAnswer
+		c.metLocked(oblPeerSetup)
+		c.mu.Unlock()
+		return c.acceptPeerRequest(req, true)
 	case frameRequest:
-		return c.answer(payload, false)
+		return c.acceptPeerRequest(payload, false)
 	case frameAuthenticator:
-		return c.handleAuthenticator(payload)
+		return c.deliver(payload)
+	case frameEnd:
+		if payload[0] != 0 || len(payload) != 1 {
+			return framingError("malformed END frame")
+		}
+		c.mu.Lock()
+		if c.peerEnded {
+			c.mu.Unlock()
+			return framingError("second END")
+		}
+		c.peerEnded = true
+		c.mu.Unlock()
+		c.signal(c.dataReady)
+		return nil
 	case frameClose:
 		// The peer gave up on the connection and says why; errors.As
 		// finds the tls.AlertError.
@@ -645,128 +1048,133 @@ func (c *Conn) handleControl(typ byte, payload []byte) error {
 		c.shutdown(&Error{Op: "peer closed", Alert: alert, Remote: true, Err: alert}, 0, false)
 		return nil
 	}
-	return &frameError{fmt.Sprintf("unexpected frame type 0x%02x", typ)}
+	return framingError(fmt.Sprintf("unexpected frame type 0x%02x", typ))
 }
 
-// answer starts answering a peer request in its own goroutine.
-func (c *Conn) answer(req []byte, setup bool) error {
-	c.mu.Lock()
-	if c.inFlight >= c.cfg.maxPeerRequests() {
-		c.mu.Unlock()
-		return wrapErr("answer", alertUnexpectedMessage, errors.New("peer has too many attestation requests in progress"))
-	}
-	c.inFlight++
-	throttled := false
-	now := c.cfg.now()
-	if c.cfg.PeerRequestInterval > 0 && !c.lastAnswer.IsZero() && now.Sub(c.lastAnswer) < c.cfg.PeerRequestInterval {
-		throttled = true
-	} else {
-		c.lastAnswer = now
-	}
-	c.mu.Unlock()
-	reqCtx, err := ea.GetContext(req)
+// acceptPeerRequest checks a request of the peer — its form, its type for
+// our role, its context, the number in progress — before anything is
+// spent on it, then schedules its answer at the pace Config allows.
+func (c *Conn) acceptPeerRequest(msg []byte, setup bool) error {
+	req, err := c.ep.acceptRequest(msg)
 	if err != nil {
-		return wrapErr("answer", alertIllegalParameter, err)
+		return err
 	}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		var auth []byte
-		var err error
-		if throttled {
-			c.cfg.logger().Warn("expat: refusing peer attestation request: too frequent")
-			auth, err = c.ep.Refuse(req)
-		} else {
-			auth, err = c.ep.Respond(c.ctx, req)
-			if err != nil {
-				c.cfg.logger().Warn("expat: cannot attest for peer", "err", err)
-				var e *Error
-				if errors.As(err, &e) && e.Op == "parse request" {
-					c.fail(err)
-					return
-				}
-				auth, err = c.ep.Refuse(req)
-			}
-		}
-		if err == nil {
-			err = c.writeFrame(frameAuthenticator, []byte{byte(len(reqCtx))}, reqCtx, auth)
-		}
-		c.mu.Lock()
-		c.inFlight--
-		if setup && err == nil {
-			c.answeredSetup = true
-		}
+	c.mu.Lock()
+	if c.peerQueued >= c.cfg.maxPeerRequests() {
 		c.mu.Unlock()
-		if err != nil {
-			c.fail(err)
-			return
-		}
-		if setup {
-			c.checkSetup()
-		}
-	}()
+		return wrapErr("answer", alertUnexpectedMessage, ErrTooManyRequests)
+	}
+	c.peerQueued++
+	now := c.cfg.now()
+	start := now
+	if start.Before(c.nextAnswer) {
+		start = c.nextAnswer
+	}
+	c.nextAnswer = start.Add(c.cfg.peerRequestInterval())
+	c.mu.Unlock()
+	go c.answerPeer(req, setup, start.Sub(now))
 	return nil
 }
 
-// handleAuthenticator verifies the peer's answer to one of our requests,
-// in the reader goroutine, so that application data behind it is only
-// accepted once the verification has succeeded.
-func (c *Conn) handleAuthenticator(payload []byte) error {
+// answerPeer answers one request of the peer after delay, within the
+// per-request bound (Config.SetupTimeout); an Attester that fails or
+// overruns is answered for with the empty authenticator.
+func (c *Conn) answerPeer(req *ea.Request, setup bool, delay time.Duration) {
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-c.ctx.Done():
+			t.Stop()
+			return
+		}
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.setupTimeout())
+	defer cancel()
+	auth, err := bounded(ctx, func(ctx context.Context) ([]byte, error) { return c.ep.answer(ctx, req) })
+	if err != nil {
+		c.cfg.logger().Warn("expat: cannot attest for peer", "err", err)
+		if auth, err = c.ep.refuse(req); err != nil {
+			c.fail(err)
+			return
+		}
+	}
+	err = c.writeCtrl(c.ctx, frameAuthenticator, []byte{byte(len(req.Context))}, req.Context, auth)
+	c.mu.Lock()
+	c.peerQueued--
+	c.mu.Unlock()
+	if err != nil {
+		c.fail(wrapErr("answer", alertInternalError, err))
+		return
+	}
+	if setup {
+		c.met(oblAnswer)
+	}
+}
+
+// deliver hands an AUTHENTICATOR frame to the exchange it answers.
+func (c *Conn) deliver(payload []byte) error {
 	if int(payload[0]) > len(payload)-1 {
-		return &frameError{"malformed AUTHENTICATOR frame"}
+		return framingError("malformed AUTHENTICATOR frame")
 	}
 	reqCtx := payload[1 : 1+int(payload[0])]
 	auth := payload[1+int(payload[0]):]
 	if len(auth) == 0 {
-		return &frameError{"empty authenticator payload"}
+		return framingError("empty authenticator payload")
 	}
 	c.mu.Lock()
-	ch, ok := c.pending[string(reqCtx)]
-	delete(c.pending, string(reqCtx))
-	setup := bytes.Equal(reqCtx, c.setupReqCtx) && c.setupReqCtx != nil && !c.ourSetupDone
+	ex := c.cur
+	if ex != nil && !ex.got && bytes.Equal(ex.req.Context, reqCtx) {
+		ex.got = true
+		c.mu.Unlock()
+		ex.answer <- auth
+		return nil
+	}
 	c.mu.Unlock()
-	if !ok {
-		// An answer to a request we never sent, or already answered:
-		// RFC 9261, Section 5.2.3.
-		return wrapErr("verify", alertIllegalParameter, fmt.Errorf("%w: authenticator for no outstanding request", ea.ErrUnknownContext))
-	}
-	if ch == nil {
-		// The request was abandoned by Attest's caller.
+	if c.ep.sess.LateAnswer(reqCtx) {
+		// The answer to a request whose Attest gave up: dropped.
+		c.cfg.logger().Debug("expat: late answer dropped")
 		return nil
 	}
-	vctx := c.ctx
-	if setup {
-		var cancel context.CancelFunc
-		vctx, cancel = context.WithTimeout(c.ctx, c.cfg.setupTimeout())
-		defer cancel()
+	// An answer to a request we never sent, or already answered:
+	// RFC 9261, Section 5.2.3.
+	return wrapErr("verify", alertIllegalParameter, fmt.Errorf("%w: authenticator for no outstanding request", ea.ErrUnknownContext))
+}
+
+// bounded runs f under ctx and returns at ctx's end even if f ignores ctx;
+// f's late result is then dropped.
+func bounded[T any](ctx context.Context, f func(context.Context) (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
 	}
-	att, err := c.ep.VerifyFor(vctx, reqCtx, auth)
-	if err == nil {
-		c.mu.Lock()
-		c.attestations++
-		att.Seq = c.attestations
-		c.latest = att
-		c.attested = true
-		if setup {
-			c.ourSetupDone = true
-		}
-		c.mu.Unlock()
-		c.cfg.logger().Debug("expat: peer attested", "seq", att.Seq)
+	ch := make(chan result, 1)
+	go func() {
+		v, err := f(ctx)
+		ch <- result{v, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-ctx.Done():
+		var zero T
+		return zero, ctx.Err()
 	}
-	ch <- attestResult{att: att, err: err}
-	if err != nil {
-		if setup || !c.cfg.KeepOnFailure {
-			return err
-		}
-		c.mu.Lock()
-		c.attested = false
-		c.mu.Unlock()
-		return nil
+}
+
+// deadlineTimer returns a timer channel for dl, nil for the zero time.
+func deadlineTimer(dl time.Time) (*time.Timer, <-chan time.Time) {
+	if dl.IsZero() {
+		return nil, nil
 	}
-	if setup {
-		c.checkSetup()
+	t := time.NewTimer(time.Until(dl))
+	return t, t.C
+}
+
+func stopTimer(t *time.Timer) {
+	if t != nil {
+		t.Stop()
 	}
-	return nil
 }
 
 const alertUnexpectedMessage tls.AlertError = 10

@@ -58,11 +58,11 @@ func TestServerAttestation(t *testing.T) {
 	if s.PeerAttestation() != nil {
 		t.Fatal("server has an attestation of a client that never attested")
 	}
-	exchange(t, c, s)
+	exchangeData(t, c, s)
 }
 
-// exchange checks that application data flows both ways.
-func exchange(t testing.TB, a, b *Conn) {
+// exchangeData checks that application data flows both ways.
+func exchangeData(t testing.TB, a, b *Conn) {
 	t.Helper()
 	msg := []byte("hello over attested TLS")
 	errc := make(chan error, 1)
@@ -123,7 +123,7 @@ func TestMutualAttestation(t *testing.T) {
 			if s.PeerAttestation() == nil || c.PeerAttestation() == nil {
 				t.Fatal("missing attestation")
 			}
-			exchange(t, c, s)
+			exchangeData(t, c, s)
 		})
 	}
 }
@@ -261,31 +261,51 @@ func TestConcurrentAttest(t *testing.T) {
 	}
 }
 
-func TestPeerRequestThrottle(t *testing.T) {
-	// T15: requests faster than PeerRequestInterval are refused with the
-	// empty authenticator without running the attester.
+func TestPeerRequestPacing(t *testing.T) {
+	// T31: requests faster than PeerRequestInterval wait for their turn:
+	// both are answered, the second no sooner than the interval after the
+	// first, and the attester runs once per answer.
 	p := newPKI(t)
 	k := newKit(t)
 	calls := &countingAttester{inner: k.att}
-	_, peer := serverWithRawClient(t, p, &Config{Attester: calls, Certificate: &p.server, PeerRequestInterval: time.Hour})
+	const interval = 400 * time.Millisecond
+	_, peer := serverWithRawClient(t, p, &Config{Attester: calls, Certificate: &p.server, PeerRequestInterval: interval})
+	start := time.Now()
 	for range 2 {
 		peer.send(frameRequest, peer.request(t))
 	}
-	refused, answered := 0, 0
-	for range 2 {
+	var at [2]time.Duration
+	for i := range 2 {
 		b := peer.expect(frameAuthenticator)
-		_, err := peer.sess.Validate(b[1+int(b[0]):], &ea.ValidateOptions{InsecureSkipChainVerify: true})
-		switch {
-		case errors.Is(err, ea.ErrEmptyAuthenticator):
-			refused++
-		case err == nil:
-			answered++
-		default:
-			t.Fatalf("validate: %v", err)
+		at[i] = time.Since(start)
+		if _, err := peer.sess.Validate(b[1+int(b[0]):], &ea.ValidateOptions{InsecureSkipChainVerify: true}); err != nil {
+			t.Fatalf("answer %d: %v", i, err)
 		}
 	}
-	if refused != 1 || answered != 1 || calls.n() != 1 {
-		t.Fatalf("answered %d refused %d attester calls %d, want 1 1 1", answered, refused, calls.n())
+	if at[0] > interval/2 || at[1] < interval {
+		t.Fatalf("answers after %v and %v, want the first at once and the second after %v", at[0], at[1], interval)
+	}
+	if calls.n() != 2 {
+		t.Fatalf("attester calls %d, want 2", calls.n())
+	}
+}
+
+func TestDefaultPeerRequestInterval(t *testing.T) {
+	// T31: with the zero Config, a peer re-requesting as soon as each
+	// answer arrives gets at most one attestation per
+	// DefaultPeerRequestInterval.
+	p := newPKI(t)
+	k := newKit(t)
+	calls := &countingAttester{inner: k.att}
+	_, peer := serverWithRawClient(t, p, &Config{Attester: calls, Certificate: &p.server})
+	start := time.Now()
+	for time.Since(start) < time.Second {
+		peer.send(frameRequest, peer.request(t))
+		peer.expect(frameAuthenticator)
+	}
+	// 1 s / 250 ms: the answers start at 0, 250, 500, 750 and 1000 ms.
+	if n, max := calls.n(), int(time.Since(start)/DefaultPeerRequestInterval)+1; n > max {
+		t.Fatalf("attester ran %d times in %v, want at most %d", n, time.Since(start), max)
 	}
 }
 

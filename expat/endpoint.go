@@ -46,11 +46,29 @@ type Endpoint struct {
 	// handshakePeer is the peer's handshake leaf when crypto/tls verified a
 	// chain for it; the default PeerIdentity compares against it.
 	handshakePeer *x509.Certificate
+	// spki is the DER SubjectPublicKeyInfo of Config.Certificate's leaf,
+	// parsed once.
+	spki []byte
+}
+
+// newEndpoint completes an Endpoint's construction.
+func newEndpoint(e *Endpoint) (*Endpoint, error) {
+	if c := e.cfg.Certificate; c != nil {
+		leaf := c.Leaf
+		if leaf == nil || !bytes.Equal(leaf.Raw, c.Certificate[0]) {
+			var err error
+			if leaf, err = x509.ParseCertificate(c.Certificate[0]); err != nil {
+				return nil, fmt.Errorf("expat: Config.Certificate: %w", err)
+			}
+		}
+		e.spki = leaf.RawSubjectPublicKeyInfo
+	}
+	return e, nil
 }
 
 // NewEndpoint returns an Endpoint for an established TLS 1.3 connection
 // whose state is cs. isServer is our role on that connection. It refuses
-// TLS versions other than 1.3, incomplete handshakes and resumed sessions.
+// incomplete handshakes, TLS versions other than 1.3 and resumed sessions.
 func NewEndpoint(cs *tls.ConnectionState, isServer bool, cfg *Config) (*Endpoint, error) {
 	if cfg == nil {
 		cfg = &Config{}
@@ -58,10 +76,10 @@ func NewEndpoint(cs *tls.ConnectionState, isServer bool, cfg *Config) (*Endpoint
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	if cs.DidResume {
-		return nil, ErrResumed
+	if err := checkState(cs); err != nil {
+		return nil, err
 	}
-	sess, err := ea.NewSession(cs, isServer, &ea.Config{Rand: cfg.Rand, MaxAuthenticatorSize: cfg.maxAuthenticatorSize()})
+	sess, err := ea.NewSession(cs, isServer, cfg.eaConfig())
 	if err != nil {
 		return nil, fmt.Errorf("expat: %w", err)
 	}
@@ -69,7 +87,20 @@ func NewEndpoint(cs *tls.ConnectionState, isServer bool, cfg *Config) (*Endpoint
 	if len(cs.VerifiedChains) > 0 && len(cs.PeerCertificates) > 0 {
 		peer = cs.PeerCertificates[0]
 	}
-	return &Endpoint{cfg: cfg, sess: sess, exp: cs, isServer: isServer, handshakePeer: peer}, nil
+	return newEndpoint(&Endpoint{cfg: cfg, sess: sess, exp: cs, isServer: isServer, handshakePeer: peer})
+}
+
+// checkState refuses connection states no attestation may be bound to.
+func checkState(cs *tls.ConnectionState) error {
+	switch {
+	case cs == nil:
+		return errors.New("expat: nil connection state")
+	case !cs.HandshakeComplete:
+		return fmt.Errorf("expat: %w: run the TLS handshake (tls.Conn.Handshake) before wrapping the connection", ea.ErrHandshakeIncomplete)
+	case cs.DidResume:
+		return ErrResumed
+	}
+	return nil
 }
 
 // NewEndpointFromSession returns an Endpoint over an existing ea.Session
@@ -77,7 +108,10 @@ func NewEndpoint(cs *tls.ConnectionState, isServer bool, cfg *Config) (*Endpoint
 // verifiedPeer is the peer's handshake certificate if, and only if, the
 // caller's TLS stack verified it; it is what the default PeerIdentity
 // compares against (nil makes the default identity policy reject every
-// authenticator).
+// authenticator). When exp is a *tls.ConnectionState (as quic-go's
+// ConnectionState().TLS is), an incomplete handshake or a resumed session
+// is refused as by NewEndpoint; a caller passing another Exporter vouches
+// that its session was not resumed.
 func NewEndpointFromSession(sess *ea.Session, exp ea.Exporter, verifiedPeer *x509.Certificate, cfg *Config) (*Endpoint, error) {
 	if cfg == nil {
 		cfg = &Config{}
@@ -85,51 +119,109 @@ func NewEndpointFromSession(sess *ea.Session, exp ea.Exporter, verifiedPeer *x50
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	return &Endpoint{cfg: cfg, sess: sess, exp: exp, isServer: sess.IsServer(), handshakePeer: verifiedPeer}, nil
+	if sess == nil || exp == nil {
+		return nil, errors.New("expat: NewEndpointFromSession needs a session and its exporter")
+	}
+	if cs, ok := exp.(*tls.ConnectionState); ok {
+		if err := checkState(cs); err != nil {
+			return nil, err
+		}
+	}
+	return newEndpoint(&Endpoint{cfg: cfg, sess: sess, exp: exp, isServer: sess.IsServer(), handshakePeer: verifiedPeer})
 }
 
-// Request returns a new attestation request (a CertificateRequest from a
-// server, a ClientCertificateRequest from a client) with a fresh context,
-// offering cmw_attestation empty (draft -04, Section 4).
-func (e *Endpoint) Request() ([]byte, error) {
+// Request is an attestation request made by an Endpoint: its
+// certificate_request_context and the message to send. The Endpoint keeps
+// it outstanding until its answer is verified or it is cancelled.
+type Request struct {
+	Context []byte
+	Message []byte
+}
+
+// NewRequest returns a new attestation request (a CertificateRequest from
+// a server, a ClientCertificateRequest from a client) with a fresh
+// context, offering cmw_attestation empty (draft -04, Section 4). Verify
+// or VerifyFor consumes it; Cancel abandons it.
+func (e *Endpoint) NewRequest() (*Request, error) {
 	req, err := e.sess.NewRequest([]ea.Extension{{Type: e.cfg.extType(), Data: []byte{}}})
 	if err != nil {
-		return nil, fmt.Errorf("expat: %w", err)
+		return nil, wrapErr("request", alertOf(err, alertInternalError), err)
 	}
-	return req.Marshal()
+	msg, err := req.Marshal()
+	if err != nil {
+		return nil, wrapErr("request", alertInternalError, err)
+	}
+	return &Request{Context: req.Context, Message: msg}, nil
 }
 
-// Respond answers the peer's request. When the request offers
-// cmw_attestation, Respond asks the Attester for Evidence bound to this
-// connection, the request's context and our EA key, and returns an
-// authenticator carrying it in the end-entity entry. Without a Certificate,
-// or when cmw_attestation is offered and there is no Attester, it returns
-// the empty authenticator (a refusal). On error nothing is returned; the
-// caller may then send Refuse's answer.
+// Cancel abandons our outstanding request with context reqContext: an
+// answer to it is then never verified, and LateAnswer reports the first
+// one. It reports whether the request was outstanding.
+func (e *Endpoint) Cancel(reqContext []byte) bool {
+	return e.sess.Cancel(&ea.Request{Context: reqContext})
+}
+
+// LateAnswer reports whether reqContext names a request cancelled with
+// Cancel whose answer has not arrived before; it reports true at most
+// once per context, so that a carrier can drop one late answer quietly and
+// still treat a second one, or an answer to a request never sent, as a
+// protocol violation.
+func (e *Endpoint) LateAnswer(reqContext []byte) bool { return e.sess.LateAnswer(reqContext) }
+
+// Request returns the message of a new attestation request (see
+// NewRequest, which also returns its context).
+func (e *Endpoint) Request() ([]byte, error) {
+	r, err := e.NewRequest()
+	if err != nil {
+		return nil, err
+	}
+	return r.Message, nil
+}
+
+// Respond answers the peer's request. It first checks the request — its
+// form, its type for our role, a context not used on this connection — so
+// that a request that would be refused costs no Evidence. When the request
+// offers cmw_attestation, Respond then asks the Attester for Evidence
+// bound to this connection, the request's context and our EA key, and
+// returns an authenticator carrying it in the end-entity entry. Without a
+// Certificate, or when cmw_attestation is offered and there is no
+// Attester, it returns the empty authenticator (a refusal). If the
+// Attester fails nothing is returned; the caller may then send Refuse's
+// answer.
 func (e *Endpoint) Respond(ctx context.Context, reqMsg []byte) ([]byte, error) {
+	req, err := e.acceptRequest(reqMsg)
+	if err != nil {
+		return nil, err
+	}
+	return e.answer(ctx, req)
+}
+
+// acceptRequest parses and checks a request of the peer and reserves its
+// context, before anything costly is done for it.
+func (e *Endpoint) acceptRequest(reqMsg []byte) (*ea.Request, error) {
 	req, err := ea.ParseRequest(reqMsg)
 	if err != nil {
 		return nil, wrapErr("parse request", alertOf(err, alertIllegalParameter), err)
 	}
-	data, offered := req.Extension(e.cfg.extType())
-	if offered && len(data) != 0 {
+	if data, offered := req.Extension(e.cfg.extType()); offered && len(data) != 0 {
 		err := errors.New("cmw_attestation offered with non-empty data")
 		return nil, wrapErr("parse request", alertIllegalParameter, err)
 	}
+	if err := e.sess.Reserve(req); err != nil {
+		return nil, wrapErr("parse request", alertOf(err, alertIllegalParameter), err)
+	}
+	return req, nil
+}
+
+// answer builds our answer to an accepted request.
+func (e *Endpoint) answer(ctx context.Context, req *ea.Request) ([]byte, error) {
+	_, offered := req.Extension(e.cfg.extType())
 	if e.cfg.Certificate == nil || (offered && e.cfg.Attester == nil) {
-		auth, rerr := e.sess.Refuse(req)
-		if rerr != nil {
-			return nil, wrapErr("refuse", alertOf(rerr, alertInternalError), rerr)
-		}
-		return auth, nil
+		return e.refuse(req)
 	}
 	var leafExts []ea.Extension
 	if offered {
-		leaf, err := x509.ParseCertificate(e.cfg.Certificate.Certificate[0])
-		if err != nil {
-			return nil, wrapErr("respond", alertInternalError, fmt.Errorf("our certificate: %w", err))
-		}
-		ch, err := ComputeChallenge(e.exp, e.sess.Hash(), e.cfg.label(), req.Context, leaf.RawSubjectPublicKeyInfo)
+		ch, err := ComputeChallenge(e.exp, e.sess.Hash(), e.cfg.label(), req.Context, e.spki)
 		if err != nil {
 			return nil, wrapErr("respond", alertInternalError, err)
 		}
@@ -152,12 +244,16 @@ func (e *Endpoint) Respond(ctx context.Context, reqMsg []byte) ([]byte, error) {
 
 // Refuse returns the empty authenticator for the peer's request: the
 // explicit "no" of RFC 9261, Section 6. Conn uses it when the Attester
-// fails or the peer asks too often.
+// fails or overruns its bound.
 func (e *Endpoint) Refuse(reqMsg []byte) ([]byte, error) {
 	req, err := ea.ParseRequest(reqMsg)
 	if err != nil {
 		return nil, wrapErr("parse request", alertOf(err, alertIllegalParameter), err)
 	}
+	return e.refuse(req)
+}
+
+func (e *Endpoint) refuse(req *ea.Request) ([]byte, error) {
 	auth, err := e.sess.Refuse(req)
 	if err != nil {
 		return nil, wrapErr("refuse", alertOf(err, alertInternalError), err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 )
 
 // TLS alerts used by this package (RFC 8446, Section 6).
@@ -29,7 +30,15 @@ var (
 	ErrMissingAttestation = errors.New("expat: authenticator carries no attestation")
 	// ErrResumed means the TLS session was resumed: a resumed session is
 	// never treated as attested (draft -04, Section 7.2).
-	ErrResumed = errors.New("expat: resumed TLS session")
+	ErrResumed = errors.New("expat: resumed TLS session: an attested connection needs a full handshake; build the tls.Config with ServerTLSConfig / ClientTLSConfig (or use Listen / Dial), which turn session tickets off")
+	// ErrFraming is matched by every violation of the stream framing by the
+	// peer (an *Error with Alert unexpected_message).
+	ErrFraming = errors.New("expat: framing violation")
+	// ErrTooManyRequests means the peer had more attestation requests
+	// waiting or in progress than Config.MaxPeerRequests allows.
+	ErrTooManyRequests = errors.New("expat: peer has too many attestation requests in progress")
+	// ErrWriteClosed is returned by Write after CloseWrite.
+	ErrWriteClosed = errors.New("expat: write after CloseWrite")
 	// ErrClosed is returned on a connection closed locally or after a
 	// failure; it matches net.ErrClosed. A clean close by the peer is
 	// io.EOF, as for any net.Conn.
@@ -50,9 +59,17 @@ type Error struct {
 	Err    error
 }
 
-func (e *Error) Error() string { return "expat: " + e.Op + ": " + e.Err.Error() }
+func (e *Error) Error() string {
+	// The cause may be one of our own errors: say "expat: " once.
+	return "expat: " + e.Op + ": " + strings.TrimPrefix(e.Err.Error(), "expat: ")
+}
 func (e *Error) Unwrap() error { return e.Err }
 
 func wrapErr(op string, alert tls.AlertError, err error) error {
 	return &Error{Op: op, Alert: alert, Err: err}
+}
+
+// framingError is a violation of the stream framing by the peer.
+func framingError(msg string) error {
+	return &Error{Op: "read", Alert: alertUnexpectedMessage, Err: fmt.Errorf("%w: %s", ErrFraming, msg)}
 }

@@ -32,6 +32,8 @@ import (
 //	type 0x04 DATA           payload = application data (1..16380 bytes)
 //	type 0x05 CLOSE          payload = TLS alert description (1 byte); the
 //	                         sender closes after it
+//	type 0x06 END            payload = 0x00: the sender sends no more DATA
+//	                         (half-close); other frames may still follow
 //
 // Unknown frame types, a second SETUP, a frame before SETUP, and payloads
 // larger than the limits below are protocol errors that close the connection.
@@ -44,6 +46,7 @@ const (
 	frameAuthenticator byte = 0x03
 	frameData          byte = 0x04
 	frameClose         byte = 0x05
+	frameEnd           byte = 0x06
 
 	frameVersion = 0x01
 
@@ -55,11 +58,6 @@ const (
 	// (≤ 2^16-1) plus headers.
 	maxRequestPayload = 1 + 4 + 1 + 255 + 2 + 65535
 )
-
-// frameError is a framing violation by the peer.
-type frameError struct{ msg string }
-
-func (e *frameError) Error() string { return "expat: framing: " + e.msg }
 
 // readFrameHeader reads one frame header and checks the claimed length
 // against the limit for its type before anything is allocated.
@@ -79,18 +77,18 @@ func readFrameHeader(r io.Reader, hdr *[frameHeaderLen]byte, maxAuth int) (typ b
 		limit = maxAuth
 	case frameData:
 		limit = maxDataPayload
-	case frameClose:
+	case frameClose, frameEnd:
 		limit = 1
 	default:
-		return 0, 0, &frameError{fmt.Sprintf("unknown frame type 0x%02x", typ)}
+		return 0, 0, framingError(fmt.Sprintf("unknown frame type 0x%02x", typ))
 	}
 	if n > limit {
-		return 0, 0, &frameError{fmt.Sprintf("frame type 0x%02x of %d bytes exceeds %d", typ, n, limit)}
+		return 0, 0, framingError(fmt.Sprintf("frame type 0x%02x of %d bytes exceeds %d", typ, n, limit))
 	}
 	if n == 0 {
 		// Every frame type has a non-empty payload (SETUP at least its
 		// version byte).
-		return 0, 0, &frameError{fmt.Sprintf("empty frame of type 0x%02x", typ)}
+		return 0, 0, framingError(fmt.Sprintf("empty frame of type 0x%02x", typ))
 	}
 	return typ, n, nil
 }
@@ -114,7 +112,7 @@ func parseFrames(b []byte, maxAuth int) ([][2][]byte, error) {
 	var out [][2][]byte
 	for len(b) > 0 {
 		if len(b) < frameHeaderLen {
-			return nil, &frameError{"truncated header"}
+			return nil, framingError("truncated header")
 		}
 		var hdr [frameHeaderLen]byte
 		typ, n, err := readFrameHeader(bytes.NewReader(b[:frameHeaderLen]), &hdr, maxAuth)
@@ -123,7 +121,7 @@ func parseFrames(b []byte, maxAuth int) ([][2][]byte, error) {
 		}
 		b = b[frameHeaderLen:]
 		if len(b) < n {
-			return nil, &frameError{"truncated payload"}
+			return nil, framingError("truncated payload")
 		}
 		out = append(out, [2][]byte{{typ}, b[:n]})
 		b = b[n:]
