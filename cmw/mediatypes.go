@@ -20,7 +20,7 @@ const (
 	// Veraison and by verifier/ear (passport model).
 	MediaTypeEAR = `application/eat+jwt; eat_profile="tag:github.com,2023:veraison/ear"`
 	// MediaTypeTestKit is the Evidence of the test-only software attester in
-	// internal/testkit: an EAT claims set in COSE_Sign1, signed by a key that
+	// expat/expattest/testkit: an EAT claims set in COSE_Sign1, signed by a key that
 	// nothing trusts unless a test says so.
 	MediaTypeTestKit = "application/vnd.go-expat.test-only-eat+cwt"
 )

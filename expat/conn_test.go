@@ -14,7 +14,7 @@ import (
 
 	"github.com/attested-tls/go-expat/attester"
 	"github.com/attested-tls/go-expat/ea"
-	"github.com/attested-tls/go-expat/internal/testkit"
+	"github.com/attested-tls/go-expat/expat/expattest/testkit"
 	"github.com/attested-tls/go-expat/verifier"
 )
 

@@ -17,7 +17,7 @@ import (
 
 	"github.com/attested-tls/go-expat/ea"
 	"github.com/attested-tls/go-expat/expat"
-	"github.com/attested-tls/go-expat/internal/testkit"
+	"github.com/attested-tls/go-expat/expat/expattest/testkit"
 )
 
 // exampleIdentity returns a self-signed server certificate and a pool that

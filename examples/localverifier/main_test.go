@@ -28,7 +28,7 @@ import (
 	atdx "github.com/attested-tls/go-expat/attester/tdx"
 	"github.com/attested-tls/go-expat/internal/sevsnptest"
 	"github.com/attested-tls/go-expat/internal/tdxtest"
-	"github.com/attested-tls/go-expat/internal/testkit"
+	"github.com/attested-tls/go-expat/expat/expattest/testkit"
 	"github.com/attested-tls/go-expat/verifier"
 	"github.com/attested-tls/go-expat/verifier/veraison"
 )

@@ -1,179 +1,80 @@
-// Package expattest is TEST-ONLY: helpers that build real TLS 1.3
-// connections on loopback and attested connections over them with package
-// expat, for the tests of packages other than expat (integration tests,
-// backends' end-to-end tests, live Veraison tests). Its certificates come
-// from a throwaway CA that nothing trusts outside the test that made it.
+// Package expattest is TEST ONLY: the testing.TB front end of the public
+// kit github.com/attested-tls/go-expat/expat/expattest (which holds the CA,
+// the loopback TLS pair and the attested pair) and the assertions that
+// go-expat's own tests share (integration tests, backends' end-to-end
+// tests, live Veraison tests). Each helper fails the test instead of
+// returning an error.
 package expattest
 
 import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"math/big"
-	"net"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/attested-tls/go-expat/attester"
 	"github.com/attested-tls/go-expat/expat"
+	pub "github.com/attested-tls/go-expat/expat/expattest"
 	"github.com/attested-tls/go-expat/verifier"
 )
 
 // PKI is a throwaway CA for the tests' TLS identities.
-type PKI struct {
-	Roots *x509.CertPool
-	CA    *x509.Certificate
-	key   *ecdsa.PrivateKey
-}
+type PKI struct{ *pub.CA }
 
 // NewPKI returns a fresh CA.
 func NewPKI(t testing.TB) *PKI {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := pub.NewCA()
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "go-expat integration test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &PKI{Roots: x509.NewCertPool(), CA: ca, key: key}
-	p.Roots.AddCert(ca)
-	return p
+	return &PKI{ca}
 }
 
-// Issue returns a certificate for name (server and client auth) whose key
-// is signer (nil: a fresh software P-256 key). signer may be opaque, such
-// as a TPM-resident key.
+// Issue is pub.CA.Issue, failing t on error.
 func (p *PKI) Issue(t testing.TB, name string, signer crypto.Signer) tls.Certificate {
 	t.Helper()
-	if signer == nil {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		signer = k
-	}
-	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
+	c, err := p.CA.Issue(name, signer)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: name},
-		DNSNames:     []string{name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.CA, signer.Public(), p.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: signer, Leaf: leaf}
+	return c
 }
 
 // ServerName is the name TLSPair's client expects; Issue certificates for it.
-const ServerName = "server.test"
+const ServerName = pub.ServerName
 
-// TLSPair returns both ends of a TLS 1.3 connection over loopback TCP with
-// the handshake completed: the server presents srvCert; with cliCert, the
-// client presents it and the server requires and verifies it.
+// TLSPair is pub.CA.TLSPair with a 30 s bound, both ends closed when the
+// test ends.
 func TLSPair(t testing.TB, p *PKI, srvCert tls.Certificate, cliCert *tls.Certificate) (srv, cli *tls.Conn) {
 	t.Helper()
-	scfg := expat.ServerTLSConfig(&tls.Config{Certificates: []tls.Certificate{srvCert}})
-	ccfg := expat.ClientTLSConfig(&tls.Config{RootCAs: p.Roots, ServerName: ServerName})
-	if cliCert != nil {
-		scfg.ClientAuth = tls.RequireAndVerifyClientCert
-		scfg.ClientCAs = p.Roots
-		ccfg.Certificates = []tls.Certificate{*cliCert}
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	type accepted struct {
-		c   *tls.Conn
-		err error
-	}
-	ch := make(chan accepted, 1)
-	go func() {
-		raw, err := ln.Accept()
-		if err != nil {
-			ch <- accepted{nil, err}
-			return
-		}
-		c := tls.Server(raw, scfg)
-		ch <- accepted{c, c.Handshake()}
-	}()
-	raw, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cli = tls.Client(raw, ccfg)
-	cerr := cli.Handshake()
-	a := <-ch
-	if a.c != nil {
-		t.Cleanup(func() { a.c.Close() })
-	}
-	t.Cleanup(func() { cli.Close() })
-	if cerr != nil || a.err != nil {
-		t.Fatalf("TLS handshake: client %v, server %v", cerr, a.err)
-	}
-	if v := cli.ConnectionState().Version; v != tls.VersionTLS13 {
-		t.Fatalf("TLS version 0x%04x", v)
-	}
-	return a.c, cli
-}
-
-// AttestedPair wraps both ends with package expat and runs the attestation
-// setup of both concurrently, as two programs would.
-func AttestedPair(t testing.TB, srv, cli *tls.Conn, scfg, ccfg *expat.Config) (s, c *expat.Conn, serr, cerr error) {
-	t.Helper()
-	s, err := expat.Server(srv, scfg)
-	if err != nil {
-		t.Fatalf("expat.Server: %v", err)
-	}
-	c, err = expat.Client(cli, ccfg)
-	if err != nil {
-		t.Fatalf("expat.Client: %v", err)
-	}
-	t.Cleanup(func() { s.Close(); c.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- s.Handshake(ctx) }()
-	cerr = c.Handshake(ctx)
-	serr = <-done
-	return s, c, serr, cerr
+	srv, cli, err := p.CA.TLSPair(ctx, srvCert, cliCert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close(); cli.Close() })
+	return srv, cli
+}
+
+// AttestedPair is pub.Attest with a 30 s bound: it returns both ends and
+// each end's setup error; both ends are closed when the test ends.
+func AttestedPair(t testing.TB, srv, cli *tls.Conn, scfg, ccfg *expat.Config) (s, c *expat.Conn, serr, cerr error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := pub.Attest(ctx, srv, cli, scfg, ccfg)
+	if p == nil {
+		t.Fatal(err) // a Config refused by expat.Server or expat.Client
+	}
+	t.Cleanup(func() { p.Close() })
+	return p.Server, p.Client, p.ServerErr, p.ClientErr
 }
 
 // Exchange checks that application data flows both ways.

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"os/exec"
-	"strings"
 	"testing"
 
 	spb "github.com/google/go-sev-guest/proto/sevsnp"
@@ -15,39 +13,6 @@ import (
 	"github.com/attested-tls/go-expat/verifier"
 	vsevsnp "github.com/attested-tls/go-expat/verifier/sevsnp"
 )
-
-// TestNotImported: no package outside internal/ depends on this kit or on
-// go-sev-guest's testing package (which registers flags), in non-test code.
-func TestNotImported(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs go list")
-	}
-	out, err := exec.Command("go", "list", "-e",
-		"-f", "{{.ImportPath}}{{range .Deps}} {{.}}{{end}}", "github.com/attested-tls/go-expat/...").Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
-	const self = "github.com/attested-tls/go-expat/internal/sevsnptest"
-	forbidden := []string{self, "github.com/google/go-sev-guest/testing"}
-	checked := 0
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 || strings.Contains(f[0], "/internal/") {
-			continue
-		}
-		checked++
-		for _, d := range f[1:] {
-			for _, bad := range forbidden {
-				if d == bad {
-					t.Errorf("%s depends on %s", f[0], bad)
-				}
-			}
-		}
-	}
-	if checked < 5 {
-		t.Fatalf("only %d packages listed", checked)
-	}
-}
 
 // The kit's two report sources verify against its roots, and only there.
 func TestPlatform(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 	"fmt"
 
 	"github.com/attested-tls/go-expat/attester"
-	"github.com/attested-tls/go-expat/internal/testkit"
+	"github.com/attested-tls/go-expat/expat/expattest/testkit"
 	"github.com/attested-tls/go-expat/verifier"
 	"github.com/attested-tls/go-expat/verifier/ear"
 )

@@ -16,7 +16,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwa"
 
 	"github.com/attested-tls/go-expat/cmw"
-	"github.com/attested-tls/go-expat/internal/testkit"
+	"github.com/attested-tls/go-expat/expat/expattest/testkit"
 	"github.com/attested-tls/go-expat/verifier"
 	"github.com/attested-tls/go-expat/verifier/local"
 )

@@ -17,7 +17,7 @@ import (
 
 	"github.com/attested-tls/go-expat/attester"
 	"github.com/attested-tls/go-expat/cmw"
-	"github.com/attested-tls/go-expat/internal/testkit"
+	"github.com/attested-tls/go-expat/expat/expattest/testkit"
 	"github.com/attested-tls/go-expat/verifier"
 	"github.com/attested-tls/go-expat/verifier/ear"
 	"github.com/attested-tls/go-expat/verifier/local"

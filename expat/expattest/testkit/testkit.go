@@ -1,9 +1,13 @@
-// Package testkit is TEST-ONLY. It provides a software Attester and the
-// matching Verifier for go-expat's tests, examples labelled as demos and
-// benchmarks. Its Evidence proves nothing about any platform: it is signed
-// by a throwaway key held in ordinary memory. Nothing in go-expat trusts
-// that key unless a test passes it explicitly to Verifier.TrustedKeys.
-// Non-test library code must never import this package.
+// Package testkit is TEST ONLY: trusted by nothing unless a test wires its
+// verifier in. It provides a software Attester and the matching Verifier,
+// for go-expat's tests and for users' own tests and CI, where no TPM or TEE
+// is at hand (with package expattest, one directory up, for the loopback
+// connections). Its Evidence proves nothing about any platform: it is
+// signed by a throwaway key held in ordinary memory. Nothing in go-expat
+// trusts that key unless a test passes it explicitly to
+// Verifier.TrustedKeys, and the zero Verifier rejects everything. No
+// production code path should import this package; go-expat's library
+// packages never do (a test checks it with go list).
 //
 // # Evidence format (cmw.MediaTypeTestKit)
 //
