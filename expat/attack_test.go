@@ -97,7 +97,7 @@ func assertRejected(t *testing.T, c *Conn, peer *rawPeer, hs <-chan error, check
 	}
 }
 
-func rejectedCheck(check string) func(error) bool {
+func rejectedCheck(check verifier.Check) func(error) bool {
 	return func(err error) bool {
 		var r *verifier.RejectedError
 		return errors.As(err, &r) && r.Check == check
@@ -179,7 +179,7 @@ func TestBindingAttacks(t *testing.T) {
 			req := peer.setupRequest()
 			cs := peer.tc.ConnectionState()
 			answerWith(t, peer, req, &p.server, k, tc.ch(&cs, req))
-			assertRejected(t, c, peer, hs, rejectedCheck("challenge"), tc.name)
+			assertRejected(t, c, peer, hs, rejectedCheck(verifier.CheckChallenge), tc.name)
 			var e *Error
 			if err := c.Handshake(context.Background()); !errors.As(err, &e) || e.Alert != alertBadCertificate {
 				t.Fatalf("alert: %v", err)
@@ -221,7 +221,7 @@ func TestReplayedEvidence(t *testing.T) {
 	}
 	srv, cli = tlsPair(t, p, tlsOpts{})
 	_, _, _, cerr = attestedPair(t, srv, cli, scfg, &Config{RequirePeerAttestation: true, Verifier: k.ver})
-	if !rejectedCheck("challenge")(cerr) {
+	if !rejectedCheck(verifier.CheckChallenge)(cerr) {
 		t.Fatalf("replayed evidence: %v, want a challenge rejection", cerr)
 	}
 }
@@ -305,7 +305,7 @@ func TestRelay(t *testing.T) {
 				t.Fatal(err)
 			}
 			toVictim.sendAuth(req.Context, auth)
-			assertRejected(t, c, toVictim, hs, rejectedCheck("challenge"), name)
+			assertRejected(t, c, toVictim, hs, rejectedCheck(verifier.CheckChallenge), name)
 		})
 	}
 }
@@ -502,7 +502,7 @@ func TestMalformedEvidence(t *testing.T) {
 				t.Fatal(err)
 			}
 			peer.sendAuth(req.Context, auth)
-			assertRejected(t, c, peer, hs, rejectedCheck("format"), name)
+			assertRejected(t, c, peer, hs, rejectedCheck(verifier.CheckFormat), name)
 		})
 	}
 }

@@ -56,7 +56,7 @@ func TestPassportAttacks(t *testing.T) {
 		srv, cli := tlsPair(t, p, tlsOpts{})
 		_, _, _, cerr := attestedPair(t, srv, cli, &Config{Attester: pa, Certificate: &p.server},
 			&Config{RequirePeerAttestation: true, Verifier: ev})
-		if !rejectedCheck("age")(cerr) {
+		if !rejectedCheck(verifier.CheckAge)(cerr) {
 			t.Fatalf("stale EAR: %v", cerr)
 		}
 	})
@@ -71,7 +71,7 @@ func TestPassportAttacks(t *testing.T) {
 		srv, cli = tlsPair(t, p, tlsOpts{})
 		_, _, _, cerr := attestedPair(t, srv, cli, &Config{Attester: rec, Certificate: &p.server},
 			&Config{RequirePeerAttestation: true, Verifier: ev})
-		if !rejectedCheck("nonce")(cerr) {
+		if !rejectedCheck(verifier.CheckNonce)(cerr) {
 			t.Fatalf("replayed EAR: %v", cerr)
 		}
 	})
@@ -105,7 +105,7 @@ func TestPassportKeyAttestation(t *testing.T) {
 	}{
 		{"key binding accepted", &p.server, ear.BindKey, func(err error) bool { return err == nil }},
 		{"nonce-only policy still needs the nonce, which matches", &p.server, ear.BindNonce, func(err error) bool { return err == nil }},
-		{"EAR names another key", &p.other, ear.BindKey, rejectedCheck("key")},
+		{"EAR names another key", &p.other, ear.BindKey, rejectedCheck(verifier.CheckKey)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pa := &ear.PassportAttester{Evidence: k.att, Issuer: iss, SPKI: spki(t, tc.eaKey), PublicKey: tc.eaKey.Leaf.PublicKey}
@@ -146,7 +146,7 @@ func TestLegacyBinderLabel(t *testing.T) {
 			if tc.ok != (cerr == nil) {
 				t.Fatalf("got %v", cerr)
 			}
-			if !tc.ok && !rejectedCheck("challenge")(cerr) {
+			if !tc.ok && !rejectedCheck(verifier.CheckChallenge)(cerr) {
 				t.Fatalf("got %v, want a challenge rejection", cerr)
 			}
 		})

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/attested-tls/go-expat/ea"
+	"github.com/attested-tls/go-expat/verifier"
 )
 
 // opensslSHA384 returns the client-side state of a real TLS 1.3 connection
@@ -125,7 +126,7 @@ func TestSHA384Suite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := client.Verify(context.Background(), auth2); !rejectedCheck("challenge")(err) {
+	if _, err := client.Verify(context.Background(), auth2); !rejectedCheck(verifier.CheckChallenge)(err) {
 		t.Fatalf("SHA-256 binding on a SHA-384 connection: %v", err)
 	}
 }

@@ -13,7 +13,7 @@ import (
 // routes each record to the Verifier registered for its media type.
 //
 // A record whose media type has no registered Verifier is rejected with
-// Check "format". Collections are rejected (Check "format") unless
+// CheckFormat. Collections are rejected (CheckFormat) unless
 // AllowCollections is set; then every record of the collection, at any
 // depth, is re-serialized on its own (in the collection's encoding) and
 // routed, every one must be accepted against the same Expected, and the
@@ -51,7 +51,7 @@ func (d *Dispatch) Lookup(mediaType string) (Verifier, error) {
 	}
 	switch n {
 	case 0:
-		return nil, Reject("format", "no verifier for media type %q", mediaType)
+		return nil, Reject(CheckFormat, nil, "no verifier for media type %q", mediaType)
 	case 1:
 		return found, nil
 	}
@@ -64,15 +64,15 @@ func (d *Dispatch) Lookup(mediaType string) (Verifier, error) {
 // items when they all agree (else Model BackgroundCheck only if all items
 // were background-check, Passport otherwise, and Technology the items'
 // technologies joined by "+"), MediaType the collection's __cmwc_t (or
-// "cmw-collection"), Status and each TrustVector claim the worst (highest
-// tier) over the items, Measurements and Claims prefixed with the item's
+// "cmw-collection"), Status the WorstTier and each TrustVector claim the
+// WorstClaim over the items, Measurements and Claims prefixed with the item's
 // label path ("gpu/firmware"), Verifier the distinct verifiers joined by
 // ", ", AppraisedAt the earliest, and EAR only when exactly one item
 // carried one.
 func (d *Dispatch) Verify(ctx context.Context, b []byte, exp *Expected) (*Result, error) {
 	c, err := cmw.Decode(b, d.Limits)
 	if err != nil {
-		return nil, &RejectedError{Check: "format", Reason: "undecodable CMW", Err: err}
+		return nil, Reject(CheckFormat, err, "undecodable CMW")
 	}
 	if r, ok := c.Record(); ok {
 		v, err := d.Lookup(r.MediaType)
@@ -82,7 +82,7 @@ func (d *Dispatch) Verify(ctx context.Context, b []byte, exp *Expected) (*Result
 		return v.Verify(ctx, b, exp)
 	}
 	if !d.AllowCollections {
-		return nil, Reject("format", "CMW collections are not accepted")
+		return nil, Reject(CheckFormat, nil, "CMW collections are not accepted")
 	}
 
 	type itemResult struct {
@@ -118,11 +118,12 @@ func (d *Dispatch) Verify(ctx context.Context, b []byte, exp *Expected) (*Result
 	}
 
 	out := &Result{
-		Model:      results[0].res.Model,
-		Technology: results[0].res.Technology,
-		Status:     results[0].res.Status,
-		MediaType:  c.CollectionType(),
-		Claims:     map[string]string{},
+		Model:       results[0].res.Model,
+		Technology:  results[0].res.Technology,
+		Status:      results[0].res.Status,
+		TrustVector: results[0].res.TrustVector,
+		MediaType:   c.CollectionType(),
+		Claims:      map[string]string{},
 	}
 	if out.MediaType == "" {
 		out.MediaType = "cmw-collection"
@@ -144,10 +145,8 @@ func (d *Dispatch) Verify(ctx context.Context, b []byte, exp *Expected) (*Result
 			seenVer[r.Verifier] = true
 			verifiers = append(verifiers, r.Verifier)
 		}
-		if tierRank(r.Status) > tierRank(out.Status) {
-			out.Status = r.Status
-		}
-		mergeVector(&out.TrustVector, r.TrustVector)
+		out.Status = WorstTier(out.Status, r.Status)
+		out.TrustVector.Merge(r.TrustVector)
 		for _, m := range r.Measurements {
 			out.Measurements = append(out.Measurements, Measurement{Name: ir.path + "/" + m.Name, Value: m.Value})
 		}
@@ -191,34 +190,4 @@ func walkItems(c *cmw.CMW, path []string, fn func([]string, *cmw.CMW) error) err
 		}
 	}
 	return nil
-}
-
-// tierRank orders tiers from best to worst; TierNone (no claim) ranks
-// between affirming and warning.
-func tierRank(t Tier) int {
-	switch t {
-	case TierAffirming:
-		return 1
-	case TierNone:
-		return 2
-	case TierWarning:
-		return 3
-	}
-	return 4
-}
-
-func mergeVector(dst *TrustVector, src TrustVector) {
-	pick := func(d *int8, s int8) {
-		if *d == 0 || (s != 0 && tierRank(TierOf(s)) > tierRank(TierOf(*d))) {
-			*d = s
-		}
-	}
-	pick(&dst.InstanceIdentity, src.InstanceIdentity)
-	pick(&dst.Configuration, src.Configuration)
-	pick(&dst.Executables, src.Executables)
-	pick(&dst.FileSystem, src.FileSystem)
-	pick(&dst.Hardware, src.Hardware)
-	pick(&dst.RuntimeOpaque, src.RuntimeOpaque)
-	pick(&dst.StorageOpaque, src.StorageOpaque)
-	pick(&dst.SourcedData, src.SourcedData)
 }

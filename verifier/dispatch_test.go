@@ -26,15 +26,15 @@ func (e *exactValue) Verify(_ context.Context, b []byte, exp *verifier.Expected)
 	e.calls++
 	c, err := cmw.Decode(b, nil)
 	if err != nil {
-		return nil, verifier.Reject("format", "%v", err)
+		return nil, verifier.Reject(verifier.CheckFormat, err, "exact: CMW")
 	}
 	r, ok := c.Record()
 	if !ok || r.MediaType != exactType {
-		return nil, verifier.Reject("format", "not mine")
+		return nil, verifier.Reject(verifier.CheckFormat, nil, "exact: not mine")
 	}
 	want, err := exp.Challenge.ReportData64()
 	if err != nil || !bytes.Equal(r.Value, want[:]) {
-		return nil, verifier.Reject("challenge", "value is not the challenge")
+		return nil, verifier.Reject(verifier.CheckChallenge, nil, "exact: value is not the challenge")
 	}
 	return &verifier.Result{Model: verifier.BackgroundCheck, Technology: "exact", Status: verifier.TierWarning,
 		TrustVector: verifier.TrustVector{InstanceIdentity: 32}, Verifier: "exact",
@@ -105,26 +105,26 @@ func TestDispatch(t *testing.T) {
 		name  string
 		d     *verifier.Dispatch
 		in    []byte
-		check string
+		check verifier.Check
 		tech  string
 	}{
-		{"test-kit record", d, ev, "", testkit.Technology},
-		{"other record", d, mustM(exactRec), "", "exact"},
-		{"unknown media type", d, mustM(unknownRec), "format", ""},
-		{"garbage", d, []byte("garbage"), "format", ""},
-		{"oversized", d, make([]byte, 65536), "format", ""},
-		{"stale evidence", d, staleEv, "challenge", ""},
-		{"collection not allowed", d, composite, "format", ""},
-		{"zero Dispatch", &verifier.Dispatch{}, ev, "format", ""},
-		{"collection", &allow, composite, "", "test-kit+exact"},
-		{"JSON collection", &allow, compositeJSON, "", "test-kit+exact"},
-		{"collection with a stale item", &allow, staleComposite, "challenge", ""},
-		{"collection with an unknown item", &allow, unknownComposite, "format", ""},
+		{"test-kit record", d, ev, 0, testkit.Technology},
+		{"other record", d, mustM(exactRec), 0, "exact"},
+		{"unknown media type", d, mustM(unknownRec), verifier.CheckFormat, ""},
+		{"garbage", d, []byte("garbage"), verifier.CheckFormat, ""},
+		{"oversized", d, make([]byte, 65536), verifier.CheckFormat, ""},
+		{"stale evidence", d, staleEv, verifier.CheckChallenge, ""},
+		{"collection not allowed", d, composite, verifier.CheckFormat, ""},
+		{"zero Dispatch", &verifier.Dispatch{}, ev, verifier.CheckFormat, ""},
+		{"collection", &allow, composite, 0, "test-kit+exact"},
+		{"JSON collection", &allow, compositeJSON, 0, "test-kit+exact"},
+		{"collection with a stale item", &allow, staleComposite, verifier.CheckChallenge, ""},
+		{"collection with an unknown item", &allow, unknownComposite, verifier.CheckFormat, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res, err := tt.d.Verify(context.Background(), tt.in, exp)
-			if tt.check != "" {
+			if tt.check != 0 {
 				var re *verifier.RejectedError
 				if !errors.As(err, &re) || re.Check != tt.check {
 					t.Fatalf("got %v, want check %q", err, tt.check)
@@ -147,6 +147,8 @@ func TestDispatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The worst status; per claim the worst claim made (exact makes no
+	// Hardware claim, the test kit affirms it).
 	if res.Status != verifier.TierWarning || res.TrustVector.InstanceIdentity != 32 || res.TrustVector.Hardware != 2 {
 		t.Errorf("merged status %v vector %+v", res.Status, res.TrustVector)
 	}

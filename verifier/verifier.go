@@ -16,6 +16,7 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/attested-tls/go-expat/attester"
@@ -60,26 +61,26 @@ type Expected struct {
 // ReportData64 returns the value that a 64-byte user-data field (SEV-SNP
 // REPORT_DATA, TDX REPORTDATA, CCA realm challenge, test-kit eat_nonce) must
 // hold: ReportData when set, else Challenge.ReportData64(). With only
-// QualifyingData set it returns a *RejectedError (Check "challenge").
+// QualifyingData set it returns a *RejectedError (CheckChallenge).
 func (e *Expected) ReportData64() ([64]byte, error) {
 	switch {
 	case e.ReportData != nil:
 		return *e.ReportData, nil
 	case e.QualifyingData != nil:
-		return [64]byte{}, Reject("challenge", "a 64-byte user-data field was presented, but only a 32-byte value is expected")
+		return [64]byte{}, Reject(CheckChallenge, nil, "a 64-byte user-data field was presented, but only a 32-byte value is expected")
 	}
 	return e.Challenge.ReportData64()
 }
 
 // QualifyingData32 returns the value that a TPM 2.0 quote's qualifyingData
 // must hold: QualifyingData when set, else Challenge.QualifyingData32().
-// With only ReportData set it returns a *RejectedError (Check "challenge").
+// With only ReportData set it returns a *RejectedError (CheckChallenge).
 func (e *Expected) QualifyingData32() ([32]byte, error) {
 	switch {
 	case e.QualifyingData != nil:
 		return *e.QualifyingData, nil
 	case e.ReportData != nil:
-		return [32]byte{}, Reject("challenge", "a 32-byte qualifyingData was presented, but only a 64-byte value is expected")
+		return [32]byte{}, Reject(CheckChallenge, nil, "a 32-byte qualifyingData was presented, but only a 64-byte value is expected")
 	}
 	return e.Challenge.QualifyingData32()
 }
@@ -107,13 +108,21 @@ func (m Model) String() string {
 }
 
 // Tier is an AR4SI trustworthiness tier, with the values used by EAR
-// (draft-ietf-rats-ear).
+// (draft-ietf-rats-ear). Its numeric values are EAR's codes, not an order:
+// compare tiers only with Worse, WorstTier and WorstClaim.
 type Tier int8
 
 const (
-	TierNone            Tier = 0
-	TierAffirming       Tier = 2
-	TierWarning         Tier = 32
+	// TierNone: no claim could be established (AR4SI 0, 1, -1: no claim,
+	// unexpected evidence, verifier malfunction).
+	TierNone Tier = 0
+	// TierAffirming: the claims were appraised and found good.
+	TierAffirming Tier = 2
+	// TierWarning: the claims were appraised and accepted with a reason for
+	// concern (a debug guest the policy allows, an out-of-date TCB the
+	// policy tolerates).
+	TierWarning Tier = 32
+	// TierContraindicated: the appraisal found the claims to be bad.
 	TierContraindicated Tier = 96
 )
 
@@ -131,6 +140,72 @@ func (t Tier) String() string {
 	return fmt.Sprintf("Tier(%d)", int8(t))
 }
 
+// rank is the one tier order of go-expat, from best (0) to worst (3):
+//
+//	affirming < warning < none < contraindicated
+//
+// AR4SI (draft-ietf-rats-ar4si, Section 2.3) and EAR (draft-ietf-rats-ear,
+// ear.status) define the four tiers and require an overall status of no
+// higher trust than the worst claim, but give no order between "none" and
+// the others. go-expat decides: affirming is best; warning means appraised
+// and accepted with a concern, which says more than "none", where nothing
+// could be established at all (a relying party must not read a composite
+// of which one part established nothing as better than one with a warning);
+// contraindicated, the appraisal found something bad, is worst. A value
+// outside the four tiers ranks as contraindicated.
+func (t Tier) rank() int {
+	switch t {
+	case TierAffirming:
+		return 0
+	case TierWarning:
+		return 1
+	case TierNone:
+		return 2
+	}
+	return 3
+}
+
+// Worse reports whether t is a worse tier than u in go-expat's one tier
+// order (see WorstTier).
+func (t Tier) Worse(u Tier) bool { return t.rank() > u.rank() }
+
+// WorstTier returns the worst of a and b in go-expat's one tier order,
+// affirming < warning < none < contraindicated. Every merge of statuses in
+// go-expat (collections in Dispatch, EAR submodules, Veraison results)
+// uses it.
+func WorstTier(a, b Tier) Tier {
+	if b.Worse(a) {
+		return b
+	}
+	return a
+}
+
+// WorstClaim returns the worse of two AR4SI trustworthiness claims: the one
+// whose tier (TierOf) is worse in WorstTier's order, and of two claims of
+// the same tier the greater value (so that the merge is symmetric). The
+// value 0 means that no claim is made (AR4SI "no claim"): it is the
+// absence of a claim, not a finding, so WorstClaim(0, x) is x. The other
+// values of TierNone (1 "unexpected evidence", -1 "verifier malfunction")
+// are findings and rank as TierNone does. A merged vector thus holds, per
+// claim, the worst claim that any part made; whether the overall result is
+// acceptable is its Status (WorstTier), not the vector.
+func WorstClaim(a, b int8) int8 {
+	switch {
+	case a == 0:
+		return b
+	case b == 0:
+		return a
+	}
+	ta, tb := TierOf(a), TierOf(b)
+	switch {
+	case tb.Worse(ta):
+		return b
+	case ta.Worse(tb):
+		return a
+	}
+	return max(a, b)
+}
+
 // TrustVector is the AR4SI trustworthiness vector. Each claim is an AR4SI
 // value in [-128, 127]; 0 means no claim. Use TierOf to map a claim to its
 // tier.
@@ -143,6 +218,18 @@ type TrustVector struct {
 	RuntimeOpaque    int8
 	StorageOpaque    int8
 	SourcedData      int8
+}
+
+// Merge sets each claim of v to the WorstClaim of it and the same claim of o.
+func (v *TrustVector) Merge(o TrustVector) {
+	v.InstanceIdentity = WorstClaim(v.InstanceIdentity, o.InstanceIdentity)
+	v.Configuration = WorstClaim(v.Configuration, o.Configuration)
+	v.Executables = WorstClaim(v.Executables, o.Executables)
+	v.FileSystem = WorstClaim(v.FileSystem, o.FileSystem)
+	v.Hardware = WorstClaim(v.Hardware, o.Hardware)
+	v.RuntimeOpaque = WorstClaim(v.RuntimeOpaque, o.RuntimeOpaque)
+	v.StorageOpaque = WorstClaim(v.StorageOpaque, o.StorageOpaque)
+	v.SourcedData = WorstClaim(v.SourcedData, o.SourcedData)
 }
 
 // TierOf returns the tier of an AR4SI claim value, as EAR defines it.
@@ -204,24 +291,128 @@ var (
 	ErrUnavailable = errors.New("verifier: appraisal unavailable")
 )
 
+// Check identifies the appraisal step that rejected Evidence or an
+// Attestation Result (RejectedError.Check). Callers branch on these
+// constants, never on message text.
+type Check uint8
+
+const (
+	// CheckFormat: the CMW, the Evidence or the result does not decode, or
+	// is of a type or encoding this Verifier does not accept.
+	CheckFormat Check = iota + 1
+	// CheckSignature: a signature over the Evidence or result does not
+	// verify.
+	CheckSignature
+	// CheckChain: an endorsement certificate chain (VCEK/VLEK, PCK) does
+	// not lead to a trusted root, is for another platform, or is revoked.
+	CheckChain
+	// CheckKey: a signing key is not trusted (CCA CPAK), or key attestation
+	// failed (the certified key is not the Exported Authenticator's).
+	CheckKey
+	// CheckAK: a TPM attestation key is not trusted or not acceptable.
+	CheckAK
+	// CheckChallenge: the Evidence is not bound to this connection's
+	// challenge (REPORT_DATA, REPORTDATA, qualifyingData, realm
+	// challenge).
+	CheckChallenge
+	// CheckNonce: an Attestation Result's nonce is missing or is not this
+	// connection's challenge.
+	CheckNonce
+	// CheckMeasurement: a measurement (MEASUREMENT, MRTD, RTMR, RIM,
+	// software component, ...) is not accepted by the policy, or no policy
+	// for it was configured.
+	CheckMeasurement
+	// CheckPCR: TPM PCRs are not the quoted ones or not accepted by the
+	// PCR policy.
+	CheckPCR
+	// CheckEventLog: a TPM event log is missing, malformed, or does not
+	// replay to the quoted PCRs.
+	CheckEventLog
+	// CheckTCB: the platform's TCB (firmware, microcode, TDX module, QE)
+	// is below the policy or in a status the policy does not accept.
+	CheckTCB
+	// CheckDebug: the TEE or platform is debuggable and the policy does not
+	// allow it.
+	CheckDebug
+	// CheckPolicy: another guest policy rule failed (SEV-SNP guest policy,
+	// HOST_DATA, GUEST_SVN).
+	CheckPolicy
+	// CheckVMPL: the SEV-SNP report comes from a VMPL the policy does not
+	// accept.
+	CheckVMPL
+	// CheckLifecycle: the CCA platform lifecycle state is not accepted.
+	CheckLifecycle
+	// CheckConfig: the platform configuration is not accepted.
+	CheckConfig
+	// CheckPersonalization: the CCA realm personalization value is not
+	// accepted.
+	CheckPersonalization
+	// CheckCollateral: verification collateral (TCB info, QE identity,
+	// CRLs) was obtained but is invalid or does not apply, or the source
+	// reports that it has none for this platform.
+	CheckCollateral
+	// CheckStatus: a Verifier's result has a status tier the policy does
+	// not accept.
+	CheckStatus
+	// CheckAge: a result is too old, expired, or not yet valid.
+	CheckAge
+	// CheckIssuer: a result's issuer is not the expected one.
+	CheckIssuer
+	numChecks
+)
+
+var checkNames = [numChecks]string{
+	CheckFormat: "format", CheckSignature: "signature", CheckChain: "chain", CheckKey: "key", CheckAK: "ak",
+	CheckChallenge: "challenge", CheckNonce: "nonce", CheckMeasurement: "measurement", CheckPCR: "pcr",
+	CheckEventLog: "eventlog", CheckTCB: "tcb", CheckDebug: "debug", CheckPolicy: "policy", CheckVMPL: "vmpl",
+	CheckLifecycle: "lifecycle", CheckConfig: "config", CheckPersonalization: "personalization",
+	CheckCollateral: "collateral", CheckStatus: "status", CheckAge: "age", CheckIssuer: "issuer",
+}
+
+// String returns the check's name ("format", "signature", ...).
+func (c Check) String() string {
+	if c > 0 && c < numChecks {
+		return checkNames[c]
+	}
+	return fmt.Sprintf("Check(%d)", uint8(c))
+}
+
+// MarshalText encodes the check as its name.
+func (c Check) MarshalText() ([]byte, error) {
+	if c == 0 || c >= numChecks {
+		return nil, fmt.Errorf("verifier: invalid Check %d", uint8(c))
+	}
+	return []byte(c.String()), nil
+}
+
+// UnmarshalText decodes a check from its name.
+func (c *Check) UnmarshalText(b []byte) error {
+	for i, n := range checkNames {
+		if i > 0 && n == string(b) {
+			*c = Check(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("verifier: unknown check %q", b)
+}
+
 // RejectedError is a rejection with a precise local reason. It matches
-// ErrRejected.
+// ErrRejected. Build one with Reject.
 type RejectedError struct {
-	// Check names what failed ("signature", "challenge", "measurement",
-	// "debug", "tcb", "key", "age", "status", "format", ...).
-	Check string
-	// Reason is a human-readable explanation.
+	// Check is the step that failed.
+	Check Check
+	// Reason is a human-readable explanation, prefixed by the package that
+	// rejected ("tdx: MRTD ... is not accepted").
 	Reason string
 	// Err is the underlying cause, if any.
 	Err error
 }
 
+// Error returns "verifier: rejected (<check>): <reason>[: <cause>]". A
+// cause that starts with the same package prefix as the reason is shown
+// without it, so that no message repeats its prefix.
 func (e *RejectedError) Error() string {
-	s := "verifier: rejected (" + e.Check + "): " + e.Reason
-	if e.Err != nil {
-		s += ": " + e.Err.Error()
-	}
-	return s
+	return "verifier: rejected (" + e.Check.String() + "): " + joinCause(e.Reason, e.Err)
 }
 
 func (e *RejectedError) Unwrap() error { return e.Err }
@@ -229,13 +420,52 @@ func (e *RejectedError) Unwrap() error { return e.Err }
 // Is makes errors.Is(err, ErrRejected) true.
 func (e *RejectedError) Is(target error) bool { return target == ErrRejected }
 
-// Reject returns a *RejectedError.
-func Reject(check, format string, args ...any) error {
-	return &RejectedError{Check: check, Reason: fmt.Sprintf(format, args...)}
+// Reject returns a *RejectedError for check, wrapping err (nil for none),
+// with the reason fmt.Sprintf(format, args...). It is the one way every
+// Verifier in go-expat builds a rejection. The reason should start with
+// the rejecting package's prefix ("tdx: ...") and must not repeat err's
+// text.
+func Reject(check Check, err error, format string, args ...any) error {
+	return &RejectedError{Check: check, Reason: fmt.Sprintf(format, args...), Err: err}
+}
+
+// Unavailable returns an *UnavailableError wrapping err (nil for none),
+// with the reason fmt.Sprintf(format, args...). It is the one way every
+// Verifier in go-expat reports that it could not appraise. A retryable
+// *UnavailableError cause, or a context deadline, makes the result
+// retryable too; an *UnavailableError cause is folded in (its reason
+// appended, its cause kept) rather than nested, so that the message says
+// "unavailable" once.
+func Unavailable(retryable bool, err error, format string, args ...any) error {
+	reason := fmt.Sprintf(format, args...)
+	var inner *UnavailableError
+	if errors.As(err, &inner) && inner.Retryable || errors.Is(err, context.DeadlineExceeded) {
+		retryable = true
+	}
+	if ue, ok := err.(*UnavailableError); ok {
+		reason, err = joinCause(reason, errors.New(ue.Reason)), ue.Err
+	}
+	return &UnavailableError{Reason: reason, Retryable: retryable, Err: err}
+}
+
+// joinCause returns reason and err's text joined by ": ", dropping from
+// err's text a leading "pkg: " prefix that reason starts with too.
+func joinCause(reason string, err error) string {
+	if err == nil {
+		return reason
+	}
+	cause := err.Error()
+	if i := strings.Index(reason, ": "); i > 0 && !strings.ContainsAny(reason[:i], " ():") {
+		cause = strings.TrimPrefix(cause, reason[:i+2])
+	}
+	if reason == "" {
+		return cause
+	}
+	return reason + ": " + cause
 }
 
 // UnavailableError reports that an appraisal could not be done. It matches
-// ErrUnavailable. Retryable tells whether the same call may succeed later
+// ErrUnavailable. Build one with Unavailable. Retryable tells whether the same call may succeed later
 // (a throttled service, a timeout).
 type UnavailableError struct {
 	Reason    string
@@ -243,12 +473,10 @@ type UnavailableError struct {
 	Err       error
 }
 
+// Error returns "verifier: unavailable: <reason>[: <cause>]", without
+// repeating a package prefix that the reason and the cause share.
 func (e *UnavailableError) Error() string {
-	s := "verifier: unavailable: " + e.Reason
-	if e.Err != nil {
-		s += ": " + e.Err.Error()
-	}
-	return s
+	return "verifier: unavailable: " + joinCause(e.Reason, e.Err)
 }
 
 func (e *UnavailableError) Unwrap() error { return e.Err }

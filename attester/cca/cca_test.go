@@ -72,7 +72,7 @@ func TestAttestVerifies(t *testing.T) {
 		// The same Evidence does not verify for another connection (T1).
 		_, err = v.Verify(context.Background(), b, &verifier.Expected{Challenge: challenge("c2")})
 		var re *verifier.RejectedError
-		if !errors.As(err, &re) || re.Check != "challenge" {
+		if !errors.As(err, &re) || re.Check != verifier.CheckChallenge {
 			t.Fatalf("replay on another connection: %v", err)
 		}
 	}

@@ -91,7 +91,7 @@ func TestAttestVerifies(t *testing.T) {
 			}
 			_, err = real.Verify(context.Background(), out, &verifier.Expected{Challenge: ch})
 			var re *verifier.RejectedError
-			if !errors.As(err, &re) || re.Check != "chain" {
+			if !errors.As(err, &re) || re.Check != verifier.CheckChain {
 				t.Fatalf("real AMD roots: got %v, want a chain rejection", err)
 			}
 		})
@@ -202,7 +202,7 @@ func TestVMPL(t *testing.T) {
 	}
 	_, err = p.Verifier(t, vsevsnp.Policy{}).Verify(context.Background(), out, &verifier.Expected{Challenge: ch})
 	var re *verifier.RejectedError
-	if !errors.As(err, &re) || re.Check != "vmpl" {
+	if !errors.As(err, &re) || re.Check != verifier.CheckVMPL {
 		t.Fatalf("default policy: got %v, want a vmpl rejection", err)
 	}
 	if _, err := p.Verifier(t, vsevsnp.Policy{VMPLs: []uint32{2}}).Verify(context.Background(), out,

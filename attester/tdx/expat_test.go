@@ -64,7 +64,7 @@ func TestOverAttestedTLS(t *testing.T) {
 	}
 	_, err = expattest.Connect(t, pk, a, real)
 	var re *verifier.RejectedError
-	if !errors.As(err, &re) || re.Check != "chain" {
+	if !errors.As(err, &re) || re.Check != verifier.CheckChain {
 		t.Fatalf("real Intel root: %v, want a chain rejection", err)
 	}
 
@@ -73,7 +73,7 @@ func TestOverAttestedTLS(t *testing.T) {
 	debug.Template.TDAttributes[0] |= 0x01
 	da, _ := tdx.NewTSMAttester(&tdxtest.ConfigFS{Platform: &debug}, fast())
 	_, err = expattest.Connect(t, pk, da, newVerifier([]*x509.Certificate{pki.Root}))
-	if !errors.As(err, &re) || re.Check != "debug" {
+	if !errors.As(err, &re) || re.Check != verifier.CheckDebug {
 		t.Fatalf("debug TD: %v, want a debug rejection", err)
 	}
 }

@@ -161,24 +161,24 @@ func TestEndToEnd(t *testing.T) {
 	tests := []struct {
 		name      string
 		evidence  func(*testing.T, attester.Challenge) []byte
-		wantCheck string // "" = accepted
+		wantCheck verifier.Check // 0 = accepted
 		wantSub   string
 	}{
-		{"cca", func(t *testing.T, ch attester.Challenge) []byte { return mustAttest(t, ccaAtt, ch) }, "", "cca"},
-		{"sev-snp", func(t *testing.T, ch attester.Challenge) []byte { return snp.Attest(t, ch, nil, nil) }, "", "sev-snp"},
-		{"tdx", func(t *testing.T, ch attester.Challenge) []byte { return mustAttest(t, tdxAtt, ch) }, "", "tdx"},
+		{"cca", func(t *testing.T, ch attester.Challenge) []byte { return mustAttest(t, ccaAtt, ch) }, 0, "cca"},
+		{"sev-snp", func(t *testing.T, ch attester.Challenge) []byte { return snp.Attest(t, ch, nil, nil) }, 0, "sev-snp"},
+		{"tdx", func(t *testing.T, ch attester.Challenge) []byte { return mustAttest(t, tdxAtt, ch) }, 0, "tdx"},
 		{"sev-snp debug guest", func(t *testing.T, ch attester.Challenge) []byte {
 			return snp.Attest(t, ch, func(r *spb.Report) { r.Policy |= 1 << 19 }, nil)
-		}, "status", ""},
-		{"cca from an unpinned platform", func(t *testing.T, ch attester.Challenge) []byte { return mustAttest(t, untrustedAtt, ch) }, "status", ""},
-		{"test-kit evidence (no backend)", func(t *testing.T, ch attester.Challenge) []byte { return mustAttest(t, &testkit.Attester{Key: tk}, ch) }, "format", ""},
+		}, verifier.CheckStatus, ""},
+		{"cca from an unpinned platform", func(t *testing.T, ch attester.Challenge) []byte { return mustAttest(t, untrustedAtt, ch) }, verifier.CheckStatus, ""},
+		{"test-kit evidence (no backend)", func(t *testing.T, ch attester.Challenge) []byte { return mustAttest(t, &testkit.Attester{Key: tk}, ch) }, verifier.CheckFormat, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ch := sevsnptest.RandomChallenge(t)
 			ev := tt.evidence(t, ch)
 			res, err := rp.Verify(context.Background(), ev, &verifier.Expected{Challenge: ch})
-			if tt.wantCheck == "" {
+			if tt.wantCheck == 0 {
 				if err != nil {
 					t.Fatalf("Verify: %v", err)
 				}

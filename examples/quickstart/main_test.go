@@ -67,7 +67,7 @@ func TestDemo(t *testing.T) {
 			want: []string{
 				`TAMPER: after boot, measured "unapproved kernel module" into PCR 23`,
 				`[client] attestation of the server FAILED`,
-				`verdict          REJECTED by check "pcr": PCR 23 is `,
+				`verdict          REJECTED by check "pcr": tpm: PCR 23 is `,
 				`not a value the policy accepts`,
 				`no application data was exchanged`,
 			},
@@ -160,7 +160,7 @@ func TestDemoMutualTampered(t *testing.T) {
 		}
 		checkOutput(t, out, []string{`[client] attestation of the server FAILED`, `no application data was exchanged`},
 			[]string{"VERIFIED: AFFIRMING", "application data (sent", "application data: got"})
-		if !strings.Contains(out, `REJECTED by check "pcr": PCR 23 is `) {
+		if !strings.Contains(out, `REJECTED by check "pcr": tpm: PCR 23 is `) {
 			t.Errorf("no side rejected PCR 23\n%s", out)
 		}
 	}
@@ -495,7 +495,7 @@ func TestTwoProcesses(t *testing.T) {
 		if code != 1 {
 			t.Fatalf("client exit %d, want 1\n%s", code, out)
 		}
-		checkOutput(t, out, []string{`REJECTED by check "pcr": PCR 23 is `, `no application data was exchanged`}, []string{"VERIFIED: AFFIRMING"})
+		checkOutput(t, out, []string{`REJECTED by check "pcr": tpm: PCR 23 is `, `no application data was exchanged`}, []string{"VERIFIED: AFFIRMING"})
 		waitFor(t, srv.out, `[server] the client closed the connection (tls: bad certificate): it did not accept our attestation`, 1)
 	})
 
@@ -524,7 +524,7 @@ func TestTwoProcesses(t *testing.T) {
 		// Depending on timing the client learns it during setup, right
 		// after, or when it waits for the reply; the reason is the same.
 		checkOutput(t, out, []string{`the server closed the connection (tls: bad certificate)`}, []string{"application data (sent"})
-		waitFor(t, srv.out, `REJECTED by check "pcr": PCR 23 is `, 1)
+		waitFor(t, srv.out, `REJECTED by check "pcr": tpm: PCR 23 is `, 1)
 	})
 
 	t.Run("passport", func(t *testing.T) {

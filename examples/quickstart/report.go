@@ -145,7 +145,7 @@ func reportFailure(out *printer, role, peer string, err error, ver *timedVerifie
 	switch {
 	case errors.As(verr, &rej):
 		ls = append(ls, row("verdict", "REJECTED by check %q: %s", rej.Check, rej.Reason))
-		if rej.Check == "pcr" {
+		if rej.Check == verifier.CheckPCR {
 			exp := expectedPCRs()
 			for _, i := range quotedPCRs {
 				ls = append(ls, row("policy", "PCR %d = %x", i, exp[i]))

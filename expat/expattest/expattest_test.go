@@ -88,7 +88,7 @@ func TestNewPairUntrusted(t *testing.T) {
 	}
 	defer p.Close()
 	var re *verifier.RejectedError
-	if !errors.As(p.ClientErr, &re) || re.Check != "signature" {
+	if !errors.As(p.ClientErr, &re) || re.Check != verifier.CheckSignature {
 		t.Fatalf("client: got %v, want a signature rejection", p.ClientErr)
 	}
 	if !errors.As(err, &re) {

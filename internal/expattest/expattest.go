@@ -20,6 +20,7 @@ import (
 	"github.com/attested-tls/go-expat/attester"
 	"github.com/attested-tls/go-expat/expat"
 	pub "github.com/attested-tls/go-expat/expat/expattest"
+	"github.com/attested-tls/go-expat/internal/checktest"
 	"github.com/attested-tls/go-expat/verifier"
 )
 
@@ -102,19 +103,13 @@ func Exchange(t testing.TB, a, b *expat.Conn) {
 
 // WantRejected checks that err is a verifier rejection with Check check,
 // carried in the *expat.Error that Handshake returns.
-func WantRejected(t testing.TB, err error, check string) {
+func WantRejected(t testing.TB, err error, check verifier.Check) {
 	t.Helper()
 	var xe *expat.Error
 	if !errors.As(err, &xe) {
 		t.Fatalf("got %v, want an *expat.Error", err)
 	}
-	var re *verifier.RejectedError
-	if !errors.As(err, &re) || !errors.Is(err, verifier.ErrRejected) {
-		t.Fatalf("got %v, want a %q rejection", err, check)
-	}
-	if re.Check != check {
-		t.Fatalf("rejected by %q (%v), want %q", re.Check, err, check)
-	}
+	checktest.Rejected(t, err, check)
 }
 
 // WantNoData checks that a side whose required attestation failed neither

@@ -56,7 +56,7 @@ func TestMixedMutual(t *testing.T) {
 	expattest.Exchange(t, c, s)
 
 	// A server whose Dispatch knows only SEV-SNP refuses the TPM client
-	// with a "format" rejection (no verifier for its media type).
+	// with a verifier.CheckFormat rejection (no verifier for its media type).
 	snpOnly := &verifier.Dispatch{Verifiers: map[string]verifier.Verifier{
 		cmw.MediaTypeSEVSNP: plat.Verifier(t, vsevsnp.Policy{}),
 	}}
@@ -69,6 +69,6 @@ func TestMixedMutual(t *testing.T) {
 	if serr == nil {
 		t.Fatal("server accepted a technology it has no verifier for")
 	}
-	expattest.WantRejected(t, serr, "format")
+	expattest.WantRejected(t, serr, verifier.CheckFormat)
 	expattest.WantNoData(t, s)
 }

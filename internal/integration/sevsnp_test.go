@@ -114,14 +114,14 @@ func TestSEVSNPAppraisalRejected(t *testing.T) {
 		name   string
 		mutate func(*spb.Report)
 		v      verifier.Verifier
-		check  string
+		check  verifier.Check
 	}{
-		{"debug guest", func(r *spb.Report) { r.Policy |= 1 << 19 }, plat.Verifier(t, vsevsnp.Policy{}), "debug"},
+		{"debug guest", func(r *spb.Report) { r.Policy |= 1 << 19 }, plat.Verifier(t, vsevsnp.Policy{}), verifier.CheckDebug},
 		{"wrong measurement", func(r *spb.Report) { r.Measurement = bytes.Repeat([]byte{0xee}, 48) },
-			plat.Verifier(t, vsevsnp.Policy{}), "measurement"},
-		{"outdated TCB", nil, plat.Verifier(t, vsevsnp.Policy{MinimumTCB: vsevsnp.TCB{SNP: 9}}), "tcb"},
-		{"migration agent", func(r *spb.Report) { r.Policy |= 1 << 18 }, plat.Verifier(t, vsevsnp.Policy{}), "policy"},
-		{"AMD's real roots (the default) reject the test platform", nil, amd, "chain"},
+			plat.Verifier(t, vsevsnp.Policy{}), verifier.CheckMeasurement},
+		{"outdated TCB", nil, plat.Verifier(t, vsevsnp.Policy{MinimumTCB: vsevsnp.TCB{SNP: 9}}), verifier.CheckTCB},
+		{"migration agent", func(r *spb.Report) { r.Policy |= 1 << 18 }, plat.Verifier(t, vsevsnp.Policy{}), verifier.CheckPolicy},
+		{"AMD's real roots (the default) reject the test platform", nil, amd, verifier.CheckChain},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := expattest.NewPKI(t)

@@ -22,6 +22,7 @@ import (
 	"github.com/attested-tls/go-expat/attester/tpm/tpmsim"
 	"github.com/attested-tls/go-expat/expat"
 	"github.com/attested-tls/go-expat/internal/expattest"
+	"github.com/attested-tls/go-expat/verifier"
 	vtpm "github.com/attested-tls/go-expat/verifier/tpm"
 )
 
@@ -150,15 +151,15 @@ func TestTPMRejected(t *testing.T) {
 		tpmKey bool // the EA certificate's key is eaKey (else a software key)
 		att    attester.Attester
 		mod    func(*vtpm.Config)
-		check  string
+		check  verifier.Check
 	}{
-		{"T4: software EA key, the evidence certifies a TPM key", false, keySwap{a, otherKey}, nil, "key"},
-		{"T4: TPM EA key, the evidence certifies another TPM key", true, keySwap{a, otherKey}, nil, "key"},
-		{"software EA key, no key attestation, required", false, a, nil, "key"},
-		{"AK not pinned", true, a, func(c *vtpm.Config) { c.TrustedAKs = []crypto.PublicKey{otherAK.Public()} }, "ak"},
+		{"T4: software EA key, the evidence certifies a TPM key", false, keySwap{a, otherKey}, nil, verifier.CheckKey},
+		{"T4: TPM EA key, the evidence certifies another TPM key", true, keySwap{a, otherKey}, nil, verifier.CheckKey},
+		{"software EA key, no key attestation, required", false, a, nil, verifier.CheckKey},
+		{"AK not pinned", true, a, func(c *vtpm.Config) { c.TrustedAKs = []crypto.PublicKey{otherAK.Public()} }, verifier.CheckAK},
 		{"PCR 7 not the policy value", true, a, func(c *vtpm.Config) {
 			c.PCRPolicy = map[int][][]byte{7: {bytes.Repeat([]byte{0xee}, 32)}}
-		}, "pcr"},
+		}, verifier.CheckPCR},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := expattest.NewPKI(t)

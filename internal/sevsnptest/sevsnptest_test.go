@@ -45,7 +45,7 @@ func TestPlatform(t *testing.T) {
 				t.Fatal(err)
 			}
 			var re *verifier.RejectedError
-			if _, err := real.Verify(ctx, rec, exp); !errors.As(err, &re) || re.Check != "chain" {
+			if _, err := real.Verify(ctx, rec, exp); !errors.As(err, &re) || re.Check != verifier.CheckChain {
 				t.Fatalf("AMD's roots: got %v, want a chain rejection", err)
 			}
 		})
@@ -62,7 +62,7 @@ func TestMutateAndVMPL(t *testing.T) {
 	}
 	_, err = p.Verifier(t, vsevsnp.Policy{VMPLs: []uint32{2}}).Verify(context.Background(), rec, &verifier.Expected{Challenge: ch})
 	var re *verifier.RejectedError
-	if !errors.As(err, &re) || re.Check != "debug" {
+	if !errors.As(err, &re) || re.Check != verifier.CheckDebug {
 		t.Fatalf("got %v, want a debug rejection", err)
 	}
 	res, err := p.Verifier(t, vsevsnp.Policy{VMPLs: []uint32{2}, AllowDebug: true}).Verify(context.Background(), rec, &verifier.Expected{Challenge: ch})

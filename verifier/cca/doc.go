@@ -8,26 +8,27 @@
 // collection of the platform token, key 44234, and the realm delegated
 // token, key 44241) strictly, then hands it to github.com/veraison/ccatoken
 // v1.3.1 for claim decoding and syntax validation. Verifier then checks, in
-// this order, each failure a *verifier.RejectedError with its Check:
+// this order, each failure a *verifier.RejectedError with its Check
+// (constants of package verifier):
 //
-//   - "key": the platform token's COSE_Sign1 is signed (ES256/384/512) by
+//   - CheckKey: the platform token's COSE_Sign1 is signed (ES256/384/512) by
 //     one of Config.TrustedKeys (the CPAK, also called IAK), optionally
 //     pinned to an implementation and instance ID;
-//   - "signature": the realm token is signed by the RAK it carries, and the
+//   - CheckSignature: the realm token is signed by the RAK it carries, and the
 //     platform token's challenge is the hash of that RAK (ccatoken's
 //     Evidence.Verify; a realm token spliced from another platform fails);
-//   - "challenge": the realm challenge equals Expected.Challenge.ReportData64()
+//   - CheckChallenge: the realm challenge equals Expected.Challenge.ReportData64()
 //     (constant-time), go-expat's 64-byte layout of binding and AIK_pub_hash;
-//   - "debug" / "lifecycle": the platform lifecycle is allowed (only
+//   - CheckDebug / CheckLifecycle: the platform lifecycle is allowed (only
 //     "secured" by default: Veraison v0.0.2501 also affirms the non-CCA
 //     platform debug state, this package does not unless told);
-//   - "measurement": platform software components equal the reference
+//   - CheckMeasurement: platform software components equal the reference
 //     values; the realm initial measurement (RIM) and, when configured, the
 //     four realm extensible measurements (REMs) are acceptable;
-//   - "config": the platform configuration is acceptable, when configured;
-//   - "personalization": the realm personalization value is acceptable,
+//   - CheckConfig: the platform configuration is acceptable, when configured;
+//   - CheckPersonalization: the realm personalization value is acceptable,
 //     when configured;
-//   - "format": anything that does not decode.
+//   - CheckFormat: anything that does not decode.
 //
 // The zero Policy accepts nothing. A Result carries the RIM, REMs,
 // personalization value and software components as Measurements, and the

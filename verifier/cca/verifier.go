@@ -116,10 +116,6 @@ func New(cfg Config) (*Verifier, error) {
 	return &Verifier{cfg: cfg}, nil
 }
 
-func reject(check string, err error, format string, args ...any) error {
-	return &verifier.RejectedError{Check: check, Reason: fmt.Sprintf(format, args...), Err: err}
-}
-
 // Verify appraises a CMW record of media type cmw.MediaTypeCCA holding an
 // Arm CCA attestation token: the platform token must be signed by a trusted
 // CPAK, the realm token by the RAK that the platform token's challenge binds
@@ -136,26 +132,26 @@ func (v *Verifier) Verify(ctx context.Context, b []byte, exp *verifier.Expected)
 		return nil, fmt.Errorf("cca: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, &verifier.UnavailableError{Reason: "cca: context done", Err: err}
+		return nil, verifier.Unavailable(false, err, "cca: context done")
 	}
 
 	c, err := cmw.Decode(b, nil)
 	if err != nil {
-		return nil, reject("format", err, "cca: CMW")
+		return nil, verifier.Reject(verifier.CheckFormat, err, "cca: CMW")
 	}
 	rec, ok := c.Record()
 	if !ok {
-		return nil, reject("format", nil, "cca: CMW is a collection, want a record")
+		return nil, verifier.Reject(verifier.CheckFormat, nil, "cca: CMW is a collection, want a record")
 	}
 	if !cmw.EqualMediaTypes(rec.MediaType, cmw.MediaTypeCCA) {
-		return nil, reject("format", nil, "cca: CMW media type %q, want %q", rec.MediaType, cmw.MediaTypeCCA)
+		return nil, verifier.Reject(verifier.CheckFormat, nil, "cca: CMW media type %q, want %q", rec.MediaType, cmw.MediaTypeCCA)
 	}
 	if rec.Indicator != 0 && rec.Indicator != cmw.Evidence {
-		return nil, reject("format", nil, "cca: CMW indicator %v, want evidence", rec.Indicator)
+		return nil, verifier.Reject(verifier.CheckFormat, nil, "cca: CMW indicator %v, want evidence", rec.Indicator)
 	}
 	tok, err := ParseToken(rec.Value)
 	if err != nil {
-		return nil, reject("format", err, "cca: token")
+		return nil, verifier.Reject(verifier.CheckFormat, err, "cca: token")
 	}
 	return v.appraise(tok, want[:], exp)
 }
@@ -165,7 +161,7 @@ func (v *Verifier) Verify(ctx context.Context, b []byte, exp *verifier.Expected)
 func (v *Verifier) VerifyToken(token, challenge []byte) (*verifier.Result, error) {
 	tok, err := ParseToken(token)
 	if err != nil {
-		return nil, reject("format", err, "cca: token")
+		return nil, verifier.Reject(verifier.CheckFormat, err, "cca: token")
 	}
 	return v.appraise(tok, challenge, &verifier.Expected{})
 }
@@ -194,32 +190,32 @@ func (v *Verifier) appraise(tok *Token, want []byte, exp *verifier.Expected) (*v
 		break
 	}
 	if key == nil {
-		return nil, reject("key", lastErr, "cca: platform token (instance %x) is not signed by a trusted CPAK", instID)
+		return nil, verifier.Reject(verifier.CheckKey, lastErr, "cca: platform token (instance %x) is not signed by a trusted CPAK", instID)
 	}
 	// 2. Realm token signed by the RAK, and the RAK bound into the platform
 	// token's challenge (ccatoken.Evidence.Verify re-checks step 1 too).
 	if err := verifyEvidence(tok, key.Key); err != nil {
-		return nil, reject("signature", err, "cca: realm token signature or platform binding")
+		return nil, verifier.Reject(verifier.CheckSignature, err, "cca: realm token signature or platform binding")
 	}
 	// 3. Freshness and binding to this TLS connection.
 	got, err := r.GetChallenge()
 	if err != nil || len(want) != 64 || subtle.ConstantTimeCompare(got, want) != 1 {
-		return nil, reject("challenge", err, "cca: realm challenge does not match the expected ReportData64")
+		return nil, verifier.Reject(verifier.CheckChallenge, err, "cca: realm challenge does not match the expected ReportData64")
 	}
 
 	// 4. Policy.
 	pol := &v.cfg.Policy
 	lc, err := p.GetSecurityLifeCycle()
 	if err != nil {
-		return nil, reject("format", err, "cca: platform lifecycle")
+		return nil, verifier.Reject(verifier.CheckFormat, err, "cca: platform lifecycle")
 	}
 	state := platform.LifeCycleToState(lc)
 	if !lifecycleAllowed(pol.Lifecycles, state) {
-		check := "lifecycle"
+		check := verifier.CheckLifecycle
 		if state == platform.StateNonCCAPlatformDebug || state == platform.StateRecoverableCCAPlatformDebug {
-			check = "debug"
+			check = verifier.CheckDebug
 		}
-		return nil, reject(check, nil, "cca: platform lifecycle 0x%04x (%s) is not allowed", lc, state)
+		return nil, verifier.Reject(check, nil, "cca: platform lifecycle 0x%04x (%s) is not allowed", lc, state)
 	}
 
 	res := &verifier.Result{
@@ -233,7 +229,7 @@ func (v *Verifier) appraise(tok *Token, want []byte, exp *verifier.Expected) (*v
 
 	comps, err := p.GetSoftwareComponents()
 	if err != nil {
-		return nil, reject("format", err, "cca: platform software components")
+		return nil, verifier.Reject(verifier.CheckFormat, err, "cca: platform software components")
 	}
 	matched := make([]bool, len(pol.Software))
 	for i, sc := range comps {
@@ -262,53 +258,53 @@ func (v *Verifier) appraise(tok *Token, want []byte, exp *verifier.Expected) (*v
 			}
 		}
 		if !found {
-			return nil, reject("measurement", nil, "cca: platform software component %d (%q, version %q, %x) matches no reference value", i, typ, ver, val)
+			return nil, verifier.Reject(verifier.CheckMeasurement, nil, "cca: platform software component %d (%q, version %q, %x) matches no reference value", i, typ, ver, val)
 		}
 	}
 	if !pol.AnySoftware {
 		if len(pol.Software) == 0 {
-			return nil, reject("measurement", nil, "cca: policy has no platform software reference values (set AnySoftware to skip)")
+			return nil, verifier.Reject(verifier.CheckMeasurement, nil, "cca: policy has no platform software reference values (set AnySoftware to skip)")
 		}
 		for j, ok := range matched {
 			if !ok {
-				return nil, reject("measurement", nil, "cca: reference software component %q (%x) not reported", pol.Software[j].Type, pol.Software[j].Value)
+				return nil, verifier.Reject(verifier.CheckMeasurement, nil, "cca: reference software component %q (%x) not reported", pol.Software[j].Type, pol.Software[j].Value)
 			}
 		}
 	}
 
 	cfgVal, err := p.GetConfig()
 	if err != nil {
-		return nil, reject("format", err, "cca: platform config")
+		return nil, verifier.Reject(verifier.CheckFormat, err, "cca: platform config")
 	}
 	if pol.PlatformConfigs != nil && !oneOf(pol.PlatformConfigs, cfgVal) {
-		return nil, reject("config", nil, "cca: platform configuration %x is not allowed", cfgVal)
+		return nil, verifier.Reject(verifier.CheckConfig, nil, "cca: platform configuration %x is not allowed", cfgVal)
 	}
 
 	rim, err := r.GetInitialMeasurement()
 	if err != nil {
-		return nil, reject("format", err, "cca: realm initial measurement")
+		return nil, verifier.Reject(verifier.CheckFormat, err, "cca: realm initial measurement")
 	}
 	res.Measurements = append(res.Measurements, verifier.Measurement{Name: "realm.rim", Value: bytes.Clone(rim)})
 	if !pol.AnyRIM && !oneOf(pol.RIMs, rim) {
-		return nil, reject("measurement", nil, "cca: realm initial measurement %x is not allowed", rim)
+		return nil, verifier.Reject(verifier.CheckMeasurement, nil, "cca: realm initial measurement %x is not allowed", rim)
 	}
 	rems, err := r.GetExtensibleMeasurements()
 	if err != nil {
-		return nil, reject("format", err, "cca: realm extensible measurements")
+		return nil, verifier.Reject(verifier.CheckFormat, err, "cca: realm extensible measurements")
 	}
 	for i, m := range rems {
 		res.Measurements = append(res.Measurements, verifier.Measurement{Name: "realm.rem" + strconv.Itoa(i), Value: bytes.Clone(m)})
 	}
 	if pol.REMs != nil && !remsAllowed(pol.REMs, rems) {
-		return nil, reject("measurement", nil, "cca: realm extensible measurements are not allowed")
+		return nil, verifier.Reject(verifier.CheckMeasurement, nil, "cca: realm extensible measurements are not allowed")
 	}
 	rpv, err := r.GetPersonalizationValue()
 	if err != nil {
-		return nil, reject("format", err, "cca: realm personalization value")
+		return nil, verifier.Reject(verifier.CheckFormat, err, "cca: realm personalization value")
 	}
 	res.Measurements = append(res.Measurements, verifier.Measurement{Name: "realm.personalization-value", Value: bytes.Clone(rpv)})
 	if pol.PersonalizationValues != nil && !oneOf(pol.PersonalizationValues, rpv) {
-		return nil, reject("personalization", nil, "cca: realm personalization value %x is not allowed", rpv)
+		return nil, verifier.Reject(verifier.CheckPersonalization, nil, "cca: realm personalization value %x is not allowed", rpv)
 	}
 
 	res.Claims["platform.cpak"] = key.Name

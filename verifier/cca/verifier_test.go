@@ -135,55 +135,55 @@ func TestVerify(t *testing.T) {
 		ch        attester.Challenge
 		keys      []cca.TrustedKey
 		pol       func(*cca.Policy)
-		wantCheck string // "" = success
+		wantCheck verifier.Check // 0 = success
 	}{
 		{name: "good", cmw: wrap(t, cmw.MediaTypeCCA, good, cmw.Evidence)},
 		{name: "good without indicator", cmw: wrap(t, cmw.MediaTypeCCA, good, 0)},
-		{name: "wrong challenge (other connection)", cmw: wrap(t, cmw.MediaTypeCCA, good, cmw.Evidence), ch: testChallenge(t, "conn-2"), wantCheck: "challenge"},
-		{name: "untrusted CPAK", cmw: wrap(t, cmw.MediaTypeCCA, otherTok, cmw.Evidence), wantCheck: "key"},
+		{name: "wrong challenge (other connection)", cmw: wrap(t, cmw.MediaTypeCCA, good, cmw.Evidence), ch: testChallenge(t, "conn-2"), wantCheck: verifier.CheckChallenge},
+		{name: "untrusted CPAK", cmw: wrap(t, cmw.MediaTypeCCA, otherTok, cmw.Evidence), wantCheck: verifier.CheckKey},
 		{name: "platform token re-signed by attacker", cmw: func() []byte {
 			tok, err := p.TokenSignedBy(rd, evilKey, p.RAKSigner())
 			if err != nil {
 				t.Fatal(err)
 			}
 			return wrap(t, cmw.MediaTypeCCA, tok, cmw.Evidence)
-		}(), wantCheck: "key"},
+		}(), wantCheck: verifier.CheckKey},
 		{name: "realm token signed by another key than the RAK", cmw: func() []byte {
 			tok, err := p.TokenSignedBy(rd, p.CPAKSigner(), evilKey)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return wrap(t, cmw.MediaTypeCCA, tok, cmw.Evidence)
-		}(), wantCheck: "signature"},
-		{name: "realm token of another platform spliced in (RAK binding)", cmw: wrap(t, cmw.MediaTypeCCA, splice(t, good, otherTok), cmw.Evidence), wantCheck: "signature"},
+		}(), wantCheck: verifier.CheckSignature},
+		{name: "realm token of another platform spliced in (RAK binding)", cmw: wrap(t, cmw.MediaTypeCCA, splice(t, good, otherTok), cmw.Evidence), wantCheck: verifier.CheckSignature},
 		{name: "trusted key bound to another instance", cmw: wrap(t, cmw.MediaTypeCCA, good, cmw.Evidence),
-			keys: []cca.TrustedKey{{Name: "pinned", Key: p.CPAK(), InstanceID: other.Claims.InstanceID}}, wantCheck: "key"},
+			keys: []cca.TrustedKey{{Name: "pinned", Key: p.CPAK(), InstanceID: other.Claims.InstanceID}}, wantCheck: verifier.CheckKey},
 		{name: "trusted key bound to this implementation", cmw: wrap(t, cmw.MediaTypeCCA, good, cmw.Evidence),
 			keys: []cca.TrustedKey{{Name: "pinned", Key: p.CPAK(), ImplementationID: p.Claims.ImplementationID, InstanceID: p.Claims.InstanceID}}},
-		{name: "wrong RIM", cmw: wrap(t, cmw.MediaTypeCCA, tokenWith(func(c *ccatest.Claims) { c.RIM = bytes.Repeat([]byte{7}, 48) }), cmw.Evidence), wantCheck: "measurement"},
+		{name: "wrong RIM", cmw: wrap(t, cmw.MediaTypeCCA, tokenWith(func(c *ccatest.Claims) { c.RIM = bytes.Repeat([]byte{7}, 48) }), cmw.Evidence), wantCheck: verifier.CheckMeasurement},
 		{name: "any RIM", cmw: wrap(t, cmw.MediaTypeCCA, tokenWith(func(c *ccatest.Claims) { c.RIM = bytes.Repeat([]byte{7}, 48) }), cmw.Evidence),
 			pol: func(p *cca.Policy) { p.AnyRIM = true }},
-		{name: "wrong REM", cmw: wrap(t, cmw.MediaTypeCCA, tokenWith(func(c *ccatest.Claims) { c.REMs[3] = bytes.Repeat([]byte{9}, 48) }), cmw.Evidence), wantCheck: "measurement"},
-		{name: "wrong personalization value", cmw: wrap(t, cmw.MediaTypeCCA, tokenWith(func(c *ccatest.Claims) { c.PersonalizationValue = make([]byte, 64) }), cmw.Evidence), wantCheck: "personalization"},
-		{name: "debug lifecycle (non-CCA platform debug)", cmw: wrap(t, cmw.MediaTypeCCA, tokenWith(func(c *ccatest.Claims) { c.Lifecycle = platform.LifecycleNonCCAPlatformDebugMin }), cmw.Evidence), wantCheck: "debug"},
-		{name: "debug lifecycle (recoverable CCA debug)", cmw: wrap(t, cmw.MediaTypeCCA, tokenWith(func(c *ccatest.Claims) { c.Lifecycle = platform.LifecycleRecoverableCCAPlatformDebugMin + 3 }), cmw.Evidence), wantCheck: "debug"},
+		{name: "wrong REM", cmw: wrap(t, cmw.MediaTypeCCA, tokenWith(func(c *ccatest.Claims) { c.REMs[3] = bytes.Repeat([]byte{9}, 48) }), cmw.Evidence), wantCheck: verifier.CheckMeasurement},
+		{name: "wrong personalization value", cmw: wrap(t, cmw.MediaTypeCCA, tokenWith(func(c *ccatest.Claims) { c.PersonalizationValue = make([]byte, 64) }), cmw.Evidence), wantCheck: verifier.CheckPersonalization},
+		{name: "debug lifecycle (non-CCA platform debug)", cmw: wrap(t, cmw.MediaTypeCCA, tokenWith(func(c *ccatest.Claims) { c.Lifecycle = platform.LifecycleNonCCAPlatformDebugMin }), cmw.Evidence), wantCheck: verifier.CheckDebug},
+		{name: "debug lifecycle (recoverable CCA debug)", cmw: wrap(t, cmw.MediaTypeCCA, tokenWith(func(c *ccatest.Claims) { c.Lifecycle = platform.LifecycleRecoverableCCAPlatformDebugMin + 3 }), cmw.Evidence), wantCheck: verifier.CheckDebug},
 		{name: "debug lifecycle allowed explicitly", cmw: wrap(t, cmw.MediaTypeCCA, tokenWith(func(c *ccatest.Claims) { c.Lifecycle = platform.LifecycleNonCCAPlatformDebugMin }), cmw.Evidence),
 			pol: func(p *cca.Policy) {
 				p.Lifecycles = []platform.LifeCycleState{platform.StateSecured, platform.StateNonCCAPlatformDebug}
 			}},
-		{name: "non-secured lifecycle (provisioning)", cmw: wrap(t, cmw.MediaTypeCCA, tokenWith(func(c *ccatest.Claims) { c.Lifecycle = platform.LifecycleRotProvisioningMin }), cmw.Evidence), wantCheck: "lifecycle"},
-		{name: "decommissioned", cmw: wrap(t, cmw.MediaTypeCCA, tokenWith(func(c *ccatest.Claims) { c.Lifecycle = platform.LifecycleDecommissionedMin }), cmw.Evidence), wantCheck: "lifecycle"},
-		{name: "unknown platform firmware", cmw: wrap(t, cmw.MediaTypeCCA, tokenWith(func(c *ccatest.Claims) { c.Software[1].Value = make([]byte, 32) }), cmw.Evidence), wantCheck: "measurement"},
-		{name: "firmware version differs", cmw: wrap(t, cmw.MediaTypeCCA, tokenWith(func(c *ccatest.Claims) { c.Software[0].Version = "0.9.0" }), cmw.Evidence), wantCheck: "measurement"},
-		{name: "reference firmware not reported", cmw: wrap(t, cmw.MediaTypeCCA, tokenWith(func(c *ccatest.Claims) { c.Software = c.Software[:1] }), cmw.Evidence), wantCheck: "measurement"},
-		{name: "wrong platform config", cmw: wrap(t, cmw.MediaTypeCCA, tokenWith(func(c *ccatest.Claims) { c.Config = []byte("other") }), cmw.Evidence), wantCheck: "config"},
-		{name: "zero policy accepts nothing", cmw: wrap(t, cmw.MediaTypeCCA, good, cmw.Evidence), pol: func(p *cca.Policy) { *p = cca.Policy{} }, wantCheck: "measurement"},
-		{name: "wrong media type", cmw: wrap(t, cmw.MediaTypeTDX, good, cmw.Evidence), wantCheck: "format"},
-		{name: "wrong indicator", cmw: wrap(t, cmw.MediaTypeCCA, good, cmw.AttestationResults), wantCheck: "format"},
-		{name: "not a token", cmw: wrap(t, cmw.MediaTypeCCA, []byte{0xd9, 0x01, 0x8f, 0xa0}, cmw.Evidence), wantCheck: "format"},
-		{name: "truncated token", cmw: wrap(t, cmw.MediaTypeCCA, good[:len(good)-1], cmw.Evidence), wantCheck: "format"},
-		{name: "trailing byte", cmw: wrap(t, cmw.MediaTypeCCA, append(bytes.Clone(good), 0), cmw.Evidence), wantCheck: "format"},
-		{name: "not a CMW", cmw: good, wantCheck: "format"},
+		{name: "non-secured lifecycle (provisioning)", cmw: wrap(t, cmw.MediaTypeCCA, tokenWith(func(c *ccatest.Claims) { c.Lifecycle = platform.LifecycleRotProvisioningMin }), cmw.Evidence), wantCheck: verifier.CheckLifecycle},
+		{name: "decommissioned", cmw: wrap(t, cmw.MediaTypeCCA, tokenWith(func(c *ccatest.Claims) { c.Lifecycle = platform.LifecycleDecommissionedMin }), cmw.Evidence), wantCheck: verifier.CheckLifecycle},
+		{name: "unknown platform firmware", cmw: wrap(t, cmw.MediaTypeCCA, tokenWith(func(c *ccatest.Claims) { c.Software[1].Value = make([]byte, 32) }), cmw.Evidence), wantCheck: verifier.CheckMeasurement},
+		{name: "firmware version differs", cmw: wrap(t, cmw.MediaTypeCCA, tokenWith(func(c *ccatest.Claims) { c.Software[0].Version = "0.9.0" }), cmw.Evidence), wantCheck: verifier.CheckMeasurement},
+		{name: "reference firmware not reported", cmw: wrap(t, cmw.MediaTypeCCA, tokenWith(func(c *ccatest.Claims) { c.Software = c.Software[:1] }), cmw.Evidence), wantCheck: verifier.CheckMeasurement},
+		{name: "wrong platform config", cmw: wrap(t, cmw.MediaTypeCCA, tokenWith(func(c *ccatest.Claims) { c.Config = []byte("other") }), cmw.Evidence), wantCheck: verifier.CheckConfig},
+		{name: "zero policy accepts nothing", cmw: wrap(t, cmw.MediaTypeCCA, good, cmw.Evidence), pol: func(p *cca.Policy) { *p = cca.Policy{} }, wantCheck: verifier.CheckMeasurement},
+		{name: "wrong media type", cmw: wrap(t, cmw.MediaTypeTDX, good, cmw.Evidence), wantCheck: verifier.CheckFormat},
+		{name: "wrong indicator", cmw: wrap(t, cmw.MediaTypeCCA, good, cmw.AttestationResults), wantCheck: verifier.CheckFormat},
+		{name: "not a token", cmw: wrap(t, cmw.MediaTypeCCA, []byte{0xd9, 0x01, 0x8f, 0xa0}, cmw.Evidence), wantCheck: verifier.CheckFormat},
+		{name: "truncated token", cmw: wrap(t, cmw.MediaTypeCCA, good[:len(good)-1], cmw.Evidence), wantCheck: verifier.CheckFormat},
+		{name: "trailing byte", cmw: wrap(t, cmw.MediaTypeCCA, append(bytes.Clone(good), 0), cmw.Evidence), wantCheck: verifier.CheckFormat},
+		{name: "not a CMW", cmw: good, wantCheck: verifier.CheckFormat},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -202,7 +202,7 @@ func TestVerify(t *testing.T) {
 			}
 			now := time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC)
 			res, err := v.Verify(context.Background(), tc.cmw, &verifier.Expected{Challenge: ech, Now: now})
-			if tc.wantCheck == "" {
+			if tc.wantCheck == 0 {
 				if err != nil {
 					t.Fatalf("Verify: %v", err)
 				}

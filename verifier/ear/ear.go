@@ -189,14 +189,6 @@ type Verifier struct {
 
 var _ verifier.Verifier = (*Verifier)(nil)
 
-func reject(check, format string, args ...any) error {
-	return &verifier.RejectedError{Check: check, Reason: "ear: " + fmt.Sprintf(format, args...)}
-}
-
-func rejectErr(check, reason string, err error) error {
-	return &verifier.RejectedError{Check: check, Reason: "ear: " + reason, Err: err}
-}
-
 // registered claims that veraison/ear's model does not carry.
 type registered struct {
 	Iss *string      `json:"iss"`
@@ -209,24 +201,24 @@ type registered struct {
 // exp and the Verifier's policy.
 func (v *Verifier) Verify(ctx context.Context, b []byte, exp *verifier.Expected) (*verifier.Result, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, &verifier.UnavailableError{Reason: "ear: context done", Err: err}
+		return nil, verifier.Unavailable(false, err, "ear: context done")
 	}
 	if exp == nil {
 		return nil, errors.New("ear: nil Expected")
 	}
 	c, err := cmw.Decode(b, v.Limits)
 	if err != nil {
-		return nil, rejectErr("format", "CMW", err)
+		return nil, verifier.Reject(verifier.CheckFormat, err, "ear: CMW")
 	}
 	rec, ok := c.Record()
 	if !ok {
-		return nil, reject("format", "a collection, not an EAR record")
+		return nil, verifier.Reject(verifier.CheckFormat, nil, "ear: a collection, not an EAR record")
 	}
 	if !cmw.EqualMediaTypes(rec.MediaType, cmw.MediaTypeEAR) {
-		return nil, reject("format", "media type %q", rec.MediaType)
+		return nil, verifier.Reject(verifier.CheckFormat, nil, "ear: media type %q", rec.MediaType)
 	}
 	if rec.Indicator != 0 && !rec.Indicator.Has(cmw.AttestationResults) {
-		return nil, reject("format", "indicator %v is not attestation results", rec.Indicator)
+		return nil, verifier.Reject(verifier.CheckFormat, nil, "ear: indicator %v is not attestation results", rec.Indicator)
 	}
 	return v.VerifyJWT(rec.Value, exp)
 }
@@ -244,17 +236,17 @@ func (v *Verifier) VerifyJWT(token []byte, exp *verifier.Expected) (*verifier.Re
 
 	// Signed content from here on; still parsed strictly.
 	if err := checkJSON(payload); err != nil {
-		return nil, rejectErr("format", "claims", err)
+		return nil, verifier.Reject(verifier.CheckFormat, err, "ear: claims")
 	}
 	var ar vear.AttestationResult
 	if err := ar.UnmarshalJSON(payload); err != nil {
-		return nil, rejectErr("format", "EAR claims", err)
+		return nil, verifier.Reject(verifier.CheckFormat, err, "ear: EAR claims")
 	}
 	var reg registered
 	d := json.NewDecoder(bytes.NewReader(payload))
 	d.UseNumber()
 	if err := d.Decode(&reg); err != nil {
-		return nil, rejectErr("format", "registered claims", err)
+		return nil, verifier.Reject(verifier.CheckFormat, err, "ear: registered claims")
 	}
 
 	profiles := v.Profiles
@@ -262,10 +254,10 @@ func (v *Verifier) VerifyJWT(token []byte, exp *verifier.Expected) (*verifier.Re
 		profiles = []string{vear.EatProfile}
 	}
 	if ar.Profile == nil || !contains(profiles, *ar.Profile) {
-		return nil, reject("format", "eat_profile not accepted")
+		return nil, verifier.Reject(verifier.CheckFormat, nil, "ear: eat_profile not accepted")
 	}
 	if v.Issuer != "" && (reg.Iss == nil || *reg.Iss != v.Issuer) {
-		return nil, reject("issuer", "iss is not %q", v.Issuer)
+		return nil, verifier.Reject(verifier.CheckIssuer, nil, "ear: iss is not %q", v.Issuer)
 	}
 
 	// Age.
@@ -288,30 +280,30 @@ func (v *Verifier) VerifyJWT(token []byte, exp *verifier.Expected) (*verifier.Re
 	}
 	iat, err := numericDate(reg.Iat)
 	if err != nil || reg.Iat == nil {
-		return nil, reject("format", "iat is not an integer NumericDate")
+		return nil, verifier.Reject(verifier.CheckFormat, nil, "ear: iat is not an integer NumericDate")
 	}
 	if iat.After(now.Add(skew)) {
-		return nil, reject("age", "issued in the future (%v)", iat.UTC())
+		return nil, verifier.Reject(verifier.CheckAge, nil, "ear: issued in the future (%v)", iat.UTC())
 	}
 	if now.Sub(iat) > maxAge {
-		return nil, reject("age", "issued %v ago, more than %v", now.Sub(iat).Round(time.Second), maxAge)
+		return nil, verifier.Reject(verifier.CheckAge, nil, "ear: issued %v ago, more than %v", now.Sub(iat).Round(time.Second), maxAge)
 	}
 	if reg.Exp != nil {
 		e, err := numericDate(reg.Exp)
 		if err != nil {
-			return nil, reject("format", "exp is not an integer NumericDate")
+			return nil, verifier.Reject(verifier.CheckFormat, nil, "ear: exp is not an integer NumericDate")
 		}
 		if !now.Before(e) {
-			return nil, reject("age", "expired at %v", e.UTC())
+			return nil, verifier.Reject(verifier.CheckAge, nil, "ear: expired at %v", e.UTC())
 		}
 	}
 	if reg.Nbf != nil {
 		n, err := numericDate(reg.Nbf)
 		if err != nil {
-			return nil, reject("format", "nbf is not an integer NumericDate")
+			return nil, verifier.Reject(verifier.CheckFormat, nil, "ear: nbf is not an integer NumericDate")
 		}
 		if now.Add(skew).Before(n) {
-			return nil, reject("age", "not valid before %v", n.UTC())
+			return nil, verifier.Reject(verifier.CheckAge, nil, "ear: not valid before %v", n.UTC())
 		}
 	}
 
@@ -328,10 +320,10 @@ func (v *Verifier) VerifyJWT(token []byte, exp *verifier.Expected) (*verifier.Re
 		}
 		got, ok := decodeNonce(*ar.Nonce)
 		if !ok {
-			return nil, reject("nonce", "eat_nonce is not canonical base64url")
+			return nil, verifier.Reject(verifier.CheckNonce, nil, "ear: eat_nonce is not canonical base64url")
 		}
 		if subtle.ConstantTimeCompare(got, want) != 1 {
-			return nil, reject("nonce", "eat_nonce does not match this connection's challenge")
+			return nil, verifier.Reject(verifier.CheckNonce, nil, "ear: eat_nonce does not match this connection's challenge")
 		}
 		nonceOK = true
 	}
@@ -345,14 +337,14 @@ func (v *Verifier) VerifyJWT(token []byte, exp *verifier.Expected) (*verifier.Re
 		keySeen = true
 		akpub, ok := (*ap.VeraisonKeyAttestation)["akpub"].(string)
 		if !ok {
-			return nil, reject("format", "submod %q: akpub is not a string", name)
+			return nil, verifier.Reject(verifier.CheckFormat, nil, "ear: submod %q: akpub is not a string", name)
 		}
 		der, err := base64.RawURLEncoding.Strict().DecodeString(akpub)
 		if err != nil {
-			return nil, rejectErr("format", "akpub", err)
+			return nil, verifier.Reject(verifier.CheckFormat, err, "ear: akpub")
 		}
 		if len(exp.SPKI) == 0 || subtle.ConstantTimeCompare(der, exp.SPKI) != 1 {
-			return nil, reject("key", "submod %q attests another key", name)
+			return nil, verifier.Reject(verifier.CheckKey, nil, "ear: submod %q attests another key", name)
 		}
 		keyOK = true
 	}
@@ -361,9 +353,9 @@ func (v *Verifier) VerifyJWT(token []byte, exp *verifier.Expected) (*verifier.Re
 	case bindings&BindNonce != 0 && nonceOK:
 	case bindings&BindKey != 0 && keyOK:
 	case bindings&BindKey != 0 && !keySeen && bindings&BindNonce == 0:
-		return nil, reject("key", "no key attestation")
+		return nil, verifier.Reject(verifier.CheckKey, nil, "ear: no key attestation")
 	default:
-		return nil, reject("nonce", "not bound to this connection (no eat_nonce)")
+		return nil, verifier.Reject(verifier.CheckNonce, nil, "ear: not bound to this connection (no eat_nonce)")
 	}
 
 	// Status of every submodule.
@@ -375,25 +367,27 @@ func (v *Verifier) VerifyJWT(token []byte, exp *verifier.Expected) (*verifier.Re
 		EAR:         bytes.Clone(token),
 		Claims:      map[string]string{},
 	}
-	first := true
-	for _, name := range names {
+	for i, name := range names {
 		ap := ar.Submods[name]
 		if ap == nil || ap.Status == nil {
-			return nil, reject("format", "submod %q has no status", name)
+			return nil, verifier.Reject(verifier.CheckFormat, nil, "ear: submod %q has no status", name)
 		}
 		tier := verifier.Tier(*ap.Status)
 		switch {
 		case tier == verifier.TierAffirming:
 		case tier == verifier.TierWarning && v.AcceptWarning:
 		default:
-			return nil, reject("status", "submod %q is %v", name, tier)
+			return nil, verifier.Reject(verifier.CheckStatus, nil, "ear: submod %q is %v", name, tier)
 		}
-		if first || tier == verifier.TierWarning {
-			res.Status = tier
-		}
-		first = false
+		var tv verifier.TrustVector
 		if ap.TrustVector != nil {
-			mergeVector(&res.TrustVector, *ap.TrustVector)
+			tv = TrustVectorOf(ap.TrustVector)
+		}
+		if i == 0 {
+			res.Status, res.TrustVector = tier, tv
+		} else {
+			res.Status = verifier.WorstTier(res.Status, tier)
+			res.TrustVector.Merge(tv)
 		}
 		if ap.AppraisalPolicyID != nil {
 			res.Claims[name+"/ear.appraisal-policy-id"] = *ap.AppraisalPolicyID
@@ -436,34 +430,13 @@ func numericDate(n *json.Number) (time.Time, error) {
 	return time.Unix(i, 0), nil
 }
 
-// mergeVector keeps, per claim, the value of the worst tier.
-func mergeVector(dst *verifier.TrustVector, src vear.TrustVector) {
-	rank := func(v int8) int {
-		switch verifier.TierOf(v) {
-		case verifier.TierAffirming:
-			return 1
-		case verifier.TierNone:
-			return 0
-		case verifier.TierWarning:
-			return 2
-		}
-		return 3
+// TrustVectorOf converts a github.com/veraison/ear trust vector.
+func TrustVectorOf(tv *vear.TrustVector) verifier.TrustVector {
+	return verifier.TrustVector{
+		InstanceIdentity: int8(tv.InstanceIdentity), Configuration: int8(tv.Configuration),
+		Executables: int8(tv.Executables), FileSystem: int8(tv.FileSystem), Hardware: int8(tv.Hardware),
+		RuntimeOpaque: int8(tv.RuntimeOpaque), StorageOpaque: int8(tv.StorageOpaque), SourcedData: int8(tv.SourcedData),
 	}
-	pick := func(d *int8, s vear.TrustClaim) {
-		if rank(int8(s)) > rank(*d) || *d == 0 {
-			if int8(s) != 0 {
-				*d = int8(s)
-			}
-		}
-	}
-	pick(&dst.InstanceIdentity, src.InstanceIdentity)
-	pick(&dst.Configuration, src.Configuration)
-	pick(&dst.Executables, src.Executables)
-	pick(&dst.FileSystem, src.FileSystem)
-	pick(&dst.Hardware, src.Hardware)
-	pick(&dst.RuntimeOpaque, src.RuntimeOpaque)
-	pick(&dst.StorageOpaque, src.StorageOpaque)
-	pick(&dst.SourcedData, src.SourcedData)
 }
 
 // Nonce returns the eat_nonce go-expat puts in an EAR for exp: the
@@ -518,35 +491,35 @@ type jwtHeader struct {
 // trusted key; it returns the payload.
 func (v *Verifier) checkSignature(token []byte) ([]byte, error) {
 	if len(token) == 0 || len(token) > maxJWT {
-		return nil, reject("format", "JWT of %d bytes", len(token))
+		return nil, verifier.Reject(verifier.CheckFormat, nil, "ear: JWT of %d bytes", len(token))
 	}
 	parts := bytes.Split(token, []byte{'.'})
 	if len(parts) != 3 {
-		return nil, reject("format", "JWT has %d parts, want 3", len(parts))
+		return nil, verifier.Reject(verifier.CheckFormat, nil, "ear: JWT has %d parts, want 3", len(parts))
 	}
 	var dec [3][]byte
 	for i, p := range parts {
 		b, err := decodeB64(p)
 		if err != nil {
-			return nil, rejectErr("format", "JWT part", err)
+			return nil, verifier.Reject(verifier.CheckFormat, err, "ear: JWT part")
 		}
 		dec[i] = b
 	}
 	if err := checkJSON(dec[0]); err != nil {
-		return nil, rejectErr("format", "JOSE header", err)
+		return nil, verifier.Reject(verifier.CheckFormat, err, "ear: JOSE header")
 	}
 	var h jwtHeader
 	if err := json.Unmarshal(dec[0], &h); err != nil {
-		return nil, rejectErr("format", "JOSE header", err)
+		return nil, verifier.Reject(verifier.CheckFormat, err, "ear: JOSE header")
 	}
 	if h.Crit != nil || h.B64 != nil {
-		return nil, reject("format", "crit and b64 headers are not supported")
+		return nil, verifier.Reject(verifier.CheckFormat, nil, "ear: crit and b64 headers are not supported")
 	}
 	if h.Typ != nil && !strings.EqualFold(*h.Typ, "JWT") {
-		return nil, reject("format", "typ %q", *h.Typ)
+		return nil, verifier.Reject(verifier.CheckFormat, nil, "ear: typ %q", *h.Typ)
 	}
 	if h.Alg == nil {
-		return nil, reject("signature", "no alg")
+		return nil, verifier.Reject(verifier.CheckSignature, nil, "ear: no alg")
 	}
 	alg := *h.Alg
 	allowed := v.Algorithms
@@ -555,7 +528,7 @@ func (v *Verifier) checkSignature(token []byte) ([]byte, error) {
 	}
 	jalg, supported := supportedAlgs[alg]
 	if !supported || !contains(allowed, alg) {
-		return nil, reject("signature", "algorithm %q not allowed", alg)
+		return nil, verifier.Reject(verifier.CheckSignature, nil, "ear: algorithm %q not allowed", alg)
 	}
 	tried := 0
 	var lastErr error
@@ -574,9 +547,9 @@ func (v *Verifier) checkSignature(token []byte) ([]byte, error) {
 		lastErr = err
 	}
 	if tried == 0 {
-		return nil, reject("signature", "no trusted %s key (kid %v)", alg, deref(h.Kid))
+		return nil, verifier.Reject(verifier.CheckSignature, nil, "ear: no trusted %s key (kid %v)", alg, deref(h.Kid))
 	}
-	return nil, rejectErr("signature", "no trusted key verifies the EAR", lastErr)
+	return nil, verifier.Reject(verifier.CheckSignature, lastErr, "ear: no trusted key verifies the EAR")
 }
 
 func deref(s *string) string {

@@ -24,6 +24,7 @@ import (
 	"github.com/attested-tls/go-expat/attester"
 	"github.com/attested-tls/go-expat/cmw"
 	"github.com/attested-tls/go-expat/expat/expattest/testkit"
+	"github.com/attested-tls/go-expat/internal/checktest"
 	"github.com/attested-tls/go-expat/verifier"
 )
 
@@ -69,9 +70,9 @@ func (f *fixture) expected(ch attester.Challenge) *verifier.Expected {
 	return &verifier.Expected{Challenge: ch, SPKI: f.eaSPKI, Now: now.Add(time.Minute)}
 }
 
-func wantCheck(t *testing.T, res *verifier.Result, err error, check string) {
+func wantCheck(t *testing.T, res *verifier.Result, err error, check verifier.Check) {
 	t.Helper()
-	if check == "" {
+	if check == 0 {
 		if err != nil {
 			t.Fatalf("rejected: %v", err)
 		}
@@ -80,13 +81,7 @@ func wantCheck(t *testing.T, res *verifier.Result, err error, check string) {
 	if res != nil {
 		t.Error("result with an error")
 	}
-	var re *verifier.RejectedError
-	if !errors.As(err, &re) || !errors.Is(err, verifier.ErrRejected) {
-		t.Fatalf("got %v, want a rejection (%s)", err, check)
-	}
-	if re.Check != check {
-		t.Errorf("check %q, want %q (%v)", re.Check, check, err)
-	}
+	checktest.Rejected(t, err, check)
 }
 
 func TestPassportEndToEnd(t *testing.T) {
@@ -207,75 +202,75 @@ func TestVerifyRejects(t *testing.T) {
 		raw   bool
 		v     func(*Verifier)
 		exp   func(*verifier.Expected)
-		check string
+		check verifier.Check
 	}{
 		{name: "valid", in: good},
 		{name: "valid, re-signed unchanged", in: edited(func(map[string]any, map[string]any) {})},
-		{name: "T12 too old", in: good, exp: func(e *verifier.Expected) { e.Now = now.Add(6 * time.Minute) }, check: "age"},
+		{name: "T12 too old", in: good, exp: func(e *verifier.Expected) { e.Now = now.Add(6 * time.Minute) }, check: verifier.CheckAge},
 		{name: "T12 expired", in: good, v: func(v *Verifier) { v.MaxAge = time.Hour },
-			exp: func(e *verifier.Expected) { e.Now = now.Add(DefaultValidity) }, check: "age"},
+			exp: func(e *verifier.Expected) { e.Now = now.Add(DefaultValidity) }, check: verifier.CheckAge},
 		{name: "just before exp", in: good, v: func(v *Verifier) { v.MaxAge = time.Hour },
 			exp: func(e *verifier.Expected) { e.Now = now.Add(DefaultValidity - time.Second) }},
-		{name: "issued in the future", in: good, exp: func(e *verifier.Expected) { e.Now = now.Add(-time.Minute) }, check: "age"},
+		{name: "issued in the future", in: good, exp: func(e *verifier.Expected) { e.Now = now.Add(-time.Minute) }, check: verifier.CheckAge},
 		{name: "issued within the skew", in: good, exp: func(e *verifier.Expected) { e.Now = now.Add(-10 * time.Second) }},
-		{name: "nbf in the future", in: edited(func(_, c map[string]any) { c["nbf"] = now.Add(time.Hour).Unix() }), check: "age"},
-		{name: "iat not an integer", in: edited(func(_, c map[string]any) { c["iat"] = 1.5e9 + 0.5 }), check: "format"},
-		{name: "T12 bound to another connection", in: good, exp: func(e *verifier.Expected) { e.Challenge = challenge(2) }, check: "nonce"},
-		{name: "no nonce", in: edited(func(_, c map[string]any) { delete(c, "eat_nonce") }), check: "nonce"},
-		{name: "T22 untrusted signing key", in: resign(t, good, other, func(map[string]any, map[string]any) {}), check: "signature"},
-		{name: "zero verifier", in: good, v: func(v *Verifier) { *v = Verifier{} }, check: "signature"},
-		{name: "tampered", in: tampered, check: "signature"},
-		{name: "alg none", in: edited(func(h, _ map[string]any) { h["alg"] = "none" }), check: "signature"},
-		{name: "HS256 with the public key as secret", in: edited(func(h, _ map[string]any) { h["alg"] = "HS256" }), check: "signature"},
-		{name: "alg missing", in: []byte(b64([]byte(`{"typ":"JWT"}`)) + "." + strings.Split(string(good), ".")[1] + ".AA"), check: "signature"},
-		{name: "ES384 not allowed by policy", in: good, v: func(v *Verifier) { v.Algorithms = []string{"EdDSA"} }, check: "signature"},
-		{name: "crit header", in: edited(func(h, _ map[string]any) { h["crit"] = []string{"exp"} }), check: "format"},
-		{name: "typ not JWT", in: edited(func(h, _ map[string]any) { h["typ"] = "at+jwt" }), check: "format"},
+		{name: "nbf in the future", in: edited(func(_, c map[string]any) { c["nbf"] = now.Add(time.Hour).Unix() }), check: verifier.CheckAge},
+		{name: "iat not an integer", in: edited(func(_, c map[string]any) { c["iat"] = 1.5e9 + 0.5 }), check: verifier.CheckFormat},
+		{name: "T12 bound to another connection", in: good, exp: func(e *verifier.Expected) { e.Challenge = challenge(2) }, check: verifier.CheckNonce},
+		{name: "no nonce", in: edited(func(_, c map[string]any) { delete(c, "eat_nonce") }), check: verifier.CheckNonce},
+		{name: "T22 untrusted signing key", in: resign(t, good, other, func(map[string]any, map[string]any) {}), check: verifier.CheckSignature},
+		{name: "zero verifier", in: good, v: func(v *Verifier) { *v = Verifier{} }, check: verifier.CheckSignature},
+		{name: "tampered", in: tampered, check: verifier.CheckSignature},
+		{name: "alg none", in: edited(func(h, _ map[string]any) { h["alg"] = "none" }), check: verifier.CheckSignature},
+		{name: "HS256 with the public key as secret", in: edited(func(h, _ map[string]any) { h["alg"] = "HS256" }), check: verifier.CheckSignature},
+		{name: "alg missing", in: []byte(b64([]byte(`{"typ":"JWT"}`)) + "." + strings.Split(string(good), ".")[1] + ".AA"), check: verifier.CheckSignature},
+		{name: "ES384 not allowed by policy", in: good, v: func(v *Verifier) { v.Algorithms = []string{"EdDSA"} }, check: verifier.CheckSignature},
+		{name: "crit header", in: edited(func(h, _ map[string]any) { h["crit"] = []string{"exp"} }), check: verifier.CheckFormat},
+		{name: "typ not JWT", in: edited(func(h, _ map[string]any) { h["typ"] = "at+jwt" }), check: verifier.CheckFormat},
 		{name: "embedded jwk is ignored", in: resign(t, good, other, func(h, _ map[string]any) {
 			k, _ := jwk.Import(other.Public())
 			h["jwk"] = k
-		}), check: "signature"},
-		{name: "contraindicated", in: edited(func(_, c map[string]any) { submod(c)["ear.status"] = 96 }), check: "status"},
-		{name: "warning rejected by default", in: edited(func(_, c map[string]any) { submod(c)["ear.status"] = 32 }), check: "status"},
+		}), check: verifier.CheckSignature},
+		{name: "contraindicated", in: edited(func(_, c map[string]any) { submod(c)["ear.status"] = 96 }), check: verifier.CheckStatus},
+		{name: "warning rejected by default", in: edited(func(_, c map[string]any) { submod(c)["ear.status"] = 32 }), check: verifier.CheckStatus},
 		{name: "warning accepted by policy", in: edited(func(_, c map[string]any) { submod(c)["ear.status"] = 32 }),
 			v: func(v *Verifier) { v.AcceptWarning = true }},
-		{name: "status none", in: edited(func(_, c map[string]any) { submod(c)["ear.status"] = 0 }), check: "status"},
+		{name: "status none", in: edited(func(_, c map[string]any) { submod(c)["ear.status"] = 0 }), check: verifier.CheckStatus},
 		{name: "second submod contraindicated", in: edited(func(_, c map[string]any) {
 			c["submods"].(map[string]any)["gpu"] = map[string]any{"ear.status": "contraindicated"}
-		}), check: "status"},
-		{name: "other profile", in: edited(func(_, c map[string]any) { c["eat_profile"] = "tag:github.com,2024:confidential-containers/Trustee" }), check: "format"},
-		{name: "issuer required", in: good, v: func(v *Verifier) { v.Issuer = "https://other.example" }, check: "issuer"},
+		}), check: verifier.CheckStatus},
+		{name: "other profile", in: edited(func(_, c map[string]any) { c["eat_profile"] = "tag:github.com,2024:confidential-containers/Trustee" }), check: verifier.CheckFormat},
+		{name: "issuer required", in: good, v: func(v *Verifier) { v.Issuer = "https://other.example" }, check: verifier.CheckIssuer},
 		{name: "issuer matches", in: good, v: func(v *Verifier) { v.Issuer = "https://verifier.example" }},
 		{name: "key attestation match", in: withKeyAtt, v: func(v *Verifier) { v.Bindings = BindKey }},
 		{name: "key attestation mismatch", in: withKeyAtt, v: func(v *Verifier) { v.Bindings = BindKey },
-			exp: func(e *verifier.Expected) { e.SPKI = append([]byte{0}, e.SPKI...) }, check: "key"},
+			exp: func(e *verifier.Expected) { e.SPKI = append([]byte{0}, e.SPKI...) }, check: verifier.CheckKey},
 		{name: "key attestation mismatch, nonce fine", in: withKeyAtt, v: func(v *Verifier) { v.Bindings = BindKey | BindNonce },
-			exp: func(e *verifier.Expected) { e.SPKI = nil }, check: "key"},
-		{name: "key binding required, none present", in: good, v: func(v *Verifier) { v.Bindings = BindKey }, check: "key"},
+			exp: func(e *verifier.Expected) { e.SPKI = nil }, check: verifier.CheckKey},
+		{name: "key binding required, none present", in: good, v: func(v *Verifier) { v.Bindings = BindKey }, check: verifier.CheckKey},
 		{name: "key binding, nonce removed", in: resign(t, withKeyAtt, f.issKey, func(_, c map[string]any) { delete(c, "eat_nonce") }),
 			v: func(v *Verifier) { v.Bindings = BindKey }},
 		{name: "key binding, nonce of another connection", in: withKeyAtt, v: func(v *Verifier) { v.Bindings = BindKey },
-			exp: func(e *verifier.Expected) { e.Challenge = challenge(3) }, check: "nonce"},
+			exp: func(e *verifier.Expected) { e.Challenge = challenge(3) }, check: verifier.CheckNonce},
 		{name: "duplicate claim", raw: true, in: func() []byte {
 			h := b64([]byte(`{"alg":"ES256"}`))
 			p := strings.Split(string(good), ".")[1]
 			dec, _ := base64.RawURLEncoding.DecodeString(p)
 			dup := append([]byte(`{"eat_nonce":"AAAAAAAAAAAA",`), dec[1:]...)
 			return resignRaw(t, f.issKey, h, b64(dup))
-		}(), check: "format"},
-		{name: "padded base64", raw: true, in: []byte(strings.Replace(string(good), ".", "=.", 1)), check: "format"},
-		{name: "two parts", raw: true, in: []byte(strings.Join(strings.Split(string(good), ".")[:2], ".")), check: "format"},
+		}(), check: verifier.CheckFormat},
+		{name: "padded base64", raw: true, in: []byte(strings.Replace(string(good), ".", "=.", 1)), check: verifier.CheckFormat},
+		{name: "two parts", raw: true, in: []byte(strings.Join(strings.Split(string(good), ".")[:2], ".")), check: verifier.CheckFormat},
 		{name: "wrong CMW type", raw: true, in: func() []byte {
 			r, _ := cmw.NewRecord(cmw.MediaTypeTestKit, good, cmw.Evidence)
 			b, _ := r.Marshal()
 			return b
-		}(), check: "format"},
+		}(), check: verifier.CheckFormat},
 		{name: "evidence indicator", raw: true, in: func() []byte {
 			r, _ := cmw.NewRecord(cmw.MediaTypeEAR, good, cmw.Evidence)
 			b, _ := r.Marshal()
 			return b
-		}(), check: "format"},
-		{name: "not a CMW", raw: true, in: good, check: "format"},
+		}(), check: verifier.CheckFormat},
+		{name: "not a CMW", raw: true, in: good, check: verifier.CheckFormat},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -319,14 +314,14 @@ func TestIssuerKeysAndKid(t *testing.T) {
 		key   crypto.Signer
 		kid   string
 		keys  []TrustedKey
-		check string
+		check verifier.Check
 	}{
-		{"ES384", p384, "", []TrustedKey{{Key: &p384.PublicKey}}, ""},
-		{"EdDSA", edPriv, "", []TrustedKey{{Key: edPriv.Public()}}, ""},
-		{"kid matches", f.issKey, "k1", []TrustedKey{{ID: "k0", Key: &p384.PublicKey}, {ID: "k1", Key: &f.issKey.PublicKey}}, ""},
-		{"kid differs", f.issKey, "k1", []TrustedKey{{ID: "k2", Key: &f.issKey.PublicKey}}, "signature"},
-		{"token without kid, key with ID", f.issKey, "", []TrustedKey{{ID: "k2", Key: &f.issKey.PublicKey}}, "signature"},
-		{"ES256 token, P-384 key", f.issKey, "", []TrustedKey{{Key: &p384.PublicKey}}, "signature"},
+		{"ES384", p384, "", []TrustedKey{{Key: &p384.PublicKey}}, 0},
+		{"EdDSA", edPriv, "", []TrustedKey{{Key: edPriv.Public()}}, 0},
+		{"kid matches", f.issKey, "k1", []TrustedKey{{ID: "k0", Key: &p384.PublicKey}, {ID: "k1", Key: &f.issKey.PublicKey}}, 0},
+		{"kid differs", f.issKey, "k1", []TrustedKey{{ID: "k2", Key: &f.issKey.PublicKey}}, verifier.CheckSignature},
+		{"token without kid, key with ID", f.issKey, "", []TrustedKey{{ID: "k2", Key: &f.issKey.PublicKey}}, verifier.CheckSignature},
+		{"ES256 token, P-384 key", f.issKey, "", []TrustedKey{{Key: &p384.PublicKey}}, verifier.CheckSignature},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -378,7 +373,7 @@ func TestIssuerRefusesRejectedEvidence(t *testing.T) {
 	f.passAtt.Evidence = &testkit.Attester{Key: f.ak, FixedChallenge: &stale}
 	_, err := f.passAtt.Attest(context.Background(), challenge(1))
 	var re *verifier.RejectedError
-	if !errors.As(err, &re) || re.Check != "challenge" {
+	if !errors.As(err, &re) || re.Check != verifier.CheckChallenge {
 		t.Errorf("got %v, want the appraiser's challenge rejection", err)
 	}
 	if _, _, err := (&Issuer{}).Issue(context.Background(), nil, f.expected(challenge(1))); err == nil {

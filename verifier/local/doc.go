@@ -60,7 +60,7 @@
 //
 // A session takes one submission (409 afterwards). veraison.Client maps a
 // contraindicated EAR to a *verifier.RejectedError, 400/415 to a
-// rejection with Check "format" and 5xx to a retryable
+// rejection with verifier.CheckFormat and 5xx to a retryable
 // *verifier.UnavailableError.
 //
 // # Limits and failure handling

@@ -128,7 +128,7 @@ func TestPassport(t *testing.T) {
 	// Presented for another connection, it is refused.
 	_, err = e.earVerifier().Verify(context.Background(), rec, &verifier.Expected{Challenge: challenge(t)})
 	var re *verifier.RejectedError
-	if !errors.As(err, &re) || re.Check != "nonce" {
+	if !errors.As(err, &re) || re.Check != verifier.CheckNonce {
 		t.Fatalf("passport for another challenge: %v, want a nonce rejection", err)
 	}
 }
@@ -180,7 +180,7 @@ func TestRejections(t *testing.T) {
 		name      string
 		opts      []envOpt
 		evidence  func(e *env, ch attester.Challenge) []byte
-		wantCheck string // RejectedError.Check; "" means ErrUnavailable
+		wantCheck verifier.Check // RejectedError.Check; 0 means ErrUnavailable
 	}{
 		{
 			name: "wrong nonce",
@@ -188,7 +188,7 @@ func TestRejections(t *testing.T) {
 				b, _ := e.att.Attest(context.Background(), challenge(t))
 				return b
 			},
-			wantCheck: "status",
+			wantCheck: verifier.CheckStatus,
 		},
 		{
 			name: "untrusted evidence key",
@@ -196,7 +196,7 @@ func TestRejections(t *testing.T) {
 				b, _ := (&testkit.Attester{Key: untrusted}).Attest(context.Background(), ch)
 				return b
 			},
-			wantCheck: "status",
+			wantCheck: verifier.CheckStatus,
 		},
 		{
 			name: "forged signature under a trusted kid",
@@ -204,12 +204,12 @@ func TestRejections(t *testing.T) {
 				b, _ := (&testkit.Attester{Key: e.att.Key, SignWith: untrusted}).Attest(context.Background(), ch)
 				return b
 			},
-			wantCheck: "status",
+			wantCheck: verifier.CheckStatus,
 		},
 		{
 			name:      "unknown media type",
 			evidence:  func(e *env, ch attester.Challenge) []byte { return otherRecord(t) },
-			wantCheck: "format",
+			wantCheck: verifier.CheckFormat,
 		},
 		{
 			name: "reference measurement mismatch",
@@ -223,7 +223,7 @@ func TestRejections(t *testing.T) {
 				b, _ := a.Attest(context.Background(), ch)
 				return b
 			},
-			wantCheck: "status",
+			wantCheck: verifier.CheckStatus,
 		},
 		{
 			name: "oversized evidence",
@@ -274,7 +274,7 @@ func TestRejections(t *testing.T) {
 			}
 			var re *verifier.RejectedError
 			switch {
-			case tt.wantCheck == "":
+			case tt.wantCheck == 0:
 				if !errors.Is(err, verifier.ErrUnavailable) {
 					t.Fatalf("got %v, want ErrUnavailable", err)
 				}
@@ -328,7 +328,7 @@ func TestRejectionEAR(t *testing.T) {
 	b, _ := rec.MarshalCBOR()
 	_, err = e.earVerifier().Verify(context.Background(), b, &verifier.Expected{Challenge: ch})
 	var re *verifier.RejectedError
-	if !errors.As(err, &re) || re.Check != "status" {
+	if !errors.As(err, &re) || re.Check != verifier.CheckStatus {
 		t.Fatalf("ear.Verifier on a rejection EAR: %v, want a status rejection", err)
 	}
 }
@@ -610,7 +610,7 @@ func TestQualifyingDataSession(t *testing.T) {
 	ev, _ := e.att.Attest(context.Background(), ch)
 	_, err := e.client.Appraise(context.Background(), ev, qd[:])
 	var re *verifier.RejectedError
-	if !errors.As(err, &re) || re.Check != "status" {
+	if !errors.As(err, &re) || re.Check != verifier.CheckStatus {
 		t.Fatalf("64-byte evidence in a 32-byte session: %v, want rejected", err)
 	}
 	exp := got.Load()

@@ -72,7 +72,7 @@ func TestTPMQuote(t *testing.T) {
 	for name, nonce := range map[string][]byte{"64-byte session": rd64(t, ch), "other nonce": other[:]} {
 		_, err := c.Appraise(ctx, ev, nonce)
 		var re *verifier.RejectedError
-		if !errors.As(err, &re) || re.Check != "status" {
+		if !errors.As(err, &re) || re.Check != verifier.CheckStatus {
 			t.Errorf("%s: got %v, want a rejection", name, err)
 		}
 	}

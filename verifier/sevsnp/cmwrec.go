@@ -4,6 +4,7 @@ import (
 	"bytes"
 
 	"github.com/attested-tls/go-expat/cmw"
+	"github.com/attested-tls/go-expat/verifier"
 )
 
 // MaxCMWSize bounds the serialized CMW (the cmw_attestation extension
@@ -21,20 +22,20 @@ var cmwLimits = &cmw.Limits{MaxSize: MaxCMWSize, MaxDepth: 1, MaxItems: 1}
 func decodeCMW(b []byte) ([]byte, error) {
 	c, err := cmw.Decode(b, cmwLimits)
 	if err != nil {
-		return nil, rejectErr("format", "CMW", err)
+		return nil, verifier.Reject(verifier.CheckFormat, err, "sevsnp: CMW")
 	}
 	r, ok := c.Record()
 	if !ok || c.Format() != cmw.FormatCBORRecord {
-		return nil, reject("format", "CMW is a %v, want a CBOR record", c.Format())
+		return nil, verifier.Reject(verifier.CheckFormat, nil, "sevsnp: CMW is a %v, want a CBOR record", c.Format())
 	}
 	if !cmw.EqualMediaTypes(r.MediaType, cmw.MediaTypeSEVSNP) {
-		return nil, reject("format", "CMW media type %q is not %q", r.MediaType, cmw.MediaTypeSEVSNP)
+		return nil, verifier.Reject(verifier.CheckFormat, nil, "sevsnp: CMW media type %q is not %q", r.MediaType, cmw.MediaTypeSEVSNP)
 	}
 	if r.Indicator != 0 && r.Indicator != cmw.Evidence {
-		return nil, reject("format", "CMW indicator %v is not evidence", r.Indicator)
+		return nil, verifier.Reject(verifier.CheckFormat, nil, "sevsnp: CMW indicator %v is not evidence", r.Indicator)
 	}
 	if re, err := c.MarshalCBOR(); err != nil || !bytes.Equal(re, b) {
-		return nil, reject("format", "CMW record is not in deterministic CBOR encoding")
+		return nil, verifier.Reject(verifier.CheckFormat, nil, "sevsnp: CMW record is not in deterministic CBOR encoding")
 	}
 	return r.Value, nil
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/google/go-sev-guest/verify"
 	"github.com/google/go-sev-guest/verify/trust"
 
+	"github.com/attested-tls/go-expat/internal/checktest"
 	"github.com/attested-tls/go-expat/internal/sevsnptest"
 	"github.com/attested-tls/go-expat/verifier"
 	"github.com/attested-tls/go-expat/verifier/sevsnp"
@@ -114,7 +115,7 @@ func (d *differ) check(t testing.TB, name string, report, ek []byte, now time.Ti
 	theirs := goSevGuest(d.roots, report, ek, now)
 	if ours != nil && d.v != nil {
 		var re *verifier.RejectedError
-		if !errors.As(ours, &re) || (re.Check != "format" && re.Check != "signature" && re.Check != "chain") {
+		if !errors.As(ours, &re) || (re.Check != verifier.CheckFormat && re.Check != verifier.CheckSignature && re.Check != verifier.CheckChain) {
 			t.Errorf("%s: untyped or unexpected rejection %v", name, ours)
 		}
 	}
@@ -577,7 +578,7 @@ func TestGoSevGuestReportMalleability(t *testing.T) {
 	d := newDiffer(p.Roots())
 	err := d.v.ChainAndSignature(m, s.ek.Raw, now)
 	var re *verifier.RejectedError
-	if !errors.As(err, &re) || re.Check != "signature" {
+	if !errors.As(err, &re) || re.Check != verifier.CheckSignature {
 		t.Fatalf("altered report: got %v, want a signature rejection", err)
 	}
 }
@@ -718,7 +719,7 @@ func TestRevocationOfTheCertifyingRoot(t *testing.T) {
 				}
 				return
 			}
-			wantReject(t, err, "chain")
+			checktest.Rejected(t, err, verifier.CheckChain)
 		})
 	}
 }

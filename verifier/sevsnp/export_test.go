@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/google/go-sev-guest/abi"
+
+	"github.com/attested-tls/go-expat/verifier"
 )
 
 // ChainAndSignature runs the report-format, signature and chain steps of
@@ -17,7 +19,7 @@ func (v *Verifier) ChainAndSignature(report, ekDER []byte, now time.Time) error 
 		return err
 	}
 	if info.SigningKey != abi.VcekReportSigner && info.SigningKey != abi.VlekReportSigner {
-		return reject("format", "report signed by %v, want VCEK or VLEK", info.SigningKey)
+		return verifier.Reject(verifier.CheckFormat, nil, "sevsnp: report signed by %v, want VCEK or VLEK", info.SigningKey)
 	}
 	_, err = v.chainAndSignature(report, r, info.SigningKey, ekDER, now)
 	return err

@@ -184,24 +184,11 @@ func New(cfg Config) (*Verifier, error) {
 	return v, nil
 }
 
-func reject(check, format string, args ...any) error {
-	return verifier.Reject(check, format, args...)
-}
-
-func rejectErr(check, reason string, err error) error {
-	return &verifier.RejectedError{Check: check, Reason: reason, Err: err}
-}
-
+// unavailable reports what could not be checked; a *FetchError cause
+// carries whether a retry may succeed.
 func unavailable(reason string, err error) error {
-	ue := &verifier.UnavailableError{Reason: reason, Err: err}
 	var fe *FetchError
-	if errors.As(err, &fe) {
-		ue.Retryable = fe.Retryable
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		ue.Retryable = true
-	}
-	return ue
+	return verifier.Unavailable(errors.As(err, &fe) && fe.Retryable, err, "sevsnp: %s", reason)
 }
 
 // Verify appraises a CMW carrying SEV-SNP Evidence against exp.
@@ -233,7 +220,7 @@ func (v *Verifier) VerifyReportData(ctx context.Context, cmw []byte, reportData 
 	}
 	ev, err := wire.Unmarshal(val)
 	if err != nil {
-		return nil, rejectErr("format", "evidence", err)
+		return nil, verifier.Reject(verifier.CheckFormat, err, "sevsnp: evidence")
 	}
 	report, info, err := parseReport(ev.Report)
 	if err != nil {
@@ -242,7 +229,7 @@ func (v *Verifier) VerifyReportData(ctx context.Context, cmw []byte, reportData 
 	var table wire.CertTable
 	if ev.CertTable != nil {
 		if table, err = wire.ParseCertTable(ev.CertTable); err != nil {
-			return nil, rejectErr("format", "certificate table", err)
+			return nil, verifier.Reject(verifier.CheckFormat, err, "sevsnp: certificate table")
 		}
 	}
 
@@ -257,12 +244,12 @@ func (v *Verifier) VerifyReportData(ctx context.Context, cmw []byte, reportData 
 	}
 	exts := ec.exts
 	if uint64(exts.TCBVersion) != report.GetReportedTcb() {
-		return nil, reject("chain", "%v certificate is for TCB %s, report has REPORTED_TCB %s",
+		return nil, verifier.Reject(verifier.CheckChain, nil, "sevsnp: %v certificate is for TCB %s, report has REPORTED_TCB %s",
 			info.SigningKey, tcbOf(uint64(exts.TCBVersion)), tcbOf(report.GetReportedTcb()))
 	}
 	if info.SigningKey == abi.VcekReportSigner && !allZero(report.GetChipId()) &&
 		!bytes.Equal(report.GetChipId(), exts.HWID) {
-		return nil, reject("chain", "VCEK certificate is for another chip")
+		return nil, verifier.Reject(verifier.CheckChain, nil, "sevsnp: VCEK certificate is for another chip")
 	}
 	if v.cfg.CheckRevocation {
 		if err := v.checkRevocation(ctx, info.SigningKey, ec, now); err != nil {
@@ -272,39 +259,39 @@ func (v *Verifier) VerifyReportData(ctx context.Context, cmw []byte, reportData 
 
 	// Binding.
 	if subtle.ConstantTimeCompare(report.GetReportData(), reportData[:]) != 1 {
-		return nil, reject("challenge", "REPORT_DATA does not match the expected challenge")
+		return nil, verifier.Reject(verifier.CheckChallenge, nil, "sevsnp: REPORT_DATA does not match the expected challenge")
 	}
 
 	// Policy.
 	pol, err := abi.ParseSnpPolicy(report.GetPolicy())
 	if err != nil {
-		return nil, rejectErr("format", "guest policy", err)
+		return nil, verifier.Reject(verifier.CheckFormat, err, "sevsnp: guest policy")
 	}
 	p := &v.cfg.Policy
 	if pol.Debug && !p.AllowDebug {
-		return nil, reject("debug", "guest policy allows debugging")
+		return nil, verifier.Reject(verifier.CheckDebug, nil, "sevsnp: guest policy allows debugging")
 	}
 	if pol.MigrateMA && !p.AllowMigrationAgent {
-		return nil, reject("policy", "guest policy allows a migration agent")
+		return nil, verifier.Reject(verifier.CheckPolicy, nil, "sevsnp: guest policy allows a migration agent")
 	}
 	if p.HostData != nil && subtle.ConstantTimeCompare(report.GetHostData(), p.HostData) != 1 {
-		return nil, reject("policy", "HOST_DATA is not the expected value")
+		return nil, verifier.Reject(verifier.CheckPolicy, nil, "sevsnp: HOST_DATA is not the expected value")
 	}
 	if report.GetGuestSvn() < p.MinGuestSVN {
-		return nil, reject("policy", "GUEST_SVN %d is below %d", report.GetGuestSvn(), p.MinGuestSVN)
+		return nil, verifier.Reject(verifier.CheckPolicy, nil, "sevsnp: GUEST_SVN %d is below %d", report.GetGuestSvn(), p.MinGuestSVN)
 	}
 	if !v.vmplAllowed(report.GetVmpl()) {
-		return nil, reject("vmpl", "VMPL %d is not allowed", report.GetVmpl())
+		return nil, verifier.Reject(verifier.CheckVMPL, nil, "sevsnp: VMPL %d is not allowed", report.GetVmpl())
 	}
 	reported := tcbOf(report.GetReportedTcb())
 	if !reported.atLeast(p.MinimumTCB) {
-		return nil, reject("tcb", "REPORTED_TCB %s is below the minimum %s", reported, p.MinimumTCB)
+		return nil, verifier.Reject(verifier.CheckTCB, nil, "sevsnp: REPORTED_TCB %s is below the minimum %s", reported, p.MinimumTCB)
 	}
 	if !tcbOf(report.GetCurrentTcb()).atLeast(reported) {
-		return nil, reject("tcb", "REPORTED_TCB %s is above CURRENT_TCB %s", reported, tcbOf(report.GetCurrentTcb()))
+		return nil, verifier.Reject(verifier.CheckTCB, nil, "sevsnp: REPORTED_TCB %s is above CURRENT_TCB %s", reported, tcbOf(report.GetCurrentTcb()))
 	}
 	if !p.AnyMeasurement && !v.meas[[48]byte(report.GetMeasurement())] {
-		return nil, reject("measurement", "MEASUREMENT %x is not in the allow-list", report.GetMeasurement())
+		return nil, verifier.Reject(verifier.CheckMeasurement, nil, "sevsnp: MEASUREMENT %x is not in the allow-list", report.GetMeasurement())
 	}
 	return v.result(report, pol, line, info.SigningKey, now), nil
 }
@@ -314,18 +301,18 @@ func (v *Verifier) VerifyReportData(ctx context.Context, cmw []byte, reportData 
 // signature algorithm.
 func parseReport(raw []byte) (*spb.Report, abi.SignerInfo, error) {
 	if err := abi.ValidateReportFormat(raw); err != nil {
-		return nil, abi.SignerInfo{}, rejectErr("format", "report", err)
+		return nil, abi.SignerInfo{}, verifier.Reject(verifier.CheckFormat, err, "sevsnp: report")
 	}
 	report, err := abi.ReportToProto(raw)
 	if err != nil {
-		return nil, abi.SignerInfo{}, rejectErr("format", "report", err)
+		return nil, abi.SignerInfo{}, verifier.Reject(verifier.CheckFormat, err, "sevsnp: report")
 	}
 	if report.GetSignatureAlgo() != abi.SignEcdsaP384Sha384 {
-		return nil, abi.SignerInfo{}, reject("format", "report signature algorithm %d is not ECDSA P-384", report.GetSignatureAlgo())
+		return nil, abi.SignerInfo{}, verifier.Reject(verifier.CheckFormat, nil, "sevsnp: report signature algorithm %d is not ECDSA P-384", report.GetSignatureAlgo())
 	}
 	info, err := abi.ParseSignerInfo(report.GetSignerInfo())
 	if err != nil {
-		return nil, abi.SignerInfo{}, rejectErr("format", "signer info", err)
+		return nil, abi.SignerInfo{}, verifier.Reject(verifier.CheckFormat, err, "sevsnp: signer info")
 	}
 	return report, info, nil
 }
@@ -338,10 +325,10 @@ func parseReport(raw []byte) (*spb.Report, abi.SignerInfo, error) {
 func (v *Verifier) chainAndSignature(raw []byte, r *spb.Report, key abi.ReportSigner, ekDER []byte, now time.Time) (*endorsementCert, error) {
 	ek, err := x509.ParseCertificate(ekDER)
 	if err != nil {
-		return nil, rejectErr("chain", key.String()+" certificate", err)
+		return nil, verifier.Reject(verifier.CheckChain, err, "sevsnp: %v certificate", key)
 	}
 	if err := checkReportSignature(raw, ek); err != nil {
-		return nil, rejectErr("signature", "report signature", err)
+		return nil, verifier.Reject(verifier.CheckSignature, err, "sevsnp: report signature")
 	}
 	knownLine := ""
 	if fms := r.GetCpuid1EaxFms(); fms != 0 {
@@ -349,7 +336,7 @@ func (v *Verifier) chainAndSignature(raw []byte, r *spb.Report, key abi.ReportSi
 	}
 	ec, err := checkChain(v.roots, ek, key, knownLine, now)
 	if err != nil {
-		return nil, rejectErr("chain", key.String()+" certificate does not chain to a trusted root", err)
+		return nil, verifier.Reject(verifier.CheckChain, err, "sevsnp: %v certificate does not chain to a trusted root", key)
 	}
 	return ec, nil
 }
@@ -373,7 +360,7 @@ func (v *Verifier) endorsementKey(ctx context.Context, r *spb.Report, key abi.Re
 	if fms := r.GetCpuid1EaxFms(); fms != 0 {
 		line = kds.ProductLineFromFms(fms)
 		if _, err := kds.ParseProductLine(line); err != nil {
-			return nil, "", reject("format", "report names an unknown product (CPUID 0x%x)", fms)
+			return nil, "", verifier.Reject(verifier.CheckFormat, nil, "sevsnp: report names an unknown product (CPUID 0x%x)", fms)
 		}
 	}
 	var der []byte
@@ -383,7 +370,7 @@ func (v *Verifier) endorsementKey(ctx context.Context, r *spb.Report, key abi.Re
 	case abi.VlekReportSigner:
 		der = t.Get(wire.GUIDVLEK)
 	default:
-		return nil, "", reject("format", "report signed by %v, want VCEK or VLEK", key)
+		return nil, "", verifier.Reject(verifier.CheckFormat, nil, "sevsnp: report signed by %v, want VCEK or VLEK", key)
 	}
 	if der != nil {
 		if line == "" {
@@ -438,12 +425,12 @@ func (v *Verifier) checkRevocation(ctx context.Context, key abi.ReportSigner, ec
 		return unavailable("CRL is not current", nil)
 	}
 	if err := crl.CheckSignatureFrom(ec.root.ark); err != nil {
-		return rejectErr("chain", "CRL is not signed by the ARK of the endorsement key's chain", err)
+		return verifier.Reject(verifier.CheckChain, err, "sevsnp: CRL is not signed by the ARK of the endorsement key's chain")
 	}
 	ica, _ := ec.root.ica(key)
 	for _, rc := range crl.RevokedCertificateEntries {
 		if (ica != nil && rc.SerialNumber.Cmp(ica.SerialNumber) == 0) || rc.SerialNumber.Cmp(ec.cert.SerialNumber) == 0 {
-			return reject("chain", "certificate serial %v revoked at %v", rc.SerialNumber, rc.RevocationTime)
+			return verifier.Reject(verifier.CheckChain, nil, "sevsnp: certificate serial %v revoked at %v", rc.SerialNumber, rc.RevocationTime)
 		}
 	}
 	return nil

@@ -17,6 +17,7 @@ import (
 	asevsnp "github.com/attested-tls/go-expat/attester/sevsnp"
 	"github.com/attested-tls/go-expat/attester/sevsnp/wire"
 	"github.com/attested-tls/go-expat/cmw"
+	"github.com/attested-tls/go-expat/internal/checktest"
 	"github.com/attested-tls/go-expat/internal/sevsnptest"
 	"github.com/attested-tls/go-expat/verifier"
 	"github.com/attested-tls/go-expat/verifier/sevsnp"
@@ -29,17 +30,6 @@ func mustNew(t testing.TB, cfg sevsnp.Config) *sevsnp.Verifier {
 		t.Fatal(err)
 	}
 	return v
-}
-
-func wantReject(t testing.TB, err error, check string) {
-	t.Helper()
-	var re *verifier.RejectedError
-	if !errors.As(err, &re) || !errors.Is(err, verifier.ErrRejected) {
-		t.Fatalf("got %v, want a %q rejection", err, check)
-	}
-	if re.Check != check {
-		t.Fatalf("rejected by %q (%v), want %q", re.Check, err, check)
-	}
 }
 
 func TestAccepts(t *testing.T) {
@@ -84,48 +74,48 @@ func TestRejects(t *testing.T) {
 		name  string
 		rec   func() []byte
 		cfg   func(*sevsnp.Config)
-		check string
+		check verifier.Check
 	}{
-		{name: "debug TEE", check: "debug", rec: func() []byte {
+		{name: "debug TEE", check: verifier.CheckDebug, rec: func() []byte {
 			return p.Attest(t, ch, func(r *spb.Report) { r.Policy |= 1 << 19 }, nil)
 		}},
-		{name: "outdated TCB", check: "tcb", rec: func() []byte { return p.Attest(t, ch, nil, nil) },
+		{name: "outdated TCB", check: verifier.CheckTCB, rec: func() []byte { return p.Attest(t, ch, nil, nil) },
 			cfg: func(c *sevsnp.Config) { c.Policy.MinimumTCB = sevsnp.TCB{SNP: 9} }},
-		{name: "outdated microcode", check: "tcb", rec: func() []byte { return p.Attest(t, ch, nil, nil) },
+		{name: "outdated microcode", check: verifier.CheckTCB, rec: func() []byte { return p.Attest(t, ch, nil, nil) },
 			cfg: func(c *sevsnp.Config) { c.Policy.MinimumTCB = sevsnp.TCB{Microcode: 200} }},
-		{name: "reported above current TCB", check: "tcb", rec: func() []byte {
+		{name: "reported above current TCB", check: verifier.CheckTCB, rec: func() []byte {
 			return p.Attest(t, ch, func(r *spb.Report) { r.CurrentTcb = 0 }, nil)
 		}},
-		{name: "wrong measurement", check: "measurement", rec: func() []byte {
+		{name: "wrong measurement", check: verifier.CheckMeasurement, rec: func() []byte {
 			return p.Attest(t, ch, func(r *spb.Report) { r.Measurement = bytes.Repeat([]byte{7}, 48) }, nil)
 		}},
-		{name: "empty allow-list", check: "measurement", rec: func() []byte { return p.Attest(t, ch, nil, nil) },
+		{name: "empty allow-list", check: verifier.CheckMeasurement, rec: func() []byte { return p.Attest(t, ch, nil, nil) },
 			cfg: func(c *sevsnp.Config) { c.Policy.Measurements = nil }},
-		{name: "untrusted root (AMD's real roots)", check: "chain", rec: func() []byte { return p.Attest(t, ch, nil, nil) },
+		{name: "untrusted root (AMD's real roots)", check: verifier.CheckChain, rec: func() []byte { return p.Attest(t, ch, nil, nil) },
 			cfg: func(c *sevsnp.Config) { c.Roots = nil }},
-		{name: "VCEK of another chip", check: "chain", rec: func() []byte {
+		{name: "VCEK of another chip", check: verifier.CheckChain, rec: func() []byte {
 			return p.Attest(t, ch, func(r *spb.Report) { r.ChipId = other.ChipID[:] }, nil)
 		}},
-		{name: "VCEK for another TCB", check: "chain", rec: func() []byte {
+		{name: "VCEK for another TCB", check: verifier.CheckChain, rec: func() []byte {
 			return p.Attest(t, ch, func(r *spb.Report) { r.ReportedTcb = 0 }, nil)
 		}},
-		{name: "wrong challenge", check: "challenge", rec: func() []byte { return p.Attest(t, sevsnptest.RandomChallenge(t), nil, nil) }},
-		{name: "VMPL 1", check: "vmpl", rec: func() []byte {
+		{name: "wrong challenge", check: verifier.CheckChallenge, rec: func() []byte { return p.Attest(t, sevsnptest.RandomChallenge(t), nil, nil) }},
+		{name: "VMPL 1", check: verifier.CheckVMPL, rec: func() []byte {
 			return p.Attest(t, ch, func(r *spb.Report) { r.Vmpl = 1 }, nil)
 		}},
-		{name: "migration agent", check: "policy", rec: func() []byte {
+		{name: "migration agent", check: verifier.CheckPolicy, rec: func() []byte {
 			return p.Attest(t, ch, func(r *spb.Report) { r.Policy |= 1 << 18 }, nil)
 		}},
-		{name: "host data", check: "policy", rec: func() []byte { return p.Attest(t, ch, nil, nil) },
+		{name: "host data", check: verifier.CheckPolicy, rec: func() []byte { return p.Attest(t, ch, nil, nil) },
 			cfg: func(c *sevsnp.Config) { c.Policy.HostData = bytes.Repeat([]byte{1}, 32) }},
-		{name: "guest SVN", check: "policy", rec: func() []byte { return p.Attest(t, ch, nil, nil) },
+		{name: "guest SVN", check: verifier.CheckPolicy, rec: func() []byte { return p.Attest(t, ch, nil, nil) },
 			cfg: func(c *sevsnp.Config) { c.Policy.MinGuestSVN = 1 }},
-		{name: "tampered report", check: "signature", rec: func() []byte {
+		{name: "tampered report", check: verifier.CheckSignature, rec: func() []byte {
 			ev := sevsnptest.EvidenceOf(t, p.Attest(t, ch, nil, nil))
 			ev.Report[0x90] ^= 1 // MEASUREMENT, after signing
 			return sevsnptest.Record(t, ev)
 		}},
-		{name: "VCEK entry holds another key (the VLEK)", check: "signature", rec: func() []byte {
+		{name: "VCEK entry holds another key (the VLEK)", check: verifier.CheckSignature, rec: func() []byte {
 			ev := sevsnptest.EvidenceOf(t, p.Attest(t, ch, nil, nil))
 			ct, _ := wire.ParseCertTable(ev.CertTable)
 			for i := range ct {
@@ -136,23 +126,23 @@ func TestRejects(t *testing.T) {
 			ev.CertTable, _ = ct.Marshal()
 			return sevsnptest.Record(t, ev)
 		}},
-		{name: "not CBOR", check: "format", rec: func() []byte { return []byte(`["x","eA"]`) }},
-		{name: "wrong media type", check: "format", rec: func() []byte {
+		{name: "not CBOR", check: verifier.CheckFormat, rec: func() []byte { return []byte(`["x","eA"]`) }},
+		{name: "wrong media type", check: verifier.CheckFormat, rec: func() []byte {
 			rec := p.Attest(t, ch, nil, nil)
 			return bytes.Replace(rec, []byte("sev-snp-report"), []byte("sev-snp-rep0rt"), 1)
 		}},
-		{name: "trailing bytes", check: "format", rec: func() []byte { return append(p.Attest(t, ch, nil, nil), 0) }},
-		{name: "JSON record of the media type", check: "format", rec: func() []byte {
+		{name: "trailing bytes", check: verifier.CheckFormat, rec: func() []byte { return append(p.Attest(t, ch, nil, nil), 0) }},
+		{name: "JSON record of the media type", check: verifier.CheckFormat, rec: func() []byte {
 			return rewrap(t, p.Attest(t, ch, nil, nil), func(c *cmw.CMW) ([]byte, error) { return c.MarshalJSON() })
 		}},
-		{name: "reference-values indicator", check: "format", rec: func() []byte {
+		{name: "reference-values indicator", check: verifier.CheckFormat, rec: func() []byte {
 			val := sevsnptest.EvidenceOf(t, p.Attest(t, ch, nil, nil))
 			b, _ := val.Marshal()
 			c, _ := cmw.NewRecord(cmw.MediaTypeSEVSNP, b, cmw.ReferenceValues)
 			out, _ := c.MarshalCBOR()
 			return out
 		}},
-		{name: "record inside a collection", check: "format", rec: func() []byte {
+		{name: "record inside a collection", check: verifier.CheckFormat, rec: func() []byte {
 			return rewrap(t, p.Attest(t, ch, nil, nil), func(c *cmw.CMW) ([]byte, error) {
 				col, _ := cmw.NewCollection("")
 				if err := col.Add(cmw.TextLabel("snp"), c); err != nil {
@@ -161,7 +151,7 @@ func TestRejects(t *testing.T) {
 				return col.MarshalCBOR()
 			})
 		}},
-		{name: "non-minimal CBOR length", check: "format", rec: func() []byte {
+		{name: "non-minimal CBOR length", check: verifier.CheckFormat, rec: func() []byte {
 			rec := p.Attest(t, ch, nil, nil)
 			head := []byte{0x78, byte(len(cmw.MediaTypeSEVSNP))}
 			if !bytes.HasPrefix(rec[1:], head) {
@@ -169,7 +159,7 @@ func TestRejects(t *testing.T) {
 			}
 			return append([]byte{rec[0], 0x79, 0}, rec[2:]...)
 		}},
-		{name: "unsupported report version", check: "format", rec: func() []byte {
+		{name: "unsupported report version", check: verifier.CheckFormat, rec: func() []byte {
 			ev := sevsnptest.EvidenceOf(t, p.Attest(t, ch, nil, nil))
 			ev.Report[0] = 9
 			return sevsnptest.Record(t, ev)
@@ -185,7 +175,7 @@ func TestRejects(t *testing.T) {
 			if res != nil {
 				t.Error("result with a rejection")
 			}
-			wantReject(t, err, tc.check)
+			checktest.Rejected(t, err, tc.check)
 		})
 	}
 }
@@ -342,22 +332,22 @@ func TestRealMilanReport(t *testing.T) {
 	t.Run("debug refused by default", func(t *testing.T) {
 		v := mustNew(t, sevsnp.Config{Policy: sevsnp.Policy{Measurements: [][]byte{meas}}})
 		_, err := v.VerifyReportData(context.Background(), withTable, rd, now)
-		wantReject(t, err, "debug")
+		checktest.Rejected(t, err, verifier.CheckDebug)
 	})
 	t.Run("not bound to our challenge", func(t *testing.T) {
 		v := mustNew(t, sevsnp.Config{Policy: accept})
 		_, err := v.Verify(context.Background(), withTable, &verifier.Expected{Challenge: sevsnptest.RandomChallenge(t), Now: now})
-		wantReject(t, err, "challenge")
+		checktest.Rejected(t, err, verifier.CheckChallenge)
 	})
 	t.Run("test roots reject it", func(t *testing.T) {
 		v := mustNew(t, sevsnp.Config{Roots: sevsnptest.NewPlatform(t).Roots(), Policy: accept})
 		_, err := v.VerifyReportData(context.Background(), withTable, rd, now)
-		wantReject(t, err, "chain")
+		checktest.Rejected(t, err, verifier.CheckChain)
 	})
 	t.Run("VCEK expired", func(t *testing.T) {
 		v := mustNew(t, sevsnp.Config{Policy: accept})
 		_, err := v.VerifyReportData(context.Background(), withTable, rd, time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
-		wantReject(t, err, "chain")
+		checktest.Rejected(t, err, verifier.CheckChain)
 	})
 }
 

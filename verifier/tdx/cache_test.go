@@ -82,7 +82,7 @@ func TestCacheExpiry(t *testing.T) {
 	// Exactly at nextUpdate: expired. The service still has the old set.
 	e.clock.Add(time.Minute)
 	_, err := v.Verify(context.Background(), ev, expected(ch))
-	wantReject(t, err, "collateral")
+	wantReject(t, err, verifier.CheckCollateral)
 	if got := e.fetches(); got[3] != 2 {
 		t.Fatalf("expired root CRL was not refetched: %v", got)
 	}
@@ -114,7 +114,7 @@ func TestCacheUsesAppraisalTime(t *testing.T) {
 	exp := expected(ch)
 	exp.Now = e.now.Add(2 * time.Hour)
 	_, err := v.Verify(context.Background(), ev, exp)
-	wantReject(t, err, "collateral")
+	wantReject(t, err, verifier.CheckCollateral)
 }
 
 // T13: an unreachable or failing collateral service is "unavailable"
@@ -163,7 +163,7 @@ func TestOfflineBundle(t *testing.T) {
 	exp := expected(ch)
 	exp.Now = e.now.Add(31 * 24 * time.Hour)
 	_, err = v.Verify(context.Background(), ev, exp)
-	wantReject(t, err, "collateral")
+	wantReject(t, err, verifier.CheckCollateral)
 	// Missing item: unavailable, not retryable.
 	b := e.bundle()
 	b.RootCRL = nil

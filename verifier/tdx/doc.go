@@ -34,12 +34,13 @@
 //     components and PCESVN from the PCK certificate, TEE_TCB_SVN from the
 //     quote, the TDX module identity for TDX 1.5, the QE's ISVSVN). The
 //     status is reported precisely (TCBReport, also in the Result claims
-//     and in a *TCBError inside "tcb" rejections): which statuses each part
+//     and in a *TCBError inside CheckTCB rejections): which statuses each part
 //     has, and every component below Intel's latest level.
 //
-// Rejections are *verifier.RejectedError with Check "format", "chain",
-// "signature", "challenge", "debug", "measurement", "collateral" (invalid,
-// expired or not-yet-valid collateral, wrong FMSPC/PCE-ID) or "tcb".
+// Rejections are *verifier.RejectedError with Check verifier.CheckFormat,
+// CheckChain, CheckSignature, CheckChallenge, CheckDebug, CheckMeasurement,
+// CheckCollateral (invalid, expired or not-yet-valid collateral, wrong
+// FMSPC/PCE-ID) or CheckTCB.
 // Collateral that cannot be fetched is a *verifier.UnavailableError
 // (Retryable for timeouts, 429 and 5xx).
 //

@@ -55,5 +55,5 @@ func ExampleVerifier_Verify() {
 	fmt.Println(err)
 	// Output:
 	// tdx affirming UpToDate 00906ed50000
-	// verifier: rejected (challenge): REPORTDATA does not match the expected challenge
+	// verifier: rejected (challenge): tdx: REPORTDATA does not match the expected challenge
 }

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attested-tls/go-expat/verifier"
 	"github.com/attested-tls/go-expat/verifier/tdx"
 	tdxtesting "github.com/google/go-tdx-guest/testing"
 	"github.com/google/go-tdx-guest/testing/testdata"
@@ -72,7 +73,7 @@ func reportDataOf(q []byte, off int) (rd [64]byte) {
 // (go-tdx-guest's own test reaches the same "no matching TCB level"
 // verdict), so the appraisal passes format, the PCK chain to Intel's root,
 // both signatures, the REPORTDATA binding, both CRLs and the Intel-signed
-// TCB info and QE identity, and ends in a precise "tcb" rejection naming
+// TCB info and QE identity, and ends in a precise verifier.CheckTCB rejection naming
 // the short components. Tests with the test PCK chain cover acceptance.
 func TestIntelSampleV4(t *testing.T) {
 	at := time.Date(2023, time.July, 1, 1, 0, 0, 0, time.UTC)
@@ -85,14 +86,14 @@ func TestIntelSampleV4(t *testing.T) {
 	q := trimmedV4(t)
 	rd := reportDataOf(q, 48+520)
 	_, err = v.VerifyQuote(context.Background(), q, rd, at)
-	re := wantReject(t, err, "tcb")
+	re := wantReject(t, err, verifier.CheckTCB)
 	var te *tdx.TCBError
 	if !errors.As(err, &te) || te.Report.Matched {
 		t.Fatalf("err = %v", err)
 	}
 	for _, want := range []string{"sgx_tcb_comp[0] (BIOS: Early Microcode Update) svn 3 < 5", "tdx_tcb_comp[2] (OS/VMM: TDX Late Microcode Update) svn 4 < 5"} {
-		if !strings.Contains(re.Reason, want) {
-			t.Errorf("reason %q does not name %q", re.Reason, want)
+		if !strings.Contains(re.Error(), want) {
+			t.Errorf("%q does not name %q", re.Error(), want)
 		}
 	}
 	if len(tr.hits) != 4 {
@@ -103,15 +104,15 @@ func TestIntelSampleV4(t *testing.T) {
 	// before any TCB question.
 	rd[0] ^= 1
 	_, err = v.VerifyQuote(context.Background(), q, rd, at)
-	wantReject(t, err, "challenge")
+	wantReject(t, err, verifier.CheckChallenge)
 	// The untrimmed sample has trailing bytes: format.
 	_, err = v.VerifyQuote(context.Background(), testdata.RawQuote, reportDataOf(q, 48+520), at)
-	wantReject(t, err, "format")
+	wantReject(t, err, verifier.CheckFormat)
 	// A test root instead of Intel's: the genuine chain is not trusted.
 	e := newEnv(t)
 	vt, _ := tdx.New(e.opts(tdx.Policy{}))
 	_, err = vt.VerifyQuote(context.Background(), q, reportDataOf(q, 48+520), at)
-	wantReject(t, err, "chain")
+	wantReject(t, err, verifier.CheckChain)
 	// Today, Intel's sample collateral is expired: rejected, never used.
 	v2, _ := tdx.New(&tdx.Options{Getter: &tdx.PCS{Client: &http.Client{Transport: &getterTransport{}}}})
 	_, err = v2.VerifyQuote(context.Background(), q, reportDataOf(q, 48+520), time.Now())
@@ -143,19 +144,19 @@ func TestIntelSampleV5(t *testing.T) {
 		t.Fatalf("version %d body type %d", pq.Version, pq.BodyType)
 	}
 	_, err = v.VerifyQuote(context.Background(), q, pq.Body.ReportData, at)
-	re := wantReject(t, err, "collateral")
-	if !strings.Contains(re.Reason, "tcb-info: issuer chain") || !strings.Contains(re.Reason, "expired") {
-		t.Fatalf("reason = %q", re.Reason)
+	re := wantReject(t, err, verifier.CheckCollateral)
+	if !strings.Contains(re.Error(), "tcb-info: issuer chain") || !strings.Contains(re.Error(), "expired") {
+		t.Fatalf("error = %q", re.Error())
 	}
 	rd := pq.Body.ReportData
 	rd[63] ^= 1
 	_, err = v.VerifyQuote(context.Background(), q, rd, at)
-	wantReject(t, err, "challenge")
+	wantReject(t, err, verifier.CheckChallenge)
 	// Flip one bit of MRTD: the quote signature no longer verifies.
 	bad := bytes.Clone(q)
 	bad[48+6+136] ^= 1
 	_, err = v.VerifyQuote(context.Background(), bad, pq.Body.ReportData, at)
-	wantReject(t, err, "signature")
+	wantReject(t, err, verifier.CheckSignature)
 }
 
 // TestIntelRootPin checks IntelRootSHA256 against the Intel root that

@@ -177,7 +177,7 @@ func evaluateTCB(ti *pcs.TcbInfo, qi *pcs.EnclaveIdentity, in tcbInputs) (*TCBRe
 		}
 	}
 	if matched == nil {
-		return rep, fmt.Errorf("no TCB level of FMSPC %s matches the platform (%s)", ti.Fmspc, strings.Join(rep.Short, ", "))
+		return rep, fmt.Errorf("no TCB level of FMSPC %s matches the platform", ti.Fmspc)
 	}
 	st, ok := statusOf(matched.TcbStatus)
 	if !ok {

@@ -154,50 +154,44 @@ func New(opts *Options) (*Verifier, error) {
 	return v, nil
 }
 
-func reject(check, f string, a ...any) error { return verifier.Reject(check, f, a...) }
-
-func rejectErr(check string, err error) error {
-	return &verifier.RejectedError{Check: check, Reason: err.Error(), Err: err}
-}
-
 // Verify implements verifier.Verifier for CMW records of type
 // cmw.MediaTypeTDX.
 func (v *Verifier) Verify(ctx context.Context, b []byte, exp *verifier.Expected) (*verifier.Result, error) {
 	if exp == nil {
-		return nil, reject("challenge", "no expected challenge")
+		return nil, verifier.Reject(verifier.CheckChallenge, nil, "tdx: no expected challenge")
 	}
 	rd, err := exp.ReportData64()
 	if err != nil {
-		return nil, rejectErr("challenge", err)
+		return nil, fmt.Errorf("tdx: expected challenge: %w", err)
 	}
 	if len(b) == 0 || len(b) > 2*wire.MaxEvidenceSize {
-		return nil, reject("format", "CMW of %d bytes", len(b))
+		return nil, verifier.Reject(verifier.CheckFormat, nil, "tdx: CMW of %d bytes", len(b))
 	}
 	c, err := expatcmw.Decode(b, nil)
 	if err != nil {
-		return nil, rejectErr("format", fmt.Errorf("tdx: CMW: %w", err))
+		return nil, verifier.Reject(verifier.CheckFormat, err, "tdx: CMW")
 	}
 	rec, ok := c.Record()
 	if !ok {
-		return nil, reject("format", "CMW is not a record")
+		return nil, verifier.Reject(verifier.CheckFormat, nil, "tdx: CMW is not a record")
 	}
 	if !expatcmw.EqualMediaTypes(rec.MediaType, expatcmw.MediaTypeTDX) {
-		return nil, reject("format", "CMW media type %q, want %q", rec.MediaType, expatcmw.MediaTypeTDX)
+		return nil, verifier.Reject(verifier.CheckFormat, nil, "tdx: CMW media type %q, want %q", rec.MediaType, expatcmw.MediaTypeTDX)
 	}
 	if rec.Indicator != 0 && rec.Indicator != expatcmw.Evidence {
-		return nil, reject("format", "CMW indicator %v is not evidence", rec.Indicator)
+		return nil, verifier.Reject(verifier.CheckFormat, nil, "tdx: CMW indicator %v is not evidence", rec.Indicator)
 	}
 	val := rec.Value
 	ev, err := wire.Parse(val)
 	if err != nil {
-		return nil, rejectErr("format", err)
+		return nil, verifier.Reject(verifier.CheckFormat, err, "tdx: evidence")
 	}
 	res, err := v.VerifyQuote(ctx, ev.Quote, rd, exp.Now)
 	if err != nil {
 		return nil, err
 	}
 	if ev.FMSPC != nil && hex.EncodeToString(ev.FMSPC) != res.Claims["fmspc"] {
-		return nil, reject("format", "FMSPC hint %x does not match the PCK certificate's %s", ev.FMSPC, res.Claims["fmspc"])
+		return nil, verifier.Reject(verifier.CheckFormat, nil, "tdx: FMSPC hint %x does not match the PCK certificate's %s", ev.FMSPC, res.Claims["fmspc"])
 	}
 	res.MediaType = expatcmw.MediaTypeTDX
 	return res, nil
@@ -219,26 +213,26 @@ func (v *Verifier) VerifyQuote(ctx context.Context, raw []byte, reportData [64]b
 	now = v.now(now)
 	q, err := ParseQuote(raw)
 	if err != nil {
-		return nil, rejectErr("format", err)
+		return nil, verifier.Reject(verifier.CheckFormat, err, "tdx: quote")
 	}
 
 	// PCK chain (PCK leaf, PCK CA, root) to a trusted root.
 	certs, err := parsePEMChain(q.PCKChain, 3)
 	if err != nil {
-		return nil, reject("chain", "PCK chain: %v", err)
+		return nil, verifier.Reject(verifier.CheckChain, err, "tdx: PCK chain")
 	}
 	pck, ca, root := certs[0], certs[1], certs[2]
 	caCN := ca.Subject.CommonName
 	if caCN != platformCACN && caCN != processorCN {
-		return nil, reject("chain", "PCK issuer is %q", caCN)
+		return nil, verifier.Reject(verifier.CheckChain, nil, "tdx: PCK issuer is %q", caCN)
 	}
 	if err := v.trust.verifyTo(now, pck, pckCN, ca, root); err != nil {
-		return nil, reject("chain", "PCK chain: %v", err)
+		return nil, verifier.Reject(verifier.CheckChain, err, "tdx: PCK chain")
 	}
 
 	// QE report signed by the PCK key, and bound to the attestation key.
 	if !verifyRaw(pck.PublicKey.(*ecdsa.PublicKey), q.QEReport.raw[:], q.QEReportSig[:]) {
-		return nil, reject("signature", "QE report signature does not verify with the PCK key")
+		return nil, verifier.Reject(verifier.CheckSignature, nil, "tdx: QE report signature does not verify with the PCK key")
 	}
 	h := sha256.New()
 	h.Write(q.AttestationKey[:])
@@ -246,26 +240,26 @@ func (v *Verifier) VerifyQuote(ctx context.Context, raw []byte, reportData [64]b
 	var want [64]byte
 	h.Sum(want[:0])
 	if subtle.ConstantTimeCompare(want[:], q.QEReport.ReportData[:]) != 1 {
-		return nil, reject("signature", "QE report does not certify the attestation key")
+		return nil, verifier.Reject(verifier.CheckSignature, nil, "tdx: QE report does not certify the attestation key")
 	}
 	ak, err := p256Key(q.AttestationKey[:])
 	if err != nil {
-		return nil, reject("signature", "attestation key: %v", err)
+		return nil, verifier.Reject(verifier.CheckSignature, err, "tdx: attestation key")
 	}
 	if !verifyRaw(ak, q.signed, q.Signature[:]) {
-		return nil, reject("signature", "quote signature does not verify with the attestation key")
+		return nil, verifier.Reject(verifier.CheckSignature, nil, "tdx: quote signature does not verify with the attestation key")
 	}
 
 	// The binding: REPORTDATA must be the challenge (T1-T4).
 	if subtle.ConstantTimeCompare(q.Body.ReportData[:], reportData[:]) != 1 {
-		return nil, reject("challenge", "REPORTDATA does not match the expected challenge")
+		return nil, verifier.Reject(verifier.CheckChallenge, nil, "tdx: REPORTDATA does not match the expected challenge")
 	}
 
 	// Local policy before any network access.
 	attrs := binary.LittleEndian.Uint64(q.Body.TDAttributes[:])
 	p := &v.opts.Policy
 	if attrs&1 != 0 && !p.AllowDebug {
-		return nil, reject("debug", "debug TD (TD_ATTRIBUTES %016x)", attrs)
+		return nil, verifier.Reject(verifier.CheckDebug, nil, "tdx: debug TD (TD_ATTRIBUTES %016x)", attrs)
 	}
 	if err := checkMeasurements(p, &q.Body, attrs); err != nil {
 		return nil, err
@@ -273,10 +267,10 @@ func (v *Verifier) VerifyQuote(ctx context.Context, raw []byte, reportData [64]b
 
 	ext, err := pcs.PckCertificateExtensions(pck)
 	if err != nil {
-		return nil, reject("chain", "PCK certificate extensions: %v", err)
+		return nil, verifier.Reject(verifier.CheckChain, err, "tdx: PCK certificate extensions")
 	}
 	if len(ext.TCB.CPUSvnComponents) != 16 || !validFMSPC(strings.ToLower(ext.FMSPC)) {
-		return nil, reject("chain", "PCK certificate has malformed SGX extensions")
+		return nil, verifier.Reject(verifier.CheckChain, nil, "tdx: PCK certificate has malformed SGX extensions")
 	}
 	fmspc := strings.ToLower(ext.FMSPC)
 
@@ -289,7 +283,7 @@ func (v *Verifier) VerifyQuote(ctx context.Context, raw []byte, reportData [64]b
 		}
 		rootCRL = rc.(*verifiedCRL)
 		if revoked(rootCRL.crl, ca) {
-			return nil, reject("chain", "PCK CA certificate %q is revoked", caCN)
+			return nil, verifier.Reject(verifier.CheckChain, nil, "tdx: PCK CA certificate %q is revoked", caCN)
 		}
 		pc, err := v.collateral(ctx, cacheKey{req: Request{Item: PCKCRL, CA: ca4(caCN)}}, now, nil)
 		if err != nil {
@@ -298,11 +292,11 @@ func (v *Verifier) VerifyQuote(ctx context.Context, raw []byte, reportData [64]b
 		pcrl := pc.(*verifiedCRL)
 		if !pcrl.issuer.Equal(ca) {
 			if err := pcrl.crl.CheckSignatureFrom(ca); err != nil {
-				return nil, reject("collateral", "PCK CRL is not issued by the quote's PCK CA: %v", err)
+				return nil, verifier.Reject(verifier.CheckCollateral, err, "tdx: PCK CRL is not issued by the quote's PCK CA")
 			}
 		}
 		if revoked(pcrl.crl, pck) {
-			return nil, reject("chain", "PCK certificate (serial %x) is revoked", pck.SerialNumber)
+			return nil, verifier.Reject(verifier.CheckChain, nil, "tdx: PCK certificate (serial %x) is revoked", pck.SerialNumber)
 		}
 	}
 	tc, err := v.collateral(ctx, cacheKey{req: Request{Item: TCBInfo, FMSPC: fmspc}}, now, nil)
@@ -317,27 +311,27 @@ func (v *Verifier) VerifyQuote(ctx context.Context, raw []byte, reportData [64]b
 	if rootCRL != nil {
 		for _, s := range []*x509.Certificate{ti.signer, qi.signer} {
 			if revoked(rootCRL.crl, s) {
-				return nil, reject("collateral", "collateral signing certificate (serial %x) is revoked", s.SerialNumber)
+				return nil, verifier.Reject(verifier.CheckCollateral, nil, "tdx: collateral signing certificate (serial %x) is revoked", s.SerialNumber)
 			}
 		}
 	}
 	if !strings.EqualFold(ti.info.Fmspc, fmspc) {
-		return nil, reject("collateral", "TCB info is for FMSPC %s, platform is %s", ti.info.Fmspc, fmspc)
+		return nil, verifier.Reject(verifier.CheckCollateral, nil, "tdx: TCB info is for FMSPC %s, platform is %s", ti.info.Fmspc, fmspc)
 	}
 	if !strings.EqualFold(ti.info.PceID, ext.PCEID) {
-		return nil, reject("collateral", "TCB info is for PCE-ID %s, platform has %s", ti.info.PceID, ext.PCEID)
+		return nil, verifier.Reject(verifier.CheckCollateral, nil, "tdx: TCB info is for PCE-ID %s, platform has %s", ti.info.PceID, ext.PCEID)
 	}
 	if !bytes.Equal(ti.info.TdxModule.Mrsigner.Bytes, q.Body.MRSignerSeam[:]) {
-		return nil, reject("tcb", "MRSIGNERSEAM %x is not the TDX module signer", q.Body.MRSignerSeam)
+		return nil, verifier.Reject(verifier.CheckTCB, nil, "tdx: MRSIGNERSEAM %x is not the TDX module signer", q.Body.MRSignerSeam)
 	}
 	for i := 0; i < 8; i++ {
 		if q.Body.SeamAttributes[i]&ti.info.TdxModule.AttributesMask.Bytes[i] != ti.info.TdxModule.Attributes.Bytes[i] {
-			return nil, reject("tcb", "SEAMATTRIBUTES %x do not match the TCB info", q.Body.SeamAttributes)
+			return nil, verifier.Reject(verifier.CheckTCB, nil, "tdx: SEAMATTRIBUTES %x do not match the TCB info", q.Body.SeamAttributes)
 		}
 	}
 	rep, err := evaluateTCB(&ti.info, &qi.id, tcbInputs{sgx: ext.TCB.CPUSvnComponents, pcesvn: ext.TCB.PCESvn, tee: q.Body.TeeTCBSVN, qe: &q.QEReport})
 	if err != nil {
-		return nil, &verifier.RejectedError{Check: "tcb", Reason: err.Error(), Err: &TCBError{Report: rep}}
+		return nil, verifier.Reject(verifier.CheckTCB, &TCBError{Report: rep}, "tdx: %v", err)
 	}
 	if err := tcbPolicy(p, rep); err != nil {
 		return nil, err
@@ -383,9 +377,8 @@ func tcbPolicy(p *Policy, rep *TCBReport) error {
 	if why == "" {
 		return nil
 	}
-	err := &TCBError{Report: rep}
-	return &verifier.RejectedError{Check: "tcb", Reason: fmt.Sprintf("%s: platform %v, TDX module %v, QE %v; short: %s",
-		why, rep.Platform, rep.Module, rep.QE, strings.Join(rep.Short, ", ")), Err: err}
+	return verifier.Reject(verifier.CheckTCB, &TCBError{Report: rep}, "tdx: %s: platform %v, TDX module %v, QE %v",
+		why, rep.Platform, rep.Module, rep.QE)
 }
 
 func anyEqual(list [][]byte, v []byte) bool {
@@ -402,11 +395,11 @@ func anyEqual(list [][]byte, v []byte) bool {
 
 func checkMeasurements(p *Policy, b *Body, attrs uint64) error {
 	if !anyEqual(p.MRTD, b.MRTD[:]) {
-		return reject("measurement", "MRTD %x is not accepted", b.MRTD)
+		return verifier.Reject(verifier.CheckMeasurement, nil, "tdx: MRTD %x is not accepted", b.MRTD)
 	}
 	for i := range p.RTMR {
 		if !anyEqual(p.RTMR[i], b.RTMR[i][:]) {
-			return reject("measurement", "RTMR%d %x is not accepted", i, b.RTMR[i])
+			return verifier.Reject(verifier.CheckMeasurement, nil, "tdx: RTMR%d %x is not accepted", i, b.RTMR[i])
 		}
 	}
 	for _, c := range []struct {
@@ -416,14 +409,14 @@ func checkMeasurements(p *Policy, b *Body, attrs uint64) error {
 	}{{"MRCONFIGID", p.MRConfigID, b.MRConfigID[:]}, {"MROWNER", p.MROwner, b.MROwner[:]},
 		{"MROWNERCONFIG", p.MROwnerConfig, b.MROwnerConfig[:]}, {"XFAM", p.XFAM, b.XFAM[:]}} {
 		if c.want != nil && !bytes.Equal(c.want, c.got) {
-			return reject("measurement", "%s %x, want %x", c.n, c.got, c.want)
+			return verifier.Reject(verifier.CheckMeasurement, nil, "tdx: %s %x, want %x", c.n, c.got, c.want)
 		}
 	}
 	if attrs&p.RequiredTDAttributes != p.RequiredTDAttributes {
-		return reject("measurement", "TD_ATTRIBUTES %016x lack required bits %016x", attrs, p.RequiredTDAttributes&^attrs)
+		return verifier.Reject(verifier.CheckMeasurement, nil, "tdx: TD_ATTRIBUTES %016x lack required bits %016x", attrs, p.RequiredTDAttributes&^attrs)
 	}
 	if attrs&p.ForbiddenTDAttributes != 0 {
-		return reject("measurement", "TD_ATTRIBUTES %016x have forbidden bits %016x", attrs, attrs&p.ForbiddenTDAttributes)
+		return verifier.Reject(verifier.CheckMeasurement, nil, "tdx: TD_ATTRIBUTES %016x have forbidden bits %016x", attrs, attrs&p.ForbiddenTDAttributes)
 	}
 	return nil
 }
@@ -515,7 +508,7 @@ func (v *Verifier) collateral(ctx context.Context, key cacheKey, now time.Time, 
 					}
 					continue
 				case <-ctx.Done():
-					return nil, &verifier.UnavailableError{Reason: "waiting for " + key.req.Item.String(), Retryable: true, Err: ctx.Err()}
+					return nil, verifier.Unavailable(true, ctx.Err(), "tdx: waiting for %v", key.req.Item)
 				}
 			}
 		}
@@ -565,10 +558,10 @@ func (v *Verifier) fetch(ctx context.Context, req Request, now time.Time, root *
 	if err != nil {
 		var fe *FetchError
 		retry := errors.As(err, &fe) && fe.Retryable || ctx.Err() != nil
-		return nil, time.Time{}, &verifier.UnavailableError{Reason: "collateral " + req.Item.String() + " unavailable", Retryable: retry, Err: err}
+		return nil, time.Time{}, verifier.Unavailable(retry, err, "tdx: collateral %v unavailable", req.Item)
 	}
 	if r == nil || len(r.Body) == 0 || len(r.Body) > MaxCollateralSize || len(r.IssuerChain) > MaxCollateralSize {
-		return nil, time.Time{}, &verifier.UnavailableError{Reason: "collateral " + req.Item.String() + ": empty or oversized response"}
+		return nil, time.Time{}, verifier.Unavailable(false, nil, "tdx: collateral %v: empty or oversized response", req.Item)
 	}
 	var val any
 	var exp time.Time
@@ -596,7 +589,7 @@ func (v *Verifier) fetch(ctx context.Context, req Request, now time.Time, root *
 		}
 	}
 	if err != nil {
-		return nil, time.Time{}, rejectErr("collateral", err)
+		return nil, time.Time{}, verifier.Reject(verifier.CheckCollateral, err, "tdx: collateral %v", req.Item)
 	}
 	return val, exp, nil
 }

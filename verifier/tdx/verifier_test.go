@@ -12,6 +12,7 @@ import (
 	atdx "github.com/attested-tls/go-expat/attester/tdx"
 	"github.com/attested-tls/go-expat/attester/tdx/wire"
 	expatcmw "github.com/attested-tls/go-expat/cmw"
+	"github.com/attested-tls/go-expat/internal/checktest"
 	"github.com/attested-tls/go-expat/internal/tdxtest"
 	"github.com/attested-tls/go-expat/verifier"
 	"github.com/attested-tls/go-expat/verifier/tdx"
@@ -35,15 +36,11 @@ func wrap(t testing.TB, quote []byte, mediaType string) []byte {
 	return b
 }
 
-func wantReject(t *testing.T, err error, check string) *verifier.RejectedError {
+func wantReject(t *testing.T, err error, check verifier.Check) *verifier.RejectedError {
 	t.Helper()
+	checktest.Rejected(t, err, check)
 	var re *verifier.RejectedError
-	if !errors.As(err, &re) || !errors.Is(err, verifier.ErrRejected) {
-		t.Fatalf("err = %v, want a rejection (%s)", err, check)
-	}
-	if re.Check != check {
-		t.Fatalf("rejected by %q (%s), want %q", re.Check, re.Reason, check)
-	}
+	errors.As(err, &re)
 	return re
 }
 
@@ -82,7 +79,7 @@ func TestAppraisal(t *testing.T) {
 		policy  tdx.Policy
 		ev      func(e *env) []byte // nil: attester output for the challenge
 		verify  func(e *env, o *tdx.Options)
-		check   string // "" = accepted
+		check   verifier.Check // 0 = accepted
 		status  string
 		tier    verifier.Tier
 		inShort string
@@ -117,26 +114,26 @@ func TestAppraisal(t *testing.T) {
 	}
 	tests := []tc{
 		{name: "accepted", status: "UpToDate", tier: verifier.TierAffirming},
-		{name: "debug TD", setup: func(e *env) { e.pl.Template.TDAttributes[0] |= 1 }, check: "debug"},
+		{name: "debug TD", setup: func(e *env) { e.pl.Template.TDAttributes[0] |= 1 }, check: verifier.CheckDebug},
 		{name: "debug TD allowed by policy", setup: func(e *env) { e.pl.Template.TDAttributes[0] |= 1 }, policy: tdx.Policy{AllowDebug: true}, status: "UpToDate", tier: verifier.TierAffirming},
-		{name: "wrong MRTD", policy: tdx.Policy{MRTD: [][]byte{other}}, check: "measurement"},
-		{name: "wrong RTMR2", policy: tdx.Policy{RTMR: [4][][]byte{2: {other}}}, check: "measurement"},
-		{name: "wrong MROWNER", policy: tdx.Policy{MROwner: other}, check: "measurement"},
-		{name: "wrong XFAM", policy: tdx.Policy{XFAM: make([]byte, 8)}, check: "measurement"},
-		{name: "forbidden attribute", policy: tdx.Policy{ForbiddenTDAttributes: 1 << 28}, check: "measurement"},
-		{name: "required attribute missing", policy: tdx.Policy{RequiredTDAttributes: 1 << 30}, check: "measurement"},
-		{name: "out-of-date TCB", setup: outOfDate, check: "tcb", inShort: "sgx_tcb_comp[0] svn 5 < 6"},
+		{name: "wrong MRTD", policy: tdx.Policy{MRTD: [][]byte{other}}, check: verifier.CheckMeasurement},
+		{name: "wrong RTMR2", policy: tdx.Policy{RTMR: [4][][]byte{2: {other}}}, check: verifier.CheckMeasurement},
+		{name: "wrong MROWNER", policy: tdx.Policy{MROwner: other}, check: verifier.CheckMeasurement},
+		{name: "wrong XFAM", policy: tdx.Policy{XFAM: make([]byte, 8)}, check: verifier.CheckMeasurement},
+		{name: "forbidden attribute", policy: tdx.Policy{ForbiddenTDAttributes: 1 << 28}, check: verifier.CheckMeasurement},
+		{name: "required attribute missing", policy: tdx.Policy{RequiredTDAttributes: 1 << 30}, check: verifier.CheckMeasurement},
+		{name: "out-of-date TCB", setup: outOfDate, check: verifier.CheckTCB, inShort: "sgx_tcb_comp[0] svn 5 < 6"},
 		{name: "out-of-date TCB allowed", setup: outOfDate, policy: tdx.Policy{AllowOutOfDate: true}, status: "OutOfDate", tier: verifier.TierWarning, inShort: "tdx_tcb_comp[2] svn 5 < 6"},
-		{name: "configuration needed", setup: status("ConfigurationNeeded"), check: "tcb"},
+		{name: "configuration needed", setup: status("ConfigurationNeeded"), check: verifier.CheckTCB},
 		{name: "configuration needed allowed", setup: status("ConfigurationNeeded"), policy: tdx.Policy{AllowConfigurationNeeded: true}, status: "ConfigurationNeeded", tier: verifier.TierWarning},
-		{name: "SW hardening needed", setup: status("SWHardeningNeeded"), check: "tcb"},
+		{name: "SW hardening needed", setup: status("SWHardeningNeeded"), check: verifier.CheckTCB},
 		{name: "revoked TCB level is never accepted", setup: status("Revoked"),
-			policy: tdx.Policy{AllowOutOfDate: true, AllowConfigurationNeeded: true, AllowSWHardeningNeeded: true}, check: "tcb"},
+			policy: tdx.Policy{AllowOutOfDate: true, AllowConfigurationNeeded: true, AllowSWHardeningNeeded: true}, check: verifier.CheckTCB},
 		{name: "no matching TCB level", setup: func(e *env) {
 			l := e.pl.UpToDateLevels()
 			l[0].PCESVN++
 			e.setCollateral(tdxtest.Window(e.now, time.Hour), l)
-		}, check: "tcb", inShort: "pcesvn 11 < 12"},
+		}, check: verifier.CheckTCB, inShort: "pcesvn 11 < 12"},
 		{name: "quoting enclave out of date", setup: func(e *env) {
 			e.setCollateral(tdxtest.Window(e.now, time.Hour), nil) // identity built for ISVSVN 4
 			e.pl.QE.ISVSVN = 3
@@ -153,34 +150,34 @@ func TestAppraisal(t *testing.T) {
 			e.col = &c
 			e.srv.Set(&c)
 		}, policy: tdx.Policy{AllowOutOfDate: true}, status: "OutOfDate", tier: verifier.TierWarning, inShort: "tdx_module isvsvn 3 < 4"},
-		{name: "revoked PCK", setup: func(e *env) { e.setCollateral(tdxtest.Window(e.now, time.Hour), nil, e.pl.PCK) }, check: "chain"},
-		{name: "untrusted: Intel root only", verify: func(e *env, o *tdx.Options) { o.TrustedRoots = nil }, check: "chain"},
+		{name: "revoked PCK", setup: func(e *env) { e.setCollateral(tdxtest.Window(e.now, time.Hour), nil, e.pl.PCK) }, check: verifier.CheckChain},
+		{name: "untrusted: Intel root only", verify: func(e *env, o *tdx.Options) { o.TrustedRoots = nil }, check: verifier.CheckChain},
 		{name: "untrusted: another test root", verify: func(e *env, o *tdx.Options) {
 			p2, _ := tdxtest.NewPKI(e.now)
 			o.TrustedRoots = []*x509.Certificate{p2.Root}
-		}, check: "chain"},
-		{name: "PCK expired", verify: func(e *env, o *tdx.Options) { o.Time = func() time.Time { return e.now.AddDate(11, 0, 0) } }, check: "chain"},
-		{name: "quote signature", ev: quoteWith(tdxtest.QuoteOptions{CorruptQuoteSig: true}), check: "signature"},
-		{name: "QE report signature", ev: quoteWith(tdxtest.QuoteOptions{CorruptQESig: true}), check: "signature"},
-		{name: "QE report does not certify the key", ev: quoteWith(tdxtest.QuoteOptions{WrongQEReportData: true}), check: "signature"},
+		}, check: verifier.CheckChain},
+		{name: "PCK expired", verify: func(e *env, o *tdx.Options) { o.Time = func() time.Time { return e.now.AddDate(11, 0, 0) } }, check: verifier.CheckChain},
+		{name: "quote signature", ev: quoteWith(tdxtest.QuoteOptions{CorruptQuoteSig: true}), check: verifier.CheckSignature},
+		{name: "QE report signature", ev: quoteWith(tdxtest.QuoteOptions{CorruptQESig: true}), check: verifier.CheckSignature},
+		{name: "QE report does not certify the key", ev: quoteWith(tdxtest.QuoteOptions{WrongQEReportData: true}), check: verifier.CheckSignature},
 		{name: "PCK chain missing the root", ev: func(e *env) []byte {
 			return quoteWith(tdxtest.QuoteOptions{Chain: tdxtest.PEM(e.pl.PCK, e.pki.PlatformCA)})(e)
-		}, check: "chain"},
+		}, check: verifier.CheckChain},
 		{name: "PCK chain with a TCB signing cert as CA", ev: func(e *env) []byte {
 			return quoteWith(tdxtest.QuoteOptions{Chain: tdxtest.PEM(e.pl.PCK, e.pki.TCBSigning, e.pki.Root)})(e)
-		}, check: "chain"},
-		{name: "wrong challenge", ev: func(e *env) []byte { return e.evidence(challenge("another connection")) }, check: "challenge"},
+		}, check: verifier.CheckChain},
+		{name: "wrong challenge", ev: func(e *env) []byte { return e.evidence(challenge("another connection")) }, check: verifier.CheckChallenge},
 		{name: "wrong media type", ev: func(e *env) []byte {
 			q, _ := e.pl.QuoteFor([64]byte{})
 			return wrap(t, q, expatcmw.MediaTypeSEVSNP)
-		}, check: "format"},
-		{name: "not a CMW", ev: func(e *env) []byte { return []byte{0x01, 0x02} }, check: "format"},
+		}, check: verifier.CheckFormat},
+		{name: "not a CMW", ev: func(e *env) []byte { return []byte{0x01, 0x02} }, check: verifier.CheckFormat},
 		{name: "expired collateral", setup: func(e *env) {
 			e.setCollateral(tdxtest.Validity{Issue: e.now.Add(-48 * time.Hour), Next: e.now.Add(-time.Hour)}, nil)
-		}, check: "collateral"},
+		}, check: verifier.CheckCollateral},
 		{name: "collateral from the future", setup: func(e *env) {
 			e.setCollateral(tdxtest.Validity{Issue: e.now.Add(time.Hour), Next: e.now.Add(48 * time.Hour)}, nil)
-		}, check: "collateral"},
+		}, check: verifier.CheckCollateral},
 		{name: "collateral signed by another PKI", setup: func(e *env) {
 			p2, _ := tdxtest.NewPKI(e.now)
 			pl2 := *e.pl
@@ -192,20 +189,20 @@ func TestAppraisal(t *testing.T) {
 			mixed := *e.col
 			mixed.TCBInfo, mixed.TCBInfoChain = c.TCBInfo, c.TCBInfoChain
 			e.srv.Set(&mixed)
-		}, check: "collateral"},
+		}, check: verifier.CheckCollateral},
 		{name: "TCB info tampered", setup: func(e *env) {
 			c := *e.col
 			c.TCBInfo = bytes.Replace(c.TCBInfo, []byte(`"UpToDate"`), []byte(`"UpToDat" `), 1)
 			e.srv.Set(&c)
-		}, check: "collateral"},
+		}, check: verifier.CheckCollateral},
 		{name: "TCB info for another FMSPC", setup: func(e *env) {
 			ti, _ := e.pki.TCBInfo(tdxtest.TCBInfoSpec{FMSPC: [6]byte{1}, MRSignerSeam: e.pl.Template.MRSignerSeam, Levels: e.pl.UpToDateLevels(), Validity: tdxtest.Window(e.now, time.Hour)})
 			c := *e.col
 			c.TCBInfo = ti
 			e.srv.Set(&c)
-		}, check: "collateral"},
-		{name: "MRSIGNERSEAM not Intel's", setup: func(e *env) { e.pl.Template.MRSignerSeam[0] = 1 }, check: "tcb"},
-		{name: "QE identity mismatch", setup: func(e *env) { e.pl.QE.MRSigner[0] ^= 1 }, check: "tcb"},
+		}, check: verifier.CheckCollateral},
+		{name: "MRSIGNERSEAM not Intel's", setup: func(e *env) { e.pl.Template.MRSignerSeam[0] = 1 }, check: verifier.CheckTCB},
+		{name: "QE identity mismatch", setup: func(e *env) { e.pl.QE.MRSigner[0] ^= 1 }, check: verifier.CheckTCB},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -229,15 +226,15 @@ func TestAppraisal(t *testing.T) {
 				ev = e.evidence(ch)
 			}
 			res, err := v.Verify(context.Background(), ev, expected(ch))
-			if tc.check != "" {
+			if tc.check != 0 {
 				if res != nil {
 					t.Fatal("non-nil result with an error")
 				}
 				re := wantReject(t, err, tc.check)
-				if tc.inShort != "" && !strings.Contains(re.Reason, tc.inShort) {
-					t.Fatalf("reason %q does not name %q", re.Reason, tc.inShort)
+				if tc.inShort != "" && !strings.Contains(re.Error(), tc.inShort) {
+					t.Fatalf("%q does not name %q", re.Error(), tc.inShort)
 				}
-				if tc.check == "tcb" && tc.inShort != "" {
+				if tc.check == verifier.CheckTCB && tc.inShort != "" {
 					var te *tdx.TCBError
 					if !errors.As(err, &te) {
 						t.Fatalf("no *tdx.TCBError in %v", err)
@@ -286,5 +283,5 @@ func TestEndToEndDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = e.verifier(tdx.Policy{}).Verify(context.Background(), ev, expected(challenge("other")))
-	wantReject(t, err, "challenge")
+	wantReject(t, err, verifier.CheckChallenge)
 }

@@ -153,17 +153,13 @@ func ParseAKPublic(tpmtPublic []byte) (crypto.PublicKey, error) {
 	return k, nil
 }
 
-func reject(check string, err error, format string, args ...any) error {
-	return &verifier.RejectedError{Check: check, Reason: fmt.Sprintf(format, args...), Err: err}
-}
-
 // Verify appraises a CMW carrying a TPM 2.0 quote bundle against exp.
 func (v *Verifier) Verify(ctx context.Context, data []byte, exp *verifier.Expected) (*verifier.Result, error) {
 	if exp == nil {
 		return nil, errors.New("tpm: nil Expected")
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, &verifier.UnavailableError{Reason: "tpm: appraisal cancelled", Err: err}
+		return nil, verifier.Unavailable(false, err, "tpm: appraisal cancelled")
 	}
 	qd, err := exp.QualifyingData32()
 	if err != nil {
@@ -179,14 +175,14 @@ func (v *Verifier) Verify(ctx context.Context, data []byte, exp *verifier.Expect
 	}
 	b, err := bundle.Unwrap(data)
 	if err != nil {
-		return nil, reject("format", err, "undecodable TPM quote bundle")
+		return nil, verifier.Reject(verifier.CheckFormat, err, "tpm: undecodable TPM quote bundle")
 	}
 	claims := map[string]string{}
 
 	// The attestation key and why it is trusted.
 	akPub, akKey, err := parseAK(b.AKPublic)
 	if err != nil {
-		return nil, reject("ak", err, "unacceptable attestation key")
+		return nil, verifier.Reject(verifier.CheckAK, err, "tpm: unacceptable attestation key")
 	}
 	trust, err := v.trustAK(akKey, b.AKChain, now)
 	if err != nil {
@@ -199,18 +195,18 @@ func (v *Verifier) Verify(ctx context.Context, data []byte, exp *verifier.Expect
 
 	// The quote: signature, challenge, PCRs.
 	if err := verifySig(akKey, b.Quote, b.QuoteSig); err != nil {
-		return nil, reject("signature", err, "quote signature")
+		return nil, verifier.Reject(verifier.CheckSignature, err, "tpm: quote signature")
 	}
 	att, err := parseAttest(b.Quote, tpm2.TPMSTAttestQuote)
 	if err != nil {
-		return nil, reject("format", err, "quote structure")
+		return nil, verifier.Reject(verifier.CheckFormat, err, "tpm: quote structure")
 	}
 	if subtle.ConstantTimeCompare(att.ExtraData.Buffer, qd[:]) != 1 {
-		return nil, reject("challenge", nil, "quote extraData is not this connection's challenge")
+		return nil, verifier.Reject(verifier.CheckChallenge, nil, "tpm: quote extraData is not this connection's challenge")
 	}
 	info, err := att.Attested.Quote()
 	if err != nil {
-		return nil, reject("format", err, "quote info")
+		return nil, verifier.Reject(verifier.CheckFormat, err, "tpm: quote info")
 	}
 	if err := v.checkPCRs(b, info); err != nil {
 		return nil, err
@@ -230,7 +226,7 @@ func (v *Verifier) Verify(ctx context.Context, data []byte, exp *verifier.Expect
 		}
 		claims["event-log"] = "replayed"
 	case v.cfg.RequireEventLog:
-		return nil, reject("eventlog", nil, "no event log")
+		return nil, verifier.Reject(verifier.CheckEventLog, nil, "tpm: no event log")
 	default:
 		claims["event-log"] = "absent"
 	}
@@ -244,7 +240,7 @@ func (v *Verifier) Verify(ctx context.Context, data []byte, exp *verifier.Expect
 		}
 		keyAttested = true
 	case v.cfg.RequireKeyAttestation:
-		return nil, reject("key", nil, "the bundle does not certify the authenticator's key")
+		return nil, verifier.Reject(verifier.CheckKey, nil, "tpm: the bundle does not certify the authenticator's key")
 	}
 	claims["key-attested"] = strconv.FormatBool(keyAttested)
 	if len(b.EKCerts) != 0 {
@@ -295,7 +291,7 @@ func (c *Config) PCRBankName() string {
 func (v *Verifier) trustAK(akKey *ecdsa.PublicKey, chain [][]byte, now time.Time) (string, error) {
 	der, err := x509.MarshalPKIXPublicKey(akKey)
 	if err != nil {
-		return "", reject("ak", err, "AK public key")
+		return "", verifier.Reject(verifier.CheckAK, err, "tpm: AK public key")
 	}
 	for _, p := range v.pinned {
 		if subtle.ConstantTimeCompare(p, der) == 1 {
@@ -303,17 +299,17 @@ func (v *Verifier) trustAK(akKey *ecdsa.PublicKey, chain [][]byte, now time.Time
 		}
 	}
 	if len(chain) == 0 || v.cfg.AKRoots == nil {
-		return "", reject("ak", nil, "attestation key is neither pinned nor certified by a trusted enrollment CA")
+		return "", verifier.Reject(verifier.CheckAK, nil, "tpm: attestation key is neither pinned nor certified by a trusted enrollment CA")
 	}
 	leaf, err := x509.ParseCertificate(chain[0])
 	if err != nil {
-		return "", reject("ak", err, "AK certificate")
+		return "", verifier.Reject(verifier.CheckAK, err, "tpm: AK certificate")
 	}
 	inter := x509.NewCertPool()
 	for _, c := range chain[1:] {
 		ic, err := x509.ParseCertificate(c)
 		if err != nil {
-			return "", reject("ak", err, "AK certificate chain")
+			return "", verifier.Reject(verifier.CheckAK, err, "tpm: AK certificate chain")
 		}
 		inter.AddCert(ic)
 	}
@@ -321,21 +317,21 @@ func (v *Verifier) trustAK(akKey *ecdsa.PublicKey, chain [][]byte, now time.Time
 		Roots: v.cfg.AKRoots, Intermediates: inter, CurrentTime: now,
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
 	}); err != nil {
-		return "", reject("ak", err, "AK certificate does not chain to a trusted enrollment CA")
+		return "", verifier.Reject(verifier.CheckAK, err, "tpm: AK certificate does not chain to a trusted enrollment CA")
 	}
 	if subtle.ConstantTimeCompare(leaf.RawSubjectPublicKeyInfo, der) != 1 {
-		return "", reject("ak", nil, "AK certificate is for another key")
+		return "", verifier.Reject(verifier.CheckAK, nil, "tpm: AK certificate is for another key")
 	}
 	return "certificate", nil
 }
 
 func (v *Verifier) checkPCRs(b *bundle.Bundle, info *tpm2.TPMSQuoteInfo) error {
 	if b.PCRAlg != v.bankAlg {
-		return reject("pcr", nil, "quote covers PCR bank 0x%04x, policy needs 0x%04x", b.PCRAlg, v.bankAlg)
+		return verifier.Reject(verifier.CheckPCR, nil, "tpm: quote covers PCR bank 0x%04x, policy needs 0x%04x", b.PCRAlg, v.bankAlg)
 	}
 	sels := info.PCRSelect.PCRSelections
 	if len(sels) != 1 || uint16(sels[0].Hash) != b.PCRAlg {
-		return reject("pcr", nil, "quote selects other banks than the reported one")
+		return verifier.Reject(verifier.CheckPCR, nil, "tpm: quote selects other banks than the reported one")
 	}
 	var quoted []uint32
 	for i := 0; i < len(sels[0].PCRSelect)*8; i++ {
@@ -345,22 +341,22 @@ func (v *Verifier) checkPCRs(b *bundle.Bundle, info *tpm2.TPMSQuoteInfo) error {
 	}
 	reported := slices.Sorted(maps.Keys(b.PCRs))
 	if !slices.Equal(quoted, reported) {
-		return reject("pcr", nil, "reported PCRs %v are not the quoted PCRs %v", reported, quoted)
+		return verifier.Reject(verifier.CheckPCR, nil, "tpm: reported PCRs %v are not the quoted PCRs %v", reported, quoted)
 	}
 	d := crypto.SHA256.New() // the AK's scheme hash
 	for _, i := range quoted {
 		d.Write(b.PCRs[i])
 	}
 	if !bytes.Equal(d.Sum(nil), info.PCRDigest.Buffer) {
-		return reject("pcr", nil, "reported PCR values do not match the quoted digest")
+		return verifier.Reject(verifier.CheckPCR, nil, "tpm: reported PCR values do not match the quoted digest")
 	}
 	for _, i := range slices.Sorted(maps.Keys(v.cfg.PCRPolicy)) {
 		got, ok := b.PCRs[uint32(i)]
 		if !ok {
-			return reject("pcr", nil, "PCR %d is in the policy but not in the quote", i)
+			return verifier.Reject(verifier.CheckPCR, nil, "tpm: PCR %d is in the policy but not in the quote", i)
 		}
 		if !slices.ContainsFunc(v.cfg.PCRPolicy[i], func(w []byte) bool { return bytes.Equal(w, got) }) {
-			return reject("pcr", nil, "PCR %d is %x, not a value the policy accepts", i, got)
+			return verifier.Reject(verifier.CheckPCR, nil, "tpm: PCR %d is %x, not a value the policy accepts", i, got)
 		}
 	}
 	return nil
@@ -369,11 +365,11 @@ func (v *Verifier) checkPCRs(b *bundle.Bundle, info *tpm2.TPMSQuoteInfo) error {
 func (v *Verifier) checkEventLog(b *bundle.Bundle) error {
 	events, err := parseEventLog(b.EventLog, b.PCRAlg)
 	if err != nil {
-		return reject("eventlog", err, "event log")
+		return verifier.Reject(verifier.CheckEventLog, err, "tpm: event log")
 	}
 	replayed, err := replay(events, b.PCRAlg)
 	if err != nil {
-		return reject("eventlog", err, "event log replay")
+		return verifier.Reject(verifier.CheckEventLog, err, "tpm: event log replay")
 	}
 	h, _ := hashOf(b.PCRAlg)
 	zero := make([]byte, h.Size())
@@ -383,7 +379,7 @@ func (v *Verifier) checkEventLog(b *bundle.Bundle) error {
 			want = zero
 		}
 		if !bytes.Equal(want, b.PCRs[i]) {
-			return reject("eventlog", nil, "replaying the event log gives PCR %d = %x, quoted %x", i, want, b.PCRs[i])
+			return verifier.Reject(verifier.CheckEventLog, nil, "tpm: replaying the event log gives PCR %d = %x, quoted %x", i, want, b.PCRs[i])
 		}
 	}
 	return nil
@@ -392,56 +388,56 @@ func (v *Verifier) checkEventLog(b *bundle.Bundle) error {
 // checkKey verifies the TPM2_Certify of the authenticator's key.
 func checkKey(b *bundle.Bundle, akKey *ecdsa.PublicKey, qd []byte, quote *tpm2.TPMSAttest, exp *verifier.Expected) error {
 	if err := verifySig(akKey, b.Certify, b.CertifySig); err != nil {
-		return reject("key", err, "certify signature")
+		return verifier.Reject(verifier.CheckKey, err, "tpm: certify signature")
 	}
 	att, err := parseAttest(b.Certify, tpm2.TPMSTAttestCertify)
 	if err != nil {
-		return reject("format", err, "certify structure")
+		return verifier.Reject(verifier.CheckFormat, err, "tpm: certify structure")
 	}
 	if subtle.ConstantTimeCompare(att.ExtraData.Buffer, qd) != 1 {
-		return reject("challenge", nil, "certify extraData is not this connection's challenge")
+		return verifier.Reject(verifier.CheckChallenge, nil, "tpm: certify extraData is not this connection's challenge")
 	}
 	if att.ClockInfo.ResetCount != quote.ClockInfo.ResetCount || att.ClockInfo.RestartCount != quote.ClockInfo.RestartCount {
-		return reject("key", nil, "quote and certify come from different TPM boots")
+		return verifier.Reject(verifier.CheckKey, nil, "tpm: quote and certify come from different TPM boots")
 	}
 	info, err := att.Attested.Certify()
 	if err != nil {
-		return reject("format", err, "certify info")
+		return verifier.Reject(verifier.CheckFormat, err, "tpm: certify info")
 	}
 	pub, err := strictUnmarshal[tpm2.TPMTPublic](b.KeyPublic)
 	if err != nil {
-		return reject("format", err, "certified key's public area")
+		return verifier.Reject(verifier.CheckFormat, err, "tpm: certified key's public area")
 	}
 	name, err := tpm2.ObjectName(pub)
 	if err != nil || pub.NameAlg != tpm2.TPMAlgSHA256 {
-		return reject("key", err, "certified key's name algorithm is not SHA-256")
+		return verifier.Reject(verifier.CheckKey, err, "tpm: certified key's name algorithm is not SHA-256")
 	}
 	if !bytes.Equal(name.Buffer, info.Name.Buffer) {
-		return reject("key", nil, "certify names another key than the reported public area")
+		return verifier.Reject(verifier.CheckKey, nil, "tpm: certify names another key than the reported public area")
 	}
 	a := pub.ObjectAttributes
 	if !a.FixedTPM || !a.FixedParent || !a.SensitiveDataOrigin || !a.SignEncrypt || a.Decrypt || a.Restricted {
-		return reject("key", nil, "certified key is not a TPM-generated, non-exportable, unrestricted signing key")
+		return verifier.Reject(verifier.CheckKey, nil, "tpm: certified key is not a TPM-generated, non-exportable, unrestricted signing key")
 	}
 	key, err := eccSigningKey(pub)
 	if err != nil {
-		return reject("key", err, "certified key")
+		return verifier.Reject(verifier.CheckKey, err, "tpm: certified key")
 	}
 	spki, err := x509.MarshalPKIXPublicKey(key)
 	if err != nil {
-		return reject("key", err, "certified key")
+		return verifier.Reject(verifier.CheckKey, err, "tpm: certified key")
 	}
 	if exp.PublicKey == nil && len(exp.SPKI) == 0 {
-		return reject("key", nil, "the bundle certifies a key but no expected key was given")
+		return verifier.Reject(verifier.CheckKey, nil, "tpm: the bundle certifies a key but no expected key was given")
 	}
 	if exp.PublicKey != nil {
 		want, ok := exp.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
 		if !ok || !want.Equal(key) {
-			return reject("key", nil, "certified key is not the authenticator's key")
+			return verifier.Reject(verifier.CheckKey, nil, "tpm: certified key is not the authenticator's key")
 		}
 	}
 	if len(exp.SPKI) != 0 && !bytes.Equal(exp.SPKI, spki) {
-		return reject("key", nil, "certified key is not the authenticator's key (SPKI)")
+		return verifier.Reject(verifier.CheckKey, nil, "tpm: certified key is not the authenticator's key (SPKI)")
 	}
 	return nil
 }

@@ -10,7 +10,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"errors"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -22,6 +21,7 @@ import (
 	"github.com/attested-tls/go-expat/attester/tpm/bundle"
 	"github.com/attested-tls/go-expat/attester/tpm/tpmsim"
 	"github.com/attested-tls/go-expat/cmw"
+	"github.com/attested-tls/go-expat/internal/checktest"
 	"github.com/attested-tls/go-expat/internal/tpmtest"
 	"github.com/attested-tls/go-expat/verifier"
 	vtpm "github.com/attested-tls/go-expat/verifier/tpm"
@@ -100,17 +100,6 @@ func pinned(t testing.TB, f *fixture, mod func(*vtpm.Config)) *vtpm.Verifier {
 	return v
 }
 
-func wantReject(t *testing.T, err error, check string) {
-	t.Helper()
-	var re *verifier.RejectedError
-	if !errors.As(err, &re) || !errors.Is(err, verifier.ErrRejected) {
-		t.Fatalf("got %v, want a rejection (%s)", err, check)
-	}
-	if re.Check != check {
-		t.Fatalf("rejected by %q (%v), want %q", re.Check, err, check)
-	}
-}
-
 func TestVerifyAccepts(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
@@ -186,7 +175,7 @@ func TestVerifyRejects(t *testing.T) {
 		evidence func() []byte
 		exp      *verifier.Expected
 		mod      func(*vtpm.Config)
-		check    string
+		check    verifier.Check
 	}{
 		{"T4 certify names K1, EA signed with K2", func() []byte {
 			ev, err := f.att.AttestKey(ctx, exp.Challenge, other)
@@ -194,56 +183,56 @@ func TestVerifyRejects(t *testing.T) {
 				t.Fatal(err)
 			}
 			return ev
-		}, exp, nil, "key"},
+		}, exp, nil, verifier.CheckKey},
 		{"T4 expected key given only as SPKI", func() []byte {
 			ev, _ := f.att.AttestKey(ctx, exp.Challenge, other)
 			return ev
-		}, &verifier.Expected{Challenge: exp.Challenge, SPKI: exp.SPKI}, nil, "key"},
+		}, &verifier.Expected{Challenge: exp.Challenge, SPKI: exp.SPKI}, nil, verifier.CheckKey},
 		{"certified key but nothing expected", func() []byte { return good },
-			&verifier.Expected{Challenge: exp.Challenge}, nil, "key"},
+			&verifier.Expected{Challenge: exp.Challenge}, nil, verifier.CheckKey},
 		{"key attestation required, none sent", func() []byte {
 			ev, _ := f.att.Attest(ctx, expected("reject", &atpm.Key{}).Challenge)
 			return ev
-		}, expected("reject", &atpm.Key{}), func(c *vtpm.Config) { c.RequireKeyAttestation = true }, "key"},
+		}, expected("reject", &atpm.Key{}), func(c *vtpm.Config) { c.RequireKeyAttestation = true }, verifier.CheckKey},
 		{"evidence for another connection", func() []byte { return good },
-			expected("another connection", f.key), nil, "challenge"},
+			expected("another connection", f.key), nil, verifier.CheckChallenge},
 		{"T22 untrusted AK", func() []byte { return good }, exp,
-			func(c *vtpm.Config) { c.TrustedAKs = []crypto.PublicKey{otherAK.Public()} }, "ak"},
+			func(c *vtpm.Config) { c.TrustedAKs = []crypto.PublicKey{otherAK.Public()} }, verifier.CheckAK},
 		{"T22 no trust anchors", func() []byte { return good }, exp,
-			func(c *vtpm.Config) { c.TrustedAKs = nil }, "ak"},
+			func(c *vtpm.Config) { c.TrustedAKs = nil }, verifier.CheckAK},
 		{"T22 wrong PCR value vs policy", func() []byte { return good }, exp,
-			func(c *vtpm.Config) { c.PCRPolicy = map[int][][]byte{7: {bytes.Repeat([]byte{1}, 32)}} }, "pcr"},
+			func(c *vtpm.Config) { c.PCRPolicy = map[int][][]byte{7: {bytes.Repeat([]byte{1}, 32)}} }, verifier.CheckPCR},
 		{"T22 policy PCR not quoted", func() []byte { return good }, exp,
-			func(c *vtpm.Config) { c.PCRPolicy = map[int][][]byte{16: {make([]byte, 32)}} }, "pcr"},
+			func(c *vtpm.Config) { c.PCRPolicy = map[int][][]byte{16: {make([]byte, 32)}} }, verifier.CheckPCR},
 		{"policy on another bank", func() []byte { return good }, exp,
-			func(c *vtpm.Config) { c.PCRBank = crypto.SHA384 }, "pcr"},
+			func(c *vtpm.Config) { c.PCRBank = crypto.SHA384 }, verifier.CheckPCR},
 		{"peer reports false PCR values", func() []byte {
 			return rewrap(func(b *bundle.Bundle) { b.PCRs[3] = bytes.Repeat([]byte{7}, 32) })
-		}, exp, nil, "pcr"},
+		}, exp, nil, verifier.CheckPCR},
 		{"peer drops a quoted PCR", func() []byte {
 			return rewrap(func(b *bundle.Bundle) { delete(b.PCRs, 3) })
-		}, exp, nil, "pcr"},
+		}, exp, nil, verifier.CheckPCR},
 		{"quote signature altered", func() []byte {
 			return rewrap(func(b *bundle.Bundle) { b.QuoteSig[len(b.QuoteSig)-1] ^= 1 })
-		}, exp, nil, "signature"},
+		}, exp, nil, verifier.CheckSignature},
 		{"quote bytes altered", func() []byte {
 			return rewrap(func(b *bundle.Bundle) { b.Quote[len(b.Quote)-1] ^= 1 })
-		}, exp, nil, "signature"},
+		}, exp, nil, verifier.CheckSignature},
 		{"certify signature swapped for the quote's", func() []byte {
 			return rewrap(func(b *bundle.Bundle) { b.CertifySig = goodBundle.QuoteSig })
-		}, exp, nil, "key"},
+		}, exp, nil, verifier.CheckKey},
 		{"event log not matching the PCRs", func() []byte {
 			log, _ := tpmtest.EventLog([]tpmtest.Event{{PCR: 4, Type: 0x80000003, Data: []byte("never measured")}})
 			return rewrap(func(b *bundle.Bundle) { b.EventLog = log })
-		}, exp, nil, "eventlog"},
+		}, exp, nil, verifier.CheckEventLog},
 		{"event log garbage", func() []byte {
 			return rewrap(func(b *bundle.Bundle) { b.EventLog = []byte("garbage") })
-		}, exp, nil, "eventlog"},
+		}, exp, nil, verifier.CheckEventLog},
 		{"event log required", func() []byte { return good }, exp,
-			func(c *vtpm.Config) { c.RequireEventLog = true }, "eventlog"},
-		{"not a CMW", func() []byte { return []byte("{}") }, exp, nil, "format"},
-		{"truncated", func() []byte { return good[:len(good)-1] }, exp, nil, "format"},
-		{"trailing byte", func() []byte { return append(bytes.Clone(good), 0) }, exp, nil, "format"},
+			func(c *vtpm.Config) { c.RequireEventLog = true }, verifier.CheckEventLog},
+		{"not a CMW", func() []byte { return []byte("{}") }, exp, nil, verifier.CheckFormat},
+		{"truncated", func() []byte { return good[:len(good)-1] }, exp, nil, verifier.CheckFormat},
+		{"trailing byte", func() []byte { return append(bytes.Clone(good), 0) }, exp, nil, verifier.CheckFormat},
 		{"the bundle in a JSON record", func() []byte {
 			c, err := cmw.Decode(good, nil)
 			if err != nil {
@@ -254,7 +243,7 @@ func TestVerifyRejects(t *testing.T) {
 				t.Fatal(err)
 			}
 			return out
-		}, exp, nil, "format"},
+		}, exp, nil, verifier.CheckFormat},
 		{"the record in a collection", func() []byte {
 			r, _ := mustDecode(t, good).Record()
 			rec, _ := cmw.NewRecord(r.MediaType, r.Value, r.Indicator)
@@ -267,7 +256,7 @@ func TestVerifyRejects(t *testing.T) {
 				t.Fatal(err)
 			}
 			return out
-		}, exp, nil, "format"},
+		}, exp, nil, verifier.CheckFormat},
 		{"the bundle marked as attestation results", func() []byte {
 			r, _ := mustDecode(t, good).Record()
 			rec, _ := cmw.NewRecord(r.MediaType, r.Value, cmw.AttestationResults)
@@ -276,11 +265,11 @@ func TestVerifyRejects(t *testing.T) {
 				t.Fatal(err)
 			}
 			return out
-		}, exp, nil, "format"},
+		}, exp, nil, verifier.CheckFormat},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := pinned(t, f, tc.mod).Verify(ctx, tc.evidence(), tc.exp)
-			wantReject(t, err, tc.check)
+			checktest.Rejected(t, err, tc.check)
 		})
 	}
 }
@@ -324,7 +313,7 @@ func TestEventLogReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = pinned(t, f, nil).Verify(context.Background(), ev, exp)
-	wantReject(t, err, "eventlog")
+	checktest.Rejected(t, err, verifier.CheckEventLog)
 }
 
 // An AK certificate from a (test-only) enrollment CA makes the AK trusted;
@@ -393,7 +382,7 @@ func TestAKCertificateTrust(t *testing.T) {
 				}
 				return
 			}
-			wantReject(t, err, "ak")
+			checktest.Rejected(t, err, verifier.CheckAK)
 		})
 	}
 }
@@ -419,5 +408,5 @@ func TestSwtpmEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = pinned(t, f, nil).Verify(context.Background(), ev, expected("other", f.key))
-	wantReject(t, err, "challenge")
+	checktest.Rejected(t, err, verifier.CheckChallenge)
 }

@@ -191,15 +191,6 @@ type Appraisal struct {
 	Result *ear.AttestationResult
 }
 
-// unavailable builds an UnavailableError.
-func unavailable(retry bool, err error, format string, args ...any) error {
-	return &verifier.UnavailableError{Reason: "veraison: " + fmt.Sprintf(format, args...), Retryable: retry, Err: err}
-}
-
-func reject(check string, err error, format string, args ...any) error {
-	return &verifier.RejectedError{Check: check, Reason: "veraison: " + fmt.Sprintf(format, args...), Err: err}
-}
-
 // Appraise sends evidence (a serialized CMW record) to Veraison in a new
 // challenge-response session whose nonce is nonce (8 to 64 bytes; go-expat
 // uses the 64-byte ReportData64), and returns the EAR after checking its
@@ -214,11 +205,11 @@ func (c *Client) Appraise(ctx context.Context, evidence, nonce []byte) (*Apprais
 	}
 	dec, err := cmw.Decode(evidence, nil)
 	if err != nil {
-		return nil, reject("format", err, "evidence CMW")
+		return nil, verifier.Reject(verifier.CheckFormat, err, "veraison: evidence CMW")
 	}
 	if dec.IsCollection() {
 		// Veraison v0.0.2501 accepts CMW records only.
-		return nil, reject("format", nil, "CMW collections are not supported by Veraison")
+		return nil, verifier.Reject(verifier.CheckFormat, nil, "veraison: CMW collections are not supported by Veraison")
 	}
 	ctype := mediaTypeCMWCBOR
 	if dec.Format().IsJSON() {
@@ -242,14 +233,14 @@ func (c *Client) Appraise(ctx context.Context, evidence, nonce []byte) (*Apprais
 		}
 		d := c.backoff(attempt, retryAfter)
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
-			return nil, unavailable(true, last, "no time left for attempt %d", attempt+1)
+			return nil, verifier.Unavailable(true, last, "veraison: no time left for attempt %d", attempt+1)
 		}
 		c.cfg.Logger.Debug("veraison: retrying", "attempt", attempt, "wait", d, "err", err)
 		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, unavailable(true, ctx.Err(), "gave up after %d attempts (last: %v)", attempt, last)
+			return nil, verifier.Unavailable(true, ctx.Err(), "veraison: gave up after %d attempts (last: %v)", attempt, last)
 		case <-t.C:
 		}
 	}
@@ -282,18 +273,18 @@ func (c *Client) attempt(ctx context.Context, ctype string, evidence, nonce []by
 	}
 	sess, err := parseSession(resp, body)
 	if err != nil {
-		return nil, 0, unavailable(false, err, "new session")
+		return nil, 0, verifier.Unavailable(false, err, "veraison: new session")
 	}
 	if subtle.ConstantTimeCompare(sess.Nonce, nonce) != 1 {
-		return nil, 0, reject("nonce", nil, "session nonce differs from the one requested")
+		return nil, 0, verifier.Reject(verifier.CheckNonce, nil, "veraison: session nonce differs from the one requested")
 	}
 	loc, err := url.Parse(resp.Header.Get("Location"))
 	if err != nil || resp.Header.Get("Location") == "" {
-		return nil, 0, unavailable(false, err, "new session: bad Location header")
+		return nil, 0, verifier.Unavailable(false, err, "veraison: new session: bad Location header")
 	}
 	sessURL := u.ResolveReference(loc)
 	if sessURL.Scheme != c.base.Scheme || sessURL.Host != c.base.Host {
-		return nil, 0, unavailable(false, nil, "new session: Location %q leaves the service", sessURL)
+		return nil, 0, verifier.Unavailable(false, nil, "veraison: new session: Location %q leaves the service", sessURL)
 	}
 	defer c.deleteSession(ctx, sessURL.String())
 
@@ -305,11 +296,11 @@ func (c *Client) attempt(ctx context.Context, ctype string, evidence, nonce []by
 		// Asynchronous appraisal: poll the session (Veraison v0.0.2501
 		// answers synchronously; this is for later versions).
 		if polls >= 50 {
-			return nil, 0, unavailable(true, nil, "appraisal still processing")
+			return nil, 0, verifier.Unavailable(true, nil, "veraison: appraisal still processing")
 		}
 		select {
 		case <-ctx.Done():
-			return nil, 0, unavailable(true, ctx.Err(), "waiting for the appraisal")
+			return nil, 0, verifier.Unavailable(true, ctx.Err(), "veraison: waiting for the appraisal")
 		case <-time.After(20 * time.Millisecond):
 		}
 		resp, body, err = c.do(ctx, "poll", http.MethodGet, sessURL.String(), "", nil)
@@ -318,27 +309,27 @@ func (c *Client) attempt(ctx context.Context, ctype string, evidence, nonce []by
 		}
 	}
 	if resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusUnsupportedMediaType {
-		return nil, 0, reject("format", statusErr("submit", resp, body), "evidence refused")
+		return nil, 0, verifier.Reject(verifier.CheckFormat, httpError("submit", resp, body), "veraison: evidence refused")
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, retryAfterOf(resp), statusErr("submit", resp, body)
 	}
 	sess, err = parseSession(resp, body)
 	if err != nil {
-		return nil, 0, unavailable(false, err, "submit")
+		return nil, 0, verifier.Unavailable(false, err, "veraison: submit")
 	}
 	switch sess.Status {
 	case "complete":
 	case "failed":
-		return nil, 0, unavailable(true, nil, "session failed")
+		return nil, 0, verifier.Unavailable(true, nil, "veraison: session failed")
 	default:
-		return nil, 0, unavailable(false, nil, "session status %q", sess.Status)
+		return nil, 0, verifier.Unavailable(false, nil, "veraison: session status %q", sess.Status)
 	}
 	if subtle.ConstantTimeCompare(sess.Nonce, nonce) != 1 {
-		return nil, 0, reject("nonce", nil, "session answer carries another nonce")
+		return nil, 0, verifier.Reject(verifier.CheckNonce, nil, "veraison: session answer carries another nonce")
 	}
 	if sess.Result == nil || *sess.Result == "" {
-		return nil, 0, unavailable(false, nil, "complete session without a result")
+		return nil, 0, verifier.Unavailable(false, nil, "veraison: complete session without a result")
 	}
 	return []byte(*sess.Result), 0, nil
 }
@@ -381,6 +372,18 @@ func retryAfterOf(resp *http.Response) time.Duration {
 }
 
 func statusErr(op string, resp *http.Response, body []byte) error {
+	he := httpError(op, resp, body)
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests:
+		return verifier.Unavailable(true, he, "veraison: throttled")
+	case resp.StatusCode >= 500:
+		return verifier.Unavailable(true, he, "veraison: server error")
+	default:
+		return verifier.Unavailable(false, he, "veraison: unexpected answer")
+	}
+}
+
+func httpError(op string, resp *http.Response, body []byte) *HTTPError {
 	he := &HTTPError{Op: op, StatusCode: resp.StatusCode}
 	var p struct {
 		Detail string `json:"detail"`
@@ -388,14 +391,7 @@ func statusErr(op string, resp *http.Response, body []byte) error {
 	if json.Unmarshal(body, &p) == nil && len(p.Detail) < 512 {
 		he.Detail = p.Detail
 	}
-	switch {
-	case resp.StatusCode == http.StatusTooManyRequests:
-		return unavailable(true, he, "%s: throttled", op)
-	case resp.StatusCode >= 500:
-		return unavailable(true, he, "%s: server error", op)
-	default:
-		return unavailable(false, he, "%s: unexpected answer", op)
-	}
+	return he
 }
 
 // do sends one request bounded by RequestTimeout and reads at most
@@ -409,7 +405,7 @@ func (c *Client) do(ctx context.Context, op, method, u, ctype string, body []byt
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return nil, nil, unavailable(false, err, "%s: request", op)
+		return nil, nil, verifier.Unavailable(false, err, "veraison: %s: request", op)
 	}
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
@@ -421,15 +417,15 @@ func (c *Client) do(ctx context.Context, op, method, u, ctype string, body []byt
 	}
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return nil, nil, unavailable(true, err, "%s: unreachable or too slow", op)
+		return nil, nil, verifier.Unavailable(true, err, "veraison: %s: unreachable or too slow", op)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxResponseSize+1))
 	if err != nil {
-		return nil, nil, unavailable(true, err, "%s: reading the answer", op)
+		return nil, nil, verifier.Unavailable(true, err, "veraison: %s: reading the answer", op)
 	}
 	if int64(len(b)) > c.cfg.MaxResponseSize {
-		return nil, nil, unavailable(false, nil, "%s: answer larger than %d bytes", op, c.cfg.MaxResponseSize)
+		return nil, nil, verifier.Unavailable(false, nil, "veraison: %s: answer larger than %d bytes", op, c.cfg.MaxResponseSize)
 	}
 	return resp, b, nil
 }
@@ -453,25 +449,25 @@ func (c *Client) earKey(ctx context.Context) (crypto.PublicKey, jwa.SignatureAlg
 		Key json.RawMessage `json:"ear-verification-key"`
 	}
 	if err := json.Unmarshal(body, &wk); err != nil || len(wk.Key) == 0 {
-		return nil, jwa.SignatureAlgorithm{}, unavailable(false, err, "well-known: no ear-verification-key")
+		return nil, jwa.SignatureAlgorithm{}, verifier.Unavailable(false, err, "veraison: well-known: no ear-verification-key")
 	}
 	k, err := jwk.ParseKey(wk.Key)
 	if err != nil {
-		return nil, jwa.SignatureAlgorithm{}, unavailable(false, err, "well-known: bad JWK")
+		return nil, jwa.SignatureAlgorithm{}, verifier.Unavailable(false, err, "veraison: well-known: bad JWK")
 	}
 	var pub any
 	if err := jwk.Export(k, &pub); err != nil {
-		return nil, jwa.SignatureAlgorithm{}, unavailable(false, err, "well-known: JWK")
+		return nil, jwa.SignatureAlgorithm{}, verifier.Unavailable(false, err, "veraison: well-known: JWK")
 	}
 	if p, ok := pub.(ecdsa.PublicKey); ok {
 		pub = &p
 	}
 	alg, err := algFor(pub)
 	if err != nil {
-		return nil, jwa.SignatureAlgorithm{}, unavailable(false, err, "well-known")
+		return nil, jwa.SignatureAlgorithm{}, verifier.Unavailable(false, err, "veraison: well-known")
 	}
 	if a, ok := k.Algorithm(); ok && a.String() != alg.String() {
-		return nil, jwa.SignatureAlgorithm{}, unavailable(false, nil, "well-known: JWK alg %q does not fit its key (%s)", a, alg)
+		return nil, jwa.SignatureAlgorithm{}, verifier.Unavailable(false, nil, "veraison: well-known: JWK alg %q does not fit its key (%s)", a, alg)
 	}
 	c.key, c.keyAlg = pub, alg
 	return pub, alg, nil
@@ -480,39 +476,37 @@ func (c *Client) earKey(ctx context.Context) (crypto.PublicKey, jwa.SignatureAlg
 // check verifies an EAR: signature, profile, nonce echo, status.
 func (c *Client) check(raw []byte, key crypto.PublicKey, alg jwa.SignatureAlgorithm, nonce []byte) (*Appraisal, error) {
 	if len(raw) > int(c.cfg.MaxResponseSize) {
-		return nil, reject("format", nil, "EAR too large")
+		return nil, verifier.Reject(verifier.CheckFormat, nil, "veraison: EAR too large")
 	}
 	var r ear.AttestationResult
 	if err := r.Verify(raw, alg, key); err != nil {
-		return nil, reject("signature", err, "EAR signature")
+		return nil, verifier.Reject(verifier.CheckSignature, err, "veraison: EAR signature")
 	}
 	if r.Profile == nil || (*r.Profile != ear.EatProfile) {
-		return nil, reject("format", nil, "EAR profile")
+		return nil, verifier.Reject(verifier.CheckFormat, nil, "veraison: EAR profile")
 	}
 	if r.IssuedAt == nil || len(r.Submods) == 0 {
-		return nil, reject("format", nil, "EAR without iat or submods")
+		return nil, verifier.Reject(verifier.CheckFormat, nil, "veraison: EAR without iat or submods")
 	}
 	if r.Nonce == nil {
-		return nil, reject("nonce", nil, "EAR has no eat_nonce")
+		return nil, verifier.Reject(verifier.CheckNonce, nil, "veraison: EAR has no eat_nonce")
 	}
 	got, err := decodeNonce(*r.Nonce)
 	if err != nil || subtle.ConstantTimeCompare(got, nonce) != 1 {
-		return nil, reject("nonce", err, "EAR answers another challenge")
+		return nil, verifier.Reject(verifier.CheckNonce, err, "veraison: EAR answers another challenge")
 	}
-	worst := ear.TrustTierAffirming
+	worst := verifier.TierAffirming
 	for name, a := range r.Submods {
 		if a == nil || a.Status == nil {
-			return nil, reject("format", nil, "EAR submodule %q has no status", name)
+			return nil, verifier.Reject(verifier.CheckFormat, nil, "veraison: EAR submodule %q has no status", name)
 		}
-		if rank(*a.Status) > rank(worst) {
-			worst = *a.Status
-		}
+		worst = verifier.WorstTier(worst, verifier.Tier(*a.Status))
 	}
 	switch {
-	case worst == ear.TrustTierAffirming:
-	case worst == ear.TrustTierWarning && c.cfg.AllowWarning:
+	case worst == verifier.TierAffirming:
+	case worst == verifier.TierWarning && c.cfg.AllowWarning:
 	default:
-		return nil, reject("status", nil, "EAR status %s (%s)", worst, submodSummary(&r))
+		return nil, verifier.Reject(verifier.CheckStatus, nil, "veraison: EAR status %s (%s)", worst, submodSummary(&r))
 	}
 	return &Appraisal{EAR: bytes.Clone(raw), Result: &r}, nil
 }
@@ -523,21 +517,6 @@ func decodeNonce(s string) ([]byte, error) {
 		return base64.URLEncoding.DecodeString(s)
 	}
 	return base64.RawURLEncoding.DecodeString(s)
-}
-
-// rank orders tiers from best to worst; "none" ranks worse than warning
-// (nothing was affirmed), better than contraindicated.
-func rank(t ear.TrustTier) int {
-	switch t {
-	case ear.TrustTierAffirming:
-		return 0
-	case ear.TrustTierWarning:
-		return 1
-	case ear.TrustTierNone:
-		return 2
-	default:
-		return 3
-	}
 }
 
 func submodSummary(r *ear.AttestationResult) string {

@@ -20,6 +20,7 @@ import (
 	"github.com/attested-tls/go-expat/attester/cca"
 	"github.com/attested-tls/go-expat/attester/cca/ccatest"
 	"github.com/attested-tls/go-expat/cmw"
+	"github.com/attested-tls/go-expat/internal/checktest"
 	"github.com/attested-tls/go-expat/verifier"
 	"github.com/attested-tls/go-expat/verifier/veraison"
 )
@@ -55,17 +56,6 @@ func newVerifier(t testing.TB, cfg veraison.Config) *veraison.Verifier {
 		t.Fatal(err)
 	}
 	return veraison.NewVerifier(c)
-}
-
-func wantRejected(t *testing.T, err error, check string) {
-	t.Helper()
-	var re *verifier.RejectedError
-	if !errors.As(err, &re) || !errors.Is(err, verifier.ErrRejected) {
-		t.Fatalf("got %v, want rejection (%s)", err, check)
-	}
-	if re.Check != check {
-		t.Fatalf("check %q (%v), want %q", re.Check, err, check)
-	}
 }
 
 func wantUnavailable(t *testing.T, err error, retryable bool) {
@@ -114,22 +104,30 @@ func TestBackgroundCheck(t *testing.T) {
 			f.wkKey = &otherKey.PublicKey // an impostor's key is published
 			f.key = otherKey              // and signs with it; cfg.EARKey stays the genuine key
 		}, check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) {
-			wantRejected(t, err, "signature")
+			checktest.Rejected(t, err, verifier.CheckSignature)
 		}},
 		{name: "EAR signed by another key (T13 bad signature)", setup: func(f *fakeVeraison, cfg *veraison.Config) { f.key = otherKey },
 			check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) {
-				wantRejected(t, err, "signature")
+				checktest.Rejected(t, err, verifier.CheckSignature)
 			}},
 		{name: "EAR echoes another nonce (T13 wrong nonce)", setup: func(f *fakeVeraison, cfg *veraison.Config) {
 			f.nonceFn = func(n []byte) []byte { m := append([]byte(nil), n...); m[0] ^= 1; return m }
-		}, check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) { wantRejected(t, err, "nonce") }},
+		}, check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) {
+			checktest.Rejected(t, err, verifier.CheckNonce)
+		}},
 		{name: "session answers another nonce", setup: func(f *fakeVeraison, cfg *veraison.Config) {
 			f.sessFn = func(n []byte) []byte { return make([]byte, len(n)) }
-		}, check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) { wantRejected(t, err, "nonce") }},
+		}, check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) {
+			checktest.Rejected(t, err, verifier.CheckNonce)
+		}},
 		{name: "contraindicated", setup: func(f *fakeVeraison, cfg *veraison.Config) { f.status = ear.TrustTierContraindicated },
-			check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) { wantRejected(t, err, "status") }},
+			check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) {
+				checktest.Rejected(t, err, verifier.CheckStatus)
+			}},
 		{name: "warning rejected by default", setup: func(f *fakeVeraison, cfg *veraison.Config) { f.status = ear.TrustTierWarning },
-			check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) { wantRejected(t, err, "status") }},
+			check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) {
+				checktest.Rejected(t, err, verifier.CheckStatus)
+			}},
 		{name: "warning accepted on request", setup: func(f *fakeVeraison, cfg *veraison.Config) { f.status = ear.TrustTierWarning; cfg.AllowWarning = true },
 			check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) {
 				if err != nil || res.Status != verifier.TierWarning {
@@ -137,7 +135,9 @@ func TestBackgroundCheck(t *testing.T) {
 				}
 			}},
 		{name: "none tier rejected even with AllowWarning", setup: func(f *fakeVeraison, cfg *veraison.Config) { f.status = ear.TrustTierNone; cfg.AllowWarning = true },
-			check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) { wantRejected(t, err, "status") }},
+			check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) {
+				checktest.Rejected(t, err, verifier.CheckStatus)
+			}},
 		{name: "5xx twice then success (bounded retries)", setup: func(f *fakeVeraison, cfg *veraison.Config) { f.failN.Store(2); f.failCode = 503 },
 			check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) {
 				if err != nil || f.newSessions.Load() != 3 {
@@ -172,7 +172,9 @@ func TestBackgroundCheck(t *testing.T) {
 			check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) { wantUnavailable(t, err, true) }},
 		{name: "evidence refused with 400", setup: func(f *fakeVeraison, cfg *veraison.Config) {
 			f.submitFn = func(w http.ResponseWriter) bool { f.problem(w, 400, "could not unwrap the CMW"); return true }
-		}, check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) { wantRejected(t, err, "format") }},
+		}, check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) {
+			checktest.Rejected(t, err, verifier.CheckFormat)
+		}},
 		{name: "session failed", setup: func(f *fakeVeraison, cfg *veraison.Config) {
 			f.submitFn = func(w http.ResponseWriter) bool { f.session(w, 200, "failed", nil, nil); return true }
 		}, check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) { wantUnavailable(t, err, true) }},
@@ -246,7 +248,7 @@ func TestLocalRejections(t *testing.T) {
 	for name, in := range map[string][]byte{"not a CMW": []byte("hello"), "collection": cb, "empty": nil} {
 		_, err := v.Verify(context.Background(), in, &verifier.Expected{Challenge: ch})
 		var re *verifier.RejectedError
-		if !errors.As(err, &re) || re.Check != "format" {
+		if !errors.As(err, &re) || re.Check != verifier.CheckFormat {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
@@ -296,20 +298,20 @@ func TestPassport(t *testing.T) {
 	}
 	// Replayed on another connection (T1/T12).
 	_, err = rp.Verify(context.Background(), b, &verifier.Expected{Challenge: challenge("other")})
-	wantRejected(t, err, "nonce")
+	checktest.Rejected(t, err, verifier.CheckNonce)
 	// Too old (T12).
 	_, err = rp.Verify(context.Background(), b, &verifier.Expected{Challenge: ch, Now: time.Now().Add(time.Hour)})
-	wantRejected(t, err, "age")
+	checktest.Rejected(t, err, verifier.CheckAge)
 	// A passport EAR signed by a key the relying party does not trust.
 	k2, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	c2, _ := veraison.New(veraison.Config{URL: srv.URL, EARKey: &k2.PublicKey})
 	_, err = veraison.NewVerifier(c2).Verify(context.Background(), b, &verifier.Expected{Challenge: ch})
-	wantRejected(t, err, "signature")
+	checktest.Rejected(t, err, verifier.CheckSignature)
 
 	// Veraison does not affirm: no passport is issued.
 	f.status = ear.TrustTierContraindicated
 	_, err = pa.Attest(context.Background(), ch)
-	wantRejected(t, err, "status")
+	checktest.Rejected(t, err, verifier.CheckStatus)
 	if !strings.Contains(err.Error(), "contraindicated") {
 		t.Fatalf("%v", err)
 	}

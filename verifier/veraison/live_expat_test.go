@@ -39,7 +39,7 @@ func TestLiveOverAttestedTLS(t *testing.T) {
 		}
 		_, err = expattest.Connect(t, pk, a, l.v)
 		var re *verifier.RejectedError
-		if !errors.As(err, &re) || re.Check != "status" {
+		if !errors.As(err, &re) || re.Check != verifier.CheckStatus {
 			t.Fatalf("got %v, want a status rejection", err)
 		}
 	})

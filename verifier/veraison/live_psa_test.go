@@ -153,7 +153,7 @@ func TestLivePSA(t *testing.T) {
 		// token overrides how the token is made from the nonce.
 		token func(p *psatest.Platform, nonce []byte) ([]byte, error)
 		want  attester.Challenge // the relying party's challenge, if not ch
-		check string
+		check verifier.Check
 		// Why Veraison refused, from its EAR: the trust-vector claim
 		// that must have value, and the "problem" policy claim.
 		claim   string
@@ -161,26 +161,26 @@ func TestLivePSA(t *testing.T) {
 		problem string
 	}{
 		{name: "changed software measurement", mut: func(c *psatest.Claims) { c.Software[1].Value = bytes.Repeat([]byte{0x88}, 32) },
-			check: "status", claim: "executables", value: ear.UnrecognizedRuntimeClaim},
+			check: verifier.CheckStatus, claim: "executables", value: ear.UnrecognizedRuntimeClaim},
 		{name: "changed software version", mut: func(c *psatest.Claims) { c.Software[0].Version = "2.1.1" },
-			check: "status", claim: "executables", value: ear.UnrecognizedRuntimeClaim},
+			check: verifier.CheckStatus, claim: "executables", value: ear.UnrecognizedRuntimeClaim},
 		{name: "changed software signer", mut: func(c *psatest.Claims) { c.Software[2].SignerID = bytes.Repeat([]byte{0x99}, 32) },
-			check: "status", claim: "executables", value: ear.UnrecognizedRuntimeClaim},
+			check: verifier.CheckStatus, claim: "executables", value: ear.UnrecognizedRuntimeClaim},
 		{name: "software component removed", mut: func(c *psatest.Claims) { c.Software = c.Software[:3] },
-			check: "status", claim: "executables", value: ear.UnrecognizedRuntimeClaim},
+			check: verifier.CheckStatus, claim: "executables", value: ear.UnrecognizedRuntimeClaim},
 		{name: "recoverable PSA RoT debug lifecycle", mut: func(c *psatest.Claims) { c.Lifecycle = 0x5000 },
-			check: "status", claim: "instance-identity", value: ear.UntrustworthyInstanceClaim},
+			check: verifier.CheckStatus, claim: "instance-identity", value: ear.UntrustworthyInstanceClaim},
 		{name: "decommissioned lifecycle", mut: func(c *psatest.Claims) { c.Lifecycle = 0x6000 },
-			check: "status", claim: "instance-identity", value: ear.UntrustworthyInstanceClaim},
+			check: verifier.CheckStatus, claim: "instance-identity", value: ear.UntrustworthyInstanceClaim},
 		{name: "evidence bound to another challenge", want: tlsChallenge(t),
-			check: "status", claim: "instance-identity", value: ear.CryptoValidationFailedClaim, problem: "integrity validation failed"},
+			check: verifier.CheckStatus, claim: "instance-identity", value: ear.CryptoValidationFailedClaim, problem: "integrity validation failed"},
 		{name: "unprovisioned IAK (unknown instance)", platform: func() *psatest.Platform { return unprovisioned },
-			check: "status", claim: "instance-identity", value: ear.CryptoValidationFailedClaim, problem: "no trust anchor for evidence"},
+			check: verifier.CheckStatus, claim: "instance-identity", value: ear.CryptoValidationFailedClaim, problem: "no trust anchor for evidence"},
 		{name: "unprovisioned IAK (provisioned instance ID, other key)",
 			token: func(p *psatest.Platform, n []byte) ([]byte, error) { return p.TokenSignedBy(n, otherIAK) },
-			check: "status", claim: "instance-identity", value: ear.CryptoValidationFailedClaim, problem: "integrity validation failed"},
+			check: verifier.CheckStatus, claim: "instance-identity", value: ear.CryptoValidationFailedClaim, problem: "integrity validation failed"},
 		{name: "unprovisioned IAK (claims another implementation ID)", mut: func(c *psatest.Claims) { c.ImplementationID = bytes.Repeat([]byte{0x42}, 32) },
-			check: "status", claim: "instance-identity", value: ear.CryptoValidationFailedClaim, problem: "no trust anchor for evidence"},
+			check: verifier.CheckStatus, claim: "instance-identity", value: ear.CryptoValidationFailedClaim, problem: "no trust anchor for evidence"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -253,7 +253,7 @@ func TestLivePSA(t *testing.T) {
 		q := l.p.Clone()
 		q.Claims.Software[0].Value = bytes.Repeat([]byte{0x77}, 32)
 		_, err = expattest.Connect(t, pk, &psatest.Attester{Platform: q}, l.v)
-		expattest.WantRejected(t, err, "status")
+		expattest.WantRejected(t, err, verifier.CheckStatus)
 	})
 
 	t.Run("passport over attested TLS, checked by verifier/ear", func(t *testing.T) {

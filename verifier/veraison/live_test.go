@@ -314,12 +314,12 @@ func TestLiveRejections(t *testing.T) {
 		name  string
 		mut   func(c *ccatest.Claims)
 		ch    attester.Challenge // expected challenge, if not ch
-		check string
+		check verifier.Check
 	}{
-		{name: "changed personalization value (contraindicated)", mut: func(c *ccatest.Claims) { c.PersonalizationValue = bytes.Repeat([]byte{0x55}, 64) }, check: "status"},
-		{name: "changed RIM", mut: func(c *ccatest.Claims) { c.RIM = bytes.Repeat([]byte{0x77}, 48) }, check: "status"},
-		{name: "changed platform firmware", mut: func(c *ccatest.Claims) { c.Software[0].Value = bytes.Repeat([]byte{0x88}, 32) }, check: "status"},
-		{name: "evidence for another connection", ch: tlsChallenge(t), check: "status"},
+		{name: "changed personalization value (contraindicated)", mut: func(c *ccatest.Claims) { c.PersonalizationValue = bytes.Repeat([]byte{0x55}, 64) }, check: verifier.CheckStatus},
+		{name: "changed RIM", mut: func(c *ccatest.Claims) { c.RIM = bytes.Repeat([]byte{0x77}, 48) }, check: verifier.CheckStatus},
+		{name: "changed platform firmware", mut: func(c *ccatest.Claims) { c.Software[0].Value = bytes.Repeat([]byte{0x88}, 32) }, check: verifier.CheckStatus},
+		{name: "evidence for another connection", ch: tlsChallenge(t), check: verifier.CheckStatus},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -383,7 +383,7 @@ func TestLiveChangedREM(t *testing.T) {
 	}
 	_, err = l.loc.Verify(ctx, ev, &verifier.Expected{Challenge: ch})
 	var re *verifier.RejectedError
-	if !errors.As(err, &re) || re.Check != "measurement" {
+	if !errors.As(err, &re) || re.Check != verifier.CheckMeasurement {
 		t.Fatalf("local verifier: %v", err)
 	}
 }

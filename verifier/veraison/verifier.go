@@ -7,11 +7,10 @@ import (
 	"sort"
 	"time"
 
-	"github.com/veraison/ear"
-
 	"github.com/attested-tls/go-expat/attester"
 	"github.com/attested-tls/go-expat/cmw"
 	"github.com/attested-tls/go-expat/verifier"
+	expatear "github.com/attested-tls/go-expat/verifier/ear"
 )
 
 // Verifier is a verifier.Verifier backed by a Veraison service.
@@ -40,17 +39,17 @@ func (v *Verifier) Verify(ctx context.Context, b []byte, exp *verifier.Expected)
 	if exp == nil {
 		return nil, errors.New("veraison: nil Expected")
 	}
-	rd, err := exp.Challenge.ReportData64()
+	rd, err := exp.ReportData64()
 	if err != nil {
 		return nil, fmt.Errorf("veraison: %w", err)
 	}
 	dec, err := cmw.Decode(b, nil)
 	if err != nil {
-		return nil, reject("format", err, "CMW")
+		return nil, verifier.Reject(verifier.CheckFormat, err, "veraison: CMW")
 	}
 	rec, ok := dec.Record()
 	if !ok {
-		return nil, reject("format", nil, "CMW collections are not supported by Veraison")
+		return nil, verifier.Reject(verifier.CheckFormat, nil, "veraison: CMW collections are not supported by Veraison")
 	}
 	if cmw.EqualMediaTypes(rec.MediaType, cmw.MediaTypeEAR) {
 		return v.verifyPassport(ctx, rec.Value, rd[:], exp)
@@ -80,7 +79,7 @@ func (v *Verifier) verifyPassport(ctx context.Context, raw, nonce []byte, exp *v
 	}
 	iat := time.Unix(*a.Result.IssuedAt, 0)
 	if age := now.Sub(iat); age > v.c.cfg.MaxEARAge || age < -time.Minute {
-		return nil, reject("age", nil, "EAR issued at %v, %v before the appraisal (limit %v)", iat.UTC(), age, v.c.cfg.MaxEARAge)
+		return nil, verifier.Reject(verifier.CheckAge, nil, "veraison: EAR issued at %v, %v before the appraisal (limit %v)", iat.UTC(), age, v.c.cfg.MaxEARAge)
 	}
 	res := toResult(a, verifier.Passport, v.c.URL())
 	res.MediaType = cmw.MediaTypeEAR
@@ -123,8 +122,9 @@ func (p *Passport) Attest(ctx context.Context, ch attester.Challenge) ([]byte, e
 	return rec.MarshalCBOR()
 }
 
-// toResult maps an EAR onto verifier.Result: the status is the worst
-// submodule's, each trust-vector claim the worst reported for it.
+// toResult maps an EAR onto verifier.Result: the status is the
+// verifier.WorstTier of the submodules' statuses, each trust-vector claim
+// the verifier.WorstClaim over the submodules.
 func toResult(a *Appraisal, m verifier.Model, who string) *verifier.Result {
 	r := a.Result
 	res := &verifier.Result{
@@ -139,31 +139,22 @@ func toResult(a *Appraisal, m verifier.Model, who string) *verifier.Result {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	worst := func(dst *int8, v ear.TrustClaim) {
-		if rankClaim(int8(v)) > rankClaim(*dst) {
-			*dst = int8(v)
-		}
-	}
-	for _, n := range names {
+	for i, n := range names {
 		sm := r.Submods[n]
 		st := verifier.Tier(*sm.Status)
 		res.Claims["submod."+n+".status"] = st.String()
-		if rank(*sm.Status) > rank(ear.TrustTier(res.Status)) {
-			res.Status = st
-		}
+		res.Status = verifier.WorstTier(res.Status, st)
 		if sm.AppraisalPolicyID != nil {
 			res.Claims["submod."+n+".policy"] = *sm.AppraisalPolicyID
 		}
-		if tv := sm.TrustVector; tv != nil {
-			t := &res.TrustVector
-			worst(&t.InstanceIdentity, tv.InstanceIdentity)
-			worst(&t.Configuration, tv.Configuration)
-			worst(&t.Executables, tv.Executables)
-			worst(&t.FileSystem, tv.FileSystem)
-			worst(&t.Hardware, tv.Hardware)
-			worst(&t.RuntimeOpaque, tv.RuntimeOpaque)
-			worst(&t.StorageOpaque, tv.StorageOpaque)
-			worst(&t.SourcedData, tv.SourcedData)
+		var tv verifier.TrustVector
+		if sm.TrustVector != nil {
+			tv = expatear.TrustVectorOf(sm.TrustVector)
+		}
+		if i == 0 {
+			res.TrustVector = tv
+		} else {
+			res.TrustVector.Merge(tv)
 		}
 	}
 	switch {
@@ -178,19 +169,6 @@ func toResult(a *Appraisal, m verifier.Model, who string) *verifier.Result {
 		res.Claims["ear.verifier-id.build"] = *r.VerifierID.Build
 	}
 	return res
-}
-
-func rankClaim(v int8) int {
-	switch verifier.TierOf(v) {
-	case verifier.TierNone:
-		return 0
-	case verifier.TierAffirming:
-		return 1
-	case verifier.TierWarning:
-		return 2
-	default:
-		return 3
-	}
 }
 
 func hasPrefix(names []string, p string) bool {

@@ -290,20 +290,12 @@ var _ verifier.Verifier = (*Verifier)(nil)
 // accepts duplicate keys) reads it.
 var strictMode = strictcbor.DecMode(strictcbor.Limits{MaxNestedLevels: 16, MaxArrayElements: 1024, MaxMapPairs: 1024, AllowTags: true})
 
-func reject(check, format string, args ...any) error {
-	return &verifier.RejectedError{Check: check, Reason: "testkit: " + fmt.Sprintf(format, args...)}
-}
-
-func rejectErr(check, reason string, err error) error {
-	return &verifier.RejectedError{Check: check, Reason: "testkit: " + reason, Err: err}
-}
-
 // Verify appraises test-kit Evidence: the CMW record's type, the COSE
 // signature by a trusted key, the nonce against exp.Challenge (constant
 // time), then the reference measurements.
 func (v *Verifier) Verify(ctx context.Context, b []byte, exp *verifier.Expected) (*verifier.Result, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, &verifier.UnavailableError{Reason: "testkit: context done", Err: err}
+		return nil, verifier.Unavailable(false, err, "testkit: context done")
 	}
 	if exp == nil {
 		return nil, errors.New("testkit: nil Expected")
@@ -314,29 +306,29 @@ func (v *Verifier) Verify(ctx context.Context, b []byte, exp *verifier.Expected)
 	}
 	c, err := cmw.Decode(b, v.Limits)
 	if err != nil {
-		return nil, rejectErr("format", "CMW", err)
+		return nil, verifier.Reject(verifier.CheckFormat, err, "testkit: CMW")
 	}
 	rec, ok := c.Record()
 	if !ok {
-		return nil, reject("format", "a collection, not a test-kit record")
+		return nil, verifier.Reject(verifier.CheckFormat, nil, "testkit: a collection, not a test-kit record")
 	}
 	if !cmw.EqualMediaTypes(rec.MediaType, cmw.MediaTypeTestKit) {
-		return nil, reject("format", "media type %q", rec.MediaType)
+		return nil, verifier.Reject(verifier.CheckFormat, nil, "testkit: media type %q", rec.MediaType)
 	}
 	if rec.Indicator != 0 && !rec.Indicator.Has(cmw.Evidence) {
-		return nil, reject("format", "indicator %v is not evidence", rec.Indicator)
+		return nil, verifier.Reject(verifier.CheckFormat, nil, "testkit: indicator %v is not evidence", rec.Indicator)
 	}
 	if len(rec.Value) > maxEvidence {
-		return nil, reject("format", "evidence of %d bytes", len(rec.Value))
+		return nil, verifier.Reject(verifier.CheckFormat, nil, "testkit: evidence of %d bytes", len(rec.Value))
 	}
 
 	var msg cose.Sign1Message
 	if err := msg.UnmarshalCBOR(rec.Value); err != nil {
-		return nil, rejectErr("format", "COSE_Sign1", err)
+		return nil, verifier.Reject(verifier.CheckFormat, err, "testkit: COSE_Sign1")
 	}
 	alg, err := msg.Headers.Protected.Algorithm()
 	if err != nil || alg != cose.AlgorithmES256 {
-		return nil, reject("signature", "algorithm %v is not ES256", alg)
+		return nil, verifier.Reject(verifier.CheckSignature, nil, "testkit: algorithm %v is not ES256", alg)
 	}
 	kid, _ := msg.Headers.Protected[cose.HeaderLabelKeyID].([]byte)
 	var key *ecdsa.PublicKey
@@ -348,30 +340,30 @@ func (v *Verifier) Verify(ctx context.Context, b []byte, exp *verifier.Expected)
 		}
 	}
 	if key == nil {
-		return nil, reject("signature", "signing key %x is not trusted", kid)
+		return nil, verifier.Reject(verifier.CheckSignature, nil, "testkit: signing key %x is not trusted", kid)
 	}
 	ver, err := cose.NewVerifier(cose.AlgorithmES256, key)
 	if err != nil {
-		return nil, rejectErr("signature", "trusted key", err)
+		return nil, verifier.Reject(verifier.CheckSignature, err, "testkit: trusted key")
 	}
 	if err := msg.Verify(nil, ver); err != nil {
-		return nil, rejectErr("signature", "COSE_Sign1 signature", err)
+		return nil, verifier.Reject(verifier.CheckSignature, err, "testkit: COSE_Sign1 signature")
 	}
 
 	// Signed content from here on.
 	var generic any
 	if err := strictMode.Unmarshal(msg.Payload, &generic); err != nil {
-		return nil, rejectErr("format", "claims set", err)
+		return nil, verifier.Reject(verifier.CheckFormat, err, "testkit: claims set")
 	}
 	var e eat.Eat
 	if err := e.FromCBOR(msg.Payload); err != nil {
-		return nil, rejectErr("format", "claims set", err)
+		return nil, verifier.Reject(verifier.CheckFormat, err, "testkit: claims set")
 	}
 	if e.Nonce == nil || e.Nonce.Len() != 1 || len(e.Nonce.GetI(0)) != len(want) {
-		return nil, reject("challenge", "eat_nonce is not one %d-byte value", len(want))
+		return nil, verifier.Reject(verifier.CheckChallenge, nil, "testkit: eat_nonce is not one %d-byte value", len(want))
 	}
 	if subtle.ConstantTimeCompare(e.Nonce.GetI(0), want[:]) != 1 {
-		return nil, reject("challenge", "eat_nonce does not match this connection's challenge")
+		return nil, verifier.Reject(verifier.CheckChallenge, nil, "testkit: eat_nonce does not match this connection's challenge")
 	}
 
 	res := &verifier.Result{
@@ -402,17 +394,17 @@ func (v *Verifier) Verify(ctx context.Context, b []byte, exp *verifier.Expected)
 		seen := map[string]bool{}
 		for i, m := range *e.Measurements {
 			if m.Type != MeasurementContentFormat {
-				return nil, reject("format", "measurement %d has content format %d", i, m.Type)
+				return nil, verifier.Reject(verifier.CheckFormat, nil, "testkit: measurement %d has content format %d", i, m.Type)
 			}
 			var mc eat.MeasuredComponent
 			if err := strictMode.Unmarshal(m.Format, &mc); err != nil {
-				return nil, rejectErr("format", "measurement "+strconv.Itoa(i), err)
+				return nil, verifier.Reject(verifier.CheckFormat, err, "testkit: measurement %d", i)
 			}
 			if mc.Measurement == nil || mc.Measurement.HashAlgID != swid.Sha256 {
-				return nil, reject("format", "measurement %d has no sha-256 digest", i)
+				return nil, verifier.Reject(verifier.CheckFormat, nil, "testkit: measurement %d has no sha-256 digest", i)
 			}
 			if seen[mc.Id.Name] {
-				return nil, reject("format", "measurement %q reported twice", mc.Id.Name)
+				return nil, verifier.Reject(verifier.CheckFormat, nil, "testkit: measurement %q reported twice", mc.Id.Name)
 			}
 			seen[mc.Id.Name] = true
 			res.Measurements = append(res.Measurements, verifier.Measurement{
@@ -429,10 +421,10 @@ func (v *Verifier) Verify(ctx context.Context, b []byte, exp *verifier.Expected)
 			}
 		}
 		if !found {
-			return nil, reject("measurement", "%q not reported", ref.Name)
+			return nil, verifier.Reject(verifier.CheckMeasurement, nil, "testkit: %q not reported", ref.Name)
 		}
 		if !bytes.Equal(got, ref.Value) {
-			return nil, reject("measurement", "%q is %x, want %x", ref.Name, got, ref.Value)
+			return nil, verifier.Reject(verifier.CheckMeasurement, nil, "testkit: %q is %x, want %x", ref.Name, got, ref.Value)
 		}
 	}
 	if len(v.ReferenceMeasurements) > 0 {

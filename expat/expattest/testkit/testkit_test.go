@@ -54,25 +54,25 @@ func TestAttestVerify(t *testing.T) {
 		att       func() *Attester
 		ver       func() *Verifier
 		ch        attester.Challenge
-		wantCheck string // "" = accepted
+		wantCheck verifier.Check // 0 = accepted
 	}{
-		{"valid", good, trusting, ch, ""},
-		{"valid SHA-384 challenge", good, trusting, challenge(crypto.SHA384, 3), ""},
-		{"valid without policy", good, func() *Verifier { return &Verifier{TrustedKeys: []*ecdsa.PublicKey{&key.PublicKey}} }, ch, ""},
-		{"stale evidence (fixed challenge)", func() *Attester { a := good(); a.FixedChallenge = &stale; return a }, trusting, ch, "challenge"},
-		{"same seed, SHA-256 evidence, SHA-384 expected", func() *Attester { a := good(); a.FixedChallenge = &ch; return a }, trusting, challenge(crypto.SHA384, 1), "challenge"},
-		{"forged signature claiming a trusted key", func() *Attester { a := good(); a.SignWith = other; return a }, trusting, ch, "signature"},
-		{"untrusted key", func() *Attester { return &Attester{Key: mustKey(t), Measurements: meas} }, trusting, ch, "signature"},
-		{"zero verifier trusts nothing", good, func() *Verifier { return &Verifier{} }, ch, "signature"},
+		{"valid", good, trusting, ch, 0},
+		{"valid SHA-384 challenge", good, trusting, challenge(crypto.SHA384, 3), 0},
+		{"valid without policy", good, func() *Verifier { return &Verifier{TrustedKeys: []*ecdsa.PublicKey{&key.PublicKey}} }, ch, 0},
+		{"stale evidence (fixed challenge)", func() *Attester { a := good(); a.FixedChallenge = &stale; return a }, trusting, ch, verifier.CheckChallenge},
+		{"same seed, SHA-256 evidence, SHA-384 expected", func() *Attester { a := good(); a.FixedChallenge = &ch; return a }, trusting, challenge(crypto.SHA384, 1), verifier.CheckChallenge},
+		{"forged signature claiming a trusted key", func() *Attester { a := good(); a.SignWith = other; return a }, trusting, ch, verifier.CheckSignature},
+		{"untrusted key", func() *Attester { return &Attester{Key: mustKey(t), Measurements: meas} }, trusting, ch, verifier.CheckSignature},
+		{"zero verifier trusts nothing", good, func() *Verifier { return &Verifier{} }, ch, verifier.CheckSignature},
 		{"wrong measurement", func() *Attester {
 			a := good()
 			a.Measurements = []verifier.Measurement{{Name: "firmware", Value: kernel[:]}, {Name: "kernel", Value: kernel[:]}}
 			return a
-		}, trusting, ch, "measurement"},
-		{"missing measurement", func() *Attester { a := good(); a.Measurements = meas[:1]; return a }, trusting, ch, "measurement"},
-		{"duplicate measurement", func() *Attester { a := good(); a.Measurements = append(meas[:2:2], meas[0]); return a }, trusting, ch, "format"},
-		{"garbage", func() *Attester { a := good(); a.Garbage = []byte("\x82garbage"); return a }, trusting, ch, "format"},
-		{"oversized CMW", func() *Attester { a := good(); a.PadTo = 70000; return a }, trusting, ch, "format"},
+		}, trusting, ch, verifier.CheckMeasurement},
+		{"missing measurement", func() *Attester { a := good(); a.Measurements = meas[:1]; return a }, trusting, ch, verifier.CheckMeasurement},
+		{"duplicate measurement", func() *Attester { a := good(); a.Measurements = append(meas[:2:2], meas[0]); return a }, trusting, ch, verifier.CheckFormat},
+		{"garbage", func() *Attester { a := good(); a.Garbage = []byte("\x82garbage"); return a }, trusting, ch, verifier.CheckFormat},
+		{"oversized CMW", func() *Attester { a := good(); a.PadTo = 70000; return a }, trusting, ch, verifier.CheckFormat},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -83,7 +83,7 @@ func TestAttestVerify(t *testing.T) {
 			v := tt.ver()
 			exp := &verifier.Expected{Challenge: tt.ch, Now: time.Unix(1e9, 0)}
 			res, err := v.Verify(context.Background(), b, exp)
-			if tt.wantCheck == "" {
+			if tt.wantCheck == 0 {
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -215,21 +215,22 @@ func TestVerifierInputs(t *testing.T) {
 		return sig
 	}()
 	tests := []struct {
-		name, check string
-		in          []byte
+		name  string
+		check verifier.Check
+		in    []byte
 	}{
-		{"json re-wrap is fine", "", func() []byte { j, _ := c.MarshalJSON(); return j }()},
-		{"wrong media type", "format", rewrap(cmw.MediaTypeEAR, r.Value, cmw.Evidence)},
-		{"attestation-results indicator", "format", rewrap(cmw.MediaTypeTestKit, r.Value, cmw.AttestationResults)},
-		{"collection", "format", colb},
-		{"not COSE", "format", rewrap(cmw.MediaTypeTestKit, []byte{0xa0}, cmw.Evidence)},
-		{"tampered", "signature", rewrap(cmw.MediaTypeTestKit, tampered, cmw.Evidence)},
-		{"ES384", "signature", rewrap(cmw.MediaTypeTestKit, es384, cmw.Evidence)},
+		{"json re-wrap is fine", 0, func() []byte { j, _ := c.MarshalJSON(); return j }()},
+		{"wrong media type", verifier.CheckFormat, rewrap(cmw.MediaTypeEAR, r.Value, cmw.Evidence)},
+		{"attestation-results indicator", verifier.CheckFormat, rewrap(cmw.MediaTypeTestKit, r.Value, cmw.AttestationResults)},
+		{"collection", verifier.CheckFormat, colb},
+		{"not COSE", verifier.CheckFormat, rewrap(cmw.MediaTypeTestKit, []byte{0xa0}, cmw.Evidence)},
+		{"tampered", verifier.CheckSignature, rewrap(cmw.MediaTypeTestKit, tampered, cmw.Evidence)},
+		{"ES384", verifier.CheckSignature, rewrap(cmw.MediaTypeTestKit, es384, cmw.Evidence)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := v.Verify(context.Background(), tt.in, exp)
-			if tt.check == "" {
+			if tt.check == 0 {
 				if err != nil {
 					t.Fatal(err)
 				}
