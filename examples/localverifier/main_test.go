@@ -26,9 +26,9 @@ import (
 	acca "github.com/attested-tls/go-expat/attester/cca"
 	"github.com/attested-tls/go-expat/attester/cca/ccatest"
 	atdx "github.com/attested-tls/go-expat/attester/tdx"
+	"github.com/attested-tls/go-expat/expat/expattest/testkit"
 	"github.com/attested-tls/go-expat/internal/sevsnptest"
 	"github.com/attested-tls/go-expat/internal/tdxtest"
-	"github.com/attested-tls/go-expat/expat/expattest/testkit"
 	"github.com/attested-tls/go-expat/verifier"
 	"github.com/attested-tls/go-expat/verifier/veraison"
 )
