@@ -134,6 +134,9 @@ func (s *Session) Authenticate(req *Request, cert *tls.Certificate, leafExts []E
 		return nil, localError("duplicate end-entity extension")
 	}
 	for _, e := range leafExts {
+		if !allowedInCertificateEntry(e.Type) {
+			return nil, localError("extension not allowed in a CertificateEntry (RFC 8446, Section 4.2)")
+		}
 		if !of.hasExt(e.Type) {
 			return nil, newError(alertUnsupportedExt, KindUnsolicitedExtension, nil, "end-entity extension not offered by the request").withContext(ctx)
 		}

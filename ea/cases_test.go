@@ -117,6 +117,18 @@ func evCases() []evCase {
 		{name: "unsolicited/intermediate-extension", defect: "intermediate entry carries status_request, not offered",
 			mut: func(s *rawSpec) { s.entryExts = [][]Extension{nil, {{Type: ExtensionStatusRequest}}} }, want: KindUnsolicitedExtension, wantAlert: alertUnsupportedExt},
 
+		{name: "success/status-request-offered", defect: "none (status_request offered, answered in the end-entity entry)",
+			reqExts: []Extension{{Type: ExtensionStatusRequest}}, leafExts: []Extension{{Type: ExtensionStatusRequest, Data: []byte{1, 0, 0, 0}}}},
+		{name: "decode/signature-algorithms-in-entry", threat: "T5", defect: "end-entity entry carries signature_algorithms (a request-only extension the request did send)",
+			mut: func(s *rawSpec) { s.entryExts = [][]Extension{{sigAlgsExt(tls.Ed25519)}} }, want: KindDecode, wantAlert: alertIllegalParameter},
+		{name: "decode/signature-algorithms-in-intermediate", threat: "T5", defect: "intermediate entry carries signature_algorithms",
+			mut: func(s *rawSpec) { s.entryExts = [][]Extension{nil, {sigAlgsExt(tls.Ed25519)}} }, want: KindDecode, wantAlert: alertIllegalParameter},
+		{name: "decode/key-share-in-entry", threat: "T5", defect: "end-entity entry carries key_share (51)",
+			mut: func(s *rawSpec) { s.entryExts = [][]Extension{{{Type: 51, Data: []byte{0, 0}}}} }, want: KindDecode, wantAlert: alertIllegalParameter},
+		{name: "decode/signature-algorithms-in-spontaneous-entry", threat: "T24", defect: "spontaneous, end-entity entry carries signature_algorithms (in the ClientHello)",
+			spontaneous: true, clientHello: defaultCH, allowSpontaneous: true,
+			mut: func(s *rawSpec) { s.entryExts = [][]Extension{{sigAlgsExt(tls.Ed25519)}} }, want: KindDecode, wantAlert: alertIllegalParameter},
+
 		{name: "spontaneous/extension-not-in-clienthello", threat: "T24", defect: "spontaneous, end-entity carries 0xFF00 the ClientHello did not offer",
 			spontaneous: true, clientHello: defaultCH, allowSpontaneous: true, leafExts: cmwValue, want: KindUnsolicitedExtension, wantAlert: alertUnsupportedExt},
 		{name: "spontaneous/scheme-not-in-clienthello", threat: "T24", defect: "spontaneous, ecdsa_secp384r1_sha384 not in the ClientHello",

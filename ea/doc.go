@@ -48,7 +48,9 @@
 //     trust the chain (x509.VerifyOptions, a callback, a pinned key, or the
 //     explicitly insecure skip).
 //   - Peer input is parsed strictly with cryptobyte (no trailing bytes, no
-//     duplicate extensions, exact Finished length); sizes are bounded
+//     duplicate extensions, exact Finished length, no extension that TLS
+//     1.3 specifies for other messages only: illegal_parameter, RFC 8446,
+//     Section 4.2, in requests and CertificateEntries); sizes are bounded
 //     (Config.MaxAuthenticatorSize, MaxChainLength) before parsing, and
 //     nothing is allocated from a length the peer claims.
 //   - Resumption and 0-RTT are not refused here: an authenticator on a

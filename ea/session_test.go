@@ -244,3 +244,47 @@ func TestValidateOptionsFailClosed(t *testing.T) {
 		}
 	}
 }
+
+// Our own authenticator never carries an extension that TLS 1.3 does not
+// allow in a CertificateEntry, even one the request sent (RFC 8446,
+// Section 4.2); status_request, which it allows, goes through when offered.
+func TestAuthenticateEntryExtensions(t *testing.T) {
+	cli, srv := sessionPair(t, nil, nil)
+	cert := schemeCert(tls.Ed25519, "client.test")
+	for _, tc := range []struct {
+		name string
+		ext  Extension
+		ok   bool
+	}{
+		{"signature_algorithms", sigAlgsExt(tls.Ed25519), false},
+		{"status_request", Extension{Type: ExtensionStatusRequest, Data: []byte{1, 0, 0, 0}}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := srv.NewRequest([]Extension{{Type: ExtensionStatusRequest}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, _ := req.Marshal()
+			preq, err := ParseRequest(w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			auth, err := cli.Authenticate(preq, cert, []Extension{tc.ext})
+			if tc.ok {
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := srv.Validate(auth, &ValidateOptions{InsecureSkipChainVerify: true})
+				if err != nil || len(got.Extensions) != 1 || got.Extensions[0].Type != ExtensionStatusRequest {
+					t.Fatalf("got %+v, %v", got, err)
+				}
+				return
+			}
+			var e *Error
+			if !errors.As(err, &e) || e.Kind != KindLocal || e.Alert != alertInternalError ||
+				e.Error() != "ea: extension not allowed in a CertificateEntry (RFC 8446, Section 4.2)" {
+				t.Fatalf("got %v, want a local refusal", err)
+			}
+		})
+	}
+}

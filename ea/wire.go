@@ -29,24 +29,96 @@ const (
 	ExtensionSignatureAlgorithmsCert uint16 = 50 // CR
 )
 
-// notInCertificateRequest lists extensions that TLS 1.3 defines but not for
-// a CertificateRequest. RFC 8446, Section 4.2: a recognised extension in a
-// message it is not specified for is an illegal_parameter. Extensions not
-// listed here and not recognised are carried through and otherwise ignored
-// (RFC 9261, Section 4).
-var notInCertificateRequest = map[uint16]bool{
-	1: true, 10: true, 14: true, 15: true, 16: true, 19: true, 20: true,
-	21: true, 41: true, 42: true, 43: true, 44: true, 45: true, 49: true, 51: true,
+// tls13Message is a set of TLS 1.3 handshake messages, the codes of the
+// "TLS 1.3" column of the IANA "TLS ExtensionType Values" registry.
+type tls13Message uint8
+
+const (
+	inCH  tls13Message = 1 << iota // ClientHello
+	inSH                           // ServerHello
+	inHRR                          // HelloRetryRequest
+	inEE                           // EncryptedExtensions
+	inCT                           // Certificate (a CertificateEntry)
+	inCR                           // CertificateRequest
+	inNST                          // NewSessionTicket
+)
+
+// tls13Extensions says, for each extension that the IANA "TLS
+// ExtensionType Values" registry (TLS 1.3 column, RFC 8446 Section 4.2 and
+// later RFCs) defines for TLS 1.3, which messages it may appear in.
+// RFC 8446, Section 4.2: a recognised extension in a message it is not
+// specified for is an illegal_parameter. Extensions missing here (private
+// use such as cmw_attestation, unassigned ones, and those whose TLS 1.3
+// column is "-", i.e. not used in TLS 1.3) are not recognised: RFC 9261,
+// Section 4 carries them through and otherwise ignores them, and a
+// CertificateEntry may carry them when the request offered them.
+var tls13Extensions = map[uint16]tls13Message{
+	0:      inCH | inEE,         // server_name (allowed in a ClientCertificateRequest: see allowedInRequest)
+	1:      inCH | inEE,         // max_fragment_length
+	5:      inCH | inCR | inCT,  // status_request
+	10:     inCH | inEE,         // supported_groups
+	13:     inCH | inCR,         // signature_algorithms
+	14:     inCH | inEE,         // use_srtp
+	15:     inCH | inEE,         // heartbeat
+	16:     inCH | inEE,         // application_layer_protocol_negotiation
+	18:     inCH | inCR | inCT,  // signed_certificate_timestamp
+	19:     inCH | inEE,         // client_certificate_type
+	20:     inCH | inEE,         // server_certificate_type
+	21:     inCH,                // padding
+	27:     inCH | inCR,         // compress_certificate (RFC 8879)
+	28:     inCH | inEE,         // record_size_limit (RFC 8449)
+	29:     inCH,                // pwd_protect (RFC 8492)
+	30:     inCH,                // pwd_clear (RFC 8492)
+	31:     inCH | inSH | inHRR, // password_salt (RFC 8492)
+	32:     inCH | inEE,         // ticket_pinning (RFC 8672)
+	33:     inCH | inSH,         // tls_cert_with_extern_psk (RFC 8773)
+	34:     inCH | inCR | inCT,  // delegated_credential (RFC 9345)
+	39:     inCH | inEE,         // supported_ekt_ciphers (RFC 8870)
+	41:     inCH | inSH,         // pre_shared_key
+	42:     inCH | inEE | inNST, // early_data
+	43:     inCH | inSH | inHRR, // supported_versions
+	44:     inCH | inHRR,        // cookie
+	45:     inCH,                // psk_key_exchange_modes
+	47:     inCH | inCR,         // certificate_authorities
+	48:     inCR,                // oid_filters
+	49:     inCH,                // post_handshake_auth
+	50:     inCH | inCR,         // signature_algorithms_cert
+	51:     inCH | inSH | inHRR, // key_share
+	52:     inCH | inCR | inCT,  // transparency_info (RFC 9162)
+	54:     inCH | inSH,         // connection_id (RFC 9146)
+	55:     inCH | inEE,         // external_id_hash (RFC 8844)
+	56:     inCH | inEE,         // external_session_id (RFC 8844)
+	57:     inCH | inEE,         // quic_transport_parameters (RFC 9001)
+	58:     inCH | inEE,         // ticket_request (RFC 9149)
+	59:     inCH | inCT,         // dnssec_chain (RFC 9102)
+	60:     inCH | inSH | inHRR, // sequence_number_encryption_algorithms (DTLS)
+	61:     inCH | inSH,         // rrc (DTLS return routability check)
+	0xfd00: inCH,                // ech_outer_extensions (draft-ietf-tls-esni)
+	0xfe0d: inCH | inHRR | inEE, // encrypted_client_hello (draft-ietf-tls-esni)
 }
 
-// allowedInRequest reports whether ext may appear in a request of type typ.
-// server_name is allowed in a ClientCertificateRequest only (RFC 9261, 4.1).
+// allowedIn reports whether ext may appear in message m: it is either not
+// recognised (see tls13Extensions) or specified for m.
+func allowedIn(m tls13Message, ext uint16) bool {
+	where, known := tls13Extensions[ext]
+	return !known || where&m != 0
+}
+
+// allowedInRequest reports whether ext may appear in a request of type typ
+// (both are CertificateRequest-shaped, RFC 9261, Section 4). server_name
+// is allowed in a ClientCertificateRequest only (RFC 9261, Section 4.1).
 func allowedInRequest(typ uint8, ext uint16) bool {
 	if ext == ExtensionServerName {
 		return typ == TypeClientCertificateRequest
 	}
-	return !notInCertificateRequest[ext]
+	return allowedIn(inCR, ext)
 }
+
+// allowedInCertificateEntry reports whether ext may appear in a
+// CertificateEntry (RFC 8446, Section 4.4.2): e.g. status_request and
+// signed_certificate_timestamp, and unrecognised ones such as
+// cmw_attestation, but never signature_algorithms or key_share.
+func allowedInCertificateEntry(ext uint16) bool { return allowedIn(inCT, ext) }
 
 // Extension is one TLS extension: its type and its opaque extension_data.
 type Extension struct {
@@ -325,6 +397,11 @@ func parseCertificateBody(body cryptobyte.String, maxEntries int) (*certificateM
 		exts, err := readExtensions(&list, false)
 		if err != nil {
 			return nil, err
+		}
+		for _, e := range exts {
+			if !allowedInCertificateEntry(e.Type) {
+				return nil, newError(alertIllegalParameter, KindDecode, nil, "extension not allowed in a CertificateEntry")
+			}
 		}
 		m.entries = append(m.entries, certEntry{der: append([]byte{}, der...), exts: exts})
 	}
