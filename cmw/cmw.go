@@ -82,9 +82,8 @@ func (f Format) IsJSON() bool { return f == FormatJSONRecord || f == FormatJSONC
 // means the defaults. Values at or below zero mean the default; values
 // above the ceiling are lowered to the ceiling.
 type Limits struct {
-	// MaxSize is the largest serialized CMW accepted, in bytes. Default
-	// DefaultMaxSize (65535, the cmw_attestation extension's limit);
-	// ceiling MaxSizeCeiling.
+	// MaxSize is the largest serialized CMW accepted, in bytes. Default and
+	// ceiling MaxSize (65535): MaxSize can only lower the one size limit.
 	MaxSize int
 	// MaxDepth is the deepest collection nesting accepted: a top-level
 	// record has depth 0, the items of a top-level collection depth 1, and
@@ -97,17 +96,21 @@ type Limits struct {
 }
 
 const (
-	DefaultMaxSize  = 65535
+	// MaxSize is the one size limit of every CMW go-expat decodes, 2^16-1:
+	// the cmw_attestation extension's data has a 16-bit length (the CMW in
+	// it, expat.MaxCMWSize, is two bytes shorter still), so no CMW a peer
+	// can present in it is larger, and every attester's output fits it.
+	MaxSize = 65535
+
 	DefaultMaxDepth = 4
 	DefaultMaxItems = 64
 
-	MaxSizeCeiling  = 1 << 20
 	MaxDepthCeiling = 8
 	MaxItemsCeiling = 1024
 )
 
 func (l *Limits) values() (size, depth, items int) {
-	size, depth, items = DefaultMaxSize, DefaultMaxDepth, DefaultMaxItems
+	size, depth, items = MaxSize, DefaultMaxDepth, DefaultMaxItems
 	if l == nil {
 		return
 	}
@@ -120,24 +123,34 @@ func (l *Limits) values() (size, depth, items int) {
 		}
 		return v
 	}
-	return pick(l.MaxSize, DefaultMaxSize, MaxSizeCeiling),
+	return pick(l.MaxSize, MaxSize, MaxSize),
 		pick(l.MaxDepth, DefaultMaxDepth, MaxDepthCeiling),
 		pick(l.MaxItems, DefaultMaxItems, MaxItemsCeiling)
 }
 
 var (
-	// ErrMalformed matches every error from Decode.
+	// ErrMalformed matches every error from Decode, DecodeRecord and
+	// Record.Expect.
 	ErrMalformed = errors.New("cmw: malformed CMW")
-	// ErrLimit matches Decode errors caused by a size, depth or item limit.
+	// ErrLimit matches errors caused by a size, depth or item limit.
 	ErrLimit = errors.New("cmw: limit exceeded")
+	// ErrNonCanonical matches errors for a well-formed CMW that is not in
+	// its canonical encoding (see the package doc).
+	ErrNonCanonical = errors.New("cmw: not in canonical encoding")
+	// ErrUnexpected matches errors for a well-formed CMW that is not the
+	// record the caller expects: a collection, a record of another media
+	// type, or one with another indicator (DecodeRecord, Record.Expect).
+	ErrUnexpected = errors.New("cmw: not the expected record")
 )
 
-// DecodeError reports why Decode rejected its input. It matches
-// ErrMalformed, and ErrLimit when a limit was exceeded.
+// DecodeError reports why Decode, DecodeRecord or Record.Expect rejected
+// its input. It matches ErrMalformed, and Kind when Kind is set.
 type DecodeError struct {
 	Reason string
-	Limit  bool
-	Err    error
+	// Kind is ErrLimit, ErrNonCanonical, ErrUnexpected, or nil for any
+	// other defect.
+	Kind error
+	Err  error
 }
 
 func (e *DecodeError) Error() string {
@@ -150,9 +163,9 @@ func (e *DecodeError) Error() string {
 
 func (e *DecodeError) Unwrap() error { return e.Err }
 
-// Is makes errors.Is match ErrMalformed and, for limits, ErrLimit.
+// Is makes errors.Is match ErrMalformed and Kind.
 func (e *DecodeError) Is(target error) bool {
-	return target == ErrMalformed || (e.Limit && target == ErrLimit)
+	return target == ErrMalformed || (e.Kind != nil && target == e.Kind)
 }
 
 func malformed(format string, args ...any) error {
@@ -160,7 +173,11 @@ func malformed(format string, args ...any) error {
 }
 
 func limitErr(format string, args ...any) error {
-	return &DecodeError{Reason: fmt.Sprintf(format, args...), Limit: true}
+	return &DecodeError{Reason: fmt.Sprintf(format, args...), Kind: ErrLimit}
+}
+
+func unexpected(format string, args ...any) error {
+	return &DecodeError{Reason: fmt.Sprintf(format, args...), Kind: ErrUnexpected}
 }
 
 // Label is a collection item's label: a text string, or (CBOR only) an

@@ -248,95 +248,110 @@ func TestDecodeRejects(t *testing.T) {
 		return []byte(s + "}")
 	}()
 	tests := []struct {
-		name  string
-		in    []byte
-		limit bool
+		name string
+		in   []byte
+		kind error // nil, ErrLimit or ErrNonCanonical
 	}{
-		{"empty", nil, false},
-		{"too large", big, true},
-		{"leading whitespace", append([]byte(" "), `["a/b","AQ"]`...), false},
-		{"unknown first byte", []byte{0x01}, false},
+		{"empty", nil, nil},
+		{"too large", big, ErrLimit},
+		{"leading whitespace", append([]byte(" "), `["a/b","AQ"]`...), nil},
+		{"unknown first byte", []byte{0x01}, nil},
 		// CBOR
-		{"cbor indefinite array", unhex("9f 63 612f62 41 01 ff"), false},
-		{"cbor indefinite bstr value", unhex("82 63 612f62 5f 41 01 ff"), false},
-		{"cbor indefinite map", unhex("bf 61 61 82 63 612f62 41 01 ff"), false},
-		{"cbor duplicate keys", unhex("a2 61 61 82 63 612f62 41 01 61 61 82 63 612f62 41 02"), false},
-		{"cbor duplicate uint keys, non-minimal", unhex("a2 01 82 63 612f62 41 01 18 01 82 63 612f62 41 02"), false},
-		{"cbor depth bomb", nestedCBOR(DefaultMaxDepth + 1), true},
-		{"cbor deep nesting beyond the decoder", nestedCBOR(5000), true},
-		{"cbor array nesting", bytes.Repeat([]byte{0x81}, 5000), false},
-		{"cbor 2^64 bstr length", append(unhex("82 63 612f62"), cborHead8(2, 1<<64-1)...), false},
-		{"cbor 2^64 array length", cborHead8(4, 1<<64-1), false},
-		{"cbor 2^64 map length", cborHead8(5, 1<<64-1), false},
-		{"cbor 2^64 tag content length", append(unhex("da 6374 0101"), cborHead8(2, 1<<64-1)...), false},
-		{"cbor trailing byte", append(append([]byte(nil), valid...), 0), false},
-		{"cbor truncated", valid[:len(valid)-1], false},
-		{"cbor one element", unhex("81 63 612f62"), false},
-		{"cbor four elements", unhex("84 63 612f62 41 01 04 04"), false},
-		{"cbor value is text", unhex("82 63 612f62 61 01"), false},
-		{"cbor empty value", unhex("82 63 612f62 40"), false},
-		{"cbor type is negative", unhex("82 20 41 01"), false},
-		{"cbor type is bytes", unhex("82 43 612f62 41 01"), false},
-		{"cbor content-format too large", unhex("82 1a 00010000 41 01"), false},
-		{"cbor bad media type", unhex("82 63 612062 41 01"), false},
-		{"cbor empty media type", unhex("82 60 41 01"), false},
-		{"cbor indicator zero", unhex("83 63 612f62 41 01 00"), false},
-		{"cbor indicator undefined bit", unhex("83 63 612f62 41 01 18 20"), false},
-		{"cbor indicator text", unhex("83 63 612f62 41 01 61 34"), false},
-		{"cbor tag outside the CMW range", unhex("d9 d9f7 82 63 612f62 41 01"), false},
-		{"cbor tag number too small", unhex("da 00000001 41 01"), false},
-		{"cbor tag content not bytes", unhex("da 63740101 61 01"), false},
-		{"cbor tag content empty", unhex("da 63740101 40"), false},
-		{"cbor empty collection", unhex("a0"), false},
-		{"cbor collection only type", unhex("a1 68 5f5f636d77635f74 63 613a62"), false},
-		{"cbor negative label", unhex("a1 20 82 63 612f62 41 01"), false},
-		{"cbor bytes label", unhex("a1 41 61 82 63 612f62 41 01"), false},
-		{"cbor whitespace label", unhex("a1 61 20 82 63 612f62 41 01"), false},
-		{"cbor item is a number", unhex("a1 61 61 01"), false},
-		{"cbor __cmwc_t not text", unhex("a2 68 5f5f636d77635f74 01 61 61 82 63 612f62 41 01"), false},
-		{"cbor invalid utf-8 type", unhex("82 63 612fff 41 01"), false},
+		{"cbor indefinite array", unhex("9f 63 612f62 41 01 ff"), nil},
+		{"cbor indefinite bstr value", unhex("82 63 612f62 5f 41 01 ff"), nil},
+		{"cbor indefinite map", unhex("bf 61 61 82 63 612f62 41 01 ff"), nil},
+		{"cbor duplicate keys", unhex("a2 61 61 82 63 612f62 41 01 61 61 82 63 612f62 41 02"), nil},
+		{"cbor duplicate uint keys, non-minimal", unhex("a2 01 82 63 612f62 41 01 18 01 82 63 612f62 41 02"), nil},
+		{"cbor depth bomb", nestedCBOR(DefaultMaxDepth + 1), ErrLimit},
+		{"cbor deep nesting beyond the decoder", nestedCBOR(5000), ErrLimit},
+		{"cbor array nesting", bytes.Repeat([]byte{0x81}, 5000), nil},
+		{"cbor 2^64 bstr length", append(unhex("82 63 612f62"), cborHead8(2, 1<<64-1)...), nil},
+		{"cbor 2^64 array length", cborHead8(4, 1<<64-1), nil},
+		{"cbor 2^64 map length", cborHead8(5, 1<<64-1), nil},
+		{"cbor 2^64 tag content length", append(unhex("da 6374 0101"), cborHead8(2, 1<<64-1)...), nil},
+		{"cbor trailing byte", append(append([]byte(nil), valid...), 0), nil},
+		{"cbor truncated", valid[:len(valid)-1], nil},
+		{"cbor one element", unhex("81 63 612f62"), nil},
+		{"cbor four elements", unhex("84 63 612f62 41 01 04 04"), nil},
+		{"cbor value is text", unhex("82 63 612f62 61 01"), nil},
+		{"cbor empty value", unhex("82 63 612f62 40"), nil},
+		{"cbor type is negative", unhex("82 20 41 01"), nil},
+		{"cbor type is bytes", unhex("82 43 612f62 41 01"), nil},
+		{"cbor content-format too large", unhex("82 1a 00010000 41 01"), nil},
+		{"cbor bad media type", unhex("82 63 612062 41 01"), nil},
+		{"cbor empty media type", unhex("82 60 41 01"), nil},
+		{"cbor indicator zero", unhex("83 63 612f62 41 01 00"), nil},
+		{"cbor indicator undefined bit", unhex("83 63 612f62 41 01 18 20"), nil},
+		{"cbor indicator text", unhex("83 63 612f62 41 01 61 34"), nil},
+		{"cbor tag outside the CMW range", unhex("d9 d9f7 82 63 612f62 41 01"), nil},
+		{"cbor tag number too small", unhex("da 00000001 41 01"), nil},
+		{"cbor tag content not bytes", unhex("da 63740101 61 01"), nil},
+		{"cbor tag content empty", unhex("da 63740101 40"), nil},
+		{"cbor empty collection", unhex("a0"), nil},
+		{"cbor collection only type", unhex("a1 68 5f5f636d77635f74 63 613a62"), nil},
+		{"cbor negative label", unhex("a1 20 82 63 612f62 41 01"), nil},
+		{"cbor bytes label", unhex("a1 41 61 82 63 612f62 41 01"), nil},
+		{"cbor whitespace label", unhex("a1 61 20 82 63 612f62 41 01"), nil},
+		{"cbor item is a number", unhex("a1 61 61 01"), nil},
+		{"cbor __cmwc_t not text", unhex("a2 68 5f5f636d77635f74 01 61 61 82 63 612f62 41 01"), nil},
+		{"cbor invalid utf-8 type", unhex("82 63 612fff 41 01"), nil},
 		{"cbor top-level map of 65 items", func() []byte {
 			b := []byte{0xb8, 65}
 			for i := range 65 {
 				b = append(b, 0x18, byte(i), 0x82, 0x63, 'a', '/', 'b', 0x41, 1)
 			}
 			return b
-		}(), true},
+		}(), ErrLimit},
 		// JSON
-		{"json duplicate member", []byte(`{"a":["a/b","AQ"],"a":["a/b","Ag"]}`), false},
-		{"json duplicate member after unescaping", []byte(`{"a":["a/b","AQ"],"\u0061":["a/b","Ag"]}`), false},
-		{"json depth bomb", nestedJSON(DefaultMaxDepth + 1), true},
-		{"json array bomb", []byte(strings.Repeat("[", 60000)), false},
-		{"json too many items", manyItems, true},
-		{"json trailing whitespace", []byte(`["a/b","AQ"] `), false},
-		{"json trailing value", []byte(`["a/b","AQ"]["a/b","AQ"]`), false},
-		{"json truncated", []byte(`["a/b","AQ"`), false},
-		{"json invalid utf-8", []byte("[\"a/b\xff\",\"AQ\"]"), false},
-		{"json value is a number", []byte(`["a/b",1]`), false},
-		{"json value is null", []byte(`["a/b",null]`), false},
-		{"json value padded", []byte(`["a/b","AQ=="]`), false},
-		{"json value standard base64", []byte(`["a/b","+/8"]`), false},
-		{"json value non-canonical bits", []byte(`["a/b","AR"]`), false},
-		{"json value with newline", []byte(`["a/b","A\nQ"]`), false},
-		{"json value empty", []byte(`["a/b",""]`), false},
-		{"json type float", []byte(`[1.0,"AQ"]`), false},
-		{"json type negative", []byte(`[-1,"AQ"]`), false},
-		{"json type too large", []byte(`[65536,"AQ"]`), false},
-		{"json type bool", []byte(`[true,"AQ"]`), false},
-		{"json bad media type", []byte(`["a b","AQ"]`), false},
-		{"json indicator zero", []byte(`["a/b","AQ",0]`), false},
-		{"json indicator float", []byte(`["a/b","AQ",4.0]`), false},
-		{"json indicator undefined bit", []byte(`["a/b","AQ",32]`), false},
-		{"json indicator string", []byte(`["a/b","AQ","4"]`), false},
-		{"json one element", []byte(`["a/b"]`), false},
-		{"json four elements", []byte(`["a/b","AQ",4,4]`), false},
-		{"json nested array in record", []byte(`["a/b",["AQ"]]`), false},
-		{"json empty collection", []byte(`{}`), false},
-		{"json item is a string", []byte(`{"a":"x"}`), false},
-		{"json empty label", []byte(`{"":["a/b","AQ"]}`), false},
-		{"json __cmwc_t number", []byte(`{"__cmwc_t":1,"a":["a/b","AQ"]}`), false},
-		{"json __cmwc_t relative", []byte(`{"__cmwc_t":"rel","a":["a/b","AQ"]}`), false},
-		{"json top-level string", []byte(`"x"`), false},
+		{"json duplicate member", []byte(`{"a":["a/b","AQ"],"a":["a/b","Ag"]}`), nil},
+		{"json duplicate member after unescaping", []byte(`{"a":["a/b","AQ"],"\u0061":["a/b","Ag"]}`), nil},
+		{"json depth bomb", nestedJSON(DefaultMaxDepth + 1), ErrLimit},
+		{"json array bomb", []byte(strings.Repeat("[", 60000)), nil},
+		{"json too many items", manyItems, ErrLimit},
+		{"json trailing whitespace", []byte(`["a/b","AQ"] `), nil},
+		{"json trailing value", []byte(`["a/b","AQ"]["a/b","AQ"]`), nil},
+		{"json truncated", []byte(`["a/b","AQ"`), nil},
+		{"json invalid utf-8", []byte("[\"a/b\xff\",\"AQ\"]"), nil},
+		{"json value is a number", []byte(`["a/b",1]`), nil},
+		{"json value is null", []byte(`["a/b",null]`), nil},
+		{"json value padded", []byte(`["a/b","AQ=="]`), nil},
+		{"json value standard base64", []byte(`["a/b","+/8"]`), nil},
+		{"json value non-canonical bits", []byte(`["a/b","AR"]`), nil},
+		{"json value with newline", []byte(`["a/b","A\nQ"]`), nil},
+		{"json value empty", []byte(`["a/b",""]`), nil},
+		{"json type float", []byte(`[1.0,"AQ"]`), nil},
+		{"json type negative", []byte(`[-1,"AQ"]`), nil},
+		{"json type too large", []byte(`[65536,"AQ"]`), nil},
+		{"json type bool", []byte(`[true,"AQ"]`), nil},
+		{"json bad media type", []byte(`["a b","AQ"]`), nil},
+		{"json indicator zero", []byte(`["a/b","AQ",0]`), nil},
+		{"json indicator float", []byte(`["a/b","AQ",4.0]`), nil},
+		{"json indicator undefined bit", []byte(`["a/b","AQ",32]`), nil},
+		{"json indicator string", []byte(`["a/b","AQ","4"]`), nil},
+		{"json one element", []byte(`["a/b"]`), nil},
+		{"json four elements", []byte(`["a/b","AQ",4,4]`), nil},
+		{"json nested array in record", []byte(`["a/b",["AQ"]]`), nil},
+		{"json empty collection", []byte(`{}`), nil},
+		{"json item is a string", []byte(`{"a":"x"}`), nil},
+		{"json empty label", []byte(`{"":["a/b","AQ"]}`), nil},
+		{"json __cmwc_t number", []byte(`{"__cmwc_t":1,"a":["a/b","AQ"]}`), nil},
+		{"json __cmwc_t relative", []byte(`{"__cmwc_t":"rel","a":["a/b","AQ"]}`), nil},
+		{"json top-level string", []byte(`"x"`), nil},
+		// Well-formed, but not the canonical encoding.
+		{"cbor non-minimal length of the media type", unhex("82 78 03 612f62 41 01"), ErrNonCanonical},
+		{"cbor non-minimal indicator", unhex("83 63 612f62 41 01 18 04"), ErrNonCanonical},
+		{"cbor non-minimal content-format", unhex("82 1a 00000108 41 01"), ErrNonCanonical},
+		{"cbor non-minimal map head", unhex("b8 01 61 61 82 63 612f62 41 01"), ErrNonCanonical},
+		{"cbor unsorted collection", unhex("a2 61 62 82 63 612f62 41 01 61 61 82 63 612f62 41 02"), ErrNonCanonical},
+		{"cbor text label before an integer", unhex("a2 61 61 82 63 612f62 41 01 01 82 63 612f62 41 02"), ErrNonCanonical},
+		{"json whitespace inside a record", []byte(`["a/b", "AQ"]`), ErrNonCanonical},
+		{"json whitespace inside a collection", []byte(`{"a": ["a/b","AQ"]}`), ErrNonCanonical},
+		{"json escaped slash", []byte(`["a\/b","AQ"]`), ErrNonCanonical},
+		{"json unicode escape of a plain letter", []byte(`["\u0061/b","AQ"]`), ErrNonCanonical},
+		{"json leading zero in the indicator", []byte(`["a/b","AQ",04]`), nil},
+		{"json leading zero in a content-format", []byte(`[0264,"AQ"]`), nil},
+		{"json unsorted collection", []byte(`{"b":["a/b","AQ"],"a":["a/b","Ag"]}`), ErrNonCanonical},
+		{"json unescaped <", []byte(`["a/b; p=\"<\"","AQ"]`), ErrNonCanonical},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -351,8 +366,10 @@ func TestDecodeRejects(t *testing.T) {
 			if !errors.Is(err, ErrMalformed) {
 				t.Errorf("error %v does not match ErrMalformed", err)
 			}
-			if got := errors.Is(err, ErrLimit); got != tt.limit {
-				t.Errorf("errors.Is(ErrLimit) = %v, want %v (%v)", got, tt.limit, err)
+			for _, k := range []error{ErrLimit, ErrNonCanonical, ErrUnexpected} {
+				if got, want := errors.Is(err, k), k == tt.kind; got != want {
+					t.Errorf("errors.Is(%v) = %v, want %v (%v)", k, got, want, err)
+				}
 			}
 			var de *DecodeError
 			if !errors.As(err, &de) || !strings.HasPrefix(err.Error(), "cmw: ") {
@@ -382,8 +399,10 @@ func TestDecodeAccepts(t *testing.T) {
 			[]flatRecord{{"a/a/a/a", Record{MediaType: "a/b", Value: []byte{1}}}}, FormatCBORCollection},
 		{"json depth at the limit", nestedJSON(DefaultMaxDepth),
 			[]flatRecord{{"a/a/a/a", Record{MediaType: "a/b", Value: []byte{1}}}}, FormatJSONCollection},
-		{"json escaped media type", []byte(`["a\/b","AQ"]`),
-			[]flatRecord{{"", Record{MediaType: "a/b", Value: []byte{1}}}}, FormatJSONRecord},
+		{"json escaped < in the media type", []byte(`["a/b; p=\"\u003c\"","AQ"]`),
+			[]flatRecord{{"", Record{MediaType: `a/b; p="<"`, Value: []byte{1}}}}, FormatJSONRecord},
+		{"json escaped quote in the media type", []byte(`["a/b; p=\"x y\"","AQ"]`),
+			[]flatRecord{{"", Record{MediaType: `a/b; p="x y"`, Value: []byte{1}}}}, FormatJSONRecord},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -438,11 +457,11 @@ func TestLimits(t *testing.T) {
 		lim                *Limits
 		size, depth, items int
 	}{
-		{nil, DefaultMaxSize, DefaultMaxDepth, DefaultMaxItems},
-		{&Limits{}, DefaultMaxSize, DefaultMaxDepth, DefaultMaxItems},
-		{&Limits{MaxSize: -1, MaxDepth: -1, MaxItems: -1}, DefaultMaxSize, DefaultMaxDepth, DefaultMaxItems},
+		{nil, MaxSize, DefaultMaxDepth, DefaultMaxItems},
+		{&Limits{}, MaxSize, DefaultMaxDepth, DefaultMaxItems},
+		{&Limits{MaxSize: -1, MaxDepth: -1, MaxItems: -1}, MaxSize, DefaultMaxDepth, DefaultMaxItems},
 		{&Limits{MaxSize: 10, MaxDepth: 1, MaxItems: 2}, 10, 1, 2},
-		{&Limits{MaxSize: 1 << 30, MaxDepth: 100, MaxItems: 1 << 20}, MaxSizeCeiling, MaxDepthCeiling, MaxItemsCeiling},
+		{&Limits{MaxSize: 1 << 30, MaxDepth: 100, MaxItems: 1 << 20}, MaxSize, MaxDepthCeiling, MaxItemsCeiling},
 	}
 	for _, tt := range tests {
 		s, d, i := tt.lim.values()
@@ -468,8 +487,8 @@ func TestLimits(t *testing.T) {
 		t.Errorf("MaxItems: got %v", err)
 	}
 	big := mustMarshal(t, mustRecord(t, "a/b", make([]byte, 100000), 0))
-	if _, err := Decode(big, &Limits{MaxSize: 200000}); err != nil {
-		t.Errorf("raised MaxSize: %v", err)
+	if _, err := Decode(big, &Limits{MaxSize: 200000}); !errors.Is(err, ErrLimit) {
+		t.Errorf("MaxSize raised above the one limit: got %v", err)
 	}
 }
 
@@ -543,7 +562,7 @@ func TestLinearTime(t *testing.T) {
 		sb.WriteString("}")
 		return []byte(sb.String())
 	}
-	lim := &Limits{MaxSize: MaxSizeCeiling, MaxItems: MaxItemsCeiling}
+	lim := &Limits{MaxItems: MaxItemsCeiling}
 	measure := func(b []byte) time.Duration {
 		best := time.Hour
 		for range 5 {
@@ -684,5 +703,60 @@ func TestMarshalEvidence(t *testing.T) {
 	}
 	if _, err := MarshalEvidence("not a media type", []byte{1}); err == nil {
 		t.Fatal("invalid media type accepted")
+	}
+}
+
+func TestDecodeRecord(t *testing.T) {
+	const mt = MediaTypeTDX
+	good := mustMarshal(t, mustRecord(t, mt, []byte{1, 2}, Evidence))
+	goodJSON, err := mustRecord(t, mt, []byte{1, 2}, Evidence).MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	col, _ := NewCollection("")
+	if err := col.Add(TextLabel("x"), mustRecord(t, mt, []byte{1, 2}, Evidence)); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		in   []byte
+		kind error // nil: accepted; else ErrLimit, ErrNonCanonical, ErrUnexpected; ErrMalformed alone: other
+	}{
+		{"cbor record", good, nil},
+		{"json record", goodJSON, nil},
+		{"no indicator", mustMarshal(t, mustRecord(t, mt, []byte{1, 2}, 0)), nil},
+		{"collection", mustMarshal(t, col), ErrUnexpected},
+		{"other media type", mustMarshal(t, mustRecord(t, MediaTypeSEVSNP, []byte{1, 2}, Evidence)), ErrUnexpected},
+		{"equivalent spelling", mustMarshal(t, mustRecord(t, "Application/VND.go-expat.tdx-quote+cbor", []byte{1, 2}, Evidence)), ErrUnexpected},
+		{"typed by a content-format", unhex("83 19 0108 42 0102 04"), ErrUnexpected},
+		{"other indicator", mustMarshal(t, mustRecord(t, mt, []byte{1, 2}, AttestationResults)), ErrUnexpected},
+		{"indicator with an extra bit", mustMarshal(t, mustRecord(t, mt, []byte{1, 2}, Evidence|Endorsements)), ErrUnexpected},
+		{"non-canonical", append(append([]byte{0x83, 0x79, 0, byte(len(mt))}, mt...), 0x42, 1, 2, 4), ErrNonCanonical},
+		{"oversized", mustMarshal(t, mustRecord(t, mt, make([]byte, MaxSize), Evidence)), ErrLimit},
+		{"trailing byte", append(bytes.Clone(good), 0), ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := DecodeRecord(tt.in, mt, Evidence)
+			if tt.kind == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.MediaType != mt || !bytes.Equal(r.Value, []byte{1, 2}) {
+					t.Errorf("got %+v", r)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("accepted %x", tt.in)
+			}
+			if r.Value != nil || r.MediaType != "" {
+				t.Error("non-zero Record with an error")
+			}
+			var de *DecodeError
+			if !errors.As(err, &de) || !errors.Is(err, ErrMalformed) || !errors.Is(err, tt.kind) {
+				t.Errorf("got %v, want a *DecodeError matching %v", err, tt.kind)
+			}
+		})
 	}
 }

@@ -16,8 +16,7 @@ import (
 	"github.com/attested-tls/go-expat/internal/strictcbor"
 )
 
-// strictMode is the one CBOR decode mode used to check peer input before
-// veraison/cmw sees it. Its limits are the ceilings; Decode applies the
+// strictMode is the one CBOR decode mode for peer input. Its limits are the ceilings; Decode applies the
 // caller's (lower) Limits while walking the result.
 var strictMode = strictcbor.DecMode(strictcbor.Limits{
 	MaxNestedLevels:     MaxDepthCeiling + 2, // collections, then a record array or tag and its content
@@ -28,9 +27,12 @@ var strictMode = strictcbor.DecMode(strictcbor.Limits{
 })
 
 // Decode parses a serialized CMW (JSON or CBOR; record, tag or collection)
-// strictly, within lim (nil means the defaults). Every error matches
-// ErrMalformed; those caused by a limit also match ErrLimit. On error the
-// returned CMW is nil.
+// strictly, within lim (nil means the defaults), in one pass, and accepts it
+// only in its canonical encoding: the bytes Marshal writes for the decoded
+// CMW in the same format (see the package doc). Every error matches
+// ErrMalformed; those caused by a limit also match ErrLimit, and those
+// caused by a well-formed but non-canonical encoding ErrNonCanonical. On
+// error the returned CMW is nil.
 func Decode(b []byte, lim *Limits) (*CMW, error) {
 	maxSize, maxDepth, maxItems := lim.values()
 	if len(b) == 0 {
@@ -39,122 +41,85 @@ func Decode(b []byte, lim *Limits) (*CMW, error) {
 	if len(b) > maxSize {
 		return nil, limitErr("%d bytes exceed the %d-byte limit", len(b), maxSize)
 	}
-	format := vcmw.Sniff(b)
 	var (
-		ours *CMW
-		err  error
+		c   *CMW
+		err error
 	)
-	switch format {
+	switch vcmw.Sniff(b) {
 	case vcmw.FormatJSONRecord, vcmw.FormatJSONCollection:
-		ours, err = checkJSON(b, maxDepth, maxItems)
+		c, err = checkJSON(b, maxDepth, maxItems)
 	case vcmw.FormatCBORRecord, vcmw.FormatCBORTag, vcmw.FormatCBORCollection:
-		ours, err = checkCBOR(b, maxDepth, maxItems)
+		c, err = checkCBOR(b, maxDepth, maxItems)
 	default:
 		err = malformed("first byte 0x%02x starts no CMW", b[0])
 	}
 	if err != nil {
 		return nil, err
 	}
-	v, err := deserialize(b)
+	// Marshal freezes c: a decoded CMW is read-only.
+	again, err := c.Marshal()
 	if err != nil {
-		return nil, err
+		return nil, &DecodeError{Reason: "re-encoding", Err: err}
 	}
-	theirs, err := fromVeraison(v)
-	if err != nil {
-		return nil, err
+	if !bytes.Equal(again, b) {
+		return nil, &DecodeError{Reason: fmt.Sprintf("%v not in canonical encoding", c.format), Kind: ErrNonCanonical}
 	}
-	if err := agree(ours, theirs); err != nil {
-		return nil, err
-	}
-	ours.freeze()
-	return ours, nil
+	return c, nil
 }
 
-// agree checks that the strict checker and veraison/cmw read the same
-// message, and completes ours with the media type veraison/cmw reports for
-// numeric types.
-func agree(ours, theirs *CMW) error {
-	if (ours.rec == nil) != (theirs.rec == nil) || ours.format != theirs.format ||
-		ours.ctype != theirs.ctype || len(ours.items) != len(theirs.items) {
-		return malformed("decoders disagree on the structure")
+// DecodeRecord is the one way to take apart "a CMW that must be one record
+// of media type mediaType": it is Decode with the default limits, after
+// which the CMW must be a record that Record.Expect accepts (mediaType
+// spelled exactly, indicator ind or none). A record that is well-formed but
+// not the expected one (a collection, another media type or indicator)
+// gives an error matching ErrUnexpected.
+func DecodeRecord(b []byte, mediaType string, ind Indicator) (Record, error) {
+	c, err := Decode(b, nil)
+	if err != nil {
+		return Record{}, err
 	}
-	if r, t := ours.rec, theirs.rec; r != nil {
-		if !bytes.Equal(r.Value, t.Value) || r.Indicator != t.Indicator ||
-			(!r.hasCF && r.MediaType != t.MediaType) {
-			return malformed("decoders disagree on a record")
-		}
-		if r.hasCF {
-			r.MediaType = t.MediaType
-		}
-		return nil
+	r, ok := c.Record()
+	if !ok {
+		return Record{}, unexpected("a %v, not a record", c.format)
 	}
-	for i := range ours.items {
-		if ours.items[i].Label != theirs.items[i].Label {
-			return malformed("decoders disagree on labels")
-		}
-		if err := agree(ours.items[i].CMW, theirs.items[i].CMW); err != nil {
-			return err
-		}
+	if err := r.Expect(mediaType, ind); err != nil {
+		return Record{}, err
+	}
+	return r, nil
+}
+
+// Expect reports whether r is a record of exactly mediaType (byte for byte
+// the spelling given, typed by that string rather than by a Content-Format
+// number or a CBOR tag) whose indicator is absent or exactly ind. It
+// returns nil or a *DecodeError matching ErrMalformed and ErrUnexpected.
+func (r Record) Expect(mediaType string, ind Indicator) error {
+	if r.hasCF || r.MediaType != mediaType {
+		return unexpected("record of media type %q, want %q", r.typeName(), mediaType)
+	}
+	if r.Indicator != 0 && r.Indicator != ind {
+		return unexpected("record indicator %v, want %v", r.Indicator, ind)
 	}
 	return nil
 }
 
-// deserialize runs veraison/cmw on input that passed the strict checks. The
-// recover is a second line of defence: the strict checks exclude every
-// input known to make veraison/cmw v0.2.0 panic.
-func deserialize(b []byte) (v *vcmw.CMW, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			v, err = nil, &DecodeError{Reason: fmt.Sprintf("veraison/cmw panicked: %v", r)}
-		}
-	}()
-	v = new(vcmw.CMW)
-	if err := v.Deserialize(b); err != nil {
-		return nil, &DecodeError{Reason: "veraison/cmw", Err: err}
+// typeName names the record's type: its media type, or for a record typed
+// by a Content-Format number that number ("cf:264") and the registered type.
+func (r Record) typeName() string {
+	if r.hasCF {
+		return fmt.Sprintf("cf:%d %s", r.cf, r.MediaType)
 	}
-	return v, nil
+	return r.MediaType
 }
 
-func fromVeraison(v *vcmw.CMW) (*CMW, error) {
-	switch v.GetKind() {
-	case vcmw.KindMonad:
-		return recordFromVeraison(v)
-	case vcmw.KindCollection:
-		meta, err := v.GetCollectionMeta()
-		if err != nil {
-			return nil, &DecodeError{Reason: "collection", Err: err}
+// cfMediaType is the media type registered for a Content-Format number
+// (veraison/cmw's table), or the number in decimal.
+func cfMediaType(cf uint16) string {
+	if m, err := vcmw.NewMonad(cf, []byte{0}); err == nil {
+		if mt, err := m.GetMonadType(); err == nil && mt != "" {
+			return mt
 		}
-		c := &CMW{}
-		c.ctype, _ = v.GetCollectionType()
-		c.format = FormatCBORCollection
-		if v.GetFormat() == vcmw.FormatJSONCollection {
-			c.format = FormatJSONCollection
-		}
-		for _, m := range meta {
-			var l Label
-			switch k := m.Key.(type) {
-			case string:
-				l = TextLabel(k)
-			case uint64:
-				l = NumLabel(k)
-			default:
-				return nil, malformed("label of type %T", k)
-			}
-			sub, err := v.GetCollectionItem(m.Key)
-			if err != nil {
-				return nil, &DecodeError{Reason: "collection item " + l.String(), Err: err}
-			}
-			item, err := fromVeraison(sub)
-			if err != nil {
-				return nil, err
-			}
-			c.items = append(c.items, Item{Label: l, CMW: item})
-		}
-		// Our order (integers first) differs from veraison's.
-		sortItems(c.items)
-		return c, nil
 	}
-	return nil, malformed("unknown CMW kind")
+	return strconv.FormatUint(uint64(cf), 10)
 }
 
 func sortItems(items []Item) {
@@ -163,26 +128,6 @@ func sortItems(items []Item) {
 			items[j], items[j-1] = items[j-1], items[j]
 		}
 	}
-}
-
-func recordFromVeraison(v *vcmw.CMW) (*CMW, error) {
-	mt, err := v.GetMonadType()
-	if err != nil {
-		return nil, &DecodeError{Reason: "record type", Err: err}
-	}
-	val, _ := v.GetMonadValue()
-	ind, _ := v.GetMonadIndicator()
-	r := &Record{MediaType: mt, Value: bytes.Clone(val), Indicator: Indicator(ind)}
-	c := &CMW{rec: r}
-	switch v.GetFormat() {
-	case vcmw.FormatJSONRecord:
-		c.format = FormatJSONRecord
-	case vcmw.FormatCBORTag:
-		c.format = FormatCBORTag
-	default:
-		c.format = FormatCBORRecord
-	}
-	return c, nil
 }
 
 // ---- strict CBOR check ----
@@ -194,7 +139,7 @@ func checkCBOR(b []byte, maxDepth, maxItems int) (*CMW, error) {
 		var ae *cbor.MaxArrayElementsError
 		var pe *cbor.MaxMapPairsError
 		if errors.As(err, &me) || errors.As(err, &ae) || errors.As(err, &pe) {
-			return nil, &DecodeError{Reason: "CBOR", Limit: true, Err: err}
+			return nil, &DecodeError{Reason: "CBOR", Kind: ErrLimit, Err: err}
 		}
 		return nil, &DecodeError{Reason: "CBOR", Err: err}
 	}
@@ -235,6 +180,7 @@ func (w *walker) cbor(v any, depth int) (*CMW, error) {
 				return nil, malformed("Content-Format %d out of range", typ)
 			}
 			r.cf, r.hasCF = uint16(typ), true
+			r.MediaType = cfMediaType(r.cf)
 		default:
 			return nil, malformed("record type of CBOR type %T", typ)
 		}
@@ -275,7 +221,7 @@ func (w *walker) cbor(v any, depth int) (*CMW, error) {
 		if len(val) == 0 {
 			return nil, malformed("empty tag content")
 		}
-		return &CMW{format: FormatCBORTag, rec: &Record{Value: bytes.Clone(val), cf: cf, hasCF: true}}, nil
+		return &CMW{format: FormatCBORTag, rec: &Record{MediaType: cfMediaType(cf), Value: bytes.Clone(val), cf: cf, hasCF: true}}, nil
 	case map[any]any:
 		if depth+1 > w.maxDepth {
 			return nil, limitErr("collection nesting deeper than %d", w.maxDepth)
@@ -459,6 +405,7 @@ func (w *walker) jsonRecord(d *json.Decoder) (*CMW, error) {
 			return nil, malformed("record type %s is not a Content-Format", typ)
 		}
 		r.cf, r.hasCF = uint16(cf), true
+		r.MediaType = cfMediaType(r.cf)
 	default:
 		return nil, malformed("record type of JSON type %T", typ)
 	}

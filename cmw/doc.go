@@ -3,15 +3,16 @@
 // cmw_attestation extension: strictly, within fixed size, depth and item
 // limits, and in time linear in the input.
 //
-// It is a thin layer over github.com/veraison/cmw v0.2.0, which does the
-// actual (de)serialization. That library is lax with peer input (it accepts
-// indefinite-length CBOR, duplicate map keys, duplicate JSON members,
-// non-canonical base64url, invalid UTF-8 in JSON, and panics on some wrong
-// types), so Decode first checks the raw bytes against the CMW schema with a
-// strict CBOR decode mode (github.com/fxamacker/cbor/v2: duplicate keys,
-// indefinite lengths, trailing data rejected; nesting, array and map sizes
-// bounded) or a strict JSON scanner (UTF-8, duplicate members, trailing
-// data, exact types), and only then hands them to veraison/cmw.
+// It builds on github.com/veraison/cmw v0.2.0 for serialization (Marshal)
+// and its Content-Format table. Decoding is this package's own, in one pass:
+// that library is lax with peer input (it accepts indefinite-length CBOR,
+// duplicate map keys, duplicate JSON members, non-canonical base64url,
+// invalid UTF-8 in JSON, and panics on some wrong types), so Decode parses
+// the raw bytes against the CMW schema with a strict CBOR decode mode
+// (github.com/fxamacker/cbor/v2: duplicate keys, indefinite lengths,
+// trailing data rejected; nesting, array and map sizes bounded) or a strict
+// JSON scanner (UTF-8, duplicate members, trailing data, exact types), and
+// never hands peer bytes to veraison/cmw's decoder.
 //
 // # What is implemented
 //
@@ -28,8 +29,27 @@
 //
 // # Strictness decisions
 //
-// Decode rejects: empty input and input larger than Limits.MaxSize (65535
-// bytes by default, the cmw_attestation extension's limit); any byte after
+// One size limit: no CMW over MaxSize (65535 bytes, the cmw_attestation
+// extension's 16-bit length) is decoded; Limits.MaxSize can only lower it.
+//
+// One canonical-encoding rule: Decode accepts a CMW only in the encoding
+// Marshal writes for it in the same format, byte for byte. For CBOR that is
+// the core deterministic encoding of RFC 8949, Section 4.2.1 (shortest
+// heads, definite lengths, map keys sorted by their encoded bytes); for JSON
+// the compact form of encoding/json (no insignificant whitespace, members
+// sorted, Go's escaping: "\u003c" for "<", no escaped "/"). So every CMW
+// has exactly one accepted serialization per format, and a decoded CMW
+// re-marshals to the input (FuzzDecode checks it). JSON and CBOR are both
+// accepted, as the cmw_attestation extension allows.
+//
+// One record rule: a backend that takes "one record of media type X"
+// (DecodeRecord, or Record.Expect for a record a Dispatch already decoded)
+// accepts a record, not a collection, typed by exactly the string X (not an
+// equivalent spelling, not a Content-Format number or tag), whose indicator
+// is absent or exactly the one the backend names; anything else is
+// ErrUnexpected.
+//
+// Decode also rejects: empty input; any byte after
 // the CMW (including whitespace after JSON); indefinite-length CBOR items;
 // duplicate CBOR map keys and duplicate JSON members (after unescaping);
 // empty collections, empty values, empty or whitespace-only labels; a type

@@ -12,12 +12,18 @@ import (
 // Dispatch is a Verifier that decodes the CMW strictly (package cmw) and
 // routes each record to the Verifier registered for its media type.
 //
+// The CMW is decoded once (cmw.Decode: the one size limit, the canonical
+// encoding) and each record handed on decoded: to VerifyRecord when the
+// registered Verifier is a RecordVerifier (every backend of this module),
+// else to Verify as bytes (the input itself for a top-level record; for a
+// collection item its canonical encoding in the collection's format, which
+// is its bytes in the input).
+//
 // A record whose media type has no registered Verifier is rejected with
 // CheckFormat. Collections are rejected (CheckFormat) unless
 // AllowCollections is set; then every record of the collection, at any
-// depth, is re-serialized on its own (in the collection's encoding) and
-// routed, every one must be accepted against the same Expected, and the
-// Results are merged (see Verify). Dispatch does not check that a
+// depth, is routed, every one must be accepted against the same Expected,
+// and the Results are merged (see Verify). Dispatch does not check that a
 // collection's items are bound to each other; since each is appraised
 // against this connection's challenge, each must be bound to it.
 //
@@ -30,7 +36,8 @@ type Dispatch struct {
 	Verifiers map[string]Verifier
 	// AllowCollections accepts CMW collections (see the type's doc).
 	AllowCollections bool
-	// Limits bound the CMW; nil means package cmw's defaults (65535 bytes).
+	// Limits bound the CMW; nil means package cmw's defaults (cmw.MaxSize,
+	// 65535 bytes, which Limits can only lower).
 	Limits *cmw.Limits
 }
 
@@ -70,14 +77,45 @@ func (d *Dispatch) Lookup(mediaType string) (Verifier, error) {
 // ", ", AppraisedAt the earliest, and EAR only when exactly one item
 // carried one.
 func (d *Dispatch) Verify(ctx context.Context, b []byte, exp *Expected) (*Result, error) {
+	c, err := d.Decode(b)
+	if err != nil {
+		return nil, err
+	}
+	return d.verifyDecoded(ctx, c, b, exp)
+}
+
+// Decode decodes b as Verify does: cmw.Decode within d.Limits, a refusal
+// being a *RejectedError with CheckFormat wrapping the *cmw.DecodeError.
+// With VerifyDecoded it lets a caller that must look at the CMW first
+// (verifier/local) decode it only once.
+func (d *Dispatch) Decode(b []byte) (*cmw.CMW, error) {
 	c, err := cmw.Decode(b, d.Limits)
 	if err != nil {
-		return nil, Reject(CheckFormat, err, "undecodable CMW")
+		return nil, formatError(err)
 	}
+	return c, nil
+}
+
+// VerifyDecoded is Verify for a CMW already decoded by Decode.
+func (d *Dispatch) VerifyDecoded(ctx context.Context, c *cmw.CMW, exp *Expected) (*Result, error) {
+	return d.verifyDecoded(ctx, c, nil, exp)
+}
+
+// verifyDecoded appraises c; b is its encoding when the caller has it.
+func (d *Dispatch) verifyDecoded(ctx context.Context, c *cmw.CMW, b []byte, exp *Expected) (*Result, error) {
 	if r, ok := c.Record(); ok {
 		v, err := d.Lookup(r.MediaType)
 		if err != nil {
 			return nil, err
+		}
+		if rv, ok := v.(RecordVerifier); ok {
+			return rv.VerifyRecord(ctx, r, exp)
+		}
+		if b == nil {
+			var err error
+			if b, err = c.Marshal(); err != nil {
+				return nil, fmt.Errorf("verifier: serializing the record: %w", err)
+			}
 		}
 		return v.Verify(ctx, b, exp)
 	}
@@ -85,6 +123,7 @@ func (d *Dispatch) Verify(ctx context.Context, b []byte, exp *Expected) (*Result
 		return nil, Reject(CheckFormat, nil, "CMW collections are not accepted")
 	}
 
+	var err error
 	type itemResult struct {
 		path string
 		res  *Result
@@ -96,11 +135,16 @@ func (d *Dispatch) Verify(ctx context.Context, b []byte, exp *Expected) (*Result
 		if err != nil {
 			return err
 		}
-		one, err := item.Marshal()
-		if err != nil {
-			return fmt.Errorf("verifier: re-serializing item %s: %w", strings.Join(path, "/"), err)
+		var res *Result
+		if rv, ok := v.(RecordVerifier); ok {
+			res, err = rv.VerifyRecord(ctx, r, exp)
+		} else {
+			one, merr := item.Marshal()
+			if merr != nil {
+				return fmt.Errorf("verifier: serializing item %s: %w", strings.Join(path, "/"), merr)
+			}
+			res, err = v.Verify(ctx, one, exp)
 		}
-		res, err := v.Verify(ctx, one, exp)
 		if err != nil {
 			return err
 		}

@@ -177,3 +177,66 @@ func TestDispatchAmbiguous(t *testing.T) {
 		t.Errorf("exact key: %v %v", got, err)
 	}
 }
+
+// recordOnly is a RecordVerifier whose Verify fails the test: Dispatch must
+// hand it decoded records. It accepts a record whose value is "ok".
+type recordOnly struct {
+	t       *testing.T
+	records []cmw.Record
+}
+
+func (r *recordOnly) Verify(context.Context, []byte, *verifier.Expected) (*verifier.Result, error) {
+	r.t.Error("Dispatch passed bytes to a RecordVerifier")
+	return nil, errors.New("unexpected Verify")
+}
+
+func (r *recordOnly) VerifyRecord(_ context.Context, rec cmw.Record, _ *verifier.Expected) (*verifier.Result, error) {
+	r.records = append(r.records, rec)
+	if err := verifier.ExpectRecord(rec, exactType, cmw.Evidence); err != nil {
+		return nil, err
+	}
+	if string(rec.Value) != "ok" {
+		return nil, verifier.Reject(verifier.CheckChallenge, nil, "test: value %q", rec.Value)
+	}
+	return &verifier.Result{Model: verifier.BackgroundCheck, Technology: "record", Status: verifier.TierAffirming}, nil
+}
+
+// Dispatch decodes once and hands each record, decoded, to a
+// RecordVerifier: the top-level record and every collection item, in the
+// collection's order, with no re-serialization in between.
+func TestDispatchHandsOnDecodedRecords(t *testing.T) {
+	rv := &recordOnly{t: t}
+	d := &verifier.Dispatch{Verifiers: map[string]verifier.Verifier{exactType: rv}, AllowCollections: true}
+	exp := &verifier.Expected{Challenge: ch(1)}
+	ok, _ := cmw.NewRecord(exactType, []byte("ok"), cmw.Evidence)
+	okb, _ := ok.MarshalCBOR()
+	if _, err := d.Verify(context.Background(), okb, exp); err != nil {
+		t.Fatal(err)
+	}
+	col, _ := cmw.NewCollection("")
+	a, _ := cmw.NewRecord(exactType, []byte("ok"), cmw.Evidence)
+	b, _ := cmw.NewRecord(exactType, []byte("no"), 0)
+	_ = col.Add(cmw.TextLabel("a"), a)
+	_ = col.Add(cmw.TextLabel("b"), b)
+	colb, _ := col.MarshalJSON()
+	_, err := d.Verify(context.Background(), colb, exp)
+	var re *verifier.RejectedError
+	if !errors.As(err, &re) || re.Check != verifier.CheckChallenge {
+		t.Fatalf("got %v, want the second item's challenge rejection", err)
+	}
+	if len(rv.records) != 3 || string(rv.records[1].Value) != "ok" || string(rv.records[2].Value) != "no" ||
+		rv.records[2].Indicator != 0 {
+		t.Fatalf("records handed on: %+v", rv.records)
+	}
+	// VerifyDecoded appraises what Decode returned, without the bytes.
+	c, err := d.Decode(okb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.VerifyDecoded(context.Background(), c, exp); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Decode(append(okb, 0)); !errors.As(err, &re) || re.Check != verifier.CheckFormat || !errors.Is(err, cmw.ErrMalformed) {
+		t.Fatalf("Decode of a bad CMW: %v", err)
+	}
+}

@@ -355,9 +355,6 @@ func build(c *fileConfig, l loader, httpClient *http.Client) (local.Config, erro
 	if err != nil {
 		return local.Config{}, fmt.Errorf("ear.key: %w", err)
 	}
-	if c.MaxEvidenceSize > cmw.DefaultMaxSize {
-		d.Limits = &cmw.Limits{MaxSize: c.MaxEvidenceSize}
-	}
 	return local.Config{
 		Appraiser:               d,
 		Issuer:                  &ear.Issuer{Key: key, KeyID: c.EAR.KeyID, Name: c.EAR.Name, Validity: time.Duration(c.EAR.Validity)},

@@ -338,13 +338,9 @@ func Record(t testing.TB, ev *wire.Evidence) []byte {
 // record of cmw.MediaTypeSEVSNP.
 func EvidenceOf(t testing.TB, rec []byte) *wire.Evidence {
 	t.Helper()
-	c, err := cmw.Decode(rec, nil)
+	r, err := cmw.DecodeRecord(rec, cmw.MediaTypeSEVSNP, cmw.Evidence)
 	if err != nil {
 		t.Fatal(err)
-	}
-	r, ok := c.Record()
-	if !ok || !cmw.EqualMediaTypes(r.MediaType, cmw.MediaTypeSEVSNP) {
-		t.Fatalf("not a %s record", cmw.MediaTypeSEVSNP)
 	}
 	ev, err := wire.Unmarshal(r.Value)
 	if err != nil {

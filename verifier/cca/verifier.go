@@ -95,7 +95,7 @@ type Verifier struct {
 	cfg Config
 }
 
-var _ verifier.Verifier = (*Verifier)(nil)
+var _ verifier.RecordVerifier = (*Verifier)(nil)
 
 // New returns a Verifier for cfg.
 func New(cfg Config) (*Verifier, error) {
@@ -124,6 +124,15 @@ func New(cfg Config) (*Verifier, error) {
 // must accept the lifecycle, platform software, platform configuration, RIM,
 // REMs and personalization value.
 func (v *Verifier) Verify(ctx context.Context, b []byte, exp *verifier.Expected) (*verifier.Result, error) {
+	return verifier.VerifyCMW(ctx, v, b, exp)
+}
+
+// VerifyRecord appraises a decoded CMW record of type cmw.MediaTypeCCA
+// (indicator evidence or none) against exp.
+func (v *Verifier) VerifyRecord(ctx context.Context, rec cmw.Record, exp *verifier.Expected) (*verifier.Result, error) {
+	if err := verifier.ExpectRecord(rec, cmw.MediaTypeCCA, cmw.Evidence); err != nil {
+		return nil, err
+	}
 	if exp == nil {
 		return nil, errors.New("cca: nil Expected")
 	}
@@ -133,21 +142,6 @@ func (v *Verifier) Verify(ctx context.Context, b []byte, exp *verifier.Expected)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, verifier.Unavailable(false, err, "cca: context done")
-	}
-
-	c, err := cmw.Decode(b, nil)
-	if err != nil {
-		return nil, verifier.Reject(verifier.CheckFormat, err, "cca: CMW")
-	}
-	rec, ok := c.Record()
-	if !ok {
-		return nil, verifier.Reject(verifier.CheckFormat, nil, "cca: CMW is a collection, want a record")
-	}
-	if !cmw.EqualMediaTypes(rec.MediaType, cmw.MediaTypeCCA) {
-		return nil, verifier.Reject(verifier.CheckFormat, nil, "cca: CMW media type %q, want %q", rec.MediaType, cmw.MediaTypeCCA)
-	}
-	if rec.Indicator != 0 && rec.Indicator != cmw.Evidence {
-		return nil, verifier.Reject(verifier.CheckFormat, nil, "cca: CMW indicator %v, want evidence", rec.Indicator)
 	}
 	tok, err := ParseToken(rec.Value)
 	if err != nil {

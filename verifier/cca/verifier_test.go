@@ -264,16 +264,21 @@ func TestNewRejectsEmptyTrust(t *testing.T) {
 func TestVerifyContextAndNil(t *testing.T) {
 	p := newPlatform(t)
 	v := mustVerifier(t, cca.Config{TrustedKeys: []cca.TrustedKey{{Key: p.CPAK()}}, Policy: policyFor(p)})
-	if _, err := v.Verify(context.Background(), []byte{0x82}, nil); err == nil {
+	// A well-formed record of the type, so that the CMW layer passes.
+	rec, err := cmw.MarshalEvidence(cmw.MediaTypeCCA, []byte{0x82})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(context.Background(), rec, nil); err == nil {
 		t.Fatal("nil Expected accepted")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := v.Verify(ctx, []byte{0x82}, &verifier.Expected{Challenge: testChallenge(t, "a")})
+	_, err = v.Verify(ctx, rec, &verifier.Expected{Challenge: testChallenge(t, "a")})
 	if !errors.Is(err, verifier.ErrUnavailable) {
 		t.Fatalf("canceled context: %v", err)
 	}
-	if _, err := v.Verify(context.Background(), []byte{0x82}, &verifier.Expected{}); err == nil || errors.Is(err, verifier.ErrRejected) {
+	if _, err := v.Verify(context.Background(), rec, &verifier.Expected{}); err == nil || errors.Is(err, verifier.ErrRejected) {
 		t.Fatalf("invalid challenge: %v", err)
 	}
 }

@@ -76,7 +76,7 @@ const (
 	DefaultMaxAge = 5 * time.Minute
 	// DefaultClockSkew is how far in the future iat (and nbf) may be.
 	DefaultClockSkew = 30 * time.Second
-	// maxJWT bounds the token; the CMW limit (65535 by default) is lower.
+	// maxJWT bounds a bare token (VerifyJWT); in a CMW, cmw.MaxSize is lower.
 	maxJWT = 1 << 20
 )
 
@@ -183,11 +183,9 @@ type Verifier struct {
 	Bindings Binding
 	// Time is the clock when Expected.Now is zero; nil means time.Now.
 	Time func() time.Time
-	// Limits bound the CMW; nil means cmw's defaults.
-	Limits *cmw.Limits
 }
 
-var _ verifier.Verifier = (*Verifier)(nil)
+var _ verifier.RecordVerifier = (*Verifier)(nil)
 
 // registered claims that veraison/ear's model does not carry.
 type registered struct {
@@ -198,27 +196,19 @@ type registered struct {
 }
 
 // Verify checks the EAR in b (a CMW record of cmw.MediaTypeEAR) against
-// exp and the Verifier's policy.
+// exp and the Verifier's policy (verifier.VerifyCMW, then VerifyRecord).
 func (v *Verifier) Verify(ctx context.Context, b []byte, exp *verifier.Expected) (*verifier.Result, error) {
+	return verifier.VerifyCMW(ctx, v, b, exp)
+}
+
+// VerifyRecord checks a decoded CMW record of type cmw.MediaTypeEAR
+// (indicator attestation results or none) with VerifyJWT.
+func (v *Verifier) VerifyRecord(ctx context.Context, rec cmw.Record, exp *verifier.Expected) (*verifier.Result, error) {
+	if err := verifier.ExpectRecord(rec, cmw.MediaTypeEAR, cmw.AttestationResults); err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, verifier.Unavailable(false, err, "ear: context done")
-	}
-	if exp == nil {
-		return nil, errors.New("ear: nil Expected")
-	}
-	c, err := cmw.Decode(b, v.Limits)
-	if err != nil {
-		return nil, verifier.Reject(verifier.CheckFormat, err, "ear: CMW")
-	}
-	rec, ok := c.Record()
-	if !ok {
-		return nil, verifier.Reject(verifier.CheckFormat, nil, "ear: a collection, not an EAR record")
-	}
-	if !cmw.EqualMediaTypes(rec.MediaType, cmw.MediaTypeEAR) {
-		return nil, verifier.Reject(verifier.CheckFormat, nil, "ear: media type %q", rec.MediaType)
-	}
-	if rec.Indicator != 0 && !rec.Indicator.Has(cmw.AttestationResults) {
-		return nil, verifier.Reject(verifier.CheckFormat, nil, "ear: indicator %v is not attestation results", rec.Indicator)
 	}
 	return v.VerifyJWT(rec.Value, exp)
 }

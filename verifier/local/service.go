@@ -40,15 +40,16 @@ const (
 	// DefaultSessionTTL is Veraison's session lifetime.
 	DefaultSessionTTL              = 150 * time.Second
 	DefaultMaxSessions             = 1024
-	DefaultMaxEvidenceSize         = cmw.DefaultMaxSize
+	DefaultMaxEvidenceSize         = cmw.MaxSize
 	DefaultMaxConcurrentAppraisals = 8
 	DefaultAppraisalTimeout        = 30 * time.Second
 	// DefaultNonceSize is the size of a server-chosen nonce when the
 	// request names none (Veraison's default is 32; 64 bytes is the user
 	// data of SEV-SNP, TDX and CCA, which most go-expat Evidence carries).
 	DefaultNonceSize = 64
-	// MaxEvidenceSizeLimit bounds Config.MaxEvidenceSize.
-	MaxEvidenceSizeLimit = 16 << 20
+	// MaxEvidenceSizeLimit bounds Config.MaxEvidenceSize: package cmw's one
+	// size limit (cmw.MaxSize, 65535 bytes), which no CMW exceeds.
+	MaxEvidenceSizeLimit = cmw.MaxSize
 	// DefaultVersion is the "version" published at the well-known
 	// endpoint when Config.Version is empty.
 	DefaultVersion = "go-expat verifier/local"
@@ -71,9 +72,8 @@ type Config struct {
 	// MaxSessions bounds the live sessions; 0 means DefaultMaxSessions.
 	MaxSessions int
 	// MaxEvidenceSize bounds a submitted CMW in bytes; 0 means
-	// DefaultMaxEvidenceSize (65535, the cmw_attestation limit). At most
-	// MaxEvidenceSizeLimit. A *verifier.Dispatch Appraiser has its own
-	// limit (Dispatch.Limits) that must be raised too to accept more.
+	// DefaultMaxEvidenceSize (65535, the cmw_attestation limit, which is
+	// also MaxEvidenceSizeLimit: it can only be lowered).
 	MaxEvidenceSize int
 	// MaxConcurrentAppraisals bounds the appraisals running at once;
 	// further submissions wait (within AppraisalTimeout); 0 means
@@ -463,7 +463,7 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request, id string) {
 		problem(w, code, err.Error())
 		return
 	}
-	code, tech, err := s.screen(body, wantJSON)
+	dec, code, tech, err := s.screen(body, wantJSON)
 	if err != nil {
 		if code == http.StatusUnsupportedMediaType && len(s.accept) > 0 {
 			w.Header().Set("Accept", joinTypes(s.accept))
@@ -490,7 +490,7 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request, id string) {
 	nonce := sess.nonce
 	s.mu.Unlock()
 
-	token, rejection, err := s.appraise(r.Context(), body, nonce, tech, now)
+	token, rejection, err := s.appraise(r.Context(), body, dec, nonce, tech, now)
 
 	s.mu.Lock()
 	if err != nil {
@@ -514,40 +514,48 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request, id string) {
 	writeSession(w, http.StatusOK, out)
 }
 
-// screen decodes the CMW and checks what can be refused before any
-// appraisal: undecodable (400), encoding other than declared (400), a
-// record or collection the Dispatch has no verifier for (415). It returns
-// the technology name for the EAR submodule of a rejection.
-func (s *Service) screen(body []byte, wantJSON bool) (int, string, error) {
-	dec, err := cmw.Decode(body, &cmw.Limits{MaxSize: s.cfg.MaxEvidenceSize})
+// screen decodes the CMW (once: a Dispatch Appraiser gets the decoded
+// CMW) and checks what can be refused before any appraisal: undecodable
+// (400), encoding other than declared (400), a record or collection the
+// Dispatch has no verifier for (415). It returns the decoded CMW and the
+// technology name for the EAR submodule of a rejection.
+func (s *Service) screen(body []byte, wantJSON bool) (*cmw.CMW, int, string, error) {
+	// readBody enforced MaxEvidenceSize; a Dispatch's Limits are those it
+	// would apply itself.
+	var lim *cmw.Limits
+	if s.dispatch != nil {
+		lim = s.dispatch.Limits
+	}
+	dec, err := cmw.Decode(body, lim)
 	if err != nil {
-		return http.StatusBadRequest, "", fmt.Errorf("could not unwrap the CMW: %v", err)
+		return nil, http.StatusBadRequest, "", fmt.Errorf("could not unwrap the CMW: %v", err)
 	}
 	if dec.Format().IsJSON() != wantJSON {
-		return http.StatusBadRequest, "", errors.New("the CMW's encoding does not match its Content-Type")
+		return nil, http.StatusBadRequest, "", errors.New("the CMW's encoding does not match its Content-Type")
 	}
 	rec, ok := dec.Record()
 	if !ok {
 		if s.dispatch != nil && !s.dispatch.AllowCollections {
-			return http.StatusUnsupportedMediaType, "", errors.New("CMW collections are not accepted")
+			return nil, http.StatusUnsupportedMediaType, "", errors.New("CMW collections are not accepted")
 		}
-		return 0, "evidence", nil
+		return dec, 0, "evidence", nil
 	}
 	if s.dispatch != nil {
 		if _, err := s.dispatch.Lookup(rec.MediaType); err != nil {
 			if errors.Is(err, verifier.ErrRejected) {
-				return http.StatusUnsupportedMediaType, "", fmt.Errorf("no verifier for %q", rec.MediaType)
+				return nil, http.StatusUnsupportedMediaType, "", fmt.Errorf("no verifier for %q", rec.MediaType)
 			}
-			return http.StatusInternalServerError, "", errors.New("ambiguous verifier configuration")
+			return nil, http.StatusInternalServerError, "", errors.New("ambiguous verifier configuration")
 		}
 	}
-	return 0, technologyOf(rec.MediaType), nil
+	return dec, 0, technologyOf(rec.MediaType), nil
 }
 
-// appraise runs the Issuer over the Appraiser. A rejection becomes a
-// contraindicated EAR (returned with the rejection); any other failure is
-// err and issues nothing.
-func (s *Service) appraise(ctx context.Context, body, nonce []byte, tech string, now time.Time) (token []byte, rejection, err error) {
+// appraise runs the Issuer over the Appraiser (a Dispatch appraises dec,
+// the CMW screen decoded). A rejection becomes a contraindicated EAR
+// (returned with the rejection); any other failure is err and issues
+// nothing.
+func (s *Service) appraise(ctx context.Context, body []byte, dec *cmw.CMW, nonce []byte, tech string, now time.Time) (token []byte, rejection, err error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.AppraisalTimeout)
 	defer cancel()
 	select {
@@ -568,6 +576,9 @@ func (s *Service) appraise(ctx context.Context, body, nonce []byte, tech string,
 		return nil, nil, fmt.Errorf("local: session nonce of %d bytes", len(nonce))
 	}
 	ra := &rejectionAppraiser{inner: s.appraiser, technology: tech}
+	if s.dispatch != nil {
+		ra.decoded, ra.dispatch = dec, s.dispatch
+	}
 	iss := s.issuer
 	iss.Appraiser = ra
 	token, _, err = iss.Issue(ctx, body, exp)
@@ -585,10 +596,20 @@ type rejectionAppraiser struct {
 	inner      verifier.Verifier
 	technology string
 	rejection  error
+	// decoded is the submitted CMW, for dispatch (the inner Verifier) to
+	// appraise without decoding it again.
+	decoded  *cmw.CMW
+	dispatch *verifier.Dispatch
 }
 
 func (a *rejectionAppraiser) Verify(ctx context.Context, b []byte, exp *verifier.Expected) (*verifier.Result, error) {
-	res, err := a.inner.Verify(ctx, b, exp)
+	var res *verifier.Result
+	var err error
+	if a.dispatch != nil && a.decoded != nil {
+		res, err = a.dispatch.VerifyDecoded(ctx, a.decoded, exp)
+	} else {
+		res, err = a.inner.Verify(ctx, b, exp)
+	}
 	switch {
 	case err == nil && res == nil:
 		return nil, errors.New("local: appraiser returned neither a result nor an error")

@@ -476,6 +476,10 @@ func TestBadRequests(t *testing.T) {
 		return b
 	}()
 
+	if ev[1] != 0x78 { // the media type's text head, for "CBOR not canonical"
+		t.Fatalf("unexpected record head % x", ev[:2])
+	}
+
 	type req struct {
 		method, path string
 		hdr          map[string]string
@@ -514,6 +518,8 @@ func TestBadRequests(t *testing.T) {
 		{"JSON declared as CBOR", true, req{"POST", "", cbor, evJSON}, 400},
 		{"garbage", true, req{"POST", "", cbor, []byte{0x83, 0x01, 0x02}}, 400},
 		{"trailing byte", true, req{"POST", "", cbor, append(append([]byte(nil), ev...), 0)}, 400},
+		{"CBOR not canonical", true, req{"POST", "", cbor, append([]byte{ev[0], 0x79, 0}, ev[2:]...)}, 400},
+		{"JSON not canonical", true, req{"POST", "", map[string]string{"Content-Type": local.MediaTypeCMWJSON}, bytes.Replace(evJSON, []byte(`",`), []byte(`", `), 1)}, 400},
 		{"empty body", true, req{"POST", "", cbor, []byte{}}, 400},
 		{"unknown media type", true, req{"POST", "", cbor, otherRecord(t)}, 415},
 		{"submission not acceptable", true, req{"POST", "", map[string]string{"Content-Type": local.MediaTypeCMWCBOR, "Accept": "application/json"}, ev}, 406},

@@ -4,12 +4,11 @@
 //
 // # What is checked, in order
 //
-//  1. format: the CMW, decoded by package cmw's strict decoder (at most
-//     MaxCMWSize bytes), must be one CBOR record (not JSON, not a tag, not a
-//     collection) in deterministic encoding, of media type
-//     cmw.MediaTypeSEVSNP (compared with cmw.EqualMediaTypes) with no
-//     indicator or "evidence"; then the Evidence map and certificate table
-//     (strict, canonical) and the report layout (version 2 to 5, reserved
+//  1. format: the CMW must be one record of media type cmw.MediaTypeSEVSNP
+//     with no indicator or "evidence", under package cmw's one record rule
+//     (cmw.MaxSize, canonical encoding, the media type spelled exactly;
+//     verifier.VerifyCMW, verifier.ExpectRecord); then the Evidence map
+//     and certificate table (strict, canonical) and the report layout (version 2 to 5, reserved
 //     fields zero, ECDSA P-384 signature).
 //  2. chain: the VCEK (or VLEK) certificate, taken from the Evidence's
 //     certificate table or, for a VCEK, from Config.Collateral (AMD's KDS

@@ -139,7 +139,7 @@ type Verifier struct {
 	meas  map[[48]byte]bool
 }
 
-var _ verifier.Verifier = (*Verifier)(nil)
+var _ verifier.RecordVerifier = (*Verifier)(nil)
 
 // New returns a Verifier for cfg.
 func New(cfg Config) (*Verifier, error) {
@@ -191,22 +191,33 @@ func unavailable(reason string, err error) error {
 	return verifier.Unavailable(errors.As(err, &fe) && fe.Retryable, err, "sevsnp: %s", reason)
 }
 
-// Verify appraises a CMW carrying SEV-SNP Evidence against exp.
+// Verify appraises a CMW carrying SEV-SNP Evidence against exp
+// (verifier.VerifyCMW, then VerifyRecord).
 func (v *Verifier) Verify(ctx context.Context, cmw []byte, exp *verifier.Expected) (*verifier.Result, error) {
-	if exp == nil {
-		return nil, errors.New("sevsnp: nil Expected")
-	}
-	rd, err := exp.ReportData64()
-	if err != nil {
-		return nil, fmt.Errorf("sevsnp: expected challenge: %w", err)
-	}
-	return v.VerifyReportData(ctx, cmw, rd, exp.Now)
+	return verifier.VerifyCMW(ctx, v, cmw, exp)
 }
 
 // VerifyReportData is Verify for callers that lay REPORT_DATA out
 // themselves: the report's REPORT_DATA must equal reportData. now is the
 // appraisal time (zero: Config.Time).
 func (v *Verifier) VerifyReportData(ctx context.Context, cmw []byte, reportData [64]byte, now time.Time) (*verifier.Result, error) {
+	return v.Verify(ctx, cmw, &verifier.Expected{ReportData: &reportData, Now: now})
+}
+
+// VerifyRecord appraises a decoded CMW record of type cmw.MediaTypeSEVSNP
+// (indicator evidence or none) against exp.
+func (v *Verifier) VerifyRecord(ctx context.Context, rec expatcmw.Record, exp *verifier.Expected) (*verifier.Result, error) {
+	if err := verifier.ExpectRecord(rec, expatcmw.MediaTypeSEVSNP, expatcmw.Evidence); err != nil {
+		return nil, err
+	}
+	if exp == nil {
+		return nil, errors.New("sevsnp: nil Expected")
+	}
+	reportData, err := exp.ReportData64()
+	if err != nil {
+		return nil, fmt.Errorf("sevsnp: expected challenge: %w", err)
+	}
+	now := exp.Now
 	if now.IsZero() {
 		if v.cfg.Time != nil {
 			now = v.cfg.Time()
@@ -214,10 +225,7 @@ func (v *Verifier) VerifyReportData(ctx context.Context, cmw []byte, reportData 
 			now = time.Now()
 		}
 	}
-	val, err := decodeCMW(cmw)
-	if err != nil {
-		return nil, err
-	}
+	val := rec.Value
 	ev, err := wire.Unmarshal(val)
 	if err != nil {
 		return nil, verifier.Reject(verifier.CheckFormat, err, "sevsnp: evidence")

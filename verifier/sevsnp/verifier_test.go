@@ -132,8 +132,9 @@ func TestRejects(t *testing.T) {
 			return bytes.Replace(rec, []byte("sev-snp-report"), []byte("sev-snp-rep0rt"), 1)
 		}},
 		{name: "trailing bytes", check: verifier.CheckFormat, rec: func() []byte { return append(p.Attest(t, ch, nil, nil), 0) }},
-		{name: "JSON record of the media type", check: verifier.CheckFormat, rec: func() []byte {
-			return rewrap(t, p.Attest(t, ch, nil, nil), func(c *cmw.CMW) ([]byte, error) { return c.MarshalJSON() })
+		{name: "JSON record of the media type, not canonical", check: verifier.CheckFormat, rec: func() []byte {
+			j := rewrap(t, p.Attest(t, ch, nil, nil), func(c *cmw.CMW) ([]byte, error) { return c.MarshalJSON() })
+			return bytes.Replace(j, []byte(`",`), []byte(`", `), 1)
 		}},
 		{name: "reference-values indicator", check: verifier.CheckFormat, rec: func() []byte {
 			val := sevsnptest.EvidenceOf(t, p.Attest(t, ch, nil, nil))
@@ -199,8 +200,8 @@ func rewrap(t testing.TB, rec []byte, enc func(*cmw.CMW) ([]byte, error)) []byte
 	return out
 }
 
-// Media types compare case-insensitively (RFC 2045), as in
-// verifier.Dispatch: a record whose type differs only in case is ours.
+// The media type must be spelled exactly (package cmw's one record rule):
+// a record whose type differs only in case is refused, as by every backend.
 func TestMediaTypeCase(t *testing.T) {
 	p := sevsnptest.NewPlatform(t)
 	ch := sevsnptest.RandomChallenge(t)
@@ -215,8 +216,10 @@ func TestMediaTypeCase(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := mustNew(t, sevsnp.Config{Roots: p.Roots(), Policy: sevsnp.Policy{Measurements: [][]byte{sevsnptest.Measurement()}}})
-	if _, err := v.Verify(context.Background(), rec, &verifier.Expected{Challenge: ch}); err != nil {
-		t.Fatal(err)
+	_, err = v.Verify(context.Background(), rec, &verifier.Expected{Challenge: ch})
+	checktest.Rejected(t, err, verifier.CheckFormat)
+	if !errors.Is(err, cmw.ErrUnexpected) {
+		t.Errorf("got %v, want cmw.ErrUnexpected", err)
 	}
 }
 

@@ -86,7 +86,7 @@ type Verifier struct {
 	cache map[cacheKey]*cacheEntry
 }
 
-var _ verifier.Verifier = (*Verifier)(nil)
+var _ verifier.RecordVerifier = (*Verifier)(nil)
 
 type cacheKey struct {
 	req  Request
@@ -155,31 +155,23 @@ func New(opts *Options) (*Verifier, error) {
 }
 
 // Verify implements verifier.Verifier for CMW records of type
-// cmw.MediaTypeTDX.
+// cmw.MediaTypeTDX (verifier.VerifyCMW, then VerifyRecord).
 func (v *Verifier) Verify(ctx context.Context, b []byte, exp *verifier.Expected) (*verifier.Result, error) {
+	return verifier.VerifyCMW(ctx, v, b, exp)
+}
+
+// VerifyRecord appraises a decoded CMW record of type cmw.MediaTypeTDX
+// (indicator evidence or none) against exp.
+func (v *Verifier) VerifyRecord(ctx context.Context, rec expatcmw.Record, exp *verifier.Expected) (*verifier.Result, error) {
+	if err := verifier.ExpectRecord(rec, expatcmw.MediaTypeTDX, expatcmw.Evidence); err != nil {
+		return nil, err
+	}
 	if exp == nil {
 		return nil, verifier.Reject(verifier.CheckChallenge, nil, "tdx: no expected challenge")
 	}
 	rd, err := exp.ReportData64()
 	if err != nil {
 		return nil, fmt.Errorf("tdx: expected challenge: %w", err)
-	}
-	if len(b) == 0 || len(b) > 2*wire.MaxEvidenceSize {
-		return nil, verifier.Reject(verifier.CheckFormat, nil, "tdx: CMW of %d bytes", len(b))
-	}
-	c, err := expatcmw.Decode(b, nil)
-	if err != nil {
-		return nil, verifier.Reject(verifier.CheckFormat, err, "tdx: CMW")
-	}
-	rec, ok := c.Record()
-	if !ok {
-		return nil, verifier.Reject(verifier.CheckFormat, nil, "tdx: CMW is not a record")
-	}
-	if !expatcmw.EqualMediaTypes(rec.MediaType, expatcmw.MediaTypeTDX) {
-		return nil, verifier.Reject(verifier.CheckFormat, nil, "tdx: CMW media type %q, want %q", rec.MediaType, expatcmw.MediaTypeTDX)
-	}
-	if rec.Indicator != 0 && rec.Indicator != expatcmw.Evidence {
-		return nil, verifier.Reject(verifier.CheckFormat, nil, "tdx: CMW indicator %v is not evidence", rec.Indicator)
 	}
 	val := rec.Value
 	ev, err := wire.Parse(val)

@@ -3,11 +3,11 @@
 //
 // Verify accepts a bundle only when all of these hold:
 //
-//   - format: the CMW decodes with package cmw's strict decoder into one
-//     CBOR record of cmw.MediaTypeTPM2 with the evidence indicator, in the
-//     exact encoding bundle.Wrap produces; the bundle decodes strictly
-//     (bundle.Unwrap), and every TPM structure re-marshals to exactly its
-//     bytes;
+//   - format: the CMW is one record of cmw.MediaTypeTPM2 with the evidence
+//     indicator or none, under package cmw's one record rule (size limit,
+//     canonical encoding; verifier.VerifyCMW, verifier.ExpectRecord); the
+//     bundle decodes strictly (bundle.Unmarshal), and every TPM structure
+//     re-marshals to exactly its bytes;
 //   - ak: the attestation key is a restricted, TPM-generated ECC P-256
 //     signing key, trusted because its public key is pinned
 //     (Config.TrustedAKs) or because the bundle's AK certificate chains to
@@ -99,7 +99,7 @@ type Verifier struct {
 	pinned  [][]byte // SPKI DER of pinned AKs
 }
 
-var _ verifier.Verifier = (*Verifier)(nil)
+var _ verifier.RecordVerifier = (*Verifier)(nil)
 
 // New checks cfg and returns a Verifier. cfg is copied.
 func New(cfg *Config) (*Verifier, error) {
@@ -153,8 +153,18 @@ func ParseAKPublic(tpmtPublic []byte) (crypto.PublicKey, error) {
 	return k, nil
 }
 
-// Verify appraises a CMW carrying a TPM 2.0 quote bundle against exp.
+// Verify appraises a CMW carrying a TPM 2.0 quote bundle against exp
+// (verifier.VerifyCMW, then VerifyRecord).
 func (v *Verifier) Verify(ctx context.Context, data []byte, exp *verifier.Expected) (*verifier.Result, error) {
+	return verifier.VerifyCMW(ctx, v, data, exp)
+}
+
+// VerifyRecord appraises a decoded CMW record of type cmw.MediaTypeTPM2
+// (indicator evidence or none) against exp.
+func (v *Verifier) VerifyRecord(ctx context.Context, rec cmw.Record, exp *verifier.Expected) (*verifier.Result, error) {
+	if err := verifier.ExpectRecord(rec, cmw.MediaTypeTPM2, cmw.Evidence); err != nil {
+		return nil, err
+	}
 	if exp == nil {
 		return nil, errors.New("tpm: nil Expected")
 	}
@@ -173,7 +183,7 @@ func (v *Verifier) Verify(ctx context.Context, data []byte, exp *verifier.Expect
 			now = time.Now()
 		}
 	}
-	b, err := bundle.Unwrap(data)
+	b, err := bundle.Unmarshal(rec.Value)
 	if err != nil {
 		return nil, verifier.Reject(verifier.CheckFormat, err, "tpm: undecodable TPM quote bundle")
 	}

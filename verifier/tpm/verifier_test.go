@@ -233,7 +233,7 @@ func TestVerifyRejects(t *testing.T) {
 		{"not a CMW", func() []byte { return []byte("{}") }, exp, nil, verifier.CheckFormat},
 		{"truncated", func() []byte { return good[:len(good)-1] }, exp, nil, verifier.CheckFormat},
 		{"trailing byte", func() []byte { return append(bytes.Clone(good), 0) }, exp, nil, verifier.CheckFormat},
-		{"the bundle in a JSON record", func() []byte {
+		{"the bundle in a JSON record, not canonical", func() []byte {
 			c, err := cmw.Decode(good, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -242,7 +242,7 @@ func TestVerifyRejects(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			return out
+			return bytes.Replace(out, []byte(`",`), []byte(`", `), 1)
 		}, exp, nil, verifier.CheckFormat},
 		{"the record in a collection", func() []byte {
 			r, _ := mustDecode(t, good).Record()

@@ -52,6 +52,9 @@ func (v *Verifier) Verify(ctx context.Context, b []byte, exp *verifier.Expected)
 		return nil, verifier.Reject(verifier.CheckFormat, nil, "veraison: CMW collections are not supported by Veraison")
 	}
 	if cmw.EqualMediaTypes(rec.MediaType, cmw.MediaTypeEAR) {
+		if err := verifier.ExpectRecord(rec, cmw.MediaTypeEAR, cmw.AttestationResults); err != nil {
+			return nil, err
+		}
 		return v.verifyPassport(ctx, rec.Value, rd[:], exp)
 	}
 	a, err := v.c.Appraise(ctx, b, rd[:])

@@ -183,48 +183,24 @@ func Wrap(b *Bundle) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return wrap(enc)
-}
-
-func wrap(enc []byte) ([]byte, error) {
 	out, err := cmw.MarshalEvidence(cmw.MediaTypeTPM2, enc)
 	if err != nil {
 		return nil, fmt.Errorf("tpm bundle: cmw: %w", err)
 	}
-	if len(out) > MaxSize {
-		return nil, fmt.Errorf("%w: CMW of %d bytes exceeds %d (drop the event log or certificates)", ErrTooLarge, len(out), MaxSize)
+	if len(out) > cmw.MaxSize {
+		return nil, fmt.Errorf("%w: CMW of %d bytes exceeds %d (drop the event log or certificates)", ErrTooLarge, len(out), cmw.MaxSize)
 	}
 	return out, nil
 }
 
-// cmwLimits: a bundle's CMW is one record, never a collection.
-var cmwLimits = &cmw.Limits{MaxSize: MaxSize, MaxDepth: 1, MaxItems: 1}
-
 // Unwrap takes a CMW record of type cmw.MediaTypeTPM2 with the evidence
-// indicator apart and decodes its bundle. The CMW goes through package
-// cmw's strict decoder; it must then be a CBOR record (not JSON, not a
-// collection) whose media type equals cmw.MediaTypeTPM2 (compared with
-// cmw.EqualMediaTypes) and whose indicator is exactly "evidence", and it
-// must be byte for byte the encoding Wrap produces (so the media type is
-// spelled as Wrap spells it): every bundle has one CMW encoding.
+// indicator (or none) apart and decodes its bundle. The CMW goes through
+// package cmw's one record decoder (cmw.DecodeRecord: size limit,
+// canonical encoding, exact media type, indicator).
 func Unwrap(data []byte) (*Bundle, error) {
-	c, err := cmw.Decode(data, cmwLimits)
+	r, err := cmw.DecodeRecord(data, cmw.MediaTypeTPM2, cmw.Evidence)
 	if err != nil {
-		return nil, fmt.Errorf("%w: CMW: %w", ErrMalformed, err)
-	}
-	r, ok := c.Record()
-	if !ok || c.Format() != cmw.FormatCBORRecord {
-		return nil, malformed("CMW is a %v, not a CBOR record", c.Format())
-	}
-	if !cmw.EqualMediaTypes(r.MediaType, cmw.MediaTypeTPM2) {
-		return nil, malformed("CMW type %q is not %q", r.MediaType, cmw.MediaTypeTPM2)
-	}
-	if r.Indicator != cmw.Evidence {
-		return nil, malformed("CMW indicator %v is not evidence", r.Indicator)
-	}
-	again, err := wrap(r.Value)
-	if err != nil || !bytes.Equal(again, data) {
-		return nil, malformed("CMW record not in the encoding Wrap produces")
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	return Unmarshal(r.Value)
 }

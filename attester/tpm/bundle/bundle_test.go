@@ -134,12 +134,11 @@ func TestUnwrapRejects(t *testing.T) {
 	}{
 		{"empty", nil},
 		{"JSON record", []byte(`["application/vnd.go-expat.tpm2-quote+cbor","AA",4]`)},
-		{"JSON record of a valid bundle", jsonRecord()},
+		{"JSON record of a valid bundle, not canonical", bytes.Replace(jsonRecord(), []byte(`",`), []byte(`", `), 1)},
 		{"truncated", good[:len(good)-1]},
 		{"trailing", append(bytes.Clone(good), 0)},
 		{"other media type", record("application/vnd.go-expat.sev-snp-report+cbor", cmw.Evidence)},
 		{"media type in other case", record(strings.ToUpper(cmw.MediaTypeTPM2), cmw.Evidence)},
-		{"no indicator", record(cmw.MediaTypeTPM2, 0)},
 		{"attestation-results indicator", record(cmw.MediaTypeTPM2, cmw.AttestationResults)},
 		{"evidence and reference values", record(cmw.MediaTypeTPM2, cmw.Evidence|cmw.ReferenceValues)},
 		{"collection", collection()},
@@ -151,6 +150,13 @@ func TestUnwrapRejects(t *testing.T) {
 				t.Fatalf("got %v, %v; want ErrMalformed", b, err)
 			}
 		})
+	}
+	// package cmw's one record rule admits the canonical JSON record and an
+	// absent indicator.
+	for name, in := range map[string][]byte{"JSON record": jsonRecord(), "no indicator": record(cmw.MediaTypeTPM2, 0)} {
+		if b, err := Unwrap(in); err != nil || b == nil {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }
 

@@ -72,8 +72,6 @@ const (
 	// DefaultVerifierName is the Result.Verifier of a Verifier without a
 	// Name.
 	DefaultVerifierName = "go-expat test-kit verifier (TEST ONLY)"
-	// maxEvidence bounds the COSE_Sign1 the Verifier parses.
-	maxEvidence = 1 << 20
 )
 
 // GenerateKey returns a fresh, throwaway P-256 key for an Attester. It is
@@ -277,23 +275,31 @@ type Verifier struct {
 	ReferenceMeasurements []verifier.Measurement
 	// Name is Result.Verifier; "" means DefaultVerifierName.
 	Name string
-	// Limits bound the CMW; nil means cmw's defaults.
-	Limits *cmw.Limits
 	// Time is the appraisal clock when Expected.Now is zero; nil means
 	// time.Now.
 	Time func() time.Time
 }
 
-var _ verifier.Verifier = (*Verifier)(nil)
+var _ verifier.RecordVerifier = (*Verifier)(nil)
 
 // strictMode checks the claims set before veraison/eat (whose decoding
 // accepts duplicate keys) reads it.
 var strictMode = strictcbor.DecMode(strictcbor.Limits{MaxNestedLevels: 16, MaxArrayElements: 1024, MaxMapPairs: 1024, AllowTags: true})
 
-// Verify appraises test-kit Evidence: the CMW record's type, the COSE
-// signature by a trusted key, the nonce against exp.Challenge (constant
-// time), then the reference measurements.
+// Verify appraises test-kit Evidence (verifier.VerifyCMW, then
+// VerifyRecord).
 func (v *Verifier) Verify(ctx context.Context, b []byte, exp *verifier.Expected) (*verifier.Result, error) {
+	return verifier.VerifyCMW(ctx, v, b, exp)
+}
+
+// VerifyRecord appraises a decoded record: its type (cmw.MediaTypeTestKit,
+// indicator evidence or none), the COSE signature by a trusted key, the
+// nonce against exp.Challenge (constant time), then the reference
+// measurements.
+func (v *Verifier) VerifyRecord(ctx context.Context, rec cmw.Record, exp *verifier.Expected) (*verifier.Result, error) {
+	if err := verifier.ExpectRecord(rec, cmw.MediaTypeTestKit, cmw.Evidence); err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, verifier.Unavailable(false, err, "testkit: context done")
 	}
@@ -303,23 +309,6 @@ func (v *Verifier) Verify(ctx context.Context, b []byte, exp *verifier.Expected)
 	want, err := exp.ReportData64()
 	if err != nil {
 		return nil, fmt.Errorf("testkit: expected challenge: %w", err)
-	}
-	c, err := cmw.Decode(b, v.Limits)
-	if err != nil {
-		return nil, verifier.Reject(verifier.CheckFormat, err, "testkit: CMW")
-	}
-	rec, ok := c.Record()
-	if !ok {
-		return nil, verifier.Reject(verifier.CheckFormat, nil, "testkit: a collection, not a test-kit record")
-	}
-	if !cmw.EqualMediaTypes(rec.MediaType, cmw.MediaTypeTestKit) {
-		return nil, verifier.Reject(verifier.CheckFormat, nil, "testkit: media type %q", rec.MediaType)
-	}
-	if rec.Indicator != 0 && !rec.Indicator.Has(cmw.Evidence) {
-		return nil, verifier.Reject(verifier.CheckFormat, nil, "testkit: indicator %v is not evidence", rec.Indicator)
-	}
-	if len(rec.Value) > maxEvidence {
-		return nil, verifier.Reject(verifier.CheckFormat, nil, "testkit: evidence of %d bytes", len(rec.Value))
 	}
 
 	var msg cose.Sign1Message
