@@ -55,6 +55,7 @@ import (
 	"time"
 
 	"github.com/attested-tls/go-expat/attester"
+	"github.com/attested-tls/go-expat/attester/tpm/tpmsim"
 	"github.com/attested-tls/go-expat/expat"
 	"github.com/attested-tls/go-expat/verifier"
 	"github.com/attested-tls/go-expat/verifier/ear"
@@ -66,6 +67,9 @@ type options struct {
 	mutual, tamper, passport bool
 	serverAddr, clientAddr   string
 	akFile, clientAKFile     string
+	// openTPM opens the simulated TPM: tpmsim.Open, which fails with
+	// tpmsim.ErrNoCgo in a build without cgo.
+	openTPM func() (*tpmsim.Simulator, error)
 }
 
 // earIssuerName is the iss of the EARs the server's local Verifier signs.
@@ -82,10 +86,17 @@ func main() {
 // attestation was verified, 1 when it was rejected or something failed,
 // 2 for bad flags.
 func run(args []string, stdout, stderr io.Writer) int {
+	return runWithTPM(args, stdout, stderr, tpmsim.Open)
+}
+
+// runWithTPM is run with openTPM as the way to the simulated TPM (the
+// tests pass one that fails as a build without cgo does).
+func runWithTPM(args []string, stdout, stderr io.Writer, openTPM func() (*tpmsim.Simulator, error)) int {
 	opts, err := parseFlags(args, stderr)
 	if err != nil {
 		return 2
 	}
+	opts.openTPM = openTPM
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	out := newPrinter(stdout)
@@ -244,7 +255,7 @@ func peerVerifier(t *peerTrust, passport bool) (*timedVerifier, error) {
 
 // runBoth runs server and client in this process, sharing one simulated TPM.
 func runBoth(ctx context.Context, opts *options, out *printer) error {
-	plat, err := bootPlatform(ctx, opts.tamper)
+	plat, err := bootPlatform(ctx, opts.openTPM, opts.tamper)
 	if err != nil {
 		return err
 	}
@@ -294,7 +305,7 @@ func runBoth(ctx context.Context, opts *options, out *printer) error {
 // runServerProcess is -server: one platform, connections served one at a
 // time until interrupted.
 func runServerProcess(ctx context.Context, opts *options, out *printer) error {
-	plat, err := bootPlatform(ctx, opts.tamper)
+	plat, err := bootPlatform(ctx, opts.openTPM, opts.tamper)
 	if err != nil {
 		return err
 	}
@@ -356,7 +367,7 @@ func runClientProcess(ctx context.Context, opts *options, out *printer) error {
 	}
 	var cli *side
 	if opts.mutual {
-		plat, err := bootPlatform(ctx, opts.tamper)
+		plat, err := bootPlatform(ctx, opts.openTPM, opts.tamper)
 		if err != nil {
 			return err
 		}

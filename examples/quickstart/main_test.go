@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"io"
@@ -21,6 +22,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/attested-tls/go-expat/attester/tpm/tpmsim"
 )
 
 // The quickstart's tests drive the real program: the simulated TPM, TLS
@@ -226,7 +229,7 @@ func TestClientWithoutServerFile(t *testing.T) {
 func testTrust(tb testing.TB) *peerTrust {
 	tb.Helper()
 	ctx := context.Background()
-	plat, err := bootPlatform(ctx, false)
+	plat, err := bootPlatform(ctx, tpmsim.Open, false)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -370,24 +373,85 @@ func buildDemo(t *testing.T, env ...string) string {
 	return bin
 }
 
-// TestNoCgo: built without cgo, the program prints one line saying what to
-// install, and fails.
+// noCgo opens the TPM as tpmsim.Open does in a build without cgo.
+func noCgo() (*tpmsim.Simulator, error) { return nil, tpmsim.ErrNoCgo }
+
+// TestNoCgo: without the simulator (a build without cgo), every mode that
+// needs a TPM prints one line saying what to install, and fails.
+// TestNoCgoBuild checks that such a build is what this test simulates.
 func TestNoCgo(t *testing.T) {
-	bin := buildDemo(t, "CGO_ENABLED=0")
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(bin)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-		t.Fatalf("run: %v, want exit status 1", err)
+	akFile := filepath.Join(t.TempDir(), "ak.json")
+	for _, args := range [][]string{nil, {"-tamper"}, {"-passport"}, {"-mutual"}, {"-server", "127.0.0.1:0", "-ak-file", akFile}} {
+		t.Run(strings.Join(append([]string{"quickstart"}, args...), " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if code := runWithTPM(args, &stdout, &stderr, noCgo); code != 1 {
+				t.Fatalf("exit status %d, want 1", code)
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("stdout %q, want nothing", stdout.String())
+			}
+			lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
+			if len(lines) != 1 || lines[0] != errNoSimulator.Error() || !strings.Contains(lines[0], "apt-get install gcc libssl-dev") {
+				t.Errorf("stderr %q, want one line naming the packages to install", stderr.String())
+			}
+		})
 	}
-	if stdout.Len() != 0 {
-		t.Errorf("stdout %q, want nothing", stdout.String())
+}
+
+// TestNoCgoBuild: with CGO_ENABLED=0 the program's build graph resolves
+// (no package is left without files, none compiles C), the simulator's C
+// code is not in it, and tpmsim is its no-cgo variant, whose API
+// attester/tpm/tpmsim's TestNoCgoVariantAPI holds equal to the cgo one's,
+// and whose Open returns ErrNoCgo (TestNoCgo's premise). go list reads
+// files only: unlike a build it needs no cold compile of the standard
+// library without cgo.
+func TestNoCgoBuild(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list")
 	}
-	lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
-	if len(lines) != 1 || !strings.Contains(lines[0], "apt-get install gcc libssl-dev") {
-		t.Errorf("stderr %q, want one line naming the packages to install", stderr.String())
+	cmd := exec.Command("go", "list", "-deps", "-e", "-json=ImportPath,Standard,GoFiles,CgoFiles,Error,DepsErrors", ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	type pkg struct {
+		ImportPath string
+		Standard   bool
+		GoFiles    []string
+		CgoFiles   []string
+		Error      *struct{ Err string }
+		DepsErrors []struct{ Err string }
+	}
+	const tpmsimPath = "github.com/attested-tls/go-expat/attester/tpm/tpmsim"
+	dec := json.NewDecoder(bytes.NewReader(out))
+	n, sawMain := 0, false
+	for dec.More() {
+		var p pkg
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if p.Error != nil || len(p.DepsErrors) > 0 {
+			t.Errorf("%s: %v %v", p.ImportPath, p.Error, p.DepsErrors)
+		}
+		if len(p.CgoFiles) > 0 {
+			t.Errorf("%s has cgo files %v without cgo", p.ImportPath, p.CgoFiles)
+		}
+		if !p.Standard && len(p.GoFiles) == 0 {
+			t.Errorf("%s has no Go files without cgo", p.ImportPath)
+		}
+		switch {
+		case p.ImportPath == "github.com/google/go-tpm-tools/simulator":
+			t.Error("the simulator's C code is in a build without cgo")
+		case p.ImportPath == tpmsimPath && (len(p.GoFiles) != 1 || p.GoFiles[0] != "nocgo.go"):
+			t.Errorf("tpmsim without cgo compiles %v, want [nocgo.go]", p.GoFiles)
+		case p.ImportPath == "github.com/attested-tls/go-expat/examples/quickstart":
+			sawMain = true
+		}
+	}
+	if !sawMain || n < 50 {
+		t.Fatalf("%d packages listed, quickstart among them: %v", n, sawMain)
 	}
 }
 

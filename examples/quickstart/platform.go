@@ -81,12 +81,12 @@ type platform struct {
 // errNoSimulator marks a build without cgo, where the simulator is absent.
 var errNoSimulator = errors.New("go-expat quickstart: the TPM simulator needs cgo: install gcc and the OpenSSL headers (apt-get install gcc libssl-dev) and build with CGO_ENABLED=1")
 
-// bootPlatform starts the in-process TPM simulator, "boots" bootChain into
-// its PCRs (and the rogue component when tampered), and creates the
-// attester. Only one simulator exists per process: close the platform
-// before booting another.
-func bootPlatform(ctx context.Context, tampered bool) (*platform, error) {
-	sim, err := tpmsim.Open()
+// bootPlatform starts the in-process TPM simulator with openTPM (tpmsim.Open
+// but in tests), "boots" bootChain into its PCRs (and the rogue component
+// when tampered), and creates the attester. Only one simulator exists per
+// process: close the platform before booting another.
+func bootPlatform(ctx context.Context, openTPM func() (*tpmsim.Simulator, error), tampered bool) (*platform, error) {
+	sim, err := openTPM()
 	if errors.Is(err, tpmsim.ErrNoCgo) {
 		return nil, errNoSimulator
 	}
