@@ -15,9 +15,9 @@ import (
 	labi "github.com/google/go-sev-guest/client/linuxabi"
 
 	"github.com/attested-tls/go-expat/attester/sevsnp"
+	"github.com/attested-tls/go-expat/attester/sevsnp/sevsnptest"
 	"github.com/attested-tls/go-expat/attester/sevsnp/wire"
 	"github.com/attested-tls/go-expat/cmw"
-	"github.com/attested-tls/go-expat/internal/sevsnptest"
 	"github.com/attested-tls/go-expat/verifier"
 	vsevsnp "github.com/attested-tls/go-expat/verifier/sevsnp"
 )

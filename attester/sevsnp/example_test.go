@@ -7,7 +7,7 @@ import (
 
 	"github.com/attested-tls/go-expat/attester"
 	"github.com/attested-tls/go-expat/attester/sevsnp"
-	"github.com/attested-tls/go-expat/internal/sevsnptest"
+	"github.com/attested-tls/go-expat/attester/sevsnp/sevsnptest"
 	"github.com/attested-tls/go-expat/verifier"
 	vsevsnp "github.com/attested-tls/go-expat/verifier/sevsnp"
 )

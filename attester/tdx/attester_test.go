@@ -11,9 +11,9 @@ import (
 
 	"github.com/attested-tls/go-expat/attester"
 	"github.com/attested-tls/go-expat/attester/tdx"
+	"github.com/attested-tls/go-expat/attester/tdx/tdxtest"
 	"github.com/attested-tls/go-expat/attester/tdx/wire"
 	expatcmw "github.com/attested-tls/go-expat/cmw"
-	"github.com/attested-tls/go-expat/internal/tdxtest"
 	"github.com/veraison/cmw"
 )
 

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/attested-tls/go-expat/attester/tdx"
-	"github.com/attested-tls/go-expat/internal/tdxtest"
+	"github.com/attested-tls/go-expat/attester/tdx/tdxtest"
 )
 
 // A TDX attester over configfs-tsm. On a real guest the client is

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/attested-tls/go-expat/attester/tdx"
+	"github.com/attested-tls/go-expat/attester/tdx/tdxtest"
 	"github.com/attested-tls/go-expat/internal/expattest"
-	"github.com/attested-tls/go-expat/internal/tdxtest"
 	"github.com/attested-tls/go-expat/verifier"
 	vtdx "github.com/attested-tls/go-expat/verifier/tdx"
 )

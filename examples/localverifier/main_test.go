@@ -25,10 +25,10 @@ import (
 	"github.com/attested-tls/go-expat/attester"
 	acca "github.com/attested-tls/go-expat/attester/cca"
 	"github.com/attested-tls/go-expat/attester/cca/ccatest"
+	"github.com/attested-tls/go-expat/attester/sevsnp/sevsnptest"
 	atdx "github.com/attested-tls/go-expat/attester/tdx"
+	"github.com/attested-tls/go-expat/attester/tdx/tdxtest"
 	"github.com/attested-tls/go-expat/expat/expattest/testkit"
-	"github.com/attested-tls/go-expat/internal/sevsnptest"
-	"github.com/attested-tls/go-expat/internal/tdxtest"
 	"github.com/attested-tls/go-expat/verifier"
 	"github.com/attested-tls/go-expat/verifier/veraison"
 )

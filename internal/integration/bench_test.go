@@ -3,9 +3,9 @@ package integration_test
 import (
 	"testing"
 
+	"github.com/attested-tls/go-expat/attester/sevsnp/sevsnptest"
 	"github.com/attested-tls/go-expat/expat"
 	"github.com/attested-tls/go-expat/internal/expattest"
-	"github.com/attested-tls/go-expat/internal/sevsnptest"
 	vsevsnp "github.com/attested-tls/go-expat/verifier/sevsnp"
 )
 

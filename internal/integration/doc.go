@@ -3,7 +3,7 @@
 // loopback TCP) with the real backends and their test-only parts:
 //
 //   - AMD SEV-SNP: attester/sevsnp through the configfs-tsm backend, whose
-//     fake (internal/sevsnptest) signs reports with go-sev-guest's test keys,
+//     fake (attester/sevsnp/sevsnptest) signs reports with go-sev-guest's test keys,
 //     appraised by verifier/sevsnp configured with those test roots
 //     explicitly (AMD's real roots, the default, reject them);
 //   - TPM 2.0: attester/tpm on the in-process reference simulator

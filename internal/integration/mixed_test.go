@@ -5,10 +5,10 @@ import (
 	"encoding/hex"
 	"testing"
 
+	"github.com/attested-tls/go-expat/attester/sevsnp/sevsnptest"
 	"github.com/attested-tls/go-expat/cmw"
 	"github.com/attested-tls/go-expat/expat"
 	"github.com/attested-tls/go-expat/internal/expattest"
-	"github.com/attested-tls/go-expat/internal/sevsnptest"
 	"github.com/attested-tls/go-expat/verifier"
 	vsevsnp "github.com/attested-tls/go-expat/verifier/sevsnp"
 	vtpm "github.com/attested-tls/go-expat/verifier/tpm"

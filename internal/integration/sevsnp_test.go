@@ -7,9 +7,9 @@ import (
 
 	spb "github.com/google/go-sev-guest/proto/sevsnp"
 
+	"github.com/attested-tls/go-expat/attester/sevsnp/sevsnptest"
 	"github.com/attested-tls/go-expat/expat"
 	"github.com/attested-tls/go-expat/internal/expattest"
-	"github.com/attested-tls/go-expat/internal/sevsnptest"
 	"github.com/attested-tls/go-expat/verifier"
 	vsevsnp "github.com/attested-tls/go-expat/verifier/sevsnp"
 )

@@ -9,7 +9,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
-	"fmt"
 	"testing"
 
 	cose "github.com/veraison/go-cose"
@@ -254,31 +253,43 @@ func TestAttester(t *testing.T) {
 	}
 }
 
-// Example builds a test-only PSA token bound to a go-expat challenge and
-// checks it with psatoken and the platform's IAK.
-func Example() {
+// TestTokenBoundAndSigned: a test-only PSA token bound to a go-expat
+// challenge verifies with psatoken and the platform's IAK. (This kit is
+// internal: what a user could copy lives in Examples of public packages.)
+func TestTokenBoundAndSigned(t *testing.T) {
 	p, err := psatest.New(nil)
 	if err != nil {
-		panic(err)
+		t.Fatal(err)
 	}
 	ch := attester.Challenge{Hash: crypto.SHA256, Binding: make([]byte, 32), AIKPubHash: make([]byte, 32)}
 	rec, err := (&psatest.Attester{Platform: p}).Attest(context.Background(), ch)
 	if err != nil {
-		panic(err)
+		t.Fatal(err)
 	}
-	dec, _ := cmw.Decode(rec, nil)
-	r, _ := dec.Record()
+	dec, err := cmw.Decode(rec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, ok := dec.Record()
+	if !ok {
+		t.Fatal("not a record")
+	}
 	ev, err := psatoken.DecodeAndValidateEvidenceFromCOSE(r.Value)
 	if err != nil {
-		panic(err)
+		t.Fatal(err)
 	}
-	nonce, _ := ev.Claims.GetNonce()
+	nonce, err := ev.Claims.GetNonce()
+	if err != nil {
+		t.Fatal(err)
+	}
 	rd, _ := ch.ReportData64()
-	fmt.Println(r.MediaType)
-	fmt.Println("signed by the IAK:", ev.Verify(p.IAK()) == nil)
-	fmt.Println("nonce is ReportData64:", bytes.Equal(nonce, rd[:]))
-	// Output:
-	// application/eat-cwt; profile="http://arm.com/psa/2.0.0"
-	// signed by the IAK: true
-	// nonce is ReportData64: true
+	if r.MediaType != `application/eat-cwt; profile="http://arm.com/psa/2.0.0"` {
+		t.Errorf("media type %q", r.MediaType)
+	}
+	if err := ev.Verify(p.IAK()); err != nil {
+		t.Errorf("not signed by the IAK: %v", err)
+	}
+	if !bytes.Equal(nonce, rd[:]) {
+		t.Errorf("nonce %x, want ReportData64 %x", nonce, rd)
+	}
 }

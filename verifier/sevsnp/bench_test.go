@@ -11,7 +11,7 @@ import (
 	"github.com/google/go-sev-guest/verify/trust"
 
 	asevsnp "github.com/attested-tls/go-expat/attester/sevsnp"
-	"github.com/attested-tls/go-expat/internal/sevsnptest"
+	"github.com/attested-tls/go-expat/attester/sevsnp/sevsnptest"
 	"github.com/attested-tls/go-expat/verifier"
 	"github.com/attested-tls/go-expat/verifier/sevsnp"
 )

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	asevsnp "github.com/attested-tls/go-expat/attester/sevsnp"
+	"github.com/attested-tls/go-expat/attester/sevsnp/sevsnptest"
 	"github.com/attested-tls/go-expat/internal/checktest"
-	"github.com/attested-tls/go-expat/internal/sevsnptest"
 	"github.com/attested-tls/go-expat/verifier"
 	"github.com/attested-tls/go-expat/verifier/sevsnp"
 )

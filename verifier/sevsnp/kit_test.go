@@ -1,6 +1,6 @@
 package sevsnp_test
 
-// Test helpers around internal/sevsnptest, the shared fake SEV-SNP platform
+// Test helpers around attester/sevsnp/sevsnptest, the shared fake SEV-SNP platform
 // built from go-sev-guest's test-only AMD-style keys. Nothing trusts these
 // keys unless a test passes Platform.Roots() to the verifier explicitly.
 
@@ -19,7 +19,7 @@ import (
 
 	"github.com/google/go-sev-guest/kds"
 
-	"github.com/attested-tls/go-expat/internal/sevsnptest"
+	"github.com/attested-tls/go-expat/attester/sevsnp/sevsnptest"
 )
 
 // kdsServer is an httptest AMD KDS that serves one platform's VCEK and

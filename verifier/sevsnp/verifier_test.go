@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"math/big"
 	"strings"
 	"sync"
@@ -15,10 +14,10 @@ import (
 	spb "github.com/google/go-sev-guest/proto/sevsnp"
 
 	asevsnp "github.com/attested-tls/go-expat/attester/sevsnp"
+	"github.com/attested-tls/go-expat/attester/sevsnp/sevsnptest"
 	"github.com/attested-tls/go-expat/attester/sevsnp/wire"
 	"github.com/attested-tls/go-expat/cmw"
 	"github.com/attested-tls/go-expat/internal/checktest"
-	"github.com/attested-tls/go-expat/internal/sevsnptest"
 	"github.com/attested-tls/go-expat/verifier"
 	"github.com/attested-tls/go-expat/verifier/sevsnp"
 )
@@ -383,31 +382,6 @@ func TestConcurrentVerify(t *testing.T) {
 	if n := k.vcekHits.Load(); n != 1 {
 		t.Errorf("%d VCEK fetches for 8 concurrent verifications, want 1", n)
 	}
-}
-
-func ExampleVerifier_Verify() {
-	// A test-only platform (go-sev-guest's fake AMD keys), trusted here
-	// only because the example passes its roots explicitly.
-	t := &testing.T{}
-	p := sevsnptest.NewPlatform(t)
-	ch := sevsnptest.RandomChallenge(t)
-	rec := p.Attest(t, ch, nil, nil)
-
-	v, _ := sevsnp.New(sevsnp.Config{
-		Roots:  p.Roots(),
-		Policy: sevsnp.Policy{Measurements: [][]byte{sevsnptest.Measurement()}},
-	})
-	res, err := v.Verify(context.Background(), rec, &verifier.Expected{Challenge: ch})
-	fmt.Println(res.Technology, res.Status, err)
-
-	// AMD's real roots (the default) do not trust the test keys.
-	real, _ := sevsnp.New(sevsnp.Config{Policy: sevsnp.Policy{Measurements: [][]byte{sevsnptest.Measurement()}}})
-	_, err = real.Verify(context.Background(), rec, &verifier.Expected{Challenge: ch})
-	var re *verifier.RejectedError
-	fmt.Println(errors.As(err, &re), re.Check)
-	// Output:
-	// sev-snp affirming <nil>
-	// true chain
 }
 
 var _ = big.NewInt

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/attested-tls/go-expat/internal/tdxtest"
+	"github.com/attested-tls/go-expat/attester/tdx/tdxtest"
 	"github.com/attested-tls/go-expat/verifier"
 	"github.com/attested-tls/go-expat/verifier/tdx"
 )

@@ -7,7 +7,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"fmt"
-	"github.com/attested-tls/go-expat/internal/tdxtest"
+	"github.com/attested-tls/go-expat/attester/tdx/tdxtest"
 	"testing"
 )
 

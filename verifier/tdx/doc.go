@@ -12,7 +12,7 @@
 //     CA", ECDSA P-256 / SHA-256) verifies at the appraisal time to a
 //     trusted root: by default only Intel's root, pinned by the SHA-256 of
 //     its certificate (IntelRootSHA256); Options.TrustedRoots replaces it
-//     (tests pass internal/tdxtest's root explicitly).
+//     (tests pass attester/tdx/tdxtest's root explicitly).
 //  3. signature: the QE report is signed by the PCK key, its REPORTDATA is
 //     SHA-256(attestation key || QE authentication data), and the quote
 //     (header and body) is signed by that attestation key.

@@ -10,7 +10,7 @@ import (
 
 	"github.com/attested-tls/go-expat/attester"
 	atdx "github.com/attested-tls/go-expat/attester/tdx"
-	"github.com/attested-tls/go-expat/internal/tdxtest"
+	"github.com/attested-tls/go-expat/attester/tdx/tdxtest"
 	"github.com/attested-tls/go-expat/verifier"
 	"github.com/attested-tls/go-expat/verifier/tdx"
 )

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/attested-tls/go-expat/internal/tdxtest"
+	"github.com/attested-tls/go-expat/attester/tdx/tdxtest"
 	"github.com/attested-tls/go-expat/verifier/tdx"
 	"github.com/google/go-tdx-guest/abi"
 	pb "github.com/google/go-tdx-guest/proto/tdx"

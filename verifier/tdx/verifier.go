@@ -55,7 +55,7 @@ type Policy struct {
 type Options struct {
 	// TrustedRoots replaces Intel's SGX root CA (pinned by IntelRootSHA256)
 	// as the trust anchor for PCK chains and collateral signers. Set it
-	// only in tests (internal/tdxtest) or for a private PKI.
+	// only in tests (attester/tdx/tdxtest) or for a private PKI.
 	TrustedRoots []*x509.Certificate
 	// Getter fetches collateral (nil: &PCS{}). Use a *Bundle for offline
 	// verification.

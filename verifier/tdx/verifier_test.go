@@ -10,10 +10,10 @@ import (
 	"time"
 
 	atdx "github.com/attested-tls/go-expat/attester/tdx"
+	"github.com/attested-tls/go-expat/attester/tdx/tdxtest"
 	"github.com/attested-tls/go-expat/attester/tdx/wire"
 	expatcmw "github.com/attested-tls/go-expat/cmw"
 	"github.com/attested-tls/go-expat/internal/checktest"
-	"github.com/attested-tls/go-expat/internal/tdxtest"
 	"github.com/attested-tls/go-expat/verifier"
 	"github.com/attested-tls/go-expat/verifier/tdx"
 	"github.com/veraison/cmw"

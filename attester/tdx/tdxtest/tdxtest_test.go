@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/attested-tls/go-expat/internal/tdxtest"
+	"github.com/attested-tls/go-expat/attester/tdx/tdxtest"
 	"github.com/google/go-tdx-guest/abi"
 	"github.com/google/go-tdx-guest/pcs"
 	"github.com/google/go-tdx-guest/verify"

@@ -1,4 +1,5 @@
-// Package tdxtest is a TEST-ONLY kit for Intel TDX: a software PCK
+// Package tdxtest is a TEST-ONLY kit for Intel TDX, for go-expat's tests
+// and for users' own, without hardware: a software PCK
 // certificate hierarchy whose names and extensions mirror Intel's (so that
 // both go-expat's verifier/tdx and go-tdx-guest's verify accept it when, and
 // only when, its root is passed explicitly as trusted), a quote signer (QE
@@ -11,7 +12,9 @@
 // Nothing in this package is trusted by anything unless a test passes
 // PKI.Root to a verifier. Every certificate carries "TEST ONLY" in its
 // organizational unit so it can never be mistaken for Intel's. The keys are
-// generated per PKI with crypto/rand and never leave the process.
+// generated per PKI with crypto/rand and never leave the process. Import
+// this package from _test.go files only; go-expat's library packages never
+// depend on it (expat/expattest's TestLibraryDoesNotImportTestKits).
 package tdxtest
 
 import (

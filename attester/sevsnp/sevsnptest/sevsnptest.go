@@ -1,9 +1,10 @@
-// Package sevsnptest is a TEST-ONLY fake AMD SEV-SNP platform for go-expat's
-// tests: reports signed by go-sev-guest's fixed test keys (an AMD-style
-// ARK → ASK → VCEK/VLEK chain whose private keys are public), served through
-// go-sev-guest's fake sev-guest device or go-configfs-tsm's fake report
-// subsystem, so that attester/sevsnp runs its real code paths and
-// verifier/sevsnp verifies the result offline.
+// Package sevsnptest is a TEST-ONLY fake AMD SEV-SNP platform, for
+// go-expat's tests and for users' own: reports signed by go-sev-guest's
+// fixed test keys (an AMD-style ARK → ASK → VCEK/VLEK chain whose private
+// keys are public), served through go-sev-guest's fake sev-guest device or
+// go-configfs-tsm's fake report subsystem, so that attester/sevsnp runs its
+// real code paths and verifier/sevsnp verifies the result offline, without
+// hardware.
 //
 // Nothing trusts these keys: verifier/sevsnp's default roots (AMD's real
 // ones) reject every report made here. A test trusts them only by passing
@@ -11,8 +12,9 @@
 //
 // Import this package from _test.go files only. It imports
 // github.com/google/go-sev-guest/testing, which registers command-line flags
-// when linked in; library packages must never depend on it (TestNotImported
-// checks this with go list).
+// when linked in; go-expat's library packages never depend on it
+// (expat/expattest's TestLibraryDoesNotImportTestKits checks this with go
+// list).
 package sevsnptest
 
 import (

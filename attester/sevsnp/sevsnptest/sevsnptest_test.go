@@ -9,7 +9,7 @@ import (
 	spb "github.com/google/go-sev-guest/proto/sevsnp"
 
 	asevsnp "github.com/attested-tls/go-expat/attester/sevsnp"
-	"github.com/attested-tls/go-expat/internal/sevsnptest"
+	"github.com/attested-tls/go-expat/attester/sevsnp/sevsnptest"
 	"github.com/attested-tls/go-expat/verifier"
 	vsevsnp "github.com/attested-tls/go-expat/verifier/sevsnp"
 )
