@@ -14,10 +14,10 @@ import (
 	"testing"
 
 	"github.com/attested-tls/go-expat/attester"
+	"github.com/attested-tls/go-expat/attester/sevsnp/sevsnptest"
 	"github.com/attested-tls/go-expat/cmw"
 	"github.com/attested-tls/go-expat/expat/expattest/testkit"
 	"github.com/attested-tls/go-expat/internal/checktest"
-	"github.com/attested-tls/go-expat/internal/sevsnptest"
 	"github.com/attested-tls/go-expat/verifier"
 	"github.com/attested-tls/go-expat/verifier/cca"
 	"github.com/attested-tls/go-expat/verifier/ear"
