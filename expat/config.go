@@ -98,6 +98,15 @@ type Config struct {
 	// 256 KiB.
 	MaxAuthenticatorSize int
 
+	// MaxContexts bounds, for the connection's whole life, the record of
+	// request contexts it keeps (ours and the peer's; RFC 9261 requires
+	// them unique per connection). When it is full the connection is
+	// closed (internal_error, ea.ErrTooManyContexts): with the default
+	// pacing of peer requests, a flooding peer reaches the default bound
+	// (ea.DefaultMaxContexts, 4096) after about 17 minutes. Zero means
+	// ea.DefaultMaxContexts.
+	MaxContexts int
+
 	// Rand is the source of request contexts. Nil means crypto/rand.
 	Rand io.Reader
 	// Time returns the current time. Nil means time.Now.
@@ -192,7 +201,7 @@ func (c *Config) peerRequestInterval() time.Duration {
 
 // eaConfig is the configuration of the connection's ea.Session.
 func (c *Config) eaConfig() *ea.Config {
-	return &ea.Config{Rand: c.Rand, MaxAuthenticatorSize: c.maxAuthenticatorSize()}
+	return &ea.Config{Rand: c.Rand, MaxAuthenticatorSize: c.maxAuthenticatorSize(), MaxContexts: c.MaxContexts}
 }
 
 func (c *Config) maxPeerRequests() int {
@@ -228,7 +237,7 @@ func (c *Config) check() error {
 	default:
 		return errors.New("expat: Config.LegacyBinderLabel must be empty or one of the legacy labels")
 	}
-	if c.PeerRequestInterval < 0 || c.SetupTimeout < 0 || c.MaxPeerRequests < 0 || c.MaxAuthenticatorSize < 0 {
+	if c.PeerRequestInterval < 0 || c.SetupTimeout < 0 || c.MaxPeerRequests < 0 || c.MaxAuthenticatorSize < 0 || c.MaxContexts < 0 {
 		return errors.New("expat: negative limit in Config")
 	}
 	if c.PeerAttestationOnDemand && c.RequirePeerAttestation {

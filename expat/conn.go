@@ -1089,6 +1089,9 @@ func (c *Conn) answerPeer(req *ea.Request, setup bool, delay time.Duration) {
 			return
 		}
 	}
+	if err := c.ctx.Err(); err != nil {
+		return
+	}
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.setupTimeout())
 	defer cancel()
 	auth, err := bounded(ctx, func(ctx context.Context) ([]byte, error) { return c.ep.answer(ctx, req) })
@@ -1099,10 +1102,13 @@ func (c *Conn) answerPeer(req *ea.Request, setup bool, delay time.Duration) {
 			return
 		}
 	}
-	err = c.writeCtrl(c.ctx, frameAuthenticator, []byte{byte(len(req.Context))}, req.Context, auth)
+	// The work is done: the request no longer counts against
+	// MaxPeerRequests (its answer may reach the peer, and the peer's next
+	// request us, before this goroutine runs again).
 	c.mu.Lock()
 	c.peerQueued--
 	c.mu.Unlock()
+	err = c.writeCtrl(c.ctx, frameAuthenticator, []byte{byte(len(req.Context))}, req.Context, auth)
 	if err != nil {
 		c.fail(wrapErr("answer", alertInternalError, err))
 		return
