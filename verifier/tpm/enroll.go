@@ -31,7 +31,11 @@ import (
 //
 // The CA's signer is an ordinary key of the relying party's choosing; the
 // certificate says only "this AK was activated by a TPM whose EK
-// certificate chains to EKRoots".
+// certificate chains to EKRoots". It has the AK certificate profile that
+// Verifier requires (Config.AKRoots): end entity, digitalSignature, the
+// tcg-kp-AIKCertificate extended key usage only, and the AK Name in the
+// subject ("TPM AK <hex Name>"). The CA's certificate must not be used to
+// issue certificates with that extended key usage in any other way.
 type EnrollmentCA struct {
 	// EKRoots and EKIntermediates verify EK certificates (the TPM
 	// manufacturers' CAs; for swtpm, swtpm_localca's root and issuer).
@@ -160,10 +164,11 @@ func (e *Enrollment) Finish(activated []byte) ([]byte, error) {
 	now := e.ca.now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "TPM AK " + hex.EncodeToString(e.akName)},
+		Subject:               pkix.Name{CommonName: akNamePrefix + hex.EncodeToString(e.akName)},
 		NotBefore:             now.Add(-5 * time.Minute),
 		NotAfter:              now.Add(validity),
 		KeyUsage:              x509.KeyUsageDigitalSignature,
+		UnknownExtKeyUsage:    []asn1.ObjectIdentifier{OIDAKCertificate},
 		BasicConstraintsValid: true,
 	}
 	der, err := x509.CreateCertificate(e.ca.rand(), tmpl, e.ca.Certificate, e.akPub, e.ca.Signer)

@@ -29,7 +29,14 @@ func Example() {
 
 	// Enrollment: the relying party pins the AK.
 	ak, _ := vtpm.ParseAKPublic(att.AKPublic())
-	v, _ := vtpm.New(&vtpm.Config{TrustedAKs: []crypto.PublicKey{ak}, RequireKeyAttestation: true})
+	// The PCR policy: the values the relying party expects (here those of a
+	// freshly started simulator that measured nothing: all zero).
+	zero := make([]byte, 32)
+	v, _ := vtpm.New(&vtpm.Config{
+		TrustedAKs:            []crypto.PublicKey{ak},
+		PCRPolicy:             map[int][][]byte{0: {zero}, 7: {zero}},
+		RequireKeyAttestation: true,
+	})
 
 	// Both sides compute the challenge from the connection (package expat).
 	aik := crypto.SHA256.New()
@@ -44,5 +51,5 @@ func Example() {
 		return
 	}
 	fmt.Println(res.Technology, res.Status, res.Claims["key-attested"])
-	// Output: tpm2 warning true
+	// Output: tpm2 affirming true
 }

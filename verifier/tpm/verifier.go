@@ -11,15 +11,18 @@
 //   - ak: the attestation key is a restricted, TPM-generated ECC P-256
 //     signing key, trusted because its public key is pinned
 //     (Config.TrustedAKs) or because the bundle's AK certificate chains to
-//     an enrollment CA in Config.AKRoots (see EnrollmentCA: the CA issues
-//     that certificate only after TPM2_ActivateCredential proved the AK
-//     resides in the TPM whose EK certificate chains to a manufacturer CA);
+//     an enrollment CA in Config.AKRoots and has the AK certificate
+//     profile (see Config.AKRoots and EnrollmentCA: the CA issues that
+//     certificate only after TPM2_ActivateCredential proved the AK resides
+//     in the TPM whose EK certificate chains to a manufacturer CA); the
+//     public area's attributes alone prove nothing, since anyone can write
+//     them;
 //   - signature: the quote's TPMT_SIGNATURE verifies under the AK;
 //   - challenge: the quote's extraData equals Expected.Challenge's
 //     QualifyingData32 (compared in constant time);
 //   - pcr: the quote's PCR selection is exactly the reported PCRs of one
-//     bank, their digest equals the quoted one, and each PCR named in
-//     Config.PCRPolicy has a policy value;
+//     bank, their digest equals the quoted one, a PCR policy is configured,
+//     and each PCR named in Config.PCRPolicy has a policy value;
 //   - eventlog: when the bundle carries an event log, replaying it gives
 //     every quoted PCR's value;
 //   - key: when the bundle certifies a key (or Config.RequireKeyAttestation),
@@ -29,13 +32,16 @@
 //     not decrypting, not restricted) and whose public key is
 //     Expected.PublicKey / Expected.SPKI.
 //
-// A rejection is a *verifier.RejectedError whose Check is one of the names
-// above. Clock and firmware information is reported in Result.Claims, not
+// A rejection is a *verifier.RejectedError whose Check is the
+// verifier.Check of that name (CheckFormat, CheckAK, ...). Clock and firmware information is reported in Result.Claims, not
 // judged: TPM clocks are not trustworthy wall time.
 //
-// Caveats: without Config.PCRPolicy the result says only that a trusted TPM
-// answered this challenge (Status warning). Event-log replay checks that
-// the log is consistent with the quote; it does not appraise the events.
+// Without Config.PCRPolicy every quote is rejected (CheckPCR); with the
+// insecure opt-in Config.AcceptAnyPCRs the result says only that a trusted
+// TPM answered this challenge (Status warning).
+//
+// Caveats: event-log replay checks that the log is consistent with the
+// quote; it does not appraise the events.
 package tpm
 
 import (
@@ -45,12 +51,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/subtle"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/go-tpm/tpm2"
@@ -63,8 +71,9 @@ import (
 // Technology is Result.Technology for TPM 2.0 Evidence.
 const Technology = "tpm2"
 
-// Config configures a Verifier. The zero value trusts no AK and so rejects
-// everything.
+// Config configures a Verifier. The zero value (and a nil *Config) trusts
+// no AK and has no PCR policy, and so rejects all Evidence. A Config must
+// not be modified after New.
 type Config struct {
 	// TrustedAKs are pinned AK public keys (*ecdsa.PublicKey, as returned
 	// by attester/tpm's Attester.AKPublicKey, or parsed from its TPMT_PUBLIC
@@ -72,14 +81,34 @@ type Config struct {
 	TrustedAKs []crypto.PublicKey
 	// AKRoots are enrollment CAs whose AK certificates (bundle key 6) make
 	// an AK trusted. Nil trusts no AK certificate.
+	//
+	// A certificate chaining to AKRoots is taken as an AK certificate only
+	// with the AK certificate profile (see OIDAKCertificate): not a CA, key
+	// usage digitalSignature, extended key usage exactly
+	// tcg-kp-AIKCertificate, and, when its subject records the AK Name as
+	// EnrollmentCA's do, this AK's Name. Such a certificate says "this key
+	// is a restricted signing key resident in a genuine TPM", and the
+	// Verifier believes it. A CA in AKRoots therefore must issue that
+	// extended key usage only for keys whose TPM residency it verified
+	// (credential activation against an EK certificate, as EnrollmentCA
+	// does), and must never issue it for any other key; certificates it
+	// issues without that usage (TLS, code signing) are never taken as AK
+	// certificates. A CA dedicated to AK enrollment is the safe choice.
 	AKRoots *x509.CertPool
 	// PCRBank is the bank that quotes must cover: crypto.SHA256 (the zero
 	// value), crypto.SHA1, crypto.SHA384 or crypto.SHA512.
 	PCRBank crypto.Hash
 	// PCRPolicy maps PCR indices to their accepted values (any one of the
 	// listed values; each of the bank's digest size). Every PCR it names
-	// must be in the quote. Nil or empty appraises no PCR.
+	// must be in the quote. Nil or empty rejects every quote (CheckPCR)
+	// unless AcceptAnyPCRs is set.
 	PCRPolicy map[int][][]byte
+	// AcceptAnyPCRs accepts quotes without appraising any PCR: the result
+	// then says only that a trusted TPM answered this challenge (Status
+	// warning, no Executables claim). INSECURE: the platform may have
+	// booted anything; use it only where the boot state is appraised
+	// elsewhere. New refuses it together with a PCRPolicy.
+	AcceptAnyPCRs bool
 	// RequireKeyAttestation rejects bundles that do not certify the
 	// Exported Authenticator's key.
 	RequireKeyAttestation bool
@@ -101,12 +130,17 @@ type Verifier struct {
 
 var _ verifier.RecordVerifier = (*Verifier)(nil)
 
-// New checks cfg and returns a Verifier. cfg is copied.
+// New checks cfg and returns a Verifier; cfg is copied, and nil means the
+// zero Config. It fails for a malformed Config (a PCR policy value of the
+// wrong size, an unsupported bank, AcceptAnyPCRs with a PCRPolicy).
 func New(cfg *Config) (*Verifier, error) {
-	if cfg == nil {
-		return nil, errors.New("tpm: nil Config")
+	var c Config
+	if cfg != nil {
+		c = *cfg
 	}
-	c := *cfg
+	if c.AcceptAnyPCRs && len(c.PCRPolicy) != 0 {
+		return nil, errors.New("tpm: AcceptAnyPCRs and a PCRPolicy exclude each other")
+	}
 	alg, ok := algOf(c.PCRBank)
 	if !ok {
 		return nil, fmt.Errorf("tpm: unsupported PCR bank %v", c.PCRBank)
@@ -194,14 +228,16 @@ func (v *Verifier) VerifyRecord(ctx context.Context, rec cmw.Record, exp *verifi
 	if err != nil {
 		return nil, verifier.Reject(verifier.CheckAK, err, "tpm: unacceptable attestation key")
 	}
-	trust, err := v.trustAK(akKey, b.AKChain, now)
+	name, err := tpm2.ObjectName(akPub)
+	if err != nil {
+		return nil, verifier.Reject(verifier.CheckAK, err, "tpm: AK name")
+	}
+	trust, err := v.trustAK(akKey, name.Buffer, b.AKChain, now)
 	if err != nil {
 		return nil, err
 	}
 	claims["ak-trust"] = trust
-	if name, err := tpm2.ObjectName(akPub); err == nil {
-		claims["ak-name"] = hex.EncodeToString(name.Buffer)
-	}
+	claims["ak-name"] = hex.EncodeToString(name.Buffer)
 
 	// The quote: signature, challenge, PCRs.
 	if err := verifySig(akKey, b.Quote, b.QuoteSig); err != nil {
@@ -276,11 +312,11 @@ func (v *Verifier) VerifyRecord(ctx context.Context, rec cmw.Record, exp *verifi
 	if keyAttested {
 		res.TrustVector.StorageOpaque = 2 // key is hardware-protected
 	}
-	if len(v.cfg.PCRPolicy) != 0 {
+	if v.cfg.AcceptAnyPCRs {
+		res.Status = verifier.TierWarning // platform state not appraised, by choice
+	} else {
 		res.TrustVector.Executables = 2 // approved boot measurements
 		res.Status = verifier.TierAffirming
-	} else {
-		res.Status = verifier.TierWarning // platform state not appraised
 	}
 	return res, nil
 }
@@ -298,7 +334,7 @@ func (c *Config) PCRBankName() string {
 	return "sha256"
 }
 
-func (v *Verifier) trustAK(akKey *ecdsa.PublicKey, chain [][]byte, now time.Time) (string, error) {
+func (v *Verifier) trustAK(akKey *ecdsa.PublicKey, akName []byte, chain [][]byte, now time.Time) (string, error) {
 	der, err := x509.MarshalPKIXPublicKey(akKey)
 	if err != nil {
 		return "", verifier.Reject(verifier.CheckAK, err, "tpm: AK public key")
@@ -332,7 +368,43 @@ func (v *Verifier) trustAK(akKey *ecdsa.PublicKey, chain [][]byte, now time.Time
 	if subtle.ConstantTimeCompare(leaf.RawSubjectPublicKeyInfo, der) != 1 {
 		return "", verifier.Reject(verifier.CheckAK, nil, "tpm: AK certificate is for another key")
 	}
+	if err := checkAKProfile(leaf, akName); err != nil {
+		return "", verifier.Reject(verifier.CheckAK, err, "tpm: certificate from an AKRoots CA is not an AK certificate")
+	}
 	return "certificate", nil
+}
+
+// OIDAKCertificate is tcg-kp-AIKCertificate (2.23.133.8.3), the extended
+// key usage of TCG attestation key certificates (TCG EK Credential
+// Profile, Section 3.2.16; TCG Infrastructure WG, AIK certificate
+// profile). Only a certificate with it is an AK certificate.
+var OIDAKCertificate = asn1.ObjectIdentifier{2, 23, 133, 8, 3}
+
+// akNamePrefix starts the subject common name of the AK certificates that
+// EnrollmentCA issues; the hex AK Name follows.
+const akNamePrefix = "TPM AK "
+
+// checkAKProfile checks that leaf is an AK certificate: an end-entity
+// (not a CA) certificate whose key usage includes digitalSignature and
+// nothing that signs certificates or CRLs, whose only extended key usage
+// is OIDAKCertificate, and whose subject, when it records an AK Name as
+// EnrollmentCA does ("TPM AK <hex Name>"), names this AK.
+func checkAKProfile(leaf *x509.Certificate, akName []byte) error {
+	if leaf.IsCA || leaf.KeyUsage&(x509.KeyUsageCertSign|x509.KeyUsageCRLSign) != 0 {
+		return errors.New("it is a CA certificate")
+	}
+	if leaf.KeyUsage&x509.KeyUsageDigitalSignature == 0 {
+		return errors.New("its key usage lacks digitalSignature")
+	}
+	if len(leaf.ExtKeyUsage) != 0 || len(leaf.UnknownExtKeyUsage) != 1 || !leaf.UnknownExtKeyUsage[0].Equal(OIDAKCertificate) {
+		return errors.New("its extended key usage is not exactly tcg-kp-AIKCertificate")
+	}
+	if rest, ok := strings.CutPrefix(leaf.Subject.CommonName, akNamePrefix); ok {
+		if n, err := hex.DecodeString(rest); err != nil || subtle.ConstantTimeCompare(n, akName) != 1 {
+			return errors.New("its subject names another AK")
+		}
+	}
+	return nil
 }
 
 func (v *Verifier) checkPCRs(b *bundle.Bundle, info *tpm2.TPMSQuoteInfo) error {
@@ -359,6 +431,9 @@ func (v *Verifier) checkPCRs(b *bundle.Bundle, info *tpm2.TPMSQuoteInfo) error {
 	}
 	if !bytes.Equal(d.Sum(nil), info.PCRDigest.Buffer) {
 		return verifier.Reject(verifier.CheckPCR, nil, "tpm: reported PCR values do not match the quoted digest")
+	}
+	if len(v.cfg.PCRPolicy) == 0 && !v.cfg.AcceptAnyPCRs {
+		return verifier.Reject(verifier.CheckPCR, nil, "tpm: no PCR policy is configured (Config.PCRPolicy; AcceptAnyPCRs skips the PCR appraisal)")
 	}
 	for _, i := range slices.Sorted(maps.Keys(v.cfg.PCRPolicy)) {
 		got, ok := b.PCRs[uint32(i)]

@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -89,9 +90,14 @@ func pinned(t testing.TB, f *fixture, mod func(*vtpm.Config)) *vtpm.Verifier {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := &vtpm.Config{TrustedAKs: []crypto.PublicKey{ak}}
+	// Tests of other steps accept any PCRs; a test that sets a PCRPolicy
+	// appraises them.
+	cfg := &vtpm.Config{TrustedAKs: []crypto.PublicKey{ak}, AcceptAnyPCRs: true}
 	if mod != nil {
 		mod(cfg)
+	}
+	if len(cfg.PCRPolicy) != 0 {
+		cfg.AcceptAnyPCRs = false
 	}
 	v, err := vtpm.New(cfg)
 	if err != nil {
@@ -115,7 +121,7 @@ func TestVerifyAccepts(t *testing.T) {
 		mod        func(*vtpm.Config)
 		wantStatus verifier.Tier
 	}{
-		{"no PCR policy", nil, verifier.TierWarning},
+		{"AcceptAnyPCRs", nil, verifier.TierWarning},
 		{"PCR policy met", func(c *vtpm.Config) { c.PCRPolicy = policy; c.RequireKeyAttestation = true }, verifier.TierAffirming},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -344,18 +350,22 @@ func TestAKCertificateTrust(t *testing.T) {
 	akKey := probe.att.AKPublicKey()
 	probe.att.Close(context.Background())
 
-	issue := func(ca *x509.Certificate, caKey *ecdsa.PrivateKey) []byte {
+	issueAs := func(ca *x509.Certificate, caKey *ecdsa.PrivateKey, eku []asn1.ObjectIdentifier) []byte {
 		tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "AK"},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+			UnknownExtKeyUsage: eku}
 		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, akKey, caKey)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return der
 	}
+	issue := func(ca *x509.Certificate, caKey *ecdsa.PrivateKey) []byte {
+		return issueAs(ca, caKey, []asn1.ObjectIdentifier{vtpm.OIDAKCertificate})
+	}
 	roots := x509.NewCertPool()
 	roots.AddCert(trustedCA)
-	v, err := vtpm.New(&vtpm.Config{AKRoots: roots})
+	v, err := vtpm.New(&vtpm.Config{AKRoots: roots, AcceptAnyPCRs: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,6 +376,7 @@ func TestAKCertificateTrust(t *testing.T) {
 	}{
 		{"certified by the enrollment CA", [][]byte{issue(trustedCA, trustedKey)}, true},
 		{"certified by another CA", [][]byte{issue(otherCA, otherKey)}, false},
+		{"certificate without the AK profile", [][]byte{issueAs(trustedCA, trustedKey, nil)}, false},
 		{"no certificate", nil, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,215 @@
+package tpm_test
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/hex"
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/google/go-tpm/tpm2"
+
+	"github.com/attested-tls/go-expat/attester"
+	"github.com/attested-tls/go-expat/attester/tpm/bundle"
+	"github.com/attested-tls/go-expat/internal/checktest"
+	"github.com/attested-tls/go-expat/verifier"
+	vtpm "github.com/attested-tls/go-expat/verifier/tpm"
+)
+
+// This file builds, entirely in software, the AK-certificate attack of
+// issue 10: no TPM is involved, only an ordinary certificate from a CA
+// that the relying party trusts for AK certificates.
+
+var oidTCGAIKCertificate = asn1.ObjectIdentifier{2, 23, 133, 8, 3}
+
+// eccPublic is a TPMT_PUBLIC for a P-256 ECDSA/SHA-256 key whose attributes
+// claim whatever the forger likes.
+func eccPublic(k *ecdsa.PublicKey, restricted bool) tpm2.TPMTPublic {
+	pt, _ := k.ECDH()
+	raw := pt.Bytes() // 0x04 || X || Y
+	return tpm2.TPMTPublic{
+		Type:    tpm2.TPMAlgECC,
+		NameAlg: tpm2.TPMAlgSHA256,
+		ObjectAttributes: tpm2.TPMAObject{FixedTPM: true, FixedParent: true, SensitiveDataOrigin: true,
+			UserWithAuth: true, Restricted: restricted, SignEncrypt: true},
+		Parameters: tpm2.NewTPMUPublicParms(tpm2.TPMAlgECC, &tpm2.TPMSECCParms{
+			Symmetric: tpm2.TPMTSymDefObject{Algorithm: tpm2.TPMAlgNull},
+			Scheme: tpm2.TPMTECCScheme{Scheme: tpm2.TPMAlgECDSA,
+				Details: tpm2.NewTPMUAsymScheme(tpm2.TPMAlgECDSA, &tpm2.TPMSSigSchemeECDSA{HashAlg: tpm2.TPMAlgSHA256})},
+			CurveID: tpm2.TPMECCNistP256,
+			KDF:     tpm2.TPMTKDFScheme{Scheme: tpm2.TPMAlgNull},
+		}),
+		Unique: tpm2.NewTPMUPublicID(tpm2.TPMAlgECC, &tpm2.TPMSECCPoint{
+			X: tpm2.TPM2BECCParameter{Buffer: raw[1:33]}, Y: tpm2.TPM2BECCParameter{Buffer: raw[33:]}}),
+	}
+}
+
+func tpmSign(t *testing.T, k *ecdsa.PrivateKey, msg []byte) []byte {
+	t.Helper()
+	d := sha256.Sum256(msg)
+	r, s, err := ecdsa.Sign(rand.Reader, k, d[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tpm2.Marshal(tpm2.TPMTSignature{SigAlg: tpm2.TPMAlgECDSA, Signature: tpm2.NewTPMUSignature(tpm2.TPMAlgECDSA,
+		&tpm2.TPMSSignatureECC{Hash: tpm2.TPMAlgSHA256, SignatureR: tpm2.TPM2BECCParameter{Buffer: r.FillBytes(make([]byte, 32))},
+			SignatureS: tpm2.TPM2BECCParameter{Buffer: s.FillBytes(make([]byte, 32))}})})
+}
+
+// forgedBundle is a quote bundle made up in software: an "AK" that is a
+// software key with a public area claiming restricted|fixedTPM, a quote of
+// PCR 7 = 0 over qd, and a TPM2_Certify of the (software) EA key, all
+// signed by the software "AK", with akChain as the AK certificate chain.
+func forgedBundle(t *testing.T, ak *ecdsa.PrivateKey, eaKey *ecdsa.PublicKey, qd [32]byte, akChain [][]byte) []byte {
+	t.Helper()
+	akPub := eccPublic(&ak.PublicKey, true)
+	akName, err := tpm2.ObjectName(&akPub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcr7 := make([]byte, 32)
+	digest := sha256.Sum256(pcr7)
+	clock := tpm2.TPMSClockInfo{Clock: 1000, ResetCount: 1, RestartCount: 0, Safe: true}
+	quote := tpm2.Marshal(tpm2.TPMSAttest{
+		Magic: tpm2.TPMGeneratedValue, Type: tpm2.TPMSTAttestQuote, QualifiedSigner: *akName,
+		ExtraData: tpm2.TPM2BData{Buffer: qd[:]}, ClockInfo: clock, FirmwareVersion: 1,
+		Attested: tpm2.NewTPMUAttest(tpm2.TPMSTAttestQuote, &tpm2.TPMSQuoteInfo{
+			PCRSelect: tpm2.TPMLPCRSelection{PCRSelections: []tpm2.TPMSPCRSelection{{Hash: tpm2.TPMAlgSHA256, PCRSelect: []byte{0x80, 0, 0}}}},
+			PCRDigest: tpm2.TPM2BDigest{Buffer: digest[:]},
+		}),
+	})
+	keyPub := eccPublic(eaKey, false)
+	keyName, err := tpm2.ObjectName(&keyPub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certify := tpm2.Marshal(tpm2.TPMSAttest{
+		Magic: tpm2.TPMGeneratedValue, Type: tpm2.TPMSTAttestCertify, QualifiedSigner: *akName,
+		ExtraData: tpm2.TPM2BData{Buffer: qd[:]}, ClockInfo: clock, FirmwareVersion: 1,
+		Attested: tpm2.NewTPMUAttest(tpm2.TPMSTAttestCertify, &tpm2.TPMSCertifyInfo{Name: *keyName, QualifiedName: *keyName}),
+	})
+	ev, err := bundle.Wrap(&bundle.Bundle{
+		Quote: quote, QuoteSig: tpmSign(t, ak, quote), AKPublic: tpm2.Marshal(akPub),
+		PCRAlg: uint16(tpm2.TPMAlgSHA256), PCRs: map[uint32][]byte{7: pcr7}, AKChain: akChain,
+		Certify: certify, CertifySig: tpmSign(t, ak, certify), KeyPublic: tpm2.Marshal(keyPub),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+}
+
+func newTestCA(t *testing.T, name string) *testCA {
+	t.Helper()
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := x509.ParseCertificate(der)
+	return &testCA{c, k}
+}
+
+func (ca *testCA) issue(t *testing.T, pub crypto.PublicKey, edit func(*x509.Certificate)) []byte {
+	t.Helper()
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "leaf"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, BasicConstraintsValid: true}
+	edit(tmpl)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, pub, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+// TestAKCertificateProfile: a certificate from an AKRoots CA makes an AK
+// trusted only when it has the AK certificate profile. The attack: the
+// CA also issues TLS certificates; the attacker gets one for a software
+// key and presents it with a made-up public area, quote and certify.
+func TestAKCertificateProfile(t *testing.T) {
+	ca := newTestCA(t, "test-only AK CA that also issues TLS certificates")
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.cert)
+	v, err := vtpm.New(&vtpm.Config{AKRoots: roots, PCRPolicy: map[int][][]byte{7: {make([]byte, 32)}}, RequireKeyAttestation: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ak, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ea, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	spki, _ := x509.MarshalPKIXPublicKey(&ea.PublicKey)
+	aik := sha256.Sum256(spki)
+	ch := attester.Challenge{Hash: crypto.SHA256, Binding: make([]byte, 32), AIKPubHash: aik[:]}
+	qd, _ := ch.QualifyingData32()
+	exp := &verifier.Expected{Challenge: ch, PublicKey: &ea.PublicKey, SPKI: spki, Now: time.Now()}
+	akPub := eccPublic(&ak.PublicKey, true)
+	akName, _ := tpm2.ObjectName(&akPub)
+
+	akProfile := func(c *x509.Certificate) { c.UnknownExtKeyUsage = []asn1.ObjectIdentifier{oidTCGAIKCertificate} }
+	tests := []struct {
+		name  string
+		edit  func(*x509.Certificate)
+		check verifier.Check // 0: accepted
+	}{
+		{"ordinary TLS server certificate", func(c *x509.Certificate) {
+			c.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+			c.DNSNames = []string{"attacker.example"}
+		}, verifier.CheckAK},
+		{"no extended key usage", func(*x509.Certificate) {}, verifier.CheckAK},
+		{"any extended key usage", func(c *x509.Certificate) { c.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageAny} }, verifier.CheckAK},
+		{"AK EKU and TLS EKU", func(c *x509.Certificate) {
+			akProfile(c)
+			c.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+		}, verifier.CheckAK},
+		{"AK EKU on a CA certificate", func(c *x509.Certificate) {
+			akProfile(c)
+			c.IsCA, c.KeyUsage = true, x509.KeyUsageDigitalSignature|x509.KeyUsageCertSign
+		}, verifier.CheckAK},
+		{"AK EKU without digitalSignature", func(c *x509.Certificate) {
+			akProfile(c)
+			c.KeyUsage = x509.KeyUsageKeyAgreement
+		}, verifier.CheckAK},
+		{"AK EKU, subject names another AK", func(c *x509.Certificate) {
+			akProfile(c)
+			c.Subject.CommonName = "TPM AK " + hex.EncodeToString(append([]byte{0, 0x0b}, make([]byte, 32)...))
+		}, verifier.CheckAK},
+		// The profile itself: accepted, since the CA vouches for the key
+		// with the AK EKU (the forgery then rests on the CA's mistake).
+		{"AK certificate profile", akProfile, 0},
+		{"AK certificate profile naming this AK", func(c *x509.Certificate) {
+			akProfile(c)
+			c.Subject.CommonName = "TPM AK " + hex.EncodeToString(akName.Buffer)
+		}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := forgedBundle(t, ak, &ea.PublicKey, qd, [][]byte{ca.issue(t, &ak.PublicKey, tt.edit)})
+			res, err := v.Verify(t.Context(), ev, exp)
+			if tt.check == 0 {
+				if err != nil || res.Claims["ak-trust"] != "certificate" {
+					t.Fatalf("got %v, %v", res, err)
+				}
+				return
+			}
+			checktest.Rejected(t, err, tt.check)
+			if res != nil {
+				t.Fatal("result with an error")
+			}
+		})
+	}
+}
