@@ -31,7 +31,7 @@ func ExampleNewTSMAttester() {
 		panic(err)
 	}
 
-	v, _ := vsevsnp.New(vsevsnp.Config{Roots: p.Roots(), Policy: vsevsnp.Policy{Measurements: [][]byte{sevsnptest.Measurement()}}})
+	v, _ := vsevsnp.New(&vsevsnp.Config{Roots: p.Roots(), Policy: vsevsnp.Policy{Measurements: [][]byte{sevsnptest.Measurement()}}})
 	res, err := v.Verify(context.Background(), rec, &verifier.Expected{Challenge: ch})
 	fmt.Println(res.Technology, res.Claims["vmpl"], err)
 	// Output: sev-snp 0 <nil>

@@ -73,7 +73,7 @@ type sevsnpConfig struct {
 	ProductLine     string `json:"product_line"`
 	Policy          struct {
 		Measurements        []hexBytes `json:"measurements"`
-		AnyMeasurement      bool       `json:"any_measurement"`
+		AcceptAnyMeasurement      bool       `json:"any_measurement"`
 		HostData            hexBytes   `json:"host_data"`
 		MinGuestSVN         uint32     `json:"min_guest_svn"`
 		AllowDebug          bool       `json:"allow_debug"`
@@ -447,10 +447,10 @@ func buildSEVSNP(c *sevsnpConfig, l loader, hc *http.Client) (verifier.Verifier,
 	}
 	p := c.Policy
 	cfg.Policy = sevsnp.Policy{
-		Measurements: unhex(p.Measurements), AnyMeasurement: p.AnyMeasurement, HostData: p.HostData,
+		Measurements: unhex(p.Measurements), AcceptAnyMeasurement: p.AcceptAnyMeasurement, HostData: p.HostData,
 		MinGuestSVN: p.MinGuestSVN, AllowDebug: p.AllowDebug, AllowMigrationAgent: p.AllowMigrationAgent, VMPLs: p.VMPLs,
 	}
-	return sevsnp.New(cfg)
+	return sevsnp.New(&cfg)
 }
 
 func buildTDX(c *tdxConfig, l loader, hc *http.Client) (verifier.Verifier, error) {

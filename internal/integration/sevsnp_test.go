@@ -106,7 +106,7 @@ func TestSEVSNPMutual(t *testing.T) {
 // precise check and no application data flows.
 func TestSEVSNPAppraisalRejected(t *testing.T) {
 	plat := sevsnptest.NewPlatform(t)
-	amd, err := vsevsnp.New(vsevsnp.Config{Policy: vsevsnp.Policy{AnyMeasurement: true}}) // AMD's real roots
+	amd, err := vsevsnp.New(&vsevsnp.Config{Policy: vsevsnp.Policy{AcceptAnyMeasurement: true}}) // AMD's real roots
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,7 @@ func BenchmarkVerifyTable(b *testing.B) {
 	ch := sevsnptest.RandomChallenge(b)
 	rec := p.Attest(b, ch, nil, nil)
 	exp := &verifier.Expected{Challenge: ch}
-	v := mustNew(b, sevsnp.Config{Roots: p.Roots(), Policy: sevsnp.Policy{Measurements: [][]byte{sevsnptest.Measurement()}}})
+	v := mustNew(b, &sevsnp.Config{Roots: p.Roots(), Policy: sevsnp.Policy{Measurements: [][]byte{sevsnptest.Measurement()}}})
 	for b.Loop() {
 		if _, err := v.Verify(context.Background(), rec, exp); err != nil {
 			b.Fatal(err)
@@ -93,7 +93,7 @@ func FuzzVerify(f *testing.F) {
 	f.Add(valid)
 	validReport := sevsnptest.EvidenceOf(f, valid).Report
 	f.Add(p.Attest(f, ch, nil, &asevsnp.Options{OmitCertTable: true}))
-	v := mustNew(f, sevsnp.Config{Roots: p.Roots(), Policy: sevsnp.Policy{AnyMeasurement: true}})
+	v := mustNew(f, &sevsnp.Config{Roots: p.Roots(), Policy: sevsnp.Policy{AcceptAnyMeasurement: true}})
 	exp := &verifier.Expected{Challenge: ch}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		res, err := v.Verify(context.Background(), b, exp)
@@ -114,7 +114,7 @@ func BenchmarkChainAndSignature(b *testing.B) {
 	for _, s := range platformReports(b, p)[:3:3] {
 		b.Run(s.name, func(b *testing.B) {
 			roots := p.Roots()
-			v := mustNew(b, sevsnp.Config{Roots: roots})
+			v := mustNew(b, &sevsnp.Config{Roots: roots})
 			now := time.Now()
 			b.Run("ours", func(b *testing.B) {
 				for b.Loop() {

@@ -31,7 +31,11 @@ type Collateral interface {
 	CRL(ctx context.Context, productLine string, vlek bool) ([]byte, error)
 }
 
-// FetchError reports collateral that could not be obtained.
+// FetchError reports collateral that could not be obtained. A VCEK fetch
+// that the KDS answers with 404 (Status http.StatusNotFound, Err
+// ErrNotFound: AMD endorses no such chip at that TCB) makes the Verifier
+// reject the report (CheckChain); any other FetchError makes it
+// unavailable.
 type FetchError struct {
 	// Item names what was asked for (a URL, or a bundle key).
 	Item string
@@ -48,7 +52,7 @@ func (e *FetchError) Error() string {
 		s += ": HTTP " + strconv.Itoa(e.Status)
 	}
 	if e.Err != nil {
-		s += ": " + e.Err.Error()
+		s += ": " + strings.TrimPrefix(e.Err.Error(), "sevsnp: ")
 	}
 	return s
 }
@@ -157,7 +161,7 @@ func (k *KDS) get(ctx context.Context, url string) ([]byte, error) {
 		fe.Retryable = status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable ||
 			status >= 500 || (status == 0 && ctx.Err() == nil)
 		if status == http.StatusNotFound {
-			fe.Err = fmt.Errorf("%w: %v", ErrNotFound, err)
+			fe.Err = ErrNotFound
 		}
 		if !fe.Retryable || attempt >= retries {
 			return nil, fe
@@ -230,8 +234,11 @@ func retryAfter(h string) time.Duration {
 // id>-<tcb>.der, crl-<product>-<vcek|vlek>.der), which survive restarts and
 // can serve as an offline Bundle. It never returns an item outside its
 // validity period: such an item is fetched again. Concurrent requests for
-// one item share one fetch. The zero value is not usable: Source is
-// required.
+// one item share one fetch. A failed fetch is remembered for FailureTTL
+// and its error returned again without asking Source (a KDS that rate
+// limits, or has no VCEK for a chip, is asked once, not once per report);
+// a fetch abandoned because its caller's ctx ended is not remembered. The
+// zero value is not usable: Source is required.
 type Cache struct {
 	// Source is where missing or expired items come from.
 	Source Collateral
@@ -240,10 +247,27 @@ type Cache struct {
 	Dir string
 	// Time gives the current time; nil means time.Now.
 	Time func() time.Time
+	// FailureTTL is how long a failed fetch is remembered: 0 means
+	// DefaultFailureTTL, a negative value means failures are not cached.
+	// At most maxFailures failures are remembered.
+	FailureTTL time.Duration
 
 	mu       sync.Mutex
 	items    map[string]cached
 	inflight map[string]*call
+	failed   map[string]failure
+}
+
+// DefaultFailureTTL is how long a Cache remembers a failed fetch.
+const DefaultFailureTTL = time.Minute
+
+// maxFailures bounds the failures a Cache remembers (reports name chips
+// at will, so failed keys are the peer's choice).
+const maxFailures = 1024
+
+type failure struct {
+	err   error
+	until time.Time
 }
 
 var _ Collateral = (*Cache)(nil)
@@ -324,6 +348,13 @@ func (c *Cache) get(ctx context.Context, key string, validity func([]byte) (time
 			c.mu.Unlock()
 			return it.der, nil
 		}
+		if f, ok := c.failed[key]; ok {
+			if now.Before(f.until) {
+				c.mu.Unlock()
+				return nil, f.err
+			}
+			delete(c.failed, key)
+		}
 		if cl, ok := c.inflight[key]; ok {
 			c.mu.Unlock()
 			select {
@@ -340,6 +371,7 @@ func (c *Cache) get(ctx context.Context, key string, validity func([]byte) (time
 		if c.inflight == nil {
 			c.inflight = map[string]*call{}
 			c.items = map[string]cached{}
+			c.failed = map[string]failure{}
 		}
 		c.inflight[key] = cl
 		c.mu.Unlock()
@@ -349,6 +381,8 @@ func (c *Cache) get(ctx context.Context, key string, validity func([]byte) (time
 		delete(c.inflight, key)
 		if err == nil {
 			c.items[key] = it
+		} else if ctx.Err() == nil {
+			c.rememberFailureLocked(key, err)
 		}
 		cl.der, cl.err = it.der, err
 		close(cl.done)
@@ -358,6 +392,33 @@ func (c *Cache) get(ctx context.Context, key string, validity func([]byte) (time
 		}
 		return it.der, nil
 	}
+}
+
+// rememberFailureLocked records a failed fetch of key for FailureTTL,
+// keeping at most maxFailures (expired ones are dropped first).
+func (c *Cache) rememberFailureLocked(key string, err error) {
+	ttl := c.FailureTTL
+	if ttl < 0 {
+		return
+	}
+	if ttl == 0 {
+		ttl = DefaultFailureTTL
+	}
+	now := c.now()
+	if len(c.failed) >= maxFailures {
+		for k, f := range c.failed {
+			if !now.Before(f.until) {
+				delete(c.failed, k)
+			}
+		}
+	}
+	if len(c.failed) >= maxFailures {
+		for k := range c.failed { // full of live failures: forget one
+			delete(c.failed, k)
+			break
+		}
+	}
+	c.failed[key] = failure{err: err, until: now.Add(ttl)}
 }
 
 // load reads key from disk if there and valid, else fetches it.

@@ -89,7 +89,7 @@ type differ struct {
 
 func newDiffer(roots []sevsnp.Root) *differ {
 	d := &differ{roots: roots}
-	d.v, d.newErr = sevsnp.New(sevsnp.Config{Roots: roots})
+	d.v, d.newErr = sevsnp.New(&sevsnp.Config{Roots: roots})
 	return d
 }
 
@@ -607,12 +607,12 @@ func TestNewRefusesBadRoots(t *testing.T) {
 		"ASVK not signed by the ARK (the VLEK)": {ProductLine: "Milan", ARK: p.Signer.Ark, ASK: p.Signer.Ask, ASVK: p.Signer.Vlek},
 		"ARK is the ASK (not self-signed)":      {ProductLine: "Milan", ARK: p.Signer.Ask, ASK: p.Signer.Ask},
 	} {
-		if _, err := sevsnp.New(sevsnp.Config{Roots: []sevsnp.Root{r}}); err == nil {
+		if _, err := sevsnp.New(&sevsnp.Config{Roots: []sevsnp.Root{r}}); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
 	// The same test keys in another platform's certificates: accepted.
-	if _, err := sevsnp.New(sevsnp.Config{Roots: other.Roots()}); err != nil {
+	if _, err := sevsnp.New(&sevsnp.Config{Roots: other.Roots()}); err != nil {
 		t.Error(err)
 	}
 }
@@ -665,14 +665,14 @@ func TestEmptyRootsAreAMDs(t *testing.T) {
 	vcek := moduleFile(t, "verify/testdata/vcek.testcer")
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, roots := range [][]sevsnp.Root{nil, {}} {
-		v := mustNew(t, sevsnp.Config{Roots: roots})
+		v := mustNew(t, &sevsnp.Config{Roots: roots})
 		if err := v.ChainAndSignature(report, vcek, now); err != nil {
 			t.Errorf("roots %#v: %v", roots, err)
 		}
 	}
 	p := sevsnptest.NewPlatform(t)
 	s := platformReports(t, p)[0]
-	if err := mustNew(t, sevsnp.Config{Roots: []sevsnp.Root{}}).ChainAndSignature(s.report, s.ek.Raw, time.Now()); err == nil {
+	if err := mustNew(t, &sevsnp.Config{Roots: []sevsnp.Root{}}).ChainAndSignature(s.report, s.ek.Raw, time.Now()); err == nil {
 		t.Error("test platform accepted under AMD's roots")
 	}
 }
@@ -710,7 +710,7 @@ func TestRevocationOfTheCertifyingRoot(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := &sevsnp.Bundle{CRLs: map[string][]byte{"Milan/vcek": p.CRL(t, now, time.Hour, tc.revoked)}}
-			v := mustNew(t, sevsnp.Config{Roots: roots, Collateral: b, CheckRevocation: true,
+			v := mustNew(t, &sevsnp.Config{Roots: roots, Collateral: b, CheckRevocation: true,
 				Policy: sevsnp.Policy{Measurements: [][]byte{sevsnptest.Measurement()}}})
 			_, err := v.Verify(context.Background(), rec, &verifier.Expected{Challenge: ch, Now: now})
 			if tc.accept {

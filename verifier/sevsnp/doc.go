@@ -10,7 +10,30 @@
 //     verifier.VerifyCMW, verifier.ExpectRecord); then the Evidence map
 //     and certificate table (strict, canonical) and the report layout (version 2 to 5, reserved
 //     fields zero, ECDSA P-384 signature).
-//  2. chain: the VCEK (or VLEK) certificate, taken from the Evidence's
+//  2. debug: the guest policy's DEBUG bit is refused unless
+//     Policy.AllowDebug.
+//  3. policy: the migration agent bit (refused unless
+//     Policy.AllowMigrationAgent), HOST_DATA (when Policy.HostData is set),
+//     GUEST_SVN (Policy.MinGuestSVN).
+//  4. vmpl: VMPL in Policy.VMPLs ({0} when empty).
+//  5. tcb: every component (boot loader, TEE, SNP, microcode) of
+//     REPORTED_TCB, COMMITTED_TCB (what the host can roll the firmware back
+//     to) and LAUNCH_TCB (the firmware the guest was launched under) at
+//     least Policy.MinimumTCB's; REPORTED_TCB and COMMITTED_TCB not above
+//     CURRENT_TCB; COMMITTED_TCB equal to CURRENT_TCB (provisional firmware
+//     is refused unless Policy.AllowProvisionalFirmware, and then accepted
+//     with Status warning).
+//  6. measurement: MEASUREMENT in Policy.Measurements (refused when the list
+//     is empty, unless Policy.AcceptAnyMeasurement).
+//  7. challenge: REPORT_DATA equals Expected.ReportData64(), compared in
+//     constant time. This is the binding to the TLS connection.
+//
+// Steps 2 to 7 read the report's fields before its signature is checked:
+// they need no collateral, so a report that fails them never causes a
+// VCEK or CRL fetch (and a failure says nothing about the report's
+// origin; only an accepted report has passed every step).
+//
+//  8. chain: the VCEK (or VLEK) certificate, taken from the Evidence's
 //     certificate table or, for a VCEK, from Config.Collateral (AMD's KDS
 //     through a cache, or an offline bundle), must chain to a trusted ARK
 //     through its ASK (ASVK): AMD's real roots by default (the PEM bundles
@@ -33,29 +56,19 @@
 //     REPORTED_TCB. With Config.CheckRevocation, the CRL of the root that
 //     certified the key (signed by its ARK, not past its NextUpdate) must
 //     not list that ASK/ASVK or the endorsement key certificate.
-//  3. signature: the report's signature under the certified key: ECDSA
+//  9. signature: the report's signature under the certified key: ECDSA
 //     P-384 with SHA-384 over report bytes [0, 0x2A0) exactly as
 //     received, R and S 72-byte little-endian fields at 0x2A0 and 0x2E8
 //     whose top 24 bytes must be zero, each in [1, n-1]. A report that
 //     does not verify under the key it names is a "signature" rejection
 //     even when that key's certificate does not chain either.
-//  4. challenge: REPORT_DATA equals Expected.Challenge.ReportData64(),
-//     compared in constant time. This is the binding to the TLS connection.
-//  5. debug: the guest policy's DEBUG bit is refused unless
-//     Policy.AllowDebug.
-//  6. policy: the migration agent bit (refused unless
-//     Policy.AllowMigrationAgent), HOST_DATA (when Policy.HostData is set),
-//     GUEST_SVN (Policy.MinGuestSVN).
-//  7. vmpl: VMPL in Policy.VMPLs ({0} when empty).
-//  8. tcb: every component of REPORTED_TCB (boot loader, TEE, SNP,
-//     microcode) at least Policy.MinimumTCB's, and REPORTED_TCB not above
-//     CURRENT_TCB.
-//  9. measurement: MEASUREMENT in Policy.Measurements (refused when the list
-//     is empty, unless Policy.AnyMeasurement).
 //
-// A failed check is a *verifier.RejectedError whose Check is the name
-// above; collateral that cannot be obtained (network, KDS rate limiting,
-// missing from the offline bundle, expired) is a *verifier.UnavailableError.
+// A failed check is a *verifier.RejectedError whose verifier.Check has the
+// name above (CheckFormat, CheckDebug, ...). A VCEK that AMD's KDS does not
+// have (HTTP 404: AMD endorses no such chip at that TCB) is a CheckChain
+// rejection; collateral that cannot be obtained (network, KDS rate
+// limiting, missing from the offline bundle, expired) is a
+// *verifier.UnavailableError.
 //
 // # Collateral
 //
@@ -64,7 +77,8 @@
 // times after Retry-After (capped) with jitter. Cache wraps any Collateral
 // with a memory and optional on-disk cache (files named by product, chip ID
 // and TCB) that never returns an expired certificate or a CRL past its
-// NextUpdate, and coalesces concurrent fetches of one item. Bundle serves a
+// NextUpdate, coalesces concurrent fetches of one item and remembers a
+// failed fetch for Cache.FailureTTL (one minute by default). Bundle serves a
 // caller-supplied set (a directory or a struct) with no network at all.
 //
 // # Caveats

@@ -32,7 +32,7 @@ func ExampleVerifier_Verify() {
 		panic(err)
 	}
 
-	v, _ := sevsnp.New(sevsnp.Config{
+	v, _ := sevsnp.New(&sevsnp.Config{
 		Roots:  p.Roots(),
 		Policy: sevsnp.Policy{Measurements: [][]byte{sevsnptest.Measurement()}},
 	})
@@ -40,7 +40,7 @@ func ExampleVerifier_Verify() {
 	fmt.Println(res.Technology, res.Status, err)
 
 	// AMD's real roots (the default) do not trust the test keys.
-	real, _ := sevsnp.New(sevsnp.Config{Policy: sevsnp.Policy{Measurements: [][]byte{sevsnptest.Measurement()}}})
+	real, _ := sevsnp.New(&sevsnp.Config{Policy: sevsnp.Policy{Measurements: [][]byte{sevsnptest.Measurement()}}})
 	_, err = real.Verify(context.Background(), rec, &verifier.Expected{Challenge: ch})
 	var re *verifier.RejectedError
 	fmt.Println(errors.As(err, &re), re.Check)

@@ -9,7 +9,7 @@ import (
 )
 
 // ChainAndSignature runs the report-format, signature and chain steps of
-// VerifyReportData on a raw report and the DER certificate of the key it
+// Verify on a raw report and the DER certificate of the key it
 // names, as the Verifier does, and nothing else (no certificate table, no
 // collateral, no TCB or chip ID match, no policy). For the differential
 // tests against go-sev-guest's verify package.

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -82,19 +83,31 @@ func (t TCB) atLeast(min TCB) bool {
 	return t.BootLoader >= min.BootLoader && t.TEE >= min.TEE && t.SNP >= min.SNP && t.Microcode >= min.Microcode
 }
 
-// Policy is the appraisal policy. The zero value accepts no report (no
-// measurement is allowed); otherwise it forbids debug and migration agents
-// and requires VMPL 0.
+// Policy is the appraisal policy. The zero value accepts no report: no
+// MEASUREMENT is in its empty allow-list. Beyond that it forbids debug and
+// migration agents, requires VMPL 0 and accepts every TCB (MinimumTCB
+// zero).
 type Policy struct {
-	// Measurements is the allow-list of 48-byte launch MEASUREMENTs.
+	// Measurements is the allow-list of 48-byte launch MEASUREMENTs. Empty
+	// rejects every report (CheckMeasurement) unless AcceptAnyMeasurement.
 	Measurements [][]byte
-	// AnyMeasurement accepts every MEASUREMENT (Executables then gets no
-	// claim in the trust vector).
-	AnyMeasurement bool
+	// AcceptAnyMeasurement accepts every MEASUREMENT (Executables then gets
+	// no claim in the trust vector). INSECURE: the guest may run any
+	// code; use it only where the launch measurement is appraised
+	// elsewhere. New refuses it together with Measurements.
+	AcceptAnyMeasurement bool
 	// HostData, when non-nil, is the required 32-byte HOST_DATA.
 	HostData []byte
-	// MinimumTCB is the component-wise minimum of REPORTED_TCB.
+	// MinimumTCB is the component-wise minimum of REPORTED_TCB (the TCB
+	// the VCEK is for), COMMITTED_TCB (the lowest firmware the host can
+	// roll back to after this report) and LAUNCH_TCB (the firmware the
+	// guest was launched under). The zero value accepts every TCB.
 	MinimumTCB TCB
+	// AllowProvisionalFirmware accepts reports whose CURRENT_TCB is not
+	// committed (COMMITTED_TCB differs): the host can still roll the
+	// firmware back to COMMITTED_TCB. Such reports are accepted with
+	// Status warning. Off by default.
+	AllowProvisionalFirmware bool
 	// MinGuestSVN is the minimum GUEST_SVN.
 	MinGuestSVN uint32
 	// AllowDebug accepts guests whose policy allows debugging (the host
@@ -107,9 +120,10 @@ type Policy struct {
 	VMPLs []uint32
 }
 
-// Config configures a Verifier. The zero value trusts AMD's roots, fetches
-// nothing (the Evidence must carry its VCEK or VLEK) and applies the zero
-// Policy (which accepts nothing). Config must not be modified after New.
+// Config configures a Verifier. The zero value (and a nil *Config) trusts
+// AMD's roots, fetches nothing (the Evidence must carry its VCEK or VLEK)
+// and applies the zero Policy, which rejects every report. Config must not
+// be modified after New.
 type Config struct {
 	// Roots are the trusted roots; nil or empty means AMDRoots(). Test
 	// roots are trusted only when a caller puts them here. New checks
@@ -141,8 +155,17 @@ type Verifier struct {
 
 var _ verifier.RecordVerifier = (*Verifier)(nil)
 
-// New returns a Verifier for cfg.
-func New(cfg Config) (*Verifier, error) {
+// New returns a Verifier for cfg; cfg is copied, and nil means the zero
+// Config. It fails for a malformed Config (a root that does not verify,
+// a measurement of the wrong size, contradictory options).
+func New(config *Config) (*Verifier, error) {
+	var cfg Config
+	if config != nil {
+		cfg = *config
+	}
+	if cfg.Policy.AcceptAnyMeasurement && len(cfg.Policy.Measurements) != 0 {
+		return nil, errors.New("sevsnp: Policy.AcceptAnyMeasurement and Policy.Measurements exclude each other")
+	}
 	roots := cfg.Roots
 	if len(roots) == 0 {
 		var err error
@@ -197,13 +220,6 @@ func (v *Verifier) Verify(ctx context.Context, cmw []byte, exp *verifier.Expecte
 	return verifier.VerifyCMW(ctx, v, cmw, exp)
 }
 
-// VerifyReportData is Verify for callers that lay REPORT_DATA out
-// themselves: the report's REPORT_DATA must equal reportData. now is the
-// appraisal time (zero: Config.Time).
-func (v *Verifier) VerifyReportData(ctx context.Context, cmw []byte, reportData [64]byte, now time.Time) (*verifier.Result, error) {
-	return v.Verify(ctx, cmw, &verifier.Expected{ReportData: &reportData, Now: now})
-}
-
 // VerifyRecord appraises a decoded CMW record of type cmw.MediaTypeSEVSNP
 // (indicator evidence or none) against exp.
 func (v *Verifier) VerifyRecord(ctx context.Context, rec expatcmw.Record, exp *verifier.Expected) (*verifier.Result, error) {
@@ -241,6 +257,16 @@ func (v *Verifier) VerifyRecord(ctx context.Context, rec expatcmw.Record, exp *v
 		}
 	}
 
+	// The report's own checks come first: they need no collateral, so a
+	// report that fails them never causes a VCEK fetch.
+	pol, provisional, err := v.checkPolicy(report)
+	if err != nil {
+		return nil, err
+	}
+	if subtle.ConstantTimeCompare(report.GetReportData(), reportData[:]) != 1 {
+		return nil, verifier.Reject(verifier.CheckChallenge, nil, "sevsnp: REPORT_DATA does not match the expected challenge")
+	}
+
 	// Chain and signature.
 	ekDER, line, err := v.endorsementKey(ctx, report, info.SigningKey, table)
 	if err != nil {
@@ -264,44 +290,59 @@ func (v *Verifier) VerifyRecord(ctx context.Context, rec expatcmw.Record, exp *v
 			return nil, err
 		}
 	}
+	return v.result(report, pol, provisional, line, info.SigningKey, now), nil
+}
 
-	// Binding.
-	if subtle.ConstantTimeCompare(report.GetReportData(), reportData[:]) != 1 {
-		return nil, verifier.Reject(verifier.CheckChallenge, nil, "sevsnp: REPORT_DATA does not match the expected challenge")
-	}
-
-	// Policy.
-	pol, err := abi.ParseSnpPolicy(report.GetPolicy())
+// checkPolicy applies the Policy to the report's fields (no signature is
+// checked yet). provisional tells that the report was accepted although
+// its firmware is not committed (Policy.AllowProvisionalFirmware).
+func (v *Verifier) checkPolicy(report *spb.Report) (pol abi.SnpPolicy, provisional bool, err error) {
+	pol, err = abi.ParseSnpPolicy(report.GetPolicy())
 	if err != nil {
-		return nil, verifier.Reject(verifier.CheckFormat, err, "sevsnp: guest policy")
+		return pol, false, verifier.Reject(verifier.CheckFormat, err, "sevsnp: guest policy")
 	}
 	p := &v.cfg.Policy
 	if pol.Debug && !p.AllowDebug {
-		return nil, verifier.Reject(verifier.CheckDebug, nil, "sevsnp: guest policy allows debugging")
+		return pol, false, verifier.Reject(verifier.CheckDebug, nil, "sevsnp: guest policy allows debugging")
 	}
 	if pol.MigrateMA && !p.AllowMigrationAgent {
-		return nil, verifier.Reject(verifier.CheckPolicy, nil, "sevsnp: guest policy allows a migration agent")
+		return pol, false, verifier.Reject(verifier.CheckPolicy, nil, "sevsnp: guest policy allows a migration agent")
 	}
 	if p.HostData != nil && subtle.ConstantTimeCompare(report.GetHostData(), p.HostData) != 1 {
-		return nil, verifier.Reject(verifier.CheckPolicy, nil, "sevsnp: HOST_DATA is not the expected value")
+		return pol, false, verifier.Reject(verifier.CheckPolicy, nil, "sevsnp: HOST_DATA is not the expected value")
 	}
 	if report.GetGuestSvn() < p.MinGuestSVN {
-		return nil, verifier.Reject(verifier.CheckPolicy, nil, "sevsnp: GUEST_SVN %d is below %d", report.GetGuestSvn(), p.MinGuestSVN)
+		return pol, false, verifier.Reject(verifier.CheckPolicy, nil, "sevsnp: GUEST_SVN %d is below %d", report.GetGuestSvn(), p.MinGuestSVN)
 	}
 	if !v.vmplAllowed(report.GetVmpl()) {
-		return nil, verifier.Reject(verifier.CheckVMPL, nil, "sevsnp: VMPL %d is not allowed", report.GetVmpl())
+		return pol, false, verifier.Reject(verifier.CheckVMPL, nil, "sevsnp: VMPL %d is not allowed", report.GetVmpl())
 	}
-	reported := tcbOf(report.GetReportedTcb())
-	if !reported.atLeast(p.MinimumTCB) {
-		return nil, verifier.Reject(verifier.CheckTCB, nil, "sevsnp: REPORTED_TCB %s is below the minimum %s", reported, p.MinimumTCB)
+	reported, current := tcbOf(report.GetReportedTcb()), tcbOf(report.GetCurrentTcb())
+	committed, launch := tcbOf(report.GetCommittedTcb()), tcbOf(report.GetLaunchTcb())
+	for _, c := range []struct {
+		name string
+		tcb  TCB
+	}{{"REPORTED_TCB", reported}, {"COMMITTED_TCB", committed}, {"LAUNCH_TCB", launch}} {
+		if !c.tcb.atLeast(p.MinimumTCB) {
+			return pol, false, verifier.Reject(verifier.CheckTCB, nil, "sevsnp: %s %s is below the minimum %s", c.name, c.tcb, p.MinimumTCB)
+		}
 	}
-	if !tcbOf(report.GetCurrentTcb()).atLeast(reported) {
-		return nil, verifier.Reject(verifier.CheckTCB, nil, "sevsnp: REPORTED_TCB %s is above CURRENT_TCB %s", reported, tcbOf(report.GetCurrentTcb()))
+	if !current.atLeast(reported) {
+		return pol, false, verifier.Reject(verifier.CheckTCB, nil, "sevsnp: REPORTED_TCB %s is above CURRENT_TCB %s", reported, current)
 	}
-	if !p.AnyMeasurement && !v.meas[[48]byte(report.GetMeasurement())] {
-		return nil, verifier.Reject(verifier.CheckMeasurement, nil, "sevsnp: MEASUREMENT %x is not in the allow-list", report.GetMeasurement())
+	if !current.atLeast(committed) {
+		return pol, false, verifier.Reject(verifier.CheckTCB, nil, "sevsnp: COMMITTED_TCB %s is above CURRENT_TCB %s", committed, current)
 	}
-	return v.result(report, pol, line, info.SigningKey, now), nil
+	if committed != current {
+		if !p.AllowProvisionalFirmware {
+			return pol, false, verifier.Reject(verifier.CheckTCB, nil, "sevsnp: provisional firmware: CURRENT_TCB %s is not committed (COMMITTED_TCB %s)", current, committed)
+		}
+		provisional = true
+	}
+	if !p.AcceptAnyMeasurement && !v.meas[[48]byte(report.GetMeasurement())] {
+		return pol, false, verifier.Reject(verifier.CheckMeasurement, nil, "sevsnp: MEASUREMENT %x is not in the allow-list", report.GetMeasurement())
+	}
+	return pol, provisional, nil
 }
 
 // parseReport checks the report's layout: version 2 to 5, reserved
@@ -399,7 +440,13 @@ func (v *Verifier) endorsementKey(ctx context.Context, r *spb.Report, key abi.Re
 		return nil, "", unavailable("VCEK not in the evidence and no Collateral configured", nil)
 	}
 	der, err := v.cfg.Collateral.VCEK(ctx, line, [64]byte(r.GetChipId()), r.GetReportedTcb())
-	if err != nil {
+	var fe *FetchError
+	switch {
+	case errors.As(err, &fe) && fe.Status == http.StatusNotFound:
+		// AMD's answer: no VCEK exists for this chip at this TCB. The
+		// report names a chip or TCB that AMD never endorsed.
+		return nil, "", verifier.Reject(verifier.CheckChain, err, "sevsnp: the KDS has no VCEK for this chip at REPORTED_TCB %s", tcbOf(r.GetReportedTcb()))
+	case err != nil:
 		return nil, "", unavailable("fetching the VCEK", err)
 	}
 	return der, line, nil
@@ -453,7 +500,7 @@ func allZero(b []byte) bool {
 	return true
 }
 
-func (v *Verifier) result(r *spb.Report, pol abi.SnpPolicy, line string, key abi.ReportSigner, now time.Time) *verifier.Result {
+func (v *Verifier) result(r *spb.Report, pol abi.SnpPolicy, provisional bool, line string, key abi.ReportSigner, now time.Time) *verifier.Result {
 	tv := verifier.TrustVector{
 		InstanceIdentity: 2, // a genuine AMD-SP key signed the report
 		Configuration:    2, // guest policy and VMPL accepted
@@ -461,12 +508,16 @@ func (v *Verifier) result(r *spb.Report, pol abi.SnpPolicy, line string, key abi
 		Hardware:         2, // genuine AMD hardware at an accepted TCB
 		RuntimeOpaque:    2, // memory encrypted, not debuggable
 	}
-	if v.cfg.Policy.AnyMeasurement {
+	if v.cfg.Policy.AcceptAnyMeasurement {
 		tv.Executables = 0
 	}
 	status := verifier.TierAffirming
 	if pol.Debug {
 		tv.RuntimeOpaque = 32 // accepted only because the policy allows it
+		status = verifier.TierWarning
+	}
+	if provisional {
+		tv.Hardware = 32 // firmware not committed: the host can roll it back
 		status = verifier.TierWarning
 	}
 	return &verifier.Result{

@@ -22,7 +22,7 @@ import (
 	"github.com/attested-tls/go-expat/verifier/sevsnp"
 )
 
-func mustNew(t testing.TB, cfg sevsnp.Config) *sevsnp.Verifier {
+func mustNew(t testing.TB, cfg *sevsnp.Config) *sevsnp.Verifier {
 	t.Helper()
 	v, err := sevsnp.New(cfg)
 	if err != nil {
@@ -35,7 +35,7 @@ func TestAccepts(t *testing.T) {
 	p := sevsnptest.NewPlatform(t)
 	ch := sevsnptest.RandomChallenge(t)
 	rec := p.Attest(t, ch, nil, nil)
-	v := mustNew(t, sevsnp.Config{Roots: p.Roots(), Policy: sevsnp.Policy{
+	v := mustNew(t, &sevsnp.Config{Roots: p.Roots(), Policy: sevsnp.Policy{
 		Measurements: [][]byte{bytes.Repeat([]byte{1}, 48), sevsnptest.Measurement()},
 		MinimumTCB:   sevsnp.TCB{BootLoader: 3, SNP: 8, Microcode: 115},
 		HostData:     make([]byte, 32),
@@ -111,7 +111,7 @@ func TestRejects(t *testing.T) {
 			cfg: func(c *sevsnp.Config) { c.Policy.MinGuestSVN = 1 }},
 		{name: "tampered report", check: verifier.CheckSignature, rec: func() []byte {
 			ev := sevsnptest.EvidenceOf(t, p.Attest(t, ch, nil, nil))
-			ev.Report[0x90] ^= 1 // MEASUREMENT, after signing
+			ev.Report[0x10] ^= 1 // FAMILY_ID (no policy reads it), after signing
 			return sevsnptest.Record(t, ev)
 		}},
 		{name: "VCEK entry holds another key (the VLEK)", check: verifier.CheckSignature, rec: func() []byte {
@@ -171,7 +171,7 @@ func TestRejects(t *testing.T) {
 			if tc.cfg != nil {
 				tc.cfg(&cfg)
 			}
-			res, err := mustNew(t, cfg).Verify(context.Background(), tc.rec(), &verifier.Expected{Challenge: ch})
+			res, err := mustNew(t, &cfg).Verify(context.Background(), tc.rec(), &verifier.Expected{Challenge: ch})
 			if res != nil {
 				t.Error("result with a rejection")
 			}
@@ -214,7 +214,7 @@ func TestMediaTypeCase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := mustNew(t, sevsnp.Config{Roots: p.Roots(), Policy: sevsnp.Policy{Measurements: [][]byte{sevsnptest.Measurement()}}})
+	v := mustNew(t, &sevsnp.Config{Roots: p.Roots(), Policy: sevsnp.Policy{Measurements: [][]byte{sevsnptest.Measurement()}}})
 	_, err = v.Verify(context.Background(), rec, &verifier.Expected{Challenge: ch})
 	checktest.Rejected(t, err, verifier.CheckFormat)
 	if !errors.Is(err, cmw.ErrUnexpected) {
@@ -226,7 +226,7 @@ func TestDebugAllowedIsAWarning(t *testing.T) {
 	p := sevsnptest.NewPlatform(t)
 	ch := sevsnptest.RandomChallenge(t)
 	rec := p.Attest(t, ch, func(r *spb.Report) { r.Policy |= 1 << 19 }, nil)
-	v := mustNew(t, sevsnp.Config{Roots: p.Roots(), Policy: sevsnp.Policy{AnyMeasurement: true, AllowDebug: true}})
+	v := mustNew(t, &sevsnp.Config{Roots: p.Roots(), Policy: sevsnp.Policy{AcceptAnyMeasurement: true, AllowDebug: true}})
 	res, err := v.Verify(context.Background(), rec, &verifier.Expected{Challenge: ch})
 	if err != nil {
 		t.Fatal(err)
@@ -242,7 +242,7 @@ func TestVLEK(t *testing.T) {
 	rec := p.Attest(t, ch, func(r *spb.Report) {
 		r.SignerInfo = abi.ComposeSignerInfo(abi.SignerInfo{SigningKey: abi.VlekReportSigner})
 	}, nil)
-	v := mustNew(t, sevsnp.Config{Roots: p.Roots(), Policy: sevsnp.Policy{Measurements: [][]byte{sevsnptest.Measurement()}}})
+	v := mustNew(t, &sevsnp.Config{Roots: p.Roots(), Policy: sevsnp.Policy{Measurements: [][]byte{sevsnptest.Measurement()}}})
 	res, err := v.Verify(context.Background(), rec, &verifier.Expected{Challenge: ch})
 	if err != nil {
 		t.Fatal(err)
@@ -268,12 +268,13 @@ func TestConfigErrors(t *testing.T) {
 		"revocation without collateral": {CheckRevocation: true},
 		"root without ARK":              {Roots: []sevsnp.Root{{ProductLine: "Milan", ASK: p.Signer.Ask}}},
 		"unknown product":               {Roots: []sevsnp.Root{{ProductLine: "Naples", ARK: p.Signer.Ark, ASK: p.Signer.Ask}}},
+		"any measurement and a list":    {Policy: sevsnp.Policy{AcceptAnyMeasurement: true, Measurements: [][]byte{make([]byte, 48)}}},
 	} {
-		if _, err := sevsnp.New(cfg); err == nil {
+		if _, err := sevsnp.New(&cfg); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	v := mustNew(t, sevsnp.Config{Roots: p.Roots()})
+	v := mustNew(t, &sevsnp.Config{Roots: p.Roots()})
 	if _, err := v.Verify(context.Background(), p.Attest(t, sevsnptest.RandomChallenge(t), nil, nil), nil); err == nil {
 		t.Error("nil Expected accepted")
 	}
@@ -315,8 +316,8 @@ func TestRealMilanReport(t *testing.T) {
 	accept := sevsnp.Policy{Measurements: [][]byte{meas}, AllowDebug: true}
 
 	t.Run("accepted with the real AMD roots", func(t *testing.T) {
-		v := mustNew(t, sevsnp.Config{Policy: accept})
-		res, err := v.VerifyReportData(context.Background(), withTable, rd, now)
+		v := mustNew(t, &sevsnp.Config{Policy: accept})
+		res, err := v.Verify(context.Background(), withTable, &verifier.Expected{ReportData: &rd, Now: now})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -325,30 +326,30 @@ func TestRealMilanReport(t *testing.T) {
 		}
 	})
 	t.Run("offline bundle, no table", func(t *testing.T) {
-		v := mustNew(t, sevsnp.Config{Policy: accept, ProductLine: "Milan",
+		v := mustNew(t, &sevsnp.Config{Policy: accept, ProductLine: "Milan",
 			Collateral: &sevsnp.Bundle{VCEKs: [][]byte{vcek}, Time: func() time.Time { return now }}})
-		if _, err := v.VerifyReportData(context.Background(), bare, rd, now); err != nil {
+		if _, err := v.Verify(context.Background(), bare, &verifier.Expected{ReportData: &rd, Now: now}); err != nil {
 			t.Fatal(err)
 		}
 	})
 	t.Run("debug refused by default", func(t *testing.T) {
-		v := mustNew(t, sevsnp.Config{Policy: sevsnp.Policy{Measurements: [][]byte{meas}}})
-		_, err := v.VerifyReportData(context.Background(), withTable, rd, now)
+		v := mustNew(t, &sevsnp.Config{Policy: sevsnp.Policy{Measurements: [][]byte{meas}}})
+		_, err := v.Verify(context.Background(), withTable, &verifier.Expected{ReportData: &rd, Now: now})
 		checktest.Rejected(t, err, verifier.CheckDebug)
 	})
 	t.Run("not bound to our challenge", func(t *testing.T) {
-		v := mustNew(t, sevsnp.Config{Policy: accept})
+		v := mustNew(t, &sevsnp.Config{Policy: accept})
 		_, err := v.Verify(context.Background(), withTable, &verifier.Expected{Challenge: sevsnptest.RandomChallenge(t), Now: now})
 		checktest.Rejected(t, err, verifier.CheckChallenge)
 	})
 	t.Run("test roots reject it", func(t *testing.T) {
-		v := mustNew(t, sevsnp.Config{Roots: sevsnptest.NewPlatform(t).Roots(), Policy: accept})
-		_, err := v.VerifyReportData(context.Background(), withTable, rd, now)
+		v := mustNew(t, &sevsnp.Config{Roots: sevsnptest.NewPlatform(t).Roots(), Policy: accept})
+		_, err := v.Verify(context.Background(), withTable, &verifier.Expected{ReportData: &rd, Now: now})
 		checktest.Rejected(t, err, verifier.CheckChain)
 	})
 	t.Run("VCEK expired", func(t *testing.T) {
-		v := mustNew(t, sevsnp.Config{Policy: accept})
-		_, err := v.VerifyReportData(context.Background(), withTable, rd, time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+		v := mustNew(t, &sevsnp.Config{Policy: accept})
+		_, err := v.Verify(context.Background(), withTable, &verifier.Expected{ReportData: &rd, Now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)})
 		checktest.Rejected(t, err, verifier.CheckChain)
 	})
 }
@@ -356,7 +357,7 @@ func TestRealMilanReport(t *testing.T) {
 func TestConcurrentVerify(t *testing.T) {
 	p := sevsnptest.NewPlatform(t)
 	k := newKDS(t, p, nil)
-	v := mustNew(t, sevsnp.Config{Roots: p.Roots(), Policy: sevsnp.Policy{Measurements: [][]byte{sevsnptest.Measurement()}},
+	v := mustNew(t, &sevsnp.Config{Roots: p.Roots(), Policy: sevsnp.Policy{Measurements: [][]byte{sevsnptest.Measurement()}},
 		ProductLine: "Milan", Collateral: &sevsnp.Cache{Source: &sevsnp.KDS{BaseURL: k.URL}}})
 	chs := make([]struct {
 		ch  any

@@ -130,13 +130,13 @@ func (p *Platform) Roots() []vsevsnp.Root {
 
 // Verifier returns a verifier/sevsnp Verifier that trusts this platform's
 // test roots, with pol; when pol allows no measurement (and not
-// AnyMeasurement), Measurement() is allowed.
+// AcceptAnyMeasurement), Measurement() is allowed.
 func (p *Platform) Verifier(t testing.TB, pol vsevsnp.Policy) *vsevsnp.Verifier {
 	t.Helper()
-	if pol.Measurements == nil && !pol.AnyMeasurement {
+	if pol.Measurements == nil && !pol.AcceptAnyMeasurement {
 		pol.Measurements = [][]byte{Measurement()}
 	}
-	v, err := vsevsnp.New(vsevsnp.Config{Roots: p.Roots(), Policy: pol})
+	v, err := vsevsnp.New(&vsevsnp.Config{Roots: p.Roots(), Policy: pol})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,7 @@ func TestPlatform(t *testing.T) {
 			if !bytes.Equal(sevsnptest.Record(t, ev), rec) {
 				t.Error("Record(EvidenceOf(rec)) != rec")
 			}
-			real, err := vsevsnp.New(vsevsnp.Config{Policy: vsevsnp.Policy{AnyMeasurement: true}})
+			real, err := vsevsnp.New(&vsevsnp.Config{Policy: vsevsnp.Policy{AcceptAnyMeasurement: true}})
 			if err != nil {
 				t.Fatal(err)
 			}
