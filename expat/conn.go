@@ -526,14 +526,14 @@ func (c *Conn) Read(p []byte) (int, error) {
 			c.signal(c.spaceReady)
 			return n, nil
 		}
-		if c.peerEnded {
-			c.mu.Unlock()
-			return 0, io.EOF
-		}
 		if c.closed {
 			err := c.closeErr
 			c.mu.Unlock()
 			return 0, err
+		}
+		if c.peerEnded {
+			c.mu.Unlock()
+			return 0, io.EOF
 		}
 		dl := c.rdeadline
 		c.mu.Unlock()
