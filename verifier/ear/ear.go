@@ -22,6 +22,20 @@
 // An eat_nonce that is present must match even when only BindKey is
 // required: a result issued for another connection is never accepted.
 //
+// The JOSE header and the claims are JSON read strictly (claims.go): member
+// names are matched exactly, case-sensitively (RFC 7519, Section 4); a
+// member that differs from a name the Verifier reads only in case ("IAT"
+// beside or instead of "iat", "Exp", "EAR.STATUS") is rejected, as are
+// duplicate members; iat, exp and nbf must be JSON integers (not strings,
+// fractions or exponents), ear.status a tier name and trust claims JSON
+// integers in [-128, 127].
+//
+// A submodule's tier is its ear.status lowered to what its trust vector
+// supports (Status): an EAR whose ear.status is "affirming" while a claim
+// of its trust vector is a warning is a warning (accepted only with
+// AcceptWarning, and reported as such), one with a contraindicated claim is
+// contraindicated. The Issuer issues the status the same way.
+//
 // Issuer is a local Verifier that appraises Evidence with any
 // verifier.Verifier and issues an EAR for it; PassportAttester chains an
 // attester.Attester and an Issuer so that the passport model works end to
@@ -41,15 +55,10 @@ import (
 	"crypto/elliptic"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math"
-	"sort"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	vear "github.com/veraison/ear"
 
@@ -187,14 +196,6 @@ type Verifier struct {
 
 var _ verifier.RecordVerifier = (*Verifier)(nil)
 
-// registered claims that veraison/ear's model does not carry.
-type registered struct {
-	Iss *string      `json:"iss"`
-	Exp *json.Number `json:"exp"`
-	Nbf *json.Number `json:"nbf"`
-	Iat *json.Number `json:"iat"`
-}
-
 // Verify checks the EAR in b (a CMW record of cmw.MediaTypeEAR) against
 // exp and the Verifier's policy (verifier.VerifyCMW, then VerifyRecord).
 func (v *Verifier) Verify(ctx context.Context, b []byte, exp *verifier.Expected) (*verifier.Result, error) {
@@ -224,29 +225,20 @@ func (v *Verifier) VerifyJWT(token []byte, exp *verifier.Expected) (*verifier.Re
 		return nil, err
 	}
 
-	// Signed content from here on; still parsed strictly.
-	if err := checkJSON(payload); err != nil {
-		return nil, verifier.Reject(verifier.CheckFormat, err, "ear: claims")
-	}
-	var ar vear.AttestationResult
-	if err := ar.UnmarshalJSON(payload); err != nil {
-		return nil, verifier.Reject(verifier.CheckFormat, err, "ear: EAR claims")
-	}
-	var reg registered
-	d := json.NewDecoder(bytes.NewReader(payload))
-	d.UseNumber()
-	if err := d.Decode(&reg); err != nil {
-		return nil, verifier.Reject(verifier.CheckFormat, err, "ear: registered claims")
+	// Signed content from here on; still parsed strictly (claims.go).
+	c, err := parseClaims(payload)
+	if err != nil {
+		return nil, verifier.Reject(verifier.CheckFormat, err, "ear: signed content")
 	}
 
 	profiles := v.Profiles
 	if profiles == nil {
 		profiles = []string{vear.EatProfile}
 	}
-	if ar.Profile == nil || !contains(profiles, *ar.Profile) {
+	if c.profile == nil || !contains(profiles, *c.profile) {
 		return nil, verifier.Reject(verifier.CheckFormat, nil, "ear: eat_profile not accepted")
 	}
-	if v.Issuer != "" && (reg.Iss == nil || *reg.Iss != v.Issuer) {
+	if v.Issuer != "" && (c.iss == nil || *c.iss != v.Issuer) {
 		return nil, verifier.Reject(verifier.CheckIssuer, nil, "ear: iss is not %q", v.Issuer)
 	}
 
@@ -268,33 +260,21 @@ func (v *Verifier) VerifyJWT(token []byte, exp *verifier.Expected) (*verifier.Re
 	} else if skew < 0 {
 		skew = 0
 	}
-	iat, err := numericDate(reg.Iat)
-	if err != nil || reg.Iat == nil {
-		return nil, verifier.Reject(verifier.CheckFormat, nil, "ear: iat is not an integer NumericDate")
+	if c.iat == nil {
+		return nil, verifier.Reject(verifier.CheckFormat, nil, "ear: no iat")
 	}
+	iat := *c.iat
 	if iat.After(now.Add(skew)) {
 		return nil, verifier.Reject(verifier.CheckAge, nil, "ear: issued in the future (%v)", iat.UTC())
 	}
 	if now.Sub(iat) > maxAge {
 		return nil, verifier.Reject(verifier.CheckAge, nil, "ear: issued %v ago, more than %v", now.Sub(iat).Round(time.Second), maxAge)
 	}
-	if reg.Exp != nil {
-		e, err := numericDate(reg.Exp)
-		if err != nil {
-			return nil, verifier.Reject(verifier.CheckFormat, nil, "ear: exp is not an integer NumericDate")
-		}
-		if !now.Before(e) {
-			return nil, verifier.Reject(verifier.CheckAge, nil, "ear: expired at %v", e.UTC())
-		}
+	if c.exp != nil && !now.Before(*c.exp) {
+		return nil, verifier.Reject(verifier.CheckAge, nil, "ear: expired at %v", c.exp.UTC())
 	}
-	if reg.Nbf != nil {
-		n, err := numericDate(reg.Nbf)
-		if err != nil {
-			return nil, verifier.Reject(verifier.CheckFormat, nil, "ear: nbf is not an integer NumericDate")
-		}
-		if now.Add(skew).Before(n) {
-			return nil, verifier.Reject(verifier.CheckAge, nil, "ear: not valid before %v", n.UTC())
-		}
+	if c.nbf != nil && now.Add(skew).Before(*c.nbf) {
+		return nil, verifier.Reject(verifier.CheckAge, nil, "ear: not valid before %v", c.nbf.UTC())
 	}
 
 	// Binding to this connection.
@@ -303,12 +283,12 @@ func (v *Verifier) VerifyJWT(token []byte, exp *verifier.Expected) (*verifier.Re
 		bindings = BindNonce
 	}
 	nonceOK := false
-	if ar.Nonce != nil {
+	if c.nonce != nil {
 		want, err := nonceValue(exp)
 		if err != nil {
 			return nil, err
 		}
-		got, ok := decodeNonce(*ar.Nonce)
+		got, ok := decodeNonce(*c.nonce)
 		if !ok {
 			return nil, verifier.Reject(verifier.CheckNonce, nil, "ear: eat_nonce is not canonical base64url")
 		}
@@ -318,18 +298,14 @@ func (v *Verifier) VerifyJWT(token []byte, exp *verifier.Expected) (*verifier.Re
 		nonceOK = true
 	}
 	keyOK, keySeen := false, false
-	names := make([]string, 0, len(ar.Submods))
-	for name, ap := range ar.Submods {
-		names = append(names, name)
-		if ap == nil || ap.VeraisonKeyAttestation == nil {
+	names := c.names
+	for _, name := range names {
+		ap := c.submods[name]
+		if !ap.keyAtt {
 			continue
 		}
 		keySeen = true
-		akpub, ok := (*ap.VeraisonKeyAttestation)["akpub"].(string)
-		if !ok {
-			return nil, verifier.Reject(verifier.CheckFormat, nil, "ear: submod %q: akpub is not a string", name)
-		}
-		der, err := base64.RawURLEncoding.Strict().DecodeString(akpub)
+		der, err := base64.RawURLEncoding.Strict().DecodeString(*ap.akpub)
 		if err != nil {
 			return nil, verifier.Reject(verifier.CheckFormat, err, "ear: akpub")
 		}
@@ -338,7 +314,6 @@ func (v *Verifier) VerifyJWT(token []byte, exp *verifier.Expected) (*verifier.Re
 		}
 		keyOK = true
 	}
-	sort.Strings(names)
 	switch {
 	case bindings&BindNonce != 0 && nonceOK:
 	case bindings&BindKey != 0 && keyOK:
@@ -358,44 +333,38 @@ func (v *Verifier) VerifyJWT(token []byte, exp *verifier.Expected) (*verifier.Re
 		Claims:      map[string]string{},
 	}
 	for i, name := range names {
-		ap := ar.Submods[name]
-		if ap == nil || ap.Status == nil {
-			return nil, verifier.Reject(verifier.CheckFormat, nil, "ear: submod %q has no status", name)
-		}
-		tier := verifier.Tier(*ap.Status)
+		ap := c.submods[name]
+		// The tier this submodule supports: ear.status, lowered by its
+		// trust vector (Status).
+		tier := Status(ap.status, ap.vector)
 		switch {
 		case tier == verifier.TierAffirming:
 		case tier == verifier.TierWarning && v.AcceptWarning:
 		default:
-			return nil, verifier.Reject(verifier.CheckStatus, nil, "ear: submod %q is %v", name, tier)
-		}
-		var tv verifier.TrustVector
-		if ap.TrustVector != nil {
-			tv = TrustVectorOf(ap.TrustVector)
+			return nil, verifier.Reject(verifier.CheckStatus, nil, "ear: submod %q is %v (ear.status %v)", name, tier, ap.status)
 		}
 		if i == 0 {
-			res.Status, res.TrustVector = tier, tv
+			res.Status, res.TrustVector = tier, ap.vector
 		} else {
 			res.Status = verifier.WorstTier(res.Status, tier)
-			res.TrustVector.Merge(tv)
+			res.TrustVector.Merge(ap.vector)
 		}
-		if ap.AppraisalPolicyID != nil {
-			res.Claims[name+"/ear.appraisal-policy-id"] = *ap.AppraisalPolicyID
+		res.Claims["submod."+name+".status"] = tier.String()
+		if ap.policy != nil {
+			res.Claims["submod."+name+".policy"] = *ap.policy
 		}
 	}
 	switch {
-	case reg.Iss != nil:
-		res.Verifier = *reg.Iss
-	case ar.VerifierID != nil && ar.VerifierID.Developer != nil && ar.VerifierID.Build != nil:
-		res.Verifier = *ar.VerifierID.Developer + " " + *ar.VerifierID.Build
+	case c.iss != nil:
+		res.Verifier = *c.iss
+	case c.developer != nil && c.build != nil:
+		res.Verifier = *c.developer + " " + *c.build
 	}
-	if ar.VerifierID != nil {
-		if ar.VerifierID.Developer != nil {
-			res.Claims["ear.verifier-id.developer"] = *ar.VerifierID.Developer
-		}
-		if ar.VerifierID.Build != nil {
-			res.Claims["ear.verifier-id.build"] = *ar.VerifierID.Build
-		}
+	if c.developer != nil {
+		res.Claims["ear.verifier-id.developer"] = *c.developer
+	}
+	if c.build != nil {
+		res.Claims["ear.verifier-id.build"] = *c.build
 	}
 	return res, nil
 }
@@ -407,17 +376,6 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-func numericDate(n *json.Number) (time.Time, error) {
-	if n == nil {
-		return time.Time{}, nil
-	}
-	i, err := n.Int64()
-	if err != nil || i < 0 || i > math.MaxInt64/int64(time.Second) {
-		return time.Time{}, errors.New("not an integer NumericDate")
-	}
-	return time.Unix(i, 0), nil
 }
 
 // TrustVectorOf converts a github.com/veraison/ear trust vector.
@@ -468,15 +426,6 @@ func decodeNonce(s string) ([]byte, bool) {
 	return b, true
 }
 
-// jwtHeader is the JOSE header fields the Verifier looks at.
-type jwtHeader struct {
-	Alg  *string         `json:"alg"`
-	Kid  *string         `json:"kid"`
-	Typ  *string         `json:"typ"`
-	Crit json.RawMessage `json:"crit"`
-	B64  json.RawMessage `json:"b64"`
-}
-
 // checkSignature parses the compact JWS strictly and verifies it with a
 // trusted key; it returns the payload.
 func (v *Verifier) checkSignature(token []byte) ([]byte, error) {
@@ -495,23 +444,20 @@ func (v *Verifier) checkSignature(token []byte) ([]byte, error) {
 		}
 		dec[i] = b
 	}
-	if err := checkJSON(dec[0]); err != nil {
-		return nil, verifier.Reject(verifier.CheckFormat, err, "ear: JOSE header")
+	h, err := parseHeader(dec[0])
+	if err != nil {
+		return nil, verifier.Reject(verifier.CheckFormat, err, "ear: token")
 	}
-	var h jwtHeader
-	if err := json.Unmarshal(dec[0], &h); err != nil {
-		return nil, verifier.Reject(verifier.CheckFormat, err, "ear: JOSE header")
-	}
-	if h.Crit != nil || h.B64 != nil {
+	if h.crit || h.b64 {
 		return nil, verifier.Reject(verifier.CheckFormat, nil, "ear: crit and b64 headers are not supported")
 	}
-	if h.Typ != nil && !strings.EqualFold(*h.Typ, "JWT") {
-		return nil, verifier.Reject(verifier.CheckFormat, nil, "ear: typ %q", *h.Typ)
+	if h.typ != nil && !strings.EqualFold(*h.typ, "JWT") {
+		return nil, verifier.Reject(verifier.CheckFormat, nil, "ear: typ %q", *h.typ)
 	}
-	if h.Alg == nil {
+	if h.alg == nil {
 		return nil, verifier.Reject(verifier.CheckSignature, nil, "ear: no alg")
 	}
-	alg := *h.Alg
+	alg := *h.alg
 	allowed := v.Algorithms
 	if allowed == nil {
 		allowed = []string{"ES256", "ES384", "EdDSA"}
@@ -523,7 +469,7 @@ func (v *Verifier) checkSignature(token []byte) ([]byte, error) {
 	tried := 0
 	var lastErr error
 	for _, k := range v.Keys {
-		if h.Kid != nil && k.ID != *h.Kid || h.Kid == nil && k.ID != "" {
+		if h.kid != nil && k.ID != *h.kid || h.kid == nil && k.ID != "" {
 			continue
 		}
 		if ka, ok := algFor(k.Key); !ok || ka != alg {
@@ -537,7 +483,7 @@ func (v *Verifier) checkSignature(token []byte) ([]byte, error) {
 		lastErr = err
 	}
 	if tried == 0 {
-		return nil, verifier.Reject(verifier.CheckSignature, nil, "ear: no trusted %s key (kid %v)", alg, deref(h.Kid))
+		return nil, verifier.Reject(verifier.CheckSignature, nil, "ear: no trusted %s key (kid %v)", alg, deref(h.kid))
 	}
 	return nil, verifier.Reject(verifier.CheckSignature, lastErr, "ear: no trusted key verifies the EAR")
 }
@@ -557,62 +503,4 @@ func decodeB64(p []byte) ([]byte, error) {
 		}
 	}
 	return base64.RawURLEncoding.Strict().DecodeString(string(p))
-}
-
-// checkJSON accepts exactly one JSON object: valid UTF-8, no duplicate
-// member names at any level, nesting at most 32, nothing after it.
-func checkJSON(b []byte) error {
-	if !utf8.Valid(b) {
-		return errors.New("ear: JSON is not valid UTF-8")
-	}
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	tok, err := d.Token()
-	if err != nil {
-		return fmt.Errorf("ear: JSON: %w", err)
-	}
-	if tok != json.Delim('{') {
-		return errors.New("ear: JSON is not an object")
-	}
-	if err := scanJSON(d, '{', 1); err != nil {
-		return err
-	}
-	if _, err := d.Token(); err != io.EOF {
-		return errors.New("ear: data after the JSON object")
-	}
-	return nil
-}
-
-func scanJSON(d *json.Decoder, open json.Delim, depth int) error {
-	if depth > 32 {
-		return errors.New("ear: JSON nested too deeply")
-	}
-	seen := map[string]bool{}
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			return fmt.Errorf("ear: JSON: %w", err)
-		}
-		if tok == json.Delim('}') || tok == json.Delim(']') {
-			return nil
-		}
-		if open == '{' {
-			key, ok := tok.(string)
-			if !ok {
-				return errors.New("ear: JSON member name is not a string")
-			}
-			if seen[key] {
-				return fmt.Errorf("ear: duplicate JSON member %q", key)
-			}
-			seen[key] = true
-			if tok, err = d.Token(); err != nil {
-				return fmt.Errorf("ear: JSON: %w", err)
-			}
-		}
-		if dl, ok := tok.(json.Delim); ok {
-			if err := scanJSON(d, dl, depth+1); err != nil {
-				return err
-			}
-		}
-	}
 }

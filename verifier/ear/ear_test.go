@@ -14,6 +14,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -230,11 +231,11 @@ func TestVerifyRejects(t *testing.T) {
 			k, _ := jwk.Import(other.Public())
 			h["jwk"] = k
 		}), check: verifier.CheckSignature},
-		{name: "contraindicated", in: edited(func(_, c map[string]any) { submod(c)["ear.status"] = 96 }), check: verifier.CheckStatus},
-		{name: "warning rejected by default", in: edited(func(_, c map[string]any) { submod(c)["ear.status"] = 32 }), check: verifier.CheckStatus},
-		{name: "warning accepted by policy", in: edited(func(_, c map[string]any) { submod(c)["ear.status"] = 32 }),
+		{name: "contraindicated", in: edited(func(_, c map[string]any) { submod(c)["ear.status"] = "contraindicated" }), check: verifier.CheckStatus},
+		{name: "warning rejected by default", in: edited(func(_, c map[string]any) { submod(c)["ear.status"] = "warning" }), check: verifier.CheckStatus},
+		{name: "warning accepted by policy", in: edited(func(_, c map[string]any) { submod(c)["ear.status"] = "warning" }),
 			v: func(v *Verifier) { v.AcceptWarning = true }},
-		{name: "status none", in: edited(func(_, c map[string]any) { submod(c)["ear.status"] = 0 }), check: verifier.CheckStatus},
+		{name: "status none", in: edited(func(_, c map[string]any) { submod(c)["ear.status"] = "none" }), check: verifier.CheckStatus},
 		{name: "second submod contraindicated", in: edited(func(_, c map[string]any) {
 			c["submods"].(map[string]any)["gpu"] = map[string]any{"ear.status": "contraindicated"}
 		}), check: verifier.CheckStatus},
@@ -386,21 +387,24 @@ func TestIssuerRefusesRejectedEvidence(t *testing.T) {
 	}
 }
 
-func TestCheckJSON(t *testing.T) {
+func TestDecodeObject(t *testing.T) {
 	for in, ok := range map[string]bool{
 		`{"a":1}`:                   true,
 		`{"a":{"b":[1,{"c":2}]}}`:   true,
+		`{"a":1,"A":2}`:             true, // exact names: distinct members (parseClaims refuses "IAT" beside "iat")
 		`{"a":1,"a":2}`:             false,
 		`{"a":{"b":1,"b":2}}`:       false,
 		`{"a":[{"b":1,"b":2}]}`:     false,
+		`{"a":1,"\u0061":2}`:        false,
 		`{"a":1}{}`:                 false,
+		`{"a":1} `:                  true,
 		`[1]`:                       false,
 		"{\"a\":\"\xff\"}":          false,
 		strings.Repeat(`{"a":`, 40): false,
 		`{"a":1`:                    false,
 	} {
-		if err := checkJSON([]byte(in)); (err == nil) != ok {
-			t.Errorf("checkJSON(%q) = %v, want ok=%v", in, err, ok)
+		if _, err := decodeObject([]byte(in)); (err == nil) != ok {
+			t.Errorf("decodeObject(%q) = %v, want ok=%v", in, err, ok)
 		}
 	}
 }
@@ -462,4 +466,169 @@ func TestNonceEncodings(t *testing.T) {
 			}
 		})
 	}
+}
+
+// T34: claim names are exact and registered claims strictly typed. Every
+// token here is really signed by the trusted issuer key, so only the JSON
+// semantics decide.
+func TestClaimConfusion(t *testing.T) {
+	f := newFixture(t)
+	ch := challenge(1)
+	good := f.token(t, ch, nil)
+	edited := func(edit func(hdr, claims map[string]any)) []byte { return resign(t, good, f.issKey, edit) }
+	old := now.Add(-time.Hour).Unix()
+	fresh := now.Unix()
+	payload := func() map[string]any { // good's claims
+		raw, _ := base64.RawURLEncoding.DecodeString(strings.Split(string(good), ".")[1])
+		m := map[string]any{}
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	rawClaims := func(edit func(string) string) []byte {
+		h := b64([]byte(`{"alg":"ES256","typ":"JWT"}`))
+		raw, _ := base64.RawURLEncoding.DecodeString(strings.Split(string(good), ".")[1])
+		return resignRaw(t, f.issKey, h, b64([]byte(edit(string(raw)))))
+	}
+	rawHeader := func(h string) []byte {
+		return resignRaw(t, f.issKey, b64([]byte(h)), strings.Split(string(good), ".")[1])
+	}
+	if _, ok := payload()["iat"]; !ok {
+		t.Fatal("test setup: no iat")
+	}
+
+	tests := []struct {
+		name  string
+		in    []byte
+		v     func(*Verifier)
+		check verifier.Check // 0: accepted
+		tier  verifier.Tier  // when accepted
+	}{
+		{name: "control: as issued", in: good, tier: verifier.TierAffirming},
+		{name: "control: old iat alone is too old", in: edited(func(_, c map[string]any) { c["iat"] = old }), check: verifier.CheckAge},
+		// The members that differ only in case come after the registered
+		// ones, where a case-insensitive struct decode lets them win.
+		{name: "old iat plus a fresh IAT", in: rawClaims(func(s string) string {
+			s = mustReplace(t, s, `"iat":`+strconv.FormatInt(fresh, 10), `"iat":`+strconv.FormatInt(old, 10))
+			return strings.TrimSuffix(s, "}") + `,"IAT":` + strconv.FormatInt(fresh, 10) + "}"
+		}), check: verifier.CheckFormat},
+		{name: "fresh IAT alone", in: edited(func(_, c map[string]any) { delete(c, "iat"); c["IAT"] = fresh }), check: verifier.CheckFormat},
+		{name: "a dotted-I iat is another claim", in: edited(func(_, c map[string]any) { c["iat"] = old; c["\u0130at"] = fresh }), check: verifier.CheckAge},
+		{name: "control: expired exp alone", in: edited(func(_, c map[string]any) { c["exp"] = now.Unix() }), check: verifier.CheckAge},
+		{name: "expired exp plus a future Exp", in: rawClaims(func(s string) string {
+			s = mustReplace(t, s, `"exp":`+strconv.FormatInt(now.Add(DefaultValidity).Unix(), 10), `"exp":`+strconv.FormatInt(now.Unix(), 10))
+			return strings.TrimSuffix(s, "}") + `,"Exp":` + strconv.FormatInt(now.Add(time.Hour).Unix(), 10) + "}"
+		}), check: verifier.CheckFormat},
+		{name: "future nbf plus a past NBF", in: edited(func(_, c map[string]any) { c["nbf"] = now.Add(time.Hour).Unix(); c["NBF"] = old }), check: verifier.CheckFormat},
+		{name: "iat as a string", in: edited(func(_, c map[string]any) { c["iat"] = strconv.FormatInt(fresh, 10) }), check: verifier.CheckFormat},
+		{name: "exp as a string", in: edited(func(_, c map[string]any) { c["exp"] = strconv.FormatInt(now.Add(time.Hour).Unix(), 10) }), check: verifier.CheckFormat},
+		{name: "nbf as a string", in: edited(func(_, c map[string]any) { c["nbf"] = strconv.FormatInt(old, 10) }), check: verifier.CheckFormat},
+		{name: "iat with an exponent", in: rawClaims(func(s string) string {
+			return mustReplace(t, s, `"iat":`+strconv.FormatInt(fresh, 10), `"iat":18e8`)
+		}), check: verifier.CheckFormat},
+		{name: "iat with a fraction", in: rawClaims(func(s string) string {
+			return mustReplace(t, s, `"iat":`+strconv.FormatInt(fresh, 10), `"iat":`+strconv.FormatInt(fresh, 10)+`.0`)
+		}), check: verifier.CheckFormat},
+		{name: "duplicate iat", in: rawClaims(func(s string) string {
+			return `{"iat":` + strconv.FormatInt(old, 10) + `,` + s[1:]
+		}), check: verifier.CheckFormat},
+		{name: "eat_nonce of another connection plus EAT_NONCE", in: edited(func(_, c map[string]any) {
+			c["EAT_NONCE"], c["eat_nonce"] = c["eat_nonce"], "AAAA"
+		}), check: verifier.CheckFormat},
+		{name: "iss case variant", in: edited(func(_, c map[string]any) { c["ISS"] = "https://other.example" }), check: verifier.CheckFormat},
+		{name: "EAR.STATUS beside ear.status", in: edited(func(_, c map[string]any) {
+			sm := submod(c)
+			sm["ear.status"], sm["EAR.STATUS"] = "contraindicated", "affirming"
+		}), check: verifier.CheckFormat},
+		{name: "ear.status with a long-s lookalike", in: edited(func(_, c map[string]any) {
+			sm := submod(c)
+			delete(sm, "ear.status")
+			sm["ear.\u017ftatus"] = "affirming"
+		}), check: verifier.CheckFormat},
+		{name: "ear.status as a number", in: edited(func(_, c map[string]any) { submod(c)["ear.status"] = 2 }), check: verifier.CheckFormat},
+		{name: "ear.status capitalised", in: edited(func(_, c map[string]any) { submod(c)["ear.status"] = "Affirming" }), check: verifier.CheckFormat},
+		{name: "trust claim as a string", in: edited(func(_, c map[string]any) {
+			submod(c)["ear.trustworthiness-vector"].(map[string]any)["executables"] = "2"
+		}), check: verifier.CheckFormat},
+		{name: "trust claim out of range", in: edited(func(_, c map[string]any) {
+			submod(c)["ear.trustworthiness-vector"].(map[string]any)["executables"] = 200
+		}), check: verifier.CheckFormat},
+		{name: "trust claim case variant", in: edited(func(_, c map[string]any) {
+			submod(c)["ear.trustworthiness-vector"].(map[string]any)["Executables"] = 96
+		}), check: verifier.CheckFormat},
+		{name: "submods case variant", in: edited(func(_, c map[string]any) { c["Submods"] = c["submods"] }), check: verifier.CheckFormat},
+		{name: "header ALG beside alg", in: rawHeader(`{"alg":"ES256","ALG":"none"}`), check: verifier.CheckFormat},
+		{name: "header Alg alone", in: rawHeader(`{"Alg":"ES256"}`), check: verifier.CheckFormat},
+		{name: "header kid with a Kelvin sign", in: rawHeader(`{"alg":"ES256","\u212aid":"k"}`), check: verifier.CheckFormat},
+		{name: "unknown claims are ignored", in: edited(func(_, c map[string]any) { c["x-vendor"] = "y"; c["iat2"] = old }), tier: verifier.TierAffirming},
+
+		// An EAR's status is never more than its trust vector supports.
+		{name: "affirming status, warning claim", in: edited(func(_, c map[string]any) {
+			submod(c)["ear.trustworthiness-vector"].(map[string]any)["executables"] = 33
+		}), check: verifier.CheckStatus},
+		{name: "affirming status, warning claim, warnings accepted", in: edited(func(_, c map[string]any) {
+			submod(c)["ear.trustworthiness-vector"].(map[string]any)["executables"] = 33
+		}), v: func(v *Verifier) { v.AcceptWarning = true }, tier: verifier.TierWarning},
+		{name: "affirming status, contraindicated claim", in: edited(func(_, c map[string]any) {
+			submod(c)["ear.trustworthiness-vector"].(map[string]any)["hardware"] = -128
+		}), v: func(v *Verifier) { v.AcceptWarning = true }, check: verifier.CheckStatus},
+		{name: "affirming status, verifier-malfunction claim", in: edited(func(_, c map[string]any) {
+			submod(c)["ear.trustworthiness-vector"].(map[string]any)["configuration"] = -1
+		}), v: func(v *Verifier) { v.AcceptWarning = true }, check: verifier.CheckStatus},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := f.verifier()
+			if tt.v != nil {
+				tt.v(v)
+			}
+			res, err := v.Verify(context.Background(), wrap(t, tt.in), f.expected(ch))
+			wantCheck(t, res, err, tt.check)
+			if tt.check == 0 && res.Status != tt.tier {
+				t.Errorf("status %v, want %v", res.Status, tt.tier)
+			}
+		})
+	}
+}
+
+// fixedAppraiser returns one Result for any Evidence (the Issuer's input in
+// TestIssuerStatusFollowsVector).
+type fixedAppraiser struct{ res verifier.Result }
+
+func (a fixedAppraiser) Verify(context.Context, []byte, *verifier.Expected) (*verifier.Result, error) {
+	r := a.res
+	return &r, nil
+}
+
+// The Issuer never issues a status the trust vector does not support.
+func TestIssuerStatusFollowsVector(t *testing.T) {
+	f := newFixture(t)
+	ch := challenge(1)
+	iss := *f.issuer
+	iss.Appraiser = fixedAppraiser{verifier.Result{Technology: "x", Status: verifier.TierAffirming,
+		TrustVector: verifier.TrustVector{InstanceIdentity: 2, Executables: 33}}}
+	tok, _, err := iss.Issue(context.Background(), []byte{1}, &verifier.Expected{Challenge: ch, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := base64.RawURLEncoding.DecodeString(strings.Split(string(tok), ".")[1])
+	if !strings.Contains(string(raw), `"ear.status":"warning"`) {
+		t.Fatalf("issued %s", raw)
+	}
+	v := f.verifier()
+	v.AcceptWarning = true
+	res, err := v.Verify(context.Background(), wrap(t, tok), f.expected(ch))
+	if err != nil || res.Status != verifier.TierWarning || res.Claims["submod.x.status"] != "warning" {
+		t.Fatalf("got %+v, %v", res, err)
+	}
+}
+
+// mustReplace replaces the first old in s by new, failing t if s has none.
+func mustReplace(t *testing.T, s, old, new string) string {
+	t.Helper()
+	if !strings.Contains(s, old) {
+		t.Fatalf("test setup: %q not in %s", old, s)
+	}
+	return strings.Replace(s, old, new, 1)
 }

@@ -40,20 +40,31 @@ func FuzzVerifyJWT(f *testing.F) {
 	})
 }
 
-// FuzzCheckJSON: the strict JSON scanner never panics and accepts only
-// what encoding/json also accepts as an object.
-func FuzzCheckJSON(f *testing.F) {
-	for _, s := range []string{`{"a":1}`, `{"a":{"b":[1,{"c":2}]}}`, `{"a":1,"a":2}`, `[1]`} {
+// FuzzDecodeObject: the strict JSON decoder never panics, accepts only
+// what encoding/json also accepts as an object, and never more members
+// than encoding/json sees (no duplicates).
+func FuzzDecodeObject(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, `{"a":{"b":[1,{"c":2}]}}`, `{"a":1,"a":2}`, `[1]`, `{"iat":1,"IAT":2}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if checkJSON(b) != nil {
+		got, err := decodeObject(b)
+		if err != nil {
+			if got != nil {
+				t.Fatal("result with an error")
+			}
 			return
 		}
 		var m map[string]any
 		if err := jsonUnmarshal(b, &m); err != nil {
-			t.Fatalf("checkJSON accepted what encoding/json rejects: %v", err)
+			t.Fatalf("decodeObject accepted what encoding/json rejects: %v", err)
 		}
+		if len(m) != len(got) {
+			t.Fatalf("%d members, encoding/json sees %d", len(got), len(m))
+		}
+		// The claims reader never panics on what decodes.
+		_, _ = parseClaims(b)
+		_, _ = parseHeader(b)
 	})
 }
 

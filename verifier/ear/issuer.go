@@ -45,8 +45,9 @@ type Issuer struct {
 
 // Issue appraises evidence against exp with the Appraiser and, if it is
 // accepted, returns a signed EAR (compact JWT) carrying eat_nonce =
-// Nonce(exp), the appraisal's status and trust vector in a submodule named
-// after its Technology, and optionally the key attestation. A rejection by
+// Nonce(exp), the appraisal's trust vector and status (lowered to what the
+// vector supports, see Status) in a submodule named after its Technology,
+// and optionally the key attestation. A rejection by
 // the Appraiser is returned as is; no EAR is issued for it.
 func (i *Issuer) Issue(ctx context.Context, evidence []byte, exp *verifier.Expected) ([]byte, *verifier.Result, error) {
 	if i.Appraiser == nil || i.Key == nil {
@@ -90,8 +91,9 @@ func (i *Issuer) Issue(ctx context.Context, evidence []byte, exp *verifier.Expec
 	}
 	build := "go-expat verifier/ear"
 	profile := vear.EatProfile
-	status := vear.TrustTier(res.Status)
 	tv := res.TrustVector
+	// The issued status never claims more than the vector supports.
+	status := vear.TrustTier(Status(res.Status, tv))
 	appraisal := &vear.Appraisal{
 		Status: &status,
 		TrustVector: &vear.TrustVector{
