@@ -29,6 +29,9 @@
 //
 // # Pieces
 //
+//   - Listen, NewListener and Dial: attested connections in one call; a
+//     Listener sets up each accepted connection concurrently under a setup
+//     deadline, so a slow or silent peer never delays the others.
 //   - Conn (Server, Client): a net.Conn over an established *tls.Conn that
 //     runs the attestation the local Config requires before any application
 //     data flows (server, client or mutual attestation, one extra round trip),
@@ -42,6 +45,17 @@
 // background-check model the CMW holds Evidence and the Verifier appraises it
 // (in-process or remote); in the passport model it holds an Attestation
 // Result (an EAR) that the Verifier checks (verifier/ear).
+//
+// # Bounds
+//
+// Every blocking call ends with its ctx or the Conn's deadlines; the setup
+// is bounded by Config.SetupTimeout however it starts; an Attester or
+// Verifier that ignores ctx is abandoned at the caller's bound and its
+// result dropped; Close returns within about a second. The work a peer can
+// cause is bounded by default: its requests are checked (type for the
+// role, context, number in progress) before any Evidence is produced, and
+// answered at most once per Config.PeerRequestInterval (250 ms by default);
+// the record of contexts a connection keeps is bounded (Config.MaxContexts).
 //
 // # Caveats
 //
