@@ -19,10 +19,14 @@
 // # Caveats
 //
 // configfs-tsm calls are blocking file operations that cannot be
-// interrupted: when ctx ends first, Attest returns ctx's error at once and
-// the pending request finishes (and is discarded) in the background.
-// Requests are serialized per Attester (configfs-tsm report entries are a
-// scarce kernel resource). Hardware tests need a CCA realm; the tests here
+// interrupted: when ctx ends first, Attest returns at once (an
+// *attester.DeviceError wrapping ctx's error) and the pending request
+// finishes (and is discarded) in the background. Requests are serialized
+// per Attester (configfs-tsm report entries are a scarce kernel resource);
+// "try again later" answers (EBUSY, EAGAIN, EINTR, ETIMEDOUT, a configfs
+// generation race) are retried under Options.Retry, as in attester/sevsnp
+// and attester/tdx. Failures of the provider are *attester.DeviceError
+// (errors.Is(err, attester.ErrThrottled) for throttling). Hardware tests need a CCA realm; the tests here
 // use attester/cca/ccatest, a software platform whose keys nothing trusts.
 package cca
 
@@ -32,13 +36,14 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
+	"time"
 
 	"github.com/google/go-configfs-tsm/configfs/configfsi"
-	"github.com/google/go-configfs-tsm/configfs/linuxtsm"
 	"github.com/google/go-configfs-tsm/report"
 
 	"github.com/attested-tls/go-expat/attester"
+	"github.com/attested-tls/go-expat/attester/internal/device"
+	"github.com/attested-tls/go-expat/attester/internal/tsm"
 	"github.com/attested-tls/go-expat/cmw"
 	vcca "github.com/attested-tls/go-expat/verifier/cca"
 )
@@ -57,23 +62,29 @@ const (
 	JSON
 )
 
-// Config configures an Attester. It must not be modified after New.
-type Config struct {
-	// Client is the configfs-tsm client. nil means the real
-	// /sys/kernel/config/tsm (linuxtsm.MakeClient), opened by New.
-	Client configfsi.Client
+// Options configures an Attester. The zero value (and a nil *Options) is
+// usable: CBOR, the arm_cca_guest provider only, DefaultRetry. Options must
+// not be modified after use.
+type Options struct {
 	// Format is the CMW serialization; the zero value is CBOR.
 	Format Format
 	// AnyProvider accepts a configfs-tsm provider other than
 	// arm_cca_guest (for example a future provider name). The token is
 	// still parsed and its challenge checked.
 	AnyProvider bool
+	// Retry bounds the requests made for one Attest call when the provider
+	// is throttled; zero fields mean DefaultRetry's.
+	Retry attester.RetryPolicy
 }
+
+// DefaultRetry is the retry policy of Options' zero Retry fields.
+var DefaultRetry = attester.RetryPolicy{MaxAttempts: 5, Initial: 50 * time.Millisecond, Max: time.Second}
 
 // Attester produces Arm CCA Evidence. It is safe for concurrent use.
 type Attester struct {
-	cfg Config
-	mu  sync.Mutex // serializes configfs-tsm requests
+	c    configfsi.Client
+	opts Options
+	dev  *device.Device
 }
 
 var _ attester.Attester = (*Attester)(nil)
@@ -81,69 +92,46 @@ var _ attester.Attester = (*Attester)(nil)
 // ErrProvider reports a configfs-tsm provider that is not arm_cca_guest.
 var ErrProvider = errors.New("cca: configfs-tsm provider is not arm_cca_guest")
 
-// New returns an Attester. With a nil cfg.Client it opens the Linux
-// configfs-tsm interface and fails when it is absent.
-func New(cfg Config) (*Attester, error) {
-	if cfg.Format != CBOR && cfg.Format != JSON {
-		return nil, fmt.Errorf("cca: unknown format %d", cfg.Format)
+// NewTSMAttester returns an Attester that requests tokens through Linux's
+// configfs-tsm report interface with client (linuxtsm.MakeClient() in a
+// realm; any configfsi.Client in tests, such as attester/cca/ccatest's).
+// opts may be nil.
+func NewTSMAttester(client configfsi.Client, opts *Options) (*Attester, error) {
+	if client == nil {
+		return nil, errors.New("cca: nil configfs-tsm client")
 	}
-	if cfg.Client == nil {
-		c, err := linuxtsm.MakeClient()
-		if err != nil {
-			return nil, fmt.Errorf("cca: configfs-tsm unavailable: %w", err)
-		}
-		cfg.Client = c
+	var o Options
+	if opts != nil {
+		o = *opts
 	}
-	return &Attester{cfg: cfg}, nil
+	if o.Format != CBOR && o.Format != JSON {
+		return nil, fmt.Errorf("cca: unknown format %d", o.Format)
+	}
+	return &Attester{c: client, opts: o, dev: device.New("cca", "configfs-tsm", o.Retry, DefaultRetry, 1)}, nil
 }
 
 // Token obtains a raw CCA attestation token whose realm challenge is
-// challenge, checked as Attest describes.
+// challenge, checked as Attest describes. Failures are
+// *attester.DeviceError.
 func (a *Attester) Token(ctx context.Context, challenge [64]byte) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	type out struct {
-		tok []byte
-		err error
-	}
-	done := make(chan out, 1)
-	go func() {
-		a.mu.Lock()
-		defer a.mu.Unlock()
-		if err := ctx.Err(); err != nil {
-			done <- out{nil, err}
-			return
-		}
-		resp, err := report.Get(a.cfg.Client, &report.Request{InBlob: challenge[:]})
+	return device.Do(ctx, a.dev, func() ([]byte, error) {
+		resp, err := tsm.Get(a.c, &report.Request{InBlob: challenge[:]})
 		if err != nil {
-			done <- out{nil, fmt.Errorf("cca: configfs-tsm report: %w", err)}
-			return
+			return nil, err
 		}
-		if p := strings.TrimSpace(resp.Provider); p != Provider && !a.cfg.AnyProvider {
-			done <- out{nil, fmt.Errorf("%w: %q", ErrProvider, p)}
-			return
+		if p := strings.TrimSpace(resp.Provider); p != Provider && !a.opts.AnyProvider {
+			return nil, fmt.Errorf("%w: %q", ErrProvider, p)
 		}
-		done <- out{resp.OutBlob, nil}
-	}()
-	var o out
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case o = <-done:
-	}
-	if o.err != nil {
-		return nil, o.err
-	}
-	tok, err := vcca.ParseToken(o.tok)
-	if err != nil {
-		return nil, fmt.Errorf("cca: provider returned a bad token: %w", err)
-	}
-	got, err := tok.Realm.GetChallenge()
-	if err != nil || subtle.ConstantTimeCompare(got, challenge[:]) != 1 {
-		return nil, errors.New("cca: provider returned a token with another realm challenge")
-	}
-	return tok.Raw, nil
+		tok, err := vcca.ParseToken(resp.OutBlob)
+		if err != nil {
+			return nil, fmt.Errorf("the provider returned a bad token: %w", err)
+		}
+		got, err := tok.Realm.GetChallenge()
+		if err != nil || subtle.ConstantTimeCompare(got, challenge[:]) != 1 {
+			return nil, errors.New("the provider returned a token with another realm challenge")
+		}
+		return tok.Raw, nil
+	})
 }
 
 // Attest returns a CMW record (cmw.MediaTypeCCA, indicator evidence)
@@ -162,7 +150,7 @@ func (a *Attester) Attest(ctx context.Context, ch attester.Challenge) ([]byte, e
 	if err != nil {
 		return nil, fmt.Errorf("cca: %w", err)
 	}
-	if a.cfg.Format == JSON {
+	if a.opts.Format == JSON {
 		return rec.MarshalJSON()
 	}
 	return rec.MarshalCBOR()

@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"errors"
 	"os"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -46,7 +48,7 @@ func TestAttestVerifies(t *testing.T) {
 	}
 	v := localVerifier(t, p)
 	for _, f := range []cca.Format{cca.CBOR, cca.JSON} {
-		a, err := cca.New(cca.Config{Client: p.Client(), Format: f})
+		a, err := cca.NewTSMAttester(p.Client(), &cca.Options{Format: f})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -138,7 +140,7 @@ func TestAttestFailures(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			a, err := cca.New(cca.Config{Client: tc.client})
+			a, err := cca.NewTSMAttester(tc.client, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -180,7 +182,7 @@ func TestAttestHonoursDeadline(t *testing.T) {
 	}
 	sc := slowClient{Client: p.Client(), release: make(chan struct{})}
 	defer close(sc.release)
-	a, err := cca.New(cca.Config{Client: sc})
+	a, err := cca.NewTSMAttester(sc, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,8 +198,79 @@ func TestAttestHonoursDeadline(t *testing.T) {
 	}
 }
 
-func TestNewRejectsBadFormat(t *testing.T) {
-	if _, err := cca.New(cca.Config{Client: &faketsm.Client{}, Format: 7}); err == nil {
+func TestNewRejectsBadOptions(t *testing.T) {
+	if _, err := cca.NewTSMAttester(&faketsm.Client{}, &cca.Options{Format: 7}); err == nil {
 		t.Fatal("accepted format 7")
+	}
+	if _, err := cca.NewTSMAttester(nil, nil); err == nil {
+		t.Fatal("accepted a nil client")
+	}
+}
+
+// busyClient is p's client but that its first busy reads of outblob fail
+// with EBUSY, as the kernel's would.
+type busyClient struct {
+	configfsi.Client
+	busy  int32
+	reads atomic.Int32
+}
+
+func (c *busyClient) ReadFile(name string) ([]byte, error) {
+	if strings.HasSuffix(name, "/outblob") && c.reads.Add(1) <= c.busy {
+		return nil, syscall.EBUSY
+	}
+	return c.Client.ReadFile(name)
+}
+
+// T27: a throttled provider is retried under Options.Retry; one that stays
+// throttled ends in a retryable *attester.DeviceError after MaxAttempts
+// requests, and a canceled backoff returns at once.
+func TestAttestRetriesThrottling(t *testing.T) {
+	p, err := ccatest.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast := &cca.Options{Retry: attester.RetryPolicy{MaxAttempts: 3, Initial: time.Millisecond, Max: 2 * time.Millisecond}}
+
+	c := &busyClient{Client: p.Client(), busy: 2}
+	a, err := cca.NewTSMAttester(c, fast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := challenge("busy")
+	b, err := a.Attest(context.Background(), ch)
+	if err != nil {
+		t.Fatalf("two EBUSY then a token: %v", err)
+	}
+	if n := c.reads.Load(); n != 3 {
+		t.Errorf("%d outblob reads, want 3", n)
+	}
+	if _, err := localVerifier(t, p).Verify(context.Background(), b, &verifier.Expected{Challenge: ch}); err != nil {
+		t.Fatal(err)
+	}
+
+	c = &busyClient{Client: p.Client(), busy: 1000}
+	a, _ = cca.NewTSMAttester(c, fast)
+	_, err = a.Attest(context.Background(), ch)
+	var de *attester.DeviceError
+	if !errors.As(err, &de) || !de.Retryable || !de.Throttled || de.Attempts != 3 || de.Attester != "cca" ||
+		!errors.Is(err, attester.ErrThrottled) || !errors.Is(err, syscall.EBUSY) {
+		t.Fatalf("got %v (%+v), want a retryable throttled DeviceError after 3 attempts", err, de)
+	}
+	if n := c.reads.Load(); n != 3 {
+		t.Errorf("%d outblob reads, want 3", n)
+	}
+
+	c = &busyClient{Client: p.Client(), busy: 1000}
+	a, _ = cca.NewTSMAttester(c, &cca.Options{Retry: attester.RetryPolicy{MaxAttempts: 100, Initial: time.Hour}})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = a.Attest(ctx, ch)
+	if !errors.As(err, &de) || !de.Retryable || !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, syscall.EBUSY) {
+		t.Fatalf("got %v, want a retryable DeviceError with the deadline and the last EBUSY", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("returned after %v", d)
 	}
 }

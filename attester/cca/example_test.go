@@ -20,7 +20,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	a, err := cca.New(cca.Config{Client: p.Client()}) // nil Client: /sys/kernel/config/tsm
+	a, err := cca.NewTSMAttester(p.Client(), nil) // in a realm: linuxtsm.MakeClient()
 	if err != nil {
 		panic(err)
 	}

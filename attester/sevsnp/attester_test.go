@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-sev-guest/abi"
 	labi "github.com/google/go-sev-guest/client/linuxabi"
 
+	"github.com/attested-tls/go-expat/attester"
 	"github.com/attested-tls/go-expat/attester/sevsnp"
 	"github.com/attested-tls/go-expat/attester/sevsnp/sevsnptest"
 	"github.com/attested-tls/go-expat/attester/sevsnp/wire"
@@ -22,7 +23,7 @@ import (
 	vsevsnp "github.com/attested-tls/go-expat/verifier/sevsnp"
 )
 
-var fastRetry = &sevsnp.Options{MaxAttempts: 4, InitialBackoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond}
+var fastRetry = &sevsnp.Options{Retry: attester.RetryPolicy{MaxAttempts: 4, Initial: time.Millisecond, Max: 4 * time.Millisecond}}
 
 // backends returns an Attester per backend, each answering ch's REPORT_DATA.
 func backends(t *testing.T, p *sevsnptest.Platform, opts *sevsnp.Options, rds ...[64]byte) map[string]*sevsnp.Attester {
@@ -131,8 +132,8 @@ func TestUnansweredReportData(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = a.Attest(context.Background(), sevsnptest.RandomChallenge(t))
-	var de *sevsnp.DeviceError
-	if !errors.As(err, &de) || de.Retryable || errors.Is(err, sevsnp.ErrThrottled) {
+	var de *attester.DeviceError
+	if !errors.As(err, &de) || de.Retryable || errors.Is(err, attester.ErrThrottled) {
 		t.Fatalf("got %v, want a non-retryable DeviceError", err)
 	}
 }
@@ -322,20 +323,20 @@ func TestThrottledForever(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			a, _ := mk()
 			_, err := a.Attest(context.Background(), ch)
-			var de *sevsnp.DeviceError
-			if !errors.As(err, &de) || !de.Retryable || !errors.Is(err, sevsnp.ErrThrottled) {
+			var de *attester.DeviceError
+			if !errors.As(err, &de) || !de.Retryable || !errors.Is(err, attester.ErrThrottled) {
 				t.Fatalf("got %v, want a retryable throttling DeviceError", err)
 			}
-			if de.Attempts != fastRetry.MaxAttempts {
-				t.Errorf("attempts %d, want %d", de.Attempts, fastRetry.MaxAttempts)
+			if de.Attempts != fastRetry.Retry.MaxAttempts {
+				t.Errorf("attempts %d, want %d", de.Attempts, fastRetry.Retry.MaxAttempts)
 			}
 			if !errors.Is(err, syscall.EAGAIN) {
 				t.Errorf("cause lost: %v", err)
 			}
 		})
 	}
-	if got := dev.calls.Load(); got != int32(fastRetry.MaxAttempts) {
-		t.Errorf("device saw %d requests, want %d", got, fastRetry.MaxAttempts)
+	if got := dev.calls.Load(); got != int32(fastRetry.Retry.MaxAttempts) {
+		t.Errorf("device saw %d requests, want %d", got, fastRetry.Retry.MaxAttempts)
 	}
 }
 
@@ -343,7 +344,7 @@ func TestThrottledBackoffHonoursDeadline(t *testing.T) {
 	p := sevsnptest.NewPlatform(t)
 	ch := sevsnptest.RandomChallenge(t)
 	dev := &throttledDevice{Device: p.Device(t, nil, sevsnptest.ReportData(t, ch)), n: 1 << 30, err: syscall.EAGAIN}
-	a, _ := sevsnp.NewDeviceAttester(dev, &sevsnp.Options{MaxAttempts: 100, InitialBackoff: time.Second})
+	a, _ := sevsnp.NewDeviceAttester(dev, &sevsnp.Options{Retry: attester.RetryPolicy{MaxAttempts: 100, Initial: time.Second}})
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -351,7 +352,7 @@ func TestThrottledBackoffHonoursDeadline(t *testing.T) {
 	if time.Since(start) > time.Second {
 		t.Errorf("returned after %v, deadline was 50ms", time.Since(start))
 	}
-	var de *sevsnp.DeviceError
+	var de *attester.DeviceError
 	if !errors.As(err, &de) || !de.Retryable || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want a retryable DeviceError wrapping DeadlineExceeded", err)
 	}
@@ -410,7 +411,7 @@ func TestDeviceNeverAnswers(t *testing.T) {
 				t.Errorf("callers returned after %v", d)
 			}
 			for _, err := range errs {
-				var de *sevsnp.DeviceError
+				var de *attester.DeviceError
 				if !errors.As(err, &de) || !de.Retryable || !errors.Is(err, context.DeadlineExceeded) {
 					t.Errorf("got %v, want a retryable DeviceError wrapping DeadlineExceeded", err)
 				}

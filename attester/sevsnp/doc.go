@@ -22,8 +22,9 @@
 //   - Device throttling (T27): EAGAIN/EBUSY/EINTR/ETIMEDOUT, the host's
 //     "busy" answer and configfs generation races are retried with bounded,
 //     jittered exponential backoff that honours ctx; when the attempts or the
-//     deadline run out the error is a *DeviceError with Retryable set
-//     (errors.Is(err, ErrThrottled) for throttling). A device call that never
+//     deadline run out the error is an *attester.DeviceError with Retryable
+//     set (errors.Is(err, attester.ErrThrottled) for throttling); the policy
+//     is Options.Retry. A device call that never
 //     returns cannot be interrupted, but Attest returns at ctx's deadline and
 //     later calls wait (again bounded by their ctx) until the device is free:
 //     requests to the device are serialized, one at a time.

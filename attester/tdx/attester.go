@@ -4,25 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/attested-tls/go-expat/attester"
+	"github.com/attested-tls/go-expat/attester/internal/device"
 	"github.com/attested-tls/go-expat/attester/tdx/wire"
 	expatcmw "github.com/attested-tls/go-expat/cmw"
 )
 
 // Options tunes retries and concurrency. The zero value (and a nil
-// *Options) is usable: 5 attempts, backoff from 50 ms doubling up to 1 s,
-// one request in flight.
+// *Options) is usable: DefaultRetry (5 attempts, backoff from 50 ms
+// doubling up to 1 s, with jitter in [d/2, d]), one request in flight.
 type Options struct {
-	// MaxAttempts bounds the requests made for one Attest call when the
-	// quote service is throttled. 0 means 5.
-	MaxAttempts int
-	// InitialBackoff is the wait after the first throttled attempt, doubled
-	// after each one up to MaxBackoff, with jitter in [d/2, d]. 0 means
-	// 50 ms and 1 s.
-	InitialBackoff, MaxBackoff time.Duration
+	// Retry bounds the requests made for one Attest call when the quote
+	// service is throttled; zero fields mean DefaultRetry's.
+	Retry attester.RetryPolicy
 	// MaxInFlight bounds concurrent requests to the device. 0 means 1 (the
 	// host serializes quote generation anyway).
 	MaxInFlight int
@@ -31,29 +27,8 @@ type Options struct {
 	FMSPCHint []byte
 }
 
-func (o *Options) attempts() int {
-	if o.MaxAttempts <= 0 {
-		return 5
-	}
-	return o.MaxAttempts
-}
-
-func (o *Options) backoff(attempt int) time.Duration {
-	d, max := o.InitialBackoff, o.MaxBackoff
-	if d <= 0 {
-		d = 50 * time.Millisecond
-	}
-	if max <= 0 {
-		max = time.Second
-	}
-	for i := 1; i < attempt && d < max; i++ {
-		d *= 2
-	}
-	if d > max {
-		d = max
-	}
-	return d/2 + rand.N(d/2+1)
-}
+// DefaultRetry is the retry policy of Options' zero Retry fields.
+var DefaultRetry = attester.RetryPolicy{MaxAttempts: 5, Initial: 50 * time.Millisecond, Max: time.Second}
 
 // backend produces one raw quote for rd. It may block; it need not honour
 // ctx (the Attester does).
@@ -67,7 +42,7 @@ type backend interface {
 type Attester struct {
 	b    backend
 	opts Options
-	sem  chan struct{}
+	dev  *device.Device
 }
 
 var _ attester.Attester = (*Attester)(nil)
@@ -81,11 +56,7 @@ func newAttester(b backend, opts *Options) (*Attester, error) {
 	if a.opts.FMSPCHint != nil && len(a.opts.FMSPCHint) != 6 {
 		return nil, fmt.Errorf("tdx: FMSPC hint is %d bytes, want 6", len(a.opts.FMSPCHint))
 	}
-	n := a.opts.MaxInFlight
-	if n <= 0 {
-		n = 1
-	}
-	a.sem = make(chan struct{}, n)
+	a.dev = device.New("tdx", b.name(), a.opts.Retry, DefaultRetry, a.opts.MaxInFlight)
 	return a, nil
 }
 
@@ -127,64 +98,15 @@ func (a *Attester) Evidence(ctx context.Context, reportData [64]byte) (*wire.Evi
 // Quote returns a raw TDX quote for reportData, retrying throttled answers.
 // The quote is checked only for its size and for carrying reportData at
 // the REPORTDATA offset of its body: its signatures are the verifier's job.
+// Failures are *attester.DeviceError.
 func (a *Attester) Quote(ctx context.Context, reportData [64]byte) ([]byte, error) {
-	var last error
-	n := a.opts.attempts()
-	for attempt := 1; attempt <= n; attempt++ {
-		q, err := a.once(ctx, reportData)
-		if err == nil {
-			if err := checkQuote(q, reportData); err != nil {
-				return nil, &DeviceError{Backend: a.b.name(), Attempts: attempt, Err: err}
-			}
-			return q, nil
+	return device.Do(ctx, a.dev, func() ([]byte, error) {
+		q, err := a.b.quote(reportData)
+		if err != nil {
+			return nil, err
 		}
-		last = err
-		if ctx.Err() != nil {
-			return nil, &DeviceError{Backend: a.b.name(), Attempts: attempt, Retryable: true, Err: err, throttled: isThrottle(err)}
-		}
-		if !isThrottle(err) {
-			return nil, &DeviceError{Backend: a.b.name(), Attempts: attempt, Err: err}
-		}
-		if attempt == n {
-			break
-		}
-		t := time.NewTimer(a.opts.backoff(attempt))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, &DeviceError{Backend: a.b.name(), Attempts: attempt, Retryable: true,
-				Err: errors.Join(last, ctx.Err()), throttled: true}
-		case <-t.C:
-		}
-	}
-	return nil, &DeviceError{Backend: a.b.name(), Attempts: n, Retryable: true, Err: last, throttled: true}
-}
-
-type result struct {
-	q   []byte
-	err error
-}
-
-// once makes one request, bounded by ctx. A request that outlives ctx
-// keeps its in-flight slot until the device answers.
-func (a *Attester) once(ctx context.Context, rd [64]byte) ([]byte, error) {
-	select {
-	case a.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("tdx: waiting for a free quote slot: %w", ctx.Err())
-	}
-	done := make(chan result, 1)
-	go func() {
-		defer func() { <-a.sem }()
-		q, err := a.b.quote(rd)
-		done <- result{q, err}
-	}()
-	select {
-	case r := <-done:
-		return r.q, r.err
-	case <-ctx.Done():
-		return nil, fmt.Errorf("tdx: quote request abandoned: %w", ctx.Err())
-	}
+		return q, checkQuote(q, reportData)
+	})
 }
 
 // TD quote body offset of REPORTDATA in v4 (header 48 + 520) and v5
@@ -196,14 +118,14 @@ const (
 
 func checkQuote(q []byte, rd [64]byte) error {
 	if len(q) < wire.MinQuoteSize || len(q) > wire.MaxQuoteSize {
-		return fmt.Errorf("tdx: quote service returned %d bytes", len(q))
+		return fmt.Errorf("the quote service returned %d bytes", len(q))
 	}
 	off := reportDataOffV4
 	if q[0] == 5 && q[1] == 0 {
 		off = reportDataOffV5
 	}
 	if string(q[off:off+64]) != string(rd[:]) {
-		return errors.New("tdx: quote service returned a quote for another REPORTDATA")
+		return errors.New("the quote service returned a quote for another REPORTDATA")
 	}
 	return nil
 }

@@ -37,7 +37,7 @@ func challenge(s string) attester.Challenge {
 }
 
 func fast() *tdx.Options {
-	return &tdx.Options{MaxAttempts: 3, InitialBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}
+	return &tdx.Options{Retry: attester.RetryPolicy{MaxAttempts: 3, Initial: time.Millisecond, Max: 2 * time.Millisecond}}
 }
 
 // quoteOf decodes a CMW produced by Attest down to the raw quote.
@@ -137,8 +137,8 @@ func TestThrottled(t *testing.T) {
 					}
 					return
 				}
-				var de *tdx.DeviceError
-				if !errors.As(err, &de) || !de.Retryable || de.Attempts != 3 || !errors.Is(err, tdx.ErrThrottled) {
+				var de *attester.DeviceError
+				if !errors.As(err, &de) || !de.Retryable || de.Attempts != 3 || !errors.Is(err, attester.ErrThrottled) {
 					t.Fatalf("err = %#v", err)
 				}
 			})
@@ -161,7 +161,7 @@ func TestHungProvider(t *testing.T) {
 		if el := time.Since(start); el > time.Second {
 			t.Fatalf("call %d returned after %v", i, el)
 		}
-		var de *tdx.DeviceError
+		var de *attester.DeviceError
 		if !errors.As(err, &de) || !de.Retryable || !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("call %d: err = %v", i, err)
 		}
@@ -183,7 +183,7 @@ func TestProviderMisbehaves(t *testing.T) {
 	f.WrongReportData.Store(true)
 	a, _ := tdx.NewTSMAttester(&tdxtest.ConfigFS{Platform: pl, Faults: f}, fast())
 	_, err := a.Attest(context.Background(), challenge("x"))
-	var de *tdx.DeviceError
+	var de *attester.DeviceError
 	if !errors.As(err, &de) || de.Retryable {
 		t.Fatalf("wrong REPORTDATA: err = %v", err)
 	}

@@ -36,33 +36,33 @@ func (b *deviceBackend) quote(rd [64]byte) ([]byte, error) {
 	rep := &labi.TdxReportReq{ReportData: rd}
 	ret, err := b.d.Ioctl(labi.IocTdxGetReport, rep)
 	if err != nil {
-		return nil, fmt.Errorf("tdx: TDX_CMD_GET_REPORT0: %w", err)
+		return nil, fmt.Errorf("TDX_CMD_GET_REPORT0: %w", err)
 	}
 	if ret != labi.TdxAttestSuccess {
-		return nil, fmt.Errorf("tdx: TDX_CMD_GET_REPORT0 returned %d", ret)
+		return nil, fmt.Errorf("TDX_CMD_GET_REPORT0 returned %d", ret)
 	}
 	hdr := &labi.TdxQuoteHdr{Version: 1, InLen: labi.TdReportSize}
 	copy(hdr.Data[:], rep.TdReport[:])
 	req := &labi.TdxQuoteReq{Buffer: hdr, Length: labi.ReqBufSize}
 	ret, err = b.d.Ioctl(labi.IocTdxGetQuote, req)
 	if err != nil {
-		return nil, fmt.Errorf("tdx: TDX_CMD_GET_QUOTE: %w", err)
+		return nil, fmt.Errorf("TDX_CMD_GET_QUOTE: %w", err)
 	}
 	if ret != labi.TdxAttestSuccess {
-		return nil, fmt.Errorf("tdx: TDX_CMD_GET_QUOTE returned %d", ret)
+		return nil, fmt.Errorf("TDX_CMD_GET_QUOTE returned %d", ret)
 	}
 	switch hdr.Status {
 	case 0:
 	case statusInFlight:
-		return nil, fmt.Errorf("%w: quote request in flight", errBusy)
+		return nil, errInFlight
 	case statusUnavailable:
-		return nil, errors.New("tdx: quote service unavailable on this host")
+		return nil, errors.New("quote service unavailable on this host")
 	default:
-		return nil, fmt.Errorf("tdx: GetQuote status %#x", hdr.Status)
+		return nil, fmt.Errorf("GetQuote status %#x", hdr.Status)
 	}
 	// Bound before slicing: OutLen comes from the host.
 	if hdr.OutLen == 0 || hdr.OutLen > uint32(len(hdr.Data)) {
-		return nil, fmt.Errorf("tdx: GetQuote returned length %d", hdr.OutLen)
+		return nil, fmt.Errorf("GetQuote returned length %d", hdr.OutLen)
 	}
 	return append([]byte(nil), hdr.Data[:hdr.OutLen]...), nil
 }

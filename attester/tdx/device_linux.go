@@ -65,7 +65,7 @@ func (d *LinuxDevice) Ioctl(command uintptr, req any) (uintptr, error) {
 		conv := r.ABI()
 		ret, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(d.fd), command, uintptr(conv.Pointer()))
 		if err := conv.Finish(r); err != nil {
-			return 0, fmt.Errorf("tdx: finishing quote request: %w", err)
+			return 0, fmt.Errorf("finishing quote request: %w", err)
 		}
 		if errno != 0 {
 			return 0, errno

@@ -19,8 +19,9 @@
 // ETIMEDOUT, a configfs generation race, the GetQuote "in flight" status)
 // with bounded exponential backoff, never past ctx's deadline, and bounds
 // the requests in flight (a hung device holds its slot; later callers wait
-// for it only as long as their ctx allows). Failures are *DeviceError;
-// errors.Is(err, ErrThrottled) tells throttling apart. Device calls cannot
+// for it only as long as their ctx allows). Failures are
+// *attester.DeviceError; errors.Is(err, attester.ErrThrottled) tells
+// throttling apart; the policy is Options.Retry. Device calls cannot
 // be interrupted: a request abandoned at ctx's deadline finishes in the
 // background, holding its slot (MaxInFlight) until the device answers.
 //

@@ -32,7 +32,7 @@ func (b *tsmBackend) quote(rd [64]byte) ([]byte, error) {
 type providerError struct{ p string }
 
 func (e *providerError) Error() string {
-	return "tdx: configfs-tsm provider is " + quoteStr(e.p) + ", not tdx_guest"
+	return "configfs-tsm provider is " + quoteStr(e.p) + ", not tdx_guest"
 }
 
 func quoteStr(s string) string {

@@ -214,7 +214,7 @@ func (f *faultTransport) Close() error {
 // T27: TPM faults surface as typed errors, retried only where the TPM says
 // so, within the caller's deadline.
 func TestTPMFaults(t *testing.T) {
-	fast := &tpm.ConnOptions{Retry: tpm.RetryPolicy{MaxAttempts: 4, Initial: time.Millisecond, Max: 4 * time.Millisecond}}
+	fast := &tpm.ConnOptions{Retry: attester.RetryPolicy{MaxAttempts: 4, Initial: time.Millisecond, Max: 4 * time.Millisecond}}
 	for _, tc := range []struct {
 		name          string
 		rc            tpm2.TPMRC
@@ -259,7 +259,7 @@ func TestTPMFaults(t *testing.T) {
 func TestRetryHonoursDeadline(t *testing.T) {
 	sim := openSim(t)
 	ft := &faultTransport{Transport: sim, cc: tpm2.TPMCCQuote, rc: tpm2.TPMRCRetry, failures: -1}
-	slow := &tpm.ConnOptions{Retry: tpm.RetryPolicy{MaxAttempts: 1000, Initial: 20 * time.Millisecond, Max: 20 * time.Millisecond}}
+	slow := &tpm.ConnOptions{Retry: attester.RetryPolicy{MaxAttempts: 1000, Initial: 20 * time.Millisecond, Max: 20 * time.Millisecond}}
 	_, a := newAttester(t, ft, slow, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()

@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
+
+	"github.com/attested-tls/go-expat/attester"
 )
 
 // Transport carries TPM 2.0 commands to one TPM: a device file, a swtpm
@@ -22,38 +24,18 @@ type Transport interface {
 	Close() error
 }
 
-// RetryPolicy bounds the retries of TPM commands that fail with a warning the
-// TPM Library specification (Part 2, Section 6.6.3) says may succeed later:
-// TPM_RC_RETRY, TPM_RC_YIELDED, TPM_RC_TESTING, TPM_RC_NV_RATE,
-// TPM_RC_NV_UNAVAILABLE. The wait doubles after each attempt, from Initial up
-// to Max, and never outlasts the caller's context.
-type RetryPolicy struct {
-	// MaxAttempts is the number of times a command is sent in total. Zero
-	// means 6; 1 disables retries.
-	MaxAttempts int
-	// Initial is the first wait. Zero means 2 ms.
-	Initial time.Duration
-	// Max caps one wait. Zero means 250 ms.
-	Max time.Duration
-}
-
-func (p RetryPolicy) withDefaults() RetryPolicy {
-	if p.MaxAttempts <= 0 {
-		p.MaxAttempts = 6
-	}
-	if p.Initial <= 0 {
-		p.Initial = 2 * time.Millisecond
-	}
-	if p.Max <= 0 {
-		p.Max = 250 * time.Millisecond
-	}
-	return p
-}
+// DefaultRetry is the retry policy of ConnOptions' zero Retry fields:
+// 6 attempts, waits from 2 ms doubling up to 250 ms.
+var DefaultRetry = attester.RetryPolicy{MaxAttempts: 6, Initial: 2 * time.Millisecond, Max: 250 * time.Millisecond}
 
 // ConnOptions configures a Conn. The zero value is ready to use.
 type ConnOptions struct {
-	// Retry bounds retries of transient TPM warnings.
-	Retry RetryPolicy
+	// Retry bounds the retries of TPM commands that fail with a warning the
+	// TPM Library specification (Part 2, Section 6.6.3) says may succeed
+	// later: TPM_RC_RETRY, TPM_RC_YIELDED, TPM_RC_TESTING, TPM_RC_NV_RATE,
+	// TPM_RC_NV_UNAVAILABLE. Zero fields mean DefaultRetry's; MaxAttempts 1
+	// disables retries. The waits never outlast the caller's context.
+	Retry attester.RetryPolicy
 }
 
 // Conn is one command stream to a TPM. It serializes every command sequence
@@ -62,7 +44,7 @@ type ConnOptions struct {
 // for concurrent use.
 type Conn struct {
 	t     Transport
-	retry RetryPolicy
+	retry attester.RetryPolicy
 	sem   chan struct{} // one token: held while a command sequence runs
 	// Guarded by sem.
 	broken error
@@ -78,7 +60,7 @@ func Open(t Transport, opts *ConnOptions) (*Conn, error) {
 	if opts != nil {
 		o = *opts
 	}
-	c := &Conn{t: t, retry: o.Retry.withDefaults(), sem: make(chan struct{}, 1)}
+	c := &Conn{t: t, retry: o.Retry.WithDefaults(DefaultRetry), sem: make(chan struct{}, 1)}
 	return c, nil
 }
 

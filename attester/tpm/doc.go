@@ -46,7 +46,7 @@
 // and /dev/tpm0 have no resource manager. Warnings the TPM defines as
 // transient (TPM_RC_RETRY, TPM_RC_YIELDED, TPM_RC_TESTING, TPM_RC_NV_RATE,
 // TPM_RC_NV_UNAVAILABLE) are retried with bounded exponential backoff
-// (RetryPolicy) within the caller's context; other failures are returned
+// (ConnOptions.Retry) within the caller's context; other failures are returned
 // as *Error carrying the response code. A command abandoned at the
 // context's deadline leaves the Conn broken (ErrBroken): the TPM may still
 // answer it, so the stream cannot be reused.

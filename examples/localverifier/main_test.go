@@ -70,7 +70,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFile(t, dir, "cpak.pem", []byte(ccaPl.CPAKPEM()))
-	ccaAtt, err := acca.New(acca.Config{Client: ccaPl.Client()})
+	ccaAtt, err := acca.NewTSMAttester(ccaPl.Client(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	rp := veraison.NewVerifier(client)
 	untrustedCCA, _ := ccatest.New(nil)
-	untrustedAtt, _ := acca.New(acca.Config{Client: untrustedCCA.Client()})
+	untrustedAtt, _ := acca.NewTSMAttester(untrustedCCA.Client(), nil)
 	tk, _ := testkit.GenerateKey()
 
 	tests := []struct {

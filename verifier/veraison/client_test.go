@@ -38,7 +38,7 @@ func evidence(t testing.TB, ch attester.Challenge) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := cca.New(cca.Config{Client: p.Client()})
+	a, err := cca.NewTSMAttester(p.Client(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +268,7 @@ func TestPassport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err := cca.New(cca.Config{Client: p.Client()})
+	ev, err := cca.NewTSMAttester(p.Client(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

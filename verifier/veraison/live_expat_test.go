@@ -33,7 +33,7 @@ func TestLiveOverAttestedTLS(t *testing.T) {
 	t.Run("background check, changed realm measurement", func(t *testing.T) {
 		q := l.p.Clone()
 		q.Claims.PersonalizationValue = bytes.Repeat([]byte{0x55}, 64)
-		a, err := cca.New(cca.Config{Client: q.Client()})
+		a, err := cca.NewTSMAttester(q.Client(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -56,7 +56,7 @@ func TestLiveOverAttestedTLS(t *testing.T) {
 	t.Run("stale platform state: changed firmware via passport", func(t *testing.T) {
 		q := l.p.Clone()
 		q.Claims.Software[0].Value = bytes.Repeat([]byte{0x88}, 32)
-		a, _ := cca.New(cca.Config{Client: q.Client()})
+		a, _ := cca.NewTSMAttester(q.Client(), nil)
 		_, err := expattest.Connect(t, pk, &veraison.Passport{Evidence: a, Client: l.c}, l.v)
 		if err == nil {
 			t.Fatal("accepted a passport for changed firmware")

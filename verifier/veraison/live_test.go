@@ -254,7 +254,7 @@ func setupLive(t testing.TB, keyFromWellKnown bool) *live {
 		t.Fatal(err)
 	}
 	provision(t, p)
-	a, err := cca.New(cca.Config{Client: p.Client()})
+	a, err := cca.NewTSMAttester(p.Client(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +327,7 @@ func TestLiveRejections(t *testing.T) {
 			if tc.mut != nil {
 				tc.mut(&q.Claims)
 			}
-			a, err := cca.New(cca.Config{Client: q.Client()})
+			a, err := cca.NewTSMAttester(q.Client(), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -364,7 +364,7 @@ func TestLiveChangedREM(t *testing.T) {
 	ch := tlsChallenge(t)
 	q := l.p.Clone()
 	q.Claims.REMs[2] = bytes.Repeat([]byte{0x66}, 48)
-	a, err := cca.New(cca.Config{Client: q.Client()})
+	a, err := cca.NewTSMAttester(q.Client(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -415,7 +415,7 @@ func TestLiveStopped(t *testing.T) {
 	}
 	url := liveEnv(t, "EXPAT_VERAISON_URL")
 	p, _ := ccatest.New(nil)
-	a, _ := cca.New(cca.Config{Client: p.Client()})
+	a, _ := cca.NewTSMAttester(p.Client(), nil)
 	ch := tlsChallenge(t)
 	ev, err := a.Attest(context.Background(), ch)
 	if err != nil {
