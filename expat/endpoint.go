@@ -46,6 +46,9 @@ type Endpoint struct {
 	// handshakePeer is the peer's handshake leaf when crypto/tls verified a
 	// chain for it; the default PeerIdentity compares against it.
 	handshakePeer *x509.Certificate
+	// handshakeChain is the chain the peer presented in the handshake,
+	// parsed by crypto/tls; an EA chain equal to it shares its certificates.
+	handshakeChain []*x509.Certificate
 	// spki is the DER SubjectPublicKeyInfo of Config.Certificate's leaf,
 	// parsed once.
 	spki []byte
@@ -87,7 +90,7 @@ func NewEndpoint(cs *tls.ConnectionState, isServer bool, cfg *Config) (*Endpoint
 	if len(cs.VerifiedChains) > 0 && len(cs.PeerCertificates) > 0 {
 		peer = cs.PeerCertificates[0]
 	}
-	return newEndpoint(&Endpoint{cfg: cfg, sess: sess, exp: cs, isServer: isServer, handshakePeer: peer})
+	return newEndpoint(&Endpoint{cfg: cfg, sess: sess, exp: cs, isServer: isServer, handshakePeer: peer, handshakeChain: cs.PeerCertificates})
 }
 
 // checkState refuses connection states no attestation may be bound to.
@@ -350,11 +353,26 @@ func (e *Endpoint) verify(ctx context.Context, reqContext, auth []byte) (*Attest
 	}
 	return &Attestation{
 		Context:    a.Context,
-		Chain:      a.Chain,
+		Chain:      e.shareChain(a.Chain),
 		Challenge:  ch,
 		Result:     res,
 		VerifiedAt: e.cfg.now(),
 	}, nil
+}
+
+// shareChain returns the handshake's parsed chain when chain is the same
+// certificates (the default identity policy makes it so), so that a
+// verified Attestation does not keep a second parse of them.
+func (e *Endpoint) shareChain(chain []*x509.Certificate) []*x509.Certificate {
+	if len(chain) != len(e.handshakeChain) {
+		return chain
+	}
+	for i := range chain {
+		if !bytes.Equal(chain[i].Raw, e.handshakeChain[i].Raw) {
+			return chain
+		}
+	}
+	return e.handshakeChain
 }
 
 // validateOptions turns Config.PeerIdentity into ea.ValidateOptions.
