@@ -181,13 +181,7 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 func attestBench(b *testing.B, bulk bool) {
 	p := newPKI(b)
 	k := newKit(b)
-	srv, cli := tlsPair(b, p, tlsOpts{})
-	s, c, serr, cerr := attestedPair(b, srv, cli,
-		&Config{Attester: k.att, Certificate: &p.server, PeerRequestInterval: time.Nanosecond},
-		&Config{RequirePeerAttestation: true, Verifier: k.ver})
-	if serr != nil || cerr != nil {
-		b.Fatal(serr, cerr)
-	}
+	s, c := reattestPair(b, p, k)
 	go io.Copy(io.Discard, s)
 	go io.Copy(io.Discard, c)
 	stop := make(chan struct{})

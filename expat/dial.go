@@ -54,19 +54,5 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string, tlsCf
 	if err != nil {
 		return nil, err
 	}
-	tc := tls.Client(raw, tcfg)
-	if err := tc.HandshakeContext(ctx); err != nil {
-		raw.Close()
-		return nil, err
-	}
-	c, err := Client(tc, cfg)
-	if err != nil {
-		tc.Close()
-		return nil, err
-	}
-	if err := c.Handshake(ctx); err != nil {
-		c.Close()
-		return nil, err
-	}
-	return c, nil
+	return setupConn(ctx, tls.Client(raw, tcfg), false, cfg)
 }

@@ -591,13 +591,7 @@ func TestCloseWithStuckAttesterAndVerifier(t *testing.T) {
 func TestFiftyConcurrentAttest(t *testing.T) {
 	p := newPKI(t)
 	k := newKit(t)
-	srv, cli := tlsPair(t, p, tlsOpts{})
-	s, c, serr, cerr := attestedPair(t, srv, cli,
-		&Config{Attester: k.att, Certificate: &p.server, PeerRequestInterval: time.Millisecond},
-		&Config{RequirePeerAttestation: true, Verifier: k.ver})
-	if serr != nil || cerr != nil {
-		t.Fatal(serr, cerr)
-	}
+	s, c := reattestPair(t, p, k)
 	go io.Copy(io.Discard, s)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -704,13 +698,7 @@ func TestContextRecordBounded(t *testing.T) {
 func TestAttestUnderBulkData(t *testing.T) {
 	p := newPKI(t)
 	k := newKit(t)
-	srv, cli := tlsPair(t, p, tlsOpts{})
-	s, c, serr, cerr := attestedPair(t, srv, cli,
-		&Config{Attester: k.att, Certificate: &p.server, PeerRequestInterval: time.Millisecond},
-		&Config{RequirePeerAttestation: true, Verifier: k.ver})
-	if serr != nil || cerr != nil {
-		t.Fatal(serr, cerr)
-	}
+	s, c := reattestPair(t, p, k)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	pump := func(w io.Writer) {

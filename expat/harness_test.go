@@ -171,3 +171,18 @@ func attestedPair(t testing.TB, srv, cli *tls.Conn, scfg, ccfg *Config) (s, c *C
 	serr = <-done
 	return s, c, serr, cerr
 }
+
+// reattestPair returns both ends of a connection where the server attested
+// to the client, whose re-attestation requests the server answers at once
+// (PeerRequestInterval 1 ns): the test kit's pair for Attest tests.
+func reattestPair(t testing.TB, p *pki, k *kit) (s, c *Conn) {
+	t.Helper()
+	srv, cli := tlsPair(t, p, tlsOpts{})
+	s, c, serr, cerr := attestedPair(t, srv, cli,
+		&Config{Attester: k.att, Certificate: &p.server, PeerRequestInterval: time.Nanosecond},
+		&Config{RequirePeerAttestation: true, Verifier: k.ver})
+	if serr != nil || cerr != nil {
+		t.Fatalf("setup: server %v, client %v", serr, cerr)
+	}
+	return s, c
+}

@@ -159,12 +159,17 @@ func (l *Listener) setup(raw net.Conn) {
 func serverSetup(ctx context.Context, raw net.Conn, tlsCfg *tls.Config, cfg *Config) (*Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.setupTimeout())
 	defer cancel()
-	tc := tls.Server(raw, tlsCfg)
+	return setupConn(ctx, tls.Server(raw, tlsCfg), true, cfg)
+}
+
+// setupConn runs the TLS handshake of tc and the attestation setup, within
+// ctx; tc is closed on failure.
+func setupConn(ctx context.Context, tc *tls.Conn, isServer bool, cfg *Config) (*Conn, error) {
 	if err := tc.HandshakeContext(ctx); err != nil {
-		raw.Close()
+		tc.NetConn().Close()
 		return nil, err
 	}
-	c, err := Server(tc, cfg)
+	c, err := newConn(tc, isServer, cfg)
 	if err != nil {
 		tc.Close()
 		return nil, err

@@ -170,13 +170,7 @@ func TestListenDialErrors(t *testing.T) {
 func TestCloseWrite(t *testing.T) {
 	p := newPKI(t)
 	k := newKit(t)
-	srv, cli := tlsPair(t, p, tlsOpts{})
-	s, c, serr, cerr := attestedPair(t, srv, cli,
-		&Config{Attester: k.att, Certificate: &p.server, PeerRequestInterval: time.Millisecond},
-		&Config{RequirePeerAttestation: true, Verifier: k.ver})
-	if serr != nil || cerr != nil {
-		t.Fatal(serr, cerr)
-	}
+	s, c := reattestPair(t, p, k)
 	if _, err := c.Write([]byte("request")); err != nil {
 		t.Fatal(err)
 	}
