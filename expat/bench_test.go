@@ -186,21 +186,8 @@ func attestBench(b *testing.B, bulk bool) {
 	go io.Copy(io.Discard, c)
 	stop := make(chan struct{})
 	if bulk {
-		for _, w := range []io.Writer{c, s} {
-			go func() {
-				buf := make([]byte, 1<<20)
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					if _, err := w.Write(buf); err != nil {
-						return
-					}
-				}
-			}()
-		}
+		go pump(c, stop)
+		go pump(s, stop)
 		time.Sleep(50 * time.Millisecond)
 	}
 	ctx := context.Background()

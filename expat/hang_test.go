@@ -701,23 +701,9 @@ func TestAttestUnderBulkData(t *testing.T) {
 	s, c := reattestPair(t, p, k)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	pump := func(w io.Writer) {
-		defer wg.Done()
-		buf := make([]byte, 1<<20)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if _, err := w.Write(buf); err != nil {
-				return
-			}
-		}
-	}
 	wg.Add(4)
-	go pump(c)
-	go pump(s)
+	go func() { defer wg.Done(); pump(c, stop) }()
+	go func() { defer wg.Done(); pump(s, stop) }()
 	go func() { defer wg.Done(); io.Copy(io.Discard, s) }()
 	go func() { defer wg.Done(); io.Copy(io.Discard, c) }()
 	time.Sleep(100 * time.Millisecond)

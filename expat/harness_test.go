@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"io"
 	"math/big"
 	"net"
 	"testing"
@@ -185,4 +186,19 @@ func reattestPair(t testing.TB, p *pki, k *kit) (s, c *Conn) {
 		t.Fatalf("setup: server %v, client %v", serr, cerr)
 	}
 	return s, c
+}
+
+// pump writes 1 MiB at a time to w until stop is closed or a write fails.
+func pump(w io.Writer, stop <-chan struct{}) {
+	buf := make([]byte, 1<<20)
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		if _, err := w.Write(buf); err != nil {
+			return
+		}
+	}
 }
