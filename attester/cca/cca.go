@@ -12,7 +12,7 @@
 // collection (CBOR tag 399) holding the platform token, signed by the
 // platform's CPAK, and the realm token, signed by the RAK that the platform
 // token binds. Before returning it, Attest parses the token strictly
-// (verifier/cca.ParseToken) and checks that its realm challenge is the one it
+// (attester/cca/wire.ParseToken) and checks that its realm challenge is the one it
 // asked for, so a provider that ignores the inblob fails here rather than at
 // the relying party. It verifies no signature: that is the verifier's job.
 //
@@ -42,10 +42,10 @@ import (
 	"github.com/google/go-configfs-tsm/report"
 
 	"github.com/attested-tls/go-expat/attester"
+	"github.com/attested-tls/go-expat/attester/cca/wire"
 	"github.com/attested-tls/go-expat/attester/internal/device"
 	"github.com/attested-tls/go-expat/attester/internal/tsm"
 	"github.com/attested-tls/go-expat/cmw"
-	vcca "github.com/attested-tls/go-expat/verifier/cca"
 )
 
 // Provider is the configfs-tsm provider name of Linux's Arm CCA guest
@@ -122,7 +122,7 @@ func (a *Attester) Token(ctx context.Context, challenge [64]byte) ([]byte, error
 		if p := strings.TrimSpace(resp.Provider); p != Provider && !a.opts.AnyProvider {
 			return nil, fmt.Errorf("%w: %q", ErrProvider, p)
 		}
-		tok, err := vcca.ParseToken(resp.OutBlob)
+		tok, err := wire.ParseToken(resp.OutBlob)
 		if err != nil {
 			return nil, fmt.Errorf("the provider returned a bad token: %w", err)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/attested-tls/go-expat/attester"
 	"github.com/attested-tls/go-expat/attester/cca"
 	"github.com/attested-tls/go-expat/attester/cca/ccatest"
+	"github.com/attested-tls/go-expat/attester/cca/wire"
 	"github.com/attested-tls/go-expat/cmw"
 	"github.com/attested-tls/go-expat/verifier"
 	vcca "github.com/attested-tls/go-expat/verifier/cca"
@@ -133,7 +134,7 @@ func TestAttestFailures(t *testing.T) {
 	}{
 		{name: "other provider (fake echoes)", client: &faketsm.Client{Subsystems: map[string]configfsi.Client{"report": faketsm.ReportV7(0)}}, is: cca.ErrProvider},
 		{name: "provider ignores the challenge", client: ignoringClient(p)},
-		{name: "provider returns garbage", client: garbageClient(), is: vcca.ErrMalformed},
+		{name: "provider returns garbage", client: garbageClient(), is: wire.ErrMalformed},
 		{name: "device error", client: failingClient()},
 		{name: "canceled context", client: p.Client(), ctx: canceled, is: context.Canceled},
 		{name: "invalid challenge", client: p.Client(), ch: attester.Challenge{Hash: crypto.SHA256}, is: attester.ErrInvalidChallenge},

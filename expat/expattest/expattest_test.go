@@ -227,3 +227,35 @@ func TestLibraryDoesNotImportTestKits(t *testing.T) {
 		t.Fatalf("only %d library packages and %d kits listed", checked, kits)
 	}
 }
+
+// TestAttestersDoNotImportVerifiers: an attester's wire format lives in its
+// own package (attester/<technology>/wire, attester/tpm/bundle), which the
+// attester, the verifier and the test kit import; no attester depends on a
+// verifier. (Test kits may: they hand tests a verifier that trusts them.)
+func TestAttestersDoNotImportVerifiers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list")
+	}
+	const module = "github.com/attested-tls/go-expat"
+	out, err := exec.Command("go", "list", "-e",
+		"-f", "{{.ImportPath}}{{range .Deps}} {{.}}{{end}}", module+"/attester/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	checked := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || strings.HasSuffix(path.Base(f[0]), "test") {
+			continue
+		}
+		checked++
+		for _, d := range f[1:] {
+			if d == module+"/verifier" || strings.HasPrefix(d, module+"/verifier/") {
+				t.Errorf("%s depends on %s", f[0], d)
+			}
+		}
+	}
+	if checked < 8 {
+		t.Fatalf("only %d attester packages listed", checked)
+	}
+}

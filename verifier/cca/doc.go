@@ -4,7 +4,8 @@
 //
 // # What is implemented
 //
-// ParseToken decodes the CCA attestation token (Arm DEN0137: a CBOR tag 399
+// attester/cca/wire.ParseToken (the token format, shared with the
+// attester) decodes the CCA attestation token (Arm DEN0137: a CBOR tag 399
 // collection of the platform token, key 44234, and the realm delegated
 // token, key 44241) strictly, then hands it to github.com/veraison/ccatoken
 // v1.3.1 for claim decoding and syntax validation. Verifier then checks, in

@@ -12,6 +12,7 @@ import (
 
 	"github.com/veraison/ccatoken/platform"
 
+	"github.com/attested-tls/go-expat/attester/cca/wire"
 	"github.com/attested-tls/go-expat/cmw"
 	"github.com/attested-tls/go-expat/verifier"
 )
@@ -143,7 +144,7 @@ func (v *Verifier) VerifyRecord(ctx context.Context, rec cmw.Record, exp *verifi
 	if err := ctx.Err(); err != nil {
 		return nil, verifier.Unavailable(false, err, "cca: context done")
 	}
-	tok, err := ParseToken(rec.Value)
+	tok, err := wire.ParseToken(rec.Value)
 	if err != nil {
 		return nil, verifier.Reject(verifier.CheckFormat, err, "cca: token")
 	}
@@ -153,14 +154,14 @@ func (v *Verifier) VerifyRecord(ctx context.Context, rec cmw.Record, exp *verifi
 // VerifyToken appraises a bare attestation token (no CMW) against the
 // 64-byte realm challenge it must carry. It is Verify without the CMW layer.
 func (v *Verifier) VerifyToken(token, challenge []byte) (*verifier.Result, error) {
-	tok, err := ParseToken(token)
+	tok, err := wire.ParseToken(token)
 	if err != nil {
 		return nil, verifier.Reject(verifier.CheckFormat, err, "cca: token")
 	}
 	return v.appraise(tok, challenge, &verifier.Expected{})
 }
 
-func (v *Verifier) appraise(tok *Token, want []byte, exp *verifier.Expected) (*verifier.Result, error) {
+func (v *Verifier) appraise(tok *wire.Token, want []byte, exp *verifier.Expected) (*verifier.Result, error) {
 	p, r := tok.Platform, tok.Realm
 	implID, _ := p.GetImplID()
 	instID, _ := p.GetInstID()
@@ -373,11 +374,11 @@ func remsAllowed(sets [][4][]byte, rems [][]byte) bool {
 
 // verifyEvidence runs ccatoken's signature and binding checks, turning a
 // panic on peer input into an error.
-func verifyEvidence(tok *Token, key any) (err error) {
+func verifyEvidence(tok *wire.Token, key any) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("ccatoken panicked: %v", r)
 		}
 	}()
-	return tok.ev.Verify(key)
+	return tok.Evidence().Verify(key)
 }

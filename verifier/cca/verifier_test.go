@@ -17,6 +17,7 @@ import (
 
 	"github.com/attested-tls/go-expat/attester"
 	"github.com/attested-tls/go-expat/attester/cca/ccatest"
+	"github.com/attested-tls/go-expat/attester/cca/wire"
 	"github.com/attested-tls/go-expat/cmw"
 	"github.com/attested-tls/go-expat/verifier"
 	"github.com/attested-tls/go-expat/verifier/cca"
@@ -88,11 +89,11 @@ func mustVerifier(t testing.TB, cfg cca.Config) *cca.Verifier {
 // splice builds a token from the platform token of a and the realm token of b.
 func splice(t testing.TB, a, b []byte) []byte {
 	t.Helper()
-	ta, err := cca.ParseToken(a)
+	ta, err := wire.ParseToken(a)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tb, err := cca.ParseToken(b)
+	tb, err := wire.ParseToken(b)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package cca_test
+package wire_test
 
 import (
 	"testing"
@@ -7,7 +7,7 @@ import (
 	cose "github.com/veraison/go-cose"
 
 	"github.com/attested-tls/go-expat/attester/cca/ccatest"
-	"github.com/attested-tls/go-expat/verifier/cca"
+	"github.com/attested-tls/go-expat/attester/cca/wire"
 )
 
 func seedToken(t testing.TB) []byte {
@@ -25,11 +25,11 @@ func seedToken(t testing.TB) []byte {
 // No strict prefix of a valid token parses.
 func TestParseTokenPrefixes(t *testing.T) {
 	tok := seedToken(t)
-	if _, err := cca.ParseToken(tok); err != nil {
+	if _, err := wire.ParseToken(tok); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < len(tok); i++ {
-		if got, err := cca.ParseToken(tok[:i]); err == nil || got != nil {
+		if got, err := wire.ParseToken(tok[:i]); err == nil || got != nil {
 			t.Fatalf("prefix of %d/%d bytes parsed", i, len(tok))
 		}
 	}
@@ -40,7 +40,7 @@ func FuzzParseToken(f *testing.F) {
 	f.Add(tok)
 	f.Add([]byte{0xd9, 0x01, 0x8f, 0xa0})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		got, err := cca.ParseToken(b)
+		got, err := wire.ParseToken(b)
 		if err != nil {
 			if got != nil {
 				t.Fatal("result with error")
@@ -48,7 +48,7 @@ func FuzzParseToken(f *testing.F) {
 			return
 		}
 		// A parsed token is self-consistent and re-parses to the same bytes.
-		again, err := cca.ParseToken(got.Raw)
+		again, err := wire.ParseToken(got.Raw)
 		if err != nil || string(again.Raw) != string(b) {
 			t.Fatalf("re-parse: %v", err)
 		}
@@ -61,7 +61,7 @@ func FuzzParseToken(f *testing.F) {
 // A realm public key whose COSE_Key curve is not an integer made go-cose
 // v1.3.0 (through ccatoken) panic; ParseToken rejects it.
 func TestParseTokenRAKCurveNotInteger(t *testing.T) {
-	tok, err := cca.ParseToken(seedToken(t))
+	tok, err := wire.ParseToken(seedToken(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestParseTokenRAKCurveNotInteger(t *testing.T) {
 			t.Fatal(err)
 		}
 		bad, _ := cbor.Marshal(cbor.Tag{Number: 399, Content: map[uint64][]byte{44234: tok.PlatformToken, 44241: rt}})
-		if got, err := cca.ParseToken(bad); err == nil || got != nil {
+		if got, err := wire.ParseToken(bad); err == nil || got != nil {
 			t.Fatalf("curve %v: parsed", crv)
 		}
 	}
