@@ -282,6 +282,14 @@ type Result struct {
 	AppraisedAt time.Time
 	// EAR is the signed Attestation Result (a JWT), when there is one.
 	EAR []byte
+	// Expires, when not zero, is when this appraisal stops being good to
+	// rely on: an EAR's exp or the end of its accepted age, the next update
+	// of collateral or TCB information the appraisal used. Relying parties
+	// must not rely on the Result after it (package expat re-attests or
+	// blocks application data; see expat.Attestation.ValidUntil). Zero
+	// means the Verifier sets no bound: the relying party's own maximum
+	// age applies.
+	Expires time.Time
 }
 
 var (

@@ -331,6 +331,11 @@ func (v *Verifier) VerifyJWT(token []byte, exp *verifier.Expected) (*verifier.Re
 		AppraisedAt: iat,
 		EAR:         bytes.Clone(token),
 		Claims:      map[string]string{},
+		// Good until the earlier of exp and the end of the accepted age.
+		Expires: iat.Add(maxAge),
+	}
+	if c.exp != nil && c.exp.Before(res.Expires) {
+		res.Expires = *c.exp
 	}
 	for i, name := range names {
 		ap := c.submods[name]
