@@ -32,9 +32,9 @@ func challenge(seed string) attester.Challenge {
 
 func localVerifier(t *testing.T, p *ccatest.Platform) *vcca.Verifier {
 	t.Helper()
-	v, err := vcca.New(vcca.Config{
+	v, err := vcca.New(&vcca.Config{
 		TrustedKeys: []vcca.TrustedKey{{Name: "test-only CPAK", Key: p.CPAK()}},
-		Policy:      vcca.Policy{RIMs: [][]byte{p.Claims.RIM}, AnySoftware: true},
+		Policy:      vcca.Policy{RIMs: [][]byte{p.Claims.RIM}, AcceptAnySoftware: true},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -33,9 +33,9 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	v, err := vcca.New(vcca.Config{
+	v, err := vcca.New(&vcca.Config{
 		TrustedKeys: []vcca.TrustedKey{{Name: "test CPAK", Key: p.CPAK()}},
-		Policy:      vcca.Policy{RIMs: [][]byte{p.Claims.RIM}, AnySoftware: true},
+		Policy:      vcca.Policy{RIMs: [][]byte{p.Claims.RIM}, AcceptAnySoftware: true},
 	})
 	if err != nil {
 		panic(err)

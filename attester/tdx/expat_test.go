@@ -38,7 +38,7 @@ func TestOverAttestedTLS(t *testing.T) {
 		PCKCRL: col.PCKCRL, PCKCRLIssuerChain: col.PCKCRLChain, RootCRL: col.RootCRL,
 	}
 	newVerifier := func(roots []*x509.Certificate) *vtdx.Verifier {
-		v, err := vtdx.New(&vtdx.Options{TrustedRoots: roots, Getter: bundle, Policy: vtdx.Policy{MRTD: [][]byte{pl.Template.MRTD[:]}}})
+		v, err := vtdx.New(&vtdx.Config{TrustedRoots: roots, Getter: bundle, Policy: vtdx.Policy{MRTD: [][]byte{pl.Template.MRTD[:]}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,7 +58,7 @@ func TestOverAttestedTLS(t *testing.T) {
 	}
 
 	// Intel's real root (the default) rejects the test PCK chain.
-	real, err := vtdx.New(&vtdx.Options{Getter: bundle, Policy: vtdx.Policy{MRTD: [][]byte{pl.Template.MRTD[:]}}})
+	real, err := vtdx.New(&vtdx.Config{Getter: bundle, Policy: vtdx.Policy{MRTD: [][]byte{pl.Template.MRTD[:]}}})
 	if err != nil {
 		t.Fatal(err)
 	}

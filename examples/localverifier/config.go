@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/veraison/ccatoken/platform"
+
 	"github.com/attested-tls/go-expat/cmw"
 	"github.com/attested-tls/go-expat/verifier"
 	"github.com/attested-tls/go-expat/verifier/cca"
@@ -51,11 +53,21 @@ type fileConfig struct {
 }
 
 type tpmConfig struct {
-	TrustedAKs      []string              `json:"trusted_aks"`
-	AKRoots         string                `json:"ak_roots"`
-	PCRBank         string                `json:"pcr_bank"`
-	PCRPolicy       map[string][]hexBytes `json:"pcr_policy"`
-	RequireEventLog bool                  `json:"require_event_log"`
+	TrustedAKs            []string              `json:"trusted_aks"`
+	AKRoots               string                `json:"ak_roots"`
+	PCRBank               string                `json:"pcr_bank"`
+	PCRPolicy             map[string][]hexBytes `json:"pcr_policy"`
+	AcceptAnyPCRs         bool                  `json:"accept_any_pcrs"`
+	RequireKeyAttestation bool                  `json:"require_key_attestation"`
+	RequireEventLog       bool                  `json:"require_event_log"`
+}
+
+// tcbConfig is a SEV-SNP TCB minimum (security patch levels).
+type tcbConfig struct {
+	BootLoader uint8 `json:"bootloader"`
+	TEE        uint8 `json:"tee"`
+	SNP        uint8 `json:"snp"`
+	Microcode  uint8 `json:"microcode"`
 }
 
 type sevsnpConfig struct {
@@ -65,37 +77,46 @@ type sevsnpConfig struct {
 		ASK         string `json:"ask"`
 		ASVK        string `json:"asvk"`
 	} `json:"roots"`
-	CollateralDir   string `json:"collateral_dir"`
-	FetchFromKDS    bool   `json:"fetch_from_kds"`
-	KDSURL          string `json:"kds_url"`
-	CacheDir        string `json:"cache_dir"`
-	CheckRevocation bool   `json:"check_revocation"`
-	ProductLine     string `json:"product_line"`
+	CollateralDir   string   `json:"collateral_dir"`
+	FetchFromKDS    bool     `json:"fetch_from_kds"`
+	KDSURL          string   `json:"kds_url"`
+	CacheDir        string   `json:"cache_dir"`
+	FailureTTL      duration `json:"failure_ttl"`
+	CheckRevocation bool     `json:"check_revocation"`
+	ProductLine     string   `json:"product_line"`
 	Policy          struct {
-		Measurements        []hexBytes `json:"measurements"`
-		AcceptAnyMeasurement      bool       `json:"any_measurement"`
-		HostData            hexBytes   `json:"host_data"`
-		MinGuestSVN         uint32     `json:"min_guest_svn"`
-		AllowDebug          bool       `json:"allow_debug"`
-		AllowMigrationAgent bool       `json:"allow_migration_agent"`
-		VMPLs               []uint32   `json:"vmpls"`
+		Measurements             []hexBytes `json:"measurements"`
+		AcceptAnyMeasurement     bool       `json:"accept_any_measurement"`
+		HostData                 hexBytes   `json:"host_data"`
+		MinimumTCB               tcbConfig  `json:"minimum_tcb"`
+		AllowProvisionalFirmware bool       `json:"allow_provisional_firmware"`
+		MinGuestSVN              uint32     `json:"min_guest_svn"`
+		AllowDebug               bool       `json:"allow_debug"`
+		AllowMigrationAgent      bool       `json:"allow_migration_agent"`
+		VMPLs                    []uint32   `json:"vmpls"`
 	} `json:"policy"`
 }
 
 type tdxConfig struct {
-	TrustedRoots   string `json:"trusted_roots"`
-	PCSURL         string `json:"pcs_url"`
-	RootCRLURL     string `json:"root_crl_url"`
-	SkipRevocation bool   `json:"skip_revocation"`
-	Policy         struct {
-		MRTD                     []hexBytes `json:"mrtd"`
-		MRConfigID               hexBytes   `json:"mr_config_id"`
-		MROwner                  hexBytes   `json:"mr_owner"`
-		MROwnerConfig            hexBytes   `json:"mr_owner_config"`
-		AllowDebug               bool       `json:"allow_debug"`
-		AllowSWHardeningNeeded   bool       `json:"allow_sw_hardening_needed"`
-		AllowConfigurationNeeded bool       `json:"allow_configuration_needed"`
-		AllowOutOfDate           bool       `json:"allow_out_of_date"`
+	TrustedRoots    string `json:"trusted_roots"`
+	PCSURL          string `json:"pcs_url"`
+	RootCRLURL      string `json:"root_crl_url"`
+	SkipRevocation  bool   `json:"skip_revocation"`
+	MaxCacheEntries int    `json:"max_cache_entries"`
+	Policy          struct {
+		MRTD                     []hexBytes    `json:"mrtd"`
+		AcceptAnyMRTD            bool          `json:"accept_any_mrtd"`
+		RTMR                     [4][]hexBytes `json:"rtmr"`
+		MRConfigID               hexBytes      `json:"mr_config_id"`
+		MROwner                  hexBytes      `json:"mr_owner"`
+		MROwnerConfig            hexBytes      `json:"mr_owner_config"`
+		XFAM                     hexBytes      `json:"xfam"`
+		RequiredTDAttributes     mask64        `json:"required_td_attributes"`
+		ForbiddenTDAttributes    mask64        `json:"forbidden_td_attributes"`
+		AllowDebug               bool          `json:"allow_debug"`
+		AllowSWHardeningNeeded   bool          `json:"allow_sw_hardening_needed"`
+		AllowConfigurationNeeded bool          `json:"allow_configuration_needed"`
+		AllowOutOfDate           bool          `json:"allow_out_of_date"`
 	} `json:"policy"`
 }
 
@@ -107,10 +128,11 @@ type ccaConfig struct {
 		InstanceID       hexBytes `json:"instance_id"`
 	} `json:"cpaks"`
 	Policy struct {
-		RIMs        []hexBytes `json:"rims"`
-		AnyRIM      bool       `json:"any_rim"`
-		AnySoftware bool       `json:"any_software"`
-		Software    []struct {
+		RIMs              []hexBytes    `json:"rims"`
+		AcceptAnyRIM      bool          `json:"accept_any_rim"`
+		REMs              [][4]hexBytes `json:"rems"`
+		AcceptAnySoftware bool          `json:"accept_any_software"`
+		Software          []struct {
 			Type     string   `json:"type"`
 			Value    hexBytes `json:"value"`
 			SignerID hexBytes `json:"signer_id"`
@@ -118,7 +140,25 @@ type ccaConfig struct {
 		} `json:"software"`
 		PersonalizationValues []hexBytes `json:"personalization_values"`
 		PlatformConfigs       []hexBytes `json:"platform_configs"`
+		Lifecycles            []string   `json:"lifecycles"`
 	} `json:"policy"`
+}
+
+// mask64 is a 64-bit mask written as a string: "0x" and hexadecimal
+// digits, or decimal digits.
+type mask64 uint64
+
+func (m *mask64) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return errors.New("a bit mask must be a string such as \"0x10000000\"")
+	}
+	v, err := strconv.ParseUint(s, 0, 64)
+	if err != nil {
+		return fmt.Errorf("bad bit mask %q", s)
+	}
+	*m = mask64(v)
+	return nil
 }
 
 // duration is a time.Duration written as a Go duration string ("150s").
@@ -367,7 +407,8 @@ func build(c *fileConfig, l loader, httpClient *http.Client) (local.Config, erro
 }
 
 func buildTPM(c *tpmConfig, l loader) (verifier.Verifier, error) {
-	cfg := &tpm.Config{RequireEventLog: c.RequireEventLog, Name: "localverifier/tpm"}
+	cfg := &tpm.Config{RequireEventLog: c.RequireEventLog, RequireKeyAttestation: c.RequireKeyAttestation,
+		AcceptAnyPCRs: c.AcceptAnyPCRs, Name: "localverifier/tpm"}
 	for _, f := range c.TrustedAKs {
 		k, err := l.publicKey(f)
 		if err != nil {
@@ -415,6 +456,9 @@ func buildTPM(c *tpmConfig, l loader) (verifier.Verifier, error) {
 
 func buildSEVSNP(c *sevsnpConfig, l loader, hc *http.Client) (verifier.Verifier, error) {
 	cfg := sevsnp.Config{CheckRevocation: c.CheckRevocation, ProductLine: c.ProductLine}
+	if c.FailureTTL != 0 && !c.FetchFromKDS {
+		return nil, errors.New("failure_ttl needs fetch_from_kds")
+	}
 	for _, r := range c.Roots {
 		ark, err := l.cert(r.ARK)
 		if err != nil {
@@ -443,18 +487,22 @@ func buildSEVSNP(c *sevsnpConfig, l loader, hc *http.Client) (verifier.Verifier,
 		}
 		cfg.Collateral = b
 	case c.FetchFromKDS:
-		cfg.Collateral = &sevsnp.Cache{Source: &sevsnp.KDS{BaseURL: c.KDSURL, Client: hc}, Dir: l.path(c.CacheDir)}
+		cfg.Collateral = &sevsnp.Cache{Source: &sevsnp.KDS{BaseURL: c.KDSURL, Client: hc}, Dir: l.path(c.CacheDir),
+			FailureTTL: time.Duration(c.FailureTTL)}
 	}
 	p := c.Policy
 	cfg.Policy = sevsnp.Policy{
 		Measurements: unhex(p.Measurements), AcceptAnyMeasurement: p.AcceptAnyMeasurement, HostData: p.HostData,
-		MinGuestSVN: p.MinGuestSVN, AllowDebug: p.AllowDebug, AllowMigrationAgent: p.AllowMigrationAgent, VMPLs: p.VMPLs,
+		MinimumTCB: sevsnp.TCB{BootLoader: p.MinimumTCB.BootLoader, TEE: p.MinimumTCB.TEE, SNP: p.MinimumTCB.SNP,
+			Microcode: p.MinimumTCB.Microcode},
+		AllowProvisionalFirmware: p.AllowProvisionalFirmware,
+		MinGuestSVN:              p.MinGuestSVN, AllowDebug: p.AllowDebug, AllowMigrationAgent: p.AllowMigrationAgent, VMPLs: p.VMPLs,
 	}
 	return sevsnp.New(&cfg)
 }
 
 func buildTDX(c *tdxConfig, l loader, hc *http.Client) (verifier.Verifier, error) {
-	opts := &tdx.Options{SkipRevocation: c.SkipRevocation, Name: "localverifier/tdx",
+	opts := &tdx.Config{SkipRevocation: c.SkipRevocation, Name: "localverifier/tdx", MaxCacheEntries: c.MaxCacheEntries,
 		Getter: &tdx.PCS{Client: hc, BaseURL: c.PCSURL, RootCRLURL: c.RootCRLURL}}
 	if c.TrustedRoots != "" {
 		cs, err := l.certs(c.TrustedRoots)
@@ -465,9 +513,14 @@ func buildTDX(c *tdxConfig, l loader, hc *http.Client) (verifier.Verifier, error
 	}
 	p := c.Policy
 	opts.Policy = tdx.Policy{
-		MRTD: unhex(p.MRTD), MRConfigID: p.MRConfigID, MROwner: p.MROwner, MROwnerConfig: p.MROwnerConfig,
+		MRTD: unhex(p.MRTD), AcceptAnyMRTD: p.AcceptAnyMRTD,
+		MRConfigID: p.MRConfigID, MROwner: p.MROwner, MROwnerConfig: p.MROwnerConfig, XFAM: p.XFAM,
+		RequiredTDAttributes: uint64(p.RequiredTDAttributes), ForbiddenTDAttributes: uint64(p.ForbiddenTDAttributes),
 		AllowDebug: p.AllowDebug, AllowSWHardeningNeeded: p.AllowSWHardeningNeeded,
 		AllowConfigurationNeeded: p.AllowConfigurationNeeded, AllowOutOfDate: p.AllowOutOfDate,
+	}
+	for i, vals := range p.RTMR {
+		opts.Policy.RTMR[i] = unhexNil(vals)
 	}
 	return tdx.New(opts)
 }
@@ -485,13 +538,29 @@ func buildCCA(c *ccaConfig, l loader) (verifier.Verifier, error) {
 		}
 		cfg.TrustedKeys = append(cfg.TrustedKeys, cca.TrustedKey{Name: name, Key: pub, ImplementationID: k.ImplementationID, InstanceID: k.InstanceID})
 	}
+	if len(cfg.TrustedKeys) == 0 {
+		return nil, errors.New("no CPAK in cpaks: every token would be rejected")
+	}
 	p := c.Policy
-	cfg.Policy = cca.Policy{RIMs: unhex(p.RIMs), AnyRIM: p.AnyRIM, AnySoftware: p.AnySoftware,
+	cfg.Policy = cca.Policy{RIMs: unhex(p.RIMs), AcceptAnyRIM: p.AcceptAnyRIM, AcceptAnySoftware: p.AcceptAnySoftware,
 		PersonalizationValues: unhexNil(p.PersonalizationValues), PlatformConfigs: unhexNil(p.PlatformConfigs)}
+	if p.REMs != nil {
+		cfg.Policy.REMs = [][4][]byte{}
+		for _, set := range p.REMs {
+			cfg.Policy.REMs = append(cfg.Policy.REMs, [4][]byte{set[0], set[1], set[2], set[3]})
+		}
+	}
+	for _, name := range p.Lifecycles {
+		st, ok := lifecycleByName(name)
+		if !ok {
+			return nil, fmt.Errorf("policy.lifecycles: unknown state %q", name)
+		}
+		cfg.Policy.Lifecycles = append(cfg.Policy.Lifecycles, st)
+	}
 	for _, s := range p.Software {
 		cfg.Policy.Software = append(cfg.Policy.Software, cca.SoftwareComponent{Type: s.Type, Value: s.Value, SignerID: s.SignerID, Version: s.Version})
 	}
-	return cca.New(cfg)
+	return cca.New(&cfg)
 }
 
 // unhexNil keeps "absent" (nil: no check) apart from an empty list.
@@ -500,4 +569,16 @@ func unhexNil(in []hexBytes) [][]byte {
 		return nil
 	}
 	return unhex(in)
+}
+
+// lifecycleByName returns the CCA lifecycle state of that name
+// ("secured", "non-cca-platform-rot-debug", ...: the names of
+// github.com/veraison/ccatoken's platform.LifeCycleState).
+func lifecycleByName(name string) (platform.LifeCycleState, bool) {
+	for st := platform.StateUnknown; st < platform.StateInvalid; st++ {
+		if st.String() == name {
+			return st, true
+		}
+	}
+	return 0, false
 }

@@ -48,11 +48,11 @@ func ruleBackends(t *testing.T) []ruleBackend {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tdxV, err := tdx.New(&tdx.Options{Policy: tdx.Policy{MRTD: [][]byte{make([]byte, 48)}}})
+	tdxV, err := tdx.New(&tdx.Config{Policy: tdx.Policy{MRTD: [][]byte{make([]byte, 48)}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ccaV, err := cca.New(cca.Config{TrustedKeys: []cca.TrustedKey{{Name: "k", Key: &key.PublicKey}}})
+	ccaV, err := cca.New(&cca.Config{TrustedKeys: []cca.TrustedKey{{Name: "k", Key: &key.PublicKey}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,12 +50,15 @@ type SoftwareComponent struct {
 // Policy says which measurements and platform states are acceptable. The
 // zero Policy accepts nothing: it requires a secured platform, and it has no
 // acceptable realm initial measurement and no platform software reference
-// values (set AnyRIM / AnySoftware to skip those two checks on purpose).
+// values (the insecure opt-ins AcceptAnyRIM / AcceptAnySoftware skip those
+// two checks on purpose).
 type Policy struct {
 	// RIMs are the acceptable realm initial measurements.
 	RIMs [][]byte
-	// AnyRIM skips the RIM check (the RIM is still reported).
-	AnyRIM bool
+	// AcceptAnyRIM skips the RIM check (the RIM is still reported).
+	// INSECURE: the realm may run anything; use it only where the RIM is
+	// appraised elsewhere. New refuses it together with RIMs.
+	AcceptAnyRIM bool
 	// REMs, when non-nil, are the acceptable sets of the four realm
 	// extensible measurements; the reported REMs must equal one set.
 	REMs [][4][]byte
@@ -67,8 +70,10 @@ type Policy struct {
 	// signer ID / version where set), and every reference value must be
 	// reported.
 	Software []SoftwareComponent
-	// AnySoftware skips the platform software check.
-	AnySoftware bool
+	// AcceptAnySoftware skips the platform software check. INSECURE: the
+	// platform firmware may be anything; New refuses it together with
+	// Software.
+	AcceptAnySoftware bool
 	// PlatformConfigs, when non-nil, are the acceptable platform
 	// configuration values.
 	PlatformConfigs [][]byte
@@ -77,9 +82,12 @@ type Policy struct {
 	Lifecycles []platform.LifeCycleState
 }
 
-// Config configures a Verifier. It must not be modified after New.
+// Config configures a Verifier. The zero value (and a nil *Config) trusts
+// no CPAK and has the zero Policy: it rejects every token. It must not be
+// modified after New.
 type Config struct {
-	// TrustedKeys are the CPAKs trusted to sign platform tokens. Required.
+	// TrustedKeys are the CPAKs trusted to sign platform tokens. Empty
+	// rejects every token (CheckKey).
 	TrustedKeys []TrustedKey
 	// Policy is the appraisal policy.
 	Policy Policy
@@ -98,10 +106,20 @@ type Verifier struct {
 
 var _ verifier.RecordVerifier = (*Verifier)(nil)
 
-// New returns a Verifier for cfg.
-func New(cfg Config) (*Verifier, error) {
-	if len(cfg.TrustedKeys) == 0 {
-		return nil, errors.New("cca: no trusted platform keys configured")
+// New returns a Verifier for cfg; cfg is copied, and nil means the zero
+// Config, which trusts no CPAK and so rejects every token (CheckKey). It
+// fails for a malformed Config (a nil key, an opt-in together with the
+// list it replaces).
+func New(config *Config) (*Verifier, error) {
+	var cfg Config
+	if config != nil {
+		cfg = *config
+	}
+	if cfg.Policy.AcceptAnyRIM && len(cfg.Policy.RIMs) != 0 {
+		return nil, errors.New("cca: Policy.AcceptAnyRIM and Policy.RIMs exclude each other")
+	}
+	if cfg.Policy.AcceptAnySoftware && len(cfg.Policy.Software) != 0 {
+		return nil, errors.New("cca: Policy.AcceptAnySoftware and Policy.Software exclude each other")
 	}
 	for i, k := range cfg.TrustedKeys {
 		if k.Key == nil {
@@ -149,16 +167,6 @@ func (v *Verifier) VerifyRecord(ctx context.Context, rec cmw.Record, exp *verifi
 		return nil, verifier.Reject(verifier.CheckFormat, err, "cca: token")
 	}
 	return v.appraise(tok, want[:], exp)
-}
-
-// VerifyToken appraises a bare attestation token (no CMW) against the
-// 64-byte realm challenge it must carry. It is Verify without the CMW layer.
-func (v *Verifier) VerifyToken(token, challenge []byte) (*verifier.Result, error) {
-	tok, err := wire.ParseToken(token)
-	if err != nil {
-		return nil, verifier.Reject(verifier.CheckFormat, err, "cca: token")
-	}
-	return v.appraise(tok, challenge, &verifier.Expected{})
 }
 
 func (v *Verifier) appraise(tok *wire.Token, want []byte, exp *verifier.Expected) (*verifier.Result, error) {
@@ -240,7 +248,7 @@ func (v *Verifier) appraise(tok *wire.Token, want []byte, exp *verifier.Expected
 			name += "@" + ver
 		}
 		res.Measurements = append(res.Measurements, verifier.Measurement{Name: name, Value: bytes.Clone(val)})
-		if pol.AnySoftware {
+		if pol.AcceptAnySoftware {
 			continue
 		}
 		found := false
@@ -256,9 +264,9 @@ func (v *Verifier) appraise(tok *wire.Token, want []byte, exp *verifier.Expected
 			return nil, verifier.Reject(verifier.CheckMeasurement, nil, "cca: platform software component %d (%q, version %q, %x) matches no reference value", i, typ, ver, val)
 		}
 	}
-	if !pol.AnySoftware {
+	if !pol.AcceptAnySoftware {
 		if len(pol.Software) == 0 {
-			return nil, verifier.Reject(verifier.CheckMeasurement, nil, "cca: policy has no platform software reference values (set AnySoftware to skip)")
+			return nil, verifier.Reject(verifier.CheckMeasurement, nil, "cca: policy has no platform software reference values (AcceptAnySoftware skips the check)")
 		}
 		for j, ok := range matched {
 			if !ok {
@@ -280,7 +288,7 @@ func (v *Verifier) appraise(tok *wire.Token, want []byte, exp *verifier.Expected
 		return nil, verifier.Reject(verifier.CheckFormat, err, "cca: realm initial measurement")
 	}
 	res.Measurements = append(res.Measurements, verifier.Measurement{Name: "realm.rim", Value: bytes.Clone(rim)})
-	if !pol.AnyRIM && !oneOf(pol.RIMs, rim) {
+	if !pol.AcceptAnyRIM && !oneOf(pol.RIMs, rim) {
 		return nil, verifier.Reject(verifier.CheckMeasurement, nil, "cca: realm initial measurement %x is not allowed", rim)
 	}
 	rems, err := r.GetExtensibleMeasurements()
@@ -327,6 +335,9 @@ func (v *Verifier) appraise(tok *wire.Token, want []byte, exp *verifier.Expected
 		Hardware:         2, // genuine CCA platform (trusted CPAK)
 		Executables:      2, // platform software and realm measurements approved
 		RuntimeOpaque:    2, // realm memory protected in a secured lifecycle
+	}
+	if pol.AcceptAnyRIM || pol.AcceptAnySoftware {
+		res.TrustVector.Executables = 0 // not appraised, by choice
 	}
 	if pol.PlatformConfigs != nil {
 		res.TrustVector.Configuration = 2

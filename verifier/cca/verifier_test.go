@@ -19,6 +19,7 @@ import (
 	"github.com/attested-tls/go-expat/attester/cca/ccatest"
 	"github.com/attested-tls/go-expat/attester/cca/wire"
 	"github.com/attested-tls/go-expat/cmw"
+	"github.com/attested-tls/go-expat/internal/checktest"
 	"github.com/attested-tls/go-expat/verifier"
 	"github.com/attested-tls/go-expat/verifier/cca"
 )
@@ -77,7 +78,7 @@ func wrap(t testing.TB, mt string, tok []byte, ind cmw.Indicator) []byte {
 	return b
 }
 
-func mustVerifier(t testing.TB, cfg cca.Config) *cca.Verifier {
+func mustVerifier(t testing.TB, cfg *cca.Config) *cca.Verifier {
 	t.Helper()
 	v, err := cca.New(cfg)
 	if err != nil {
@@ -163,7 +164,7 @@ func TestVerify(t *testing.T) {
 			keys: []cca.TrustedKey{{Name: "pinned", Key: p.CPAK(), ImplementationID: p.Claims.ImplementationID, InstanceID: p.Claims.InstanceID}}},
 		{name: "wrong RIM", cmw: wrap(t, cmw.MediaTypeCCA, tokenWith(func(c *ccatest.Claims) { c.RIM = bytes.Repeat([]byte{7}, 48) }), cmw.Evidence), wantCheck: verifier.CheckMeasurement},
 		{name: "any RIM", cmw: wrap(t, cmw.MediaTypeCCA, tokenWith(func(c *ccatest.Claims) { c.RIM = bytes.Repeat([]byte{7}, 48) }), cmw.Evidence),
-			pol: func(p *cca.Policy) { p.AnyRIM = true }},
+			pol: func(p *cca.Policy) { p.RIMs, p.AcceptAnyRIM = nil, true }},
 		{name: "wrong REM", cmw: wrap(t, cmw.MediaTypeCCA, tokenWith(func(c *ccatest.Claims) { c.REMs[3] = bytes.Repeat([]byte{9}, 48) }), cmw.Evidence), wantCheck: verifier.CheckMeasurement},
 		{name: "wrong personalization value", cmw: wrap(t, cmw.MediaTypeCCA, tokenWith(func(c *ccatest.Claims) { c.PersonalizationValue = make([]byte, 64) }), cmw.Evidence), wantCheck: verifier.CheckPersonalization},
 		{name: "debug lifecycle (non-CCA platform debug)", cmw: wrap(t, cmw.MediaTypeCCA, tokenWith(func(c *ccatest.Claims) { c.Lifecycle = platform.LifecycleNonCCAPlatformDebugMin }), cmw.Evidence), wantCheck: verifier.CheckDebug},
@@ -196,7 +197,7 @@ func TestVerify(t *testing.T) {
 			if tc.keys != nil {
 				keys = tc.keys
 			}
-			v := mustVerifier(t, cca.Config{TrustedKeys: keys, Policy: pol})
+			v := mustVerifier(t, &cca.Config{TrustedKeys: keys, Policy: pol})
 			ech := ch
 			if tc.ch.Hash != 0 {
 				ech = tc.ch
@@ -234,7 +235,7 @@ func TestResultContents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := mustVerifier(t, cca.Config{TrustedKeys: []cca.TrustedKey{{Name: "k1", Key: p.CPAK()}}, Policy: policyFor(p), Name: "local"})
+	v := mustVerifier(t, &cca.Config{TrustedKeys: []cca.TrustedKey{{Name: "k1", Key: p.CPAK()}}, Policy: policyFor(p), Name: "local"})
 	res, err := v.Verify(context.Background(), wrap(t, cmw.MediaTypeCCA, tok, cmw.Evidence), &verifier.Expected{Challenge: ch})
 	if err != nil {
 		t.Fatal(err)
@@ -253,18 +254,47 @@ func TestResultContents(t *testing.T) {
 	}
 }
 
-func TestNewRejectsEmptyTrust(t *testing.T) {
-	if _, err := cca.New(cca.Config{}); err == nil {
-		t.Fatal("New accepted no trusted keys")
+// The zero Config (and nil) trusts no CPAK and rejects a genuine token; a
+// Config with a key but a forgotten policy rejects it too.
+func TestZeroConfigRejects(t *testing.T) {
+	p := newPlatform(t)
+	ch := testChallenge(t, "zero")
+	tok, err := p.Token(reportData(t, ch))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := cca.New(cca.Config{TrustedKeys: []cca.TrustedKey{{Name: "nil"}}}); err == nil {
-		t.Fatal("New accepted a nil key")
+	ev := wrap(t, cmw.MediaTypeCCA, tok, cmw.Evidence)
+	exp := &verifier.Expected{Challenge: ch}
+	for _, cfg := range []*cca.Config{nil, {}} {
+		_, err := mustVerifier(t, cfg).Verify(context.Background(), ev, exp)
+		checktest.Rejected(t, err, verifier.CheckKey)
+	}
+	_, err = mustVerifier(t, &cca.Config{TrustedKeys: []cca.TrustedKey{{Key: p.CPAK()}}}).Verify(context.Background(), ev, exp)
+	checktest.Rejected(t, err, verifier.CheckMeasurement)
+
+	// The opt-ins accept it, with no Executables claim.
+	res, err := mustVerifier(t, &cca.Config{TrustedKeys: []cca.TrustedKey{{Key: p.CPAK()}},
+		Policy: cca.Policy{AcceptAnyRIM: true, AcceptAnySoftware: true}}).Verify(context.Background(), ev, exp)
+	if err != nil || res.TrustVector.Executables != 0 {
+		t.Fatalf("opt-ins: %+v, %v", res, err)
+	}
+}
+
+func TestNewRejectsMalformed(t *testing.T) {
+	for name, cfg := range map[string]*cca.Config{
+		"nil key":                 {TrustedKeys: []cca.TrustedKey{{Name: "nil"}}},
+		"any RIM and RIMs":        {Policy: cca.Policy{AcceptAnyRIM: true, RIMs: [][]byte{{1}}}},
+		"any software and a list": {Policy: cca.Policy{AcceptAnySoftware: true, Software: []cca.SoftwareComponent{{Type: "BL"}}}},
+	} {
+		if _, err := cca.New(cfg); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
 	}
 }
 
 func TestVerifyContextAndNil(t *testing.T) {
 	p := newPlatform(t)
-	v := mustVerifier(t, cca.Config{TrustedKeys: []cca.TrustedKey{{Key: p.CPAK()}}, Policy: policyFor(p)})
+	v := mustVerifier(t, &cca.Config{TrustedKeys: []cca.TrustedKey{{Key: p.CPAK()}}, Policy: policyFor(p)})
 	// A well-formed record of the type, so that the CMW layer passes.
 	rec, err := cmw.MarshalEvidence(cmw.MediaTypeCCA, []byte{0x82})
 	if err != nil {

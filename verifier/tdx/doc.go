@@ -11,18 +11,19 @@
 //     Certificate", "Intel SGX PCK Platform/Processor CA", "Intel SGX Root
 //     CA", ECDSA P-256 / SHA-256) verifies at the appraisal time to a
 //     trusted root: by default only Intel's root, pinned by the SHA-256 of
-//     its certificate (IntelRootSHA256); Options.TrustedRoots replaces it
+//     its certificate (IntelRootSHA256); Config.TrustedRoots replaces it
 //     (tests pass attester/tdx/tdxtest's root explicitly).
 //  3. signature: the QE report is signed by the PCK key, its REPORTDATA is
 //     SHA-256(attestation key || QE authentication data), and the quote
 //     (header and body) is signed by that attestation key.
-//  4. challenge: REPORTDATA equals Expected.Challenge.ReportData64()
+//  4. challenge: REPORTDATA equals Expected.ReportData64()
 //     (SHA-512(binding || AIK_pub_hash)), compared in constant time. This
 //     is the binding of the Evidence to the TLS connection.
 //  5. debug and measurement: local policy (Policy): debug TDs are rejected
-//     unless AllowDebug; MRTD, RTMR0-3, MRCONFIGID, MROWNER,
-//     MROWNERCONFIG, XFAM and TD_ATTRIBUTES bits, when the policy names
-//     them. These run before any network access.
+//     unless AllowDebug; MRTD must be in Policy.MRTD (an empty list
+//     rejects every quote unless the insecure AcceptAnyMRTD); RTMR0-3,
+//     MRCONFIGID, MROWNER, MROWNERCONFIG, XFAM and TD_ATTRIBUTES bits when
+//     the policy names them. These run before any network access.
 //  6. chain / collateral: revocation (unless SkipRevocation): the root CA
 //     CRL (the PCK CA and the collateral signers are not revoked) and the
 //     PCK CRL (the PCK certificate is not revoked).
@@ -36,6 +37,10 @@
 //     status is reported precisely (TCBReport, also in the Result claims
 //     and in a *TCBError inside CheckTCB rejections): which statuses each part
 //     has, and every component below Intel's latest level.
+//
+// The Status of an accepted quote says what was accepted: affirming for
+// an UpToDate, non-debug TD; warning when the policy allowed a TCB status
+// other than UpToDate (Hardware 32) or a debug TD (RuntimeOpaque 32).
 //
 // Rejections are *verifier.RejectedError with Check verifier.CheckFormat,
 // CheckChain, CheckSignature, CheckChallenge, CheckDebug, CheckMeasurement,
@@ -51,7 +56,7 @@
 // supplied by the caller; no network). The Verifier verifies each item
 // once and caches it until the earliest of its nextUpdate and its signer's
 // NotAfter, relative to the appraisal time (Expected.Now, else
-// Options.Time). An item is never used at or after that time: it is
+// Config.Time). An item is never used at or after that time: it is
 // refetched, and rejected if the fetched copy is still expired. One fetch
 // per item is in flight at a time; concurrent appraisals wait for it.
 //

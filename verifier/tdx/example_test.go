@@ -31,7 +31,7 @@ func ExampleVerifier_Verify() {
 	a, _ := atdx.NewTSMAttester(&tdxtest.ConfigFS{Platform: pl}, nil)
 	evidence, _ := a.Attest(context.Background(), ch)
 
-	v, err := tdx.New(&tdx.Options{
+	v, err := tdx.New(&tdx.Config{
 		TrustedRoots: []*x509.Certificate{pki.Root}, // test only
 		Getter: &tdx.Bundle{
 			TCBInfo: col.TCBInfo, TCBInfoIssuerChain: col.TCBInfoChain,

@@ -68,8 +68,15 @@ func (e *env) setCollateral(v tdxtest.Validity, levels []tdxtest.TCBLevel, revok
 	e.srv.Set(col)
 }
 
-func (e *env) opts(p tdx.Policy) *tdx.Options {
-	return &tdx.Options{TrustedRoots: []*x509.Certificate{e.pki.Root}, Getter: &tdx.PCS{BaseURL: e.http.URL, RootCRLURL: e.http.URL + "/IntelSGXRootCA.der", Client: e.http.Client()},
+// opts is the Config of a verifier trusting the test PKI and its PCS.
+// A policy that names no MRTD (and does not accept any) gets the test
+// platform's, so that tests of other steps need not repeat it; the zero
+// policy's rejection is tested with tdx.New directly.
+func (e *env) opts(p tdx.Policy) *tdx.Config {
+	if len(p.MRTD) == 0 && !p.AcceptAnyMRTD {
+		p.MRTD = [][]byte{e.pl.Template.MRTD[:]}
+	}
+	return &tdx.Config{TrustedRoots: []*x509.Certificate{e.pki.Root}, Getter: &tdx.PCS{BaseURL: e.http.URL, RootCRLURL: e.http.URL + "/IntelSGXRootCA.der", Client: e.http.Client()},
 		Policy: p, Time: e.clock.Now}
 }
 

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	expatcmw "github.com/attested-tls/go-expat/cmw"
 	"github.com/attested-tls/go-expat/verifier"
 	"github.com/attested-tls/go-expat/verifier/tdx"
 	tdxtesting "github.com/google/go-tdx-guest/testing"
@@ -78,14 +79,14 @@ func reportDataOf(q []byte, off int) (rd [64]byte) {
 func TestIntelSampleV4(t *testing.T) {
 	at := time.Date(2023, time.July, 1, 1, 0, 0, 0, time.UTC)
 	tr := &getterTransport{}
-	v, err := tdx.New(&tdx.Options{Getter: &tdx.PCS{Client: &http.Client{Transport: tr}},
-		Policy: tdx.Policy{AllowOutOfDate: true, AllowConfigurationNeeded: true, AllowSWHardeningNeeded: true}})
+	v, err := tdx.New(&tdx.Config{Getter: &tdx.PCS{Client: &http.Client{Transport: tr}},
+		Policy: tdx.Policy{AcceptAnyMRTD: true, AllowOutOfDate: true, AllowConfigurationNeeded: true, AllowSWHardeningNeeded: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	q := trimmedV4(t)
 	rd := reportDataOf(q, 48+520)
-	_, err = v.VerifyQuote(context.Background(), q, rd, at)
+	_, err = verifyRaw(t, v, q, rd, at)
 	re := wantReject(t, err, verifier.CheckTCB)
 	var te *tdx.TCBError
 	if !errors.As(err, &te) || te.Report.Matched {
@@ -103,19 +104,19 @@ func TestIntelSampleV4(t *testing.T) {
 	// The same genuine quote bound to another challenge is rejected
 	// before any TCB question.
 	rd[0] ^= 1
-	_, err = v.VerifyQuote(context.Background(), q, rd, at)
+	_, err = verifyRaw(t, v, q, rd, at)
 	wantReject(t, err, verifier.CheckChallenge)
 	// The untrimmed sample has trailing bytes: format.
-	_, err = v.VerifyQuote(context.Background(), testdata.RawQuote, reportDataOf(q, 48+520), at)
+	_, err = verifyRaw(t, v, testdata.RawQuote, reportDataOf(q, 48+520), at)
 	wantReject(t, err, verifier.CheckFormat)
 	// A test root instead of Intel's: the genuine chain is not trusted.
 	e := newEnv(t)
 	vt, _ := tdx.New(e.opts(tdx.Policy{}))
-	_, err = vt.VerifyQuote(context.Background(), q, reportDataOf(q, 48+520), at)
+	_, err = verifyRaw(t, vt, q, reportDataOf(q, 48+520), at)
 	wantReject(t, err, verifier.CheckChain)
 	// Today, Intel's sample collateral is expired: rejected, never used.
-	v2, _ := tdx.New(&tdx.Options{Getter: &tdx.PCS{Client: &http.Client{Transport: &getterTransport{}}}})
-	_, err = v2.VerifyQuote(context.Background(), q, reportDataOf(q, 48+520), time.Now())
+	v2, _ := tdx.New(&tdx.Config{Getter: &tdx.PCS{Client: &http.Client{Transport: &getterTransport{}}}, Policy: tdx.Policy{AcceptAnyMRTD: true}})
+	_, err = verifyRaw(t, v2, q, reportDataOf(q, 48+520), time.Now())
 	if err == nil || !strings.Contains(err.Error(), "expired") {
 		t.Fatalf("err = %v", err)
 	}
@@ -131,7 +132,8 @@ func TestIntelSampleV4(t *testing.T) {
 // collateral.
 func TestIntelSampleV5(t *testing.T) {
 	at := time.Date(2026, time.February, 3, 1, 0, 0, 0, time.UTC)
-	v, err := tdx.New(&tdx.Options{Getter: &tdx.PCS{Client: &http.Client{Transport: &getterTransport{}}}, SkipRevocation: true})
+	v, err := tdx.New(&tdx.Config{Getter: &tdx.PCS{Client: &http.Client{Transport: &getterTransport{}}}, SkipRevocation: true,
+		Policy: tdx.Policy{AcceptAnyMRTD: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,19 +145,19 @@ func TestIntelSampleV5(t *testing.T) {
 	if pq.Version != 5 || pq.BodyType != 3 {
 		t.Fatalf("version %d body type %d", pq.Version, pq.BodyType)
 	}
-	_, err = v.VerifyQuote(context.Background(), q, pq.Body.ReportData, at)
+	_, err = verifyRaw(t, v, q, pq.Body.ReportData, at)
 	re := wantReject(t, err, verifier.CheckCollateral)
 	if !strings.Contains(re.Error(), "tcb-info: issuer chain") || !strings.Contains(re.Error(), "expired") {
 		t.Fatalf("error = %q", re.Error())
 	}
 	rd := pq.Body.ReportData
 	rd[63] ^= 1
-	_, err = v.VerifyQuote(context.Background(), q, rd, at)
+	_, err = verifyRaw(t, v, q, rd, at)
 	wantReject(t, err, verifier.CheckChallenge)
 	// Flip one bit of MRTD: the quote signature no longer verifies.
 	bad := bytes.Clone(q)
 	bad[48+6+136] ^= 1
-	_, err = v.VerifyQuote(context.Background(), bad, pq.Body.ReportData, at)
+	_, err = verifyRaw(t, v, bad, pq.Body.ReportData, at)
 	wantReject(t, err, verifier.CheckSignature)
 }
 
@@ -178,4 +180,11 @@ func TestIntelRootPin(t *testing.T) {
 	if got := hex.EncodeToString(h[:]); got != tdx.IntelRootSHA256 {
 		t.Fatalf("Intel root SHA-256 %s, pinned %s", got, tdx.IntelRootSHA256)
 	}
+}
+
+// verifyRaw appraises a raw quote as Verify does, wrapped as Evidence in a
+// CMW record, against the exact REPORTDATA rd at time now.
+func verifyRaw(t testing.TB, v *tdx.Verifier, quote []byte, rd [64]byte, now time.Time) (*verifier.Result, error) {
+	t.Helper()
+	return v.Verify(context.Background(), wrap(t, quote, expatcmw.MediaTypeTDX), &verifier.Expected{ReportData: &rd, Now: now})
 }

@@ -23,11 +23,20 @@ import (
 	"github.com/google/go-tdx-guest/pcs"
 )
 
-// Policy is the appraisal policy. The zero value accepts any measurement
-// of a non-debug TD whose TCB is UpToDate.
+// Policy is the appraisal policy. The zero value rejects every quote: no
+// MRTD is in its empty allow-list. Beyond that it requires a non-debug TD
+// whose TCB is UpToDate and accepts any RTMR, MRCONFIGID, MROWNER,
+// MROWNERCONFIG, XFAM and TD_ATTRIBUTES other than DEBUG.
 type Policy struct {
-	// MRTD lists accepted MRTD values (48 bytes each); empty accepts any.
+	// MRTD lists accepted MRTD values (48 bytes each), the TD's launch
+	// measurement. Empty rejects every quote (CheckMeasurement) unless
+	// AcceptAnyMRTD.
 	MRTD [][]byte
+	// AcceptAnyMRTD accepts every MRTD (Executables then gets no claim in
+	// the trust vector). INSECURE: the TD may run any firmware; use it
+	// only where MRTD is appraised elsewhere. New refuses it together with
+	// MRTD.
+	AcceptAnyMRTD bool
 	// RTMR lists accepted values per register (48 bytes each); an empty
 	// list accepts any value of that register.
 	RTMR [4][][]byte
@@ -35,7 +44,8 @@ type Policy struct {
 	// quote's field (48 bytes).
 	MRConfigID, MROwner, MROwnerConfig []byte
 	// AllowDebug accepts debug TDs (TD_ATTRIBUTES bit 0), whose memory
-	// and measurements the host controls. Never set it in production.
+	// and measurements the host controls, with Status warning. Never set
+	// it in production.
 	AllowDebug bool
 	// RequiredTDAttributes and ForbiddenTDAttributes are bit masks over
 	// TD_ATTRIBUTES read as a little-endian uint64 (bit 28
@@ -49,10 +59,12 @@ type Policy struct {
 	AllowSWHardeningNeeded, AllowConfigurationNeeded, AllowOutOfDate bool
 }
 
-// Options configures a Verifier. The zero value trusts only Intel's root,
-// fetches collateral from Intel's PCS with http.DefaultClient, checks
-// revocation and applies the zero Policy.
-type Options struct {
+// Config configures a Verifier. The zero value (and a nil *Config) trusts
+// only Intel's root, fetches collateral from Intel's PCS with
+// http.DefaultClient, checks revocation and applies the zero Policy, which
+// rejects every quote (before fetching anything). A Config must not be
+// modified after New.
+type Config struct {
 	// TrustedRoots replaces Intel's SGX root CA (pinned by IntelRootSHA256)
 	// as the trust anchor for PCK chains and collateral signers. Set it
 	// only in tests (attester/tdx/tdxtest) or for a private PKI.
@@ -78,7 +90,7 @@ type Options struct {
 // earliest of its nextUpdate and its signer's expiry, and never uses an
 // item past that time. It is safe for concurrent use.
 type Verifier struct {
-	opts   Options
+	cfg    Config
 	trust  trust
 	getter Getter
 
@@ -107,13 +119,18 @@ func checkLen(name string, b []byte, n int) error {
 	return nil
 }
 
-// New returns a Verifier. opts may be nil.
-func New(opts *Options) (*Verifier, error) {
+// New returns a Verifier for cfg; cfg is copied, and nil means the zero
+// Config. It fails for a malformed Config (a value of the wrong size, an
+// empty TrustedRoots, AcceptAnyMRTD with MRTD values).
+func New(cfg *Config) (*Verifier, error) {
 	v := &Verifier{cache: map[cacheKey]*cacheEntry{}}
-	if opts != nil {
-		v.opts = *opts
+	if cfg != nil {
+		v.cfg = *cfg
 	}
-	p := &v.opts.Policy
+	p := &v.cfg.Policy
+	if p.AcceptAnyMRTD && len(p.MRTD) != 0 {
+		return nil, errors.New("tdx: Policy.AcceptAnyMRTD and Policy.MRTD exclude each other")
+	}
 	for _, m := range p.MRTD {
 		if err := checkLen("MRTD", m, 48); err != nil {
 			return nil, err
@@ -135,21 +152,21 @@ func New(opts *Options) (*Verifier, error) {
 			return nil, err
 		}
 	}
-	if opts != nil && opts.TrustedRoots != nil {
-		if len(opts.TrustedRoots) == 0 {
+	if v.cfg.TrustedRoots != nil {
+		if len(v.cfg.TrustedRoots) == 0 {
 			return nil, errors.New("tdx: TrustedRoots is empty")
 		}
-		v.trust.roots = append([]*x509.Certificate(nil), opts.TrustedRoots...)
+		v.trust.roots = append([]*x509.Certificate(nil), v.cfg.TrustedRoots...)
 	}
-	v.getter = v.opts.Getter
+	v.getter = v.cfg.Getter
 	if v.getter == nil {
 		v.getter = &PCS{}
 	}
-	if v.opts.Name == "" {
-		v.opts.Name = "go-expat/tdx"
+	if v.cfg.Name == "" {
+		v.cfg.Name = "go-expat/tdx"
 	}
-	if v.opts.MaxCacheEntries <= 0 {
-		v.opts.MaxCacheEntries = 256
+	if v.cfg.MaxCacheEntries <= 0 {
+		v.cfg.MaxCacheEntries = 256
 	}
 	return v, nil
 }
@@ -178,7 +195,7 @@ func (v *Verifier) VerifyRecord(ctx context.Context, rec expatcmw.Record, exp *v
 	if err != nil {
 		return nil, verifier.Reject(verifier.CheckFormat, err, "tdx: evidence")
 	}
-	res, err := v.VerifyQuote(ctx, ev.Quote, rd, exp.Now)
+	res, err := v.verifyQuote(ctx, ev.Quote, rd, exp.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -193,15 +210,15 @@ func (v *Verifier) now(t time.Time) time.Time {
 	if !t.IsZero() {
 		return t
 	}
-	if v.opts.Time != nil {
-		return v.opts.Time()
+	if v.cfg.Time != nil {
+		return v.cfg.Time()
 	}
 	return time.Now()
 }
 
-// VerifyQuote appraises a raw quote that must carry reportData, at time
-// now (zero: Options.Time). Verify calls it after decoding the CMW.
-func (v *Verifier) VerifyQuote(ctx context.Context, raw []byte, reportData [64]byte, now time.Time) (*verifier.Result, error) {
+// verifyQuote appraises a raw quote that must carry reportData, at time
+// now (zero: Config.Time).
+func (v *Verifier) verifyQuote(ctx context.Context, raw []byte, reportData [64]byte, now time.Time) (*verifier.Result, error) {
 	now = v.now(now)
 	q, err := ParseQuote(raw)
 	if err != nil {
@@ -249,7 +266,7 @@ func (v *Verifier) VerifyQuote(ctx context.Context, raw []byte, reportData [64]b
 
 	// Local policy before any network access.
 	attrs := binary.LittleEndian.Uint64(q.Body.TDAttributes[:])
-	p := &v.opts.Policy
+	p := &v.cfg.Policy
 	if attrs&1 != 0 && !p.AllowDebug {
 		return nil, verifier.Reject(verifier.CheckDebug, nil, "tdx: debug TD (TD_ATTRIBUTES %016x)", attrs)
 	}
@@ -268,7 +285,7 @@ func (v *Verifier) VerifyQuote(ctx context.Context, raw []byte, reportData [64]b
 
 	// Collateral: revocation, then TCB info and QE identity.
 	var rootCRL *verifiedCRL
-	if !v.opts.SkipRevocation {
+	if !v.cfg.SkipRevocation {
 		rc, err := v.collateral(ctx, cacheKey{req: Request{Item: RootCRL}, root: sha256.Sum256(root.Raw)}, now, root)
 		if err != nil {
 			return nil, err
@@ -386,6 +403,9 @@ func anyEqual(list [][]byte, v []byte) bool {
 }
 
 func checkMeasurements(p *Policy, b *Body, attrs uint64) error {
+	if len(p.MRTD) == 0 && !p.AcceptAnyMRTD {
+		return verifier.Reject(verifier.CheckMeasurement, nil, "tdx: no MRTD policy is configured (Policy.MRTD; AcceptAnyMRTD skips the MRTD check)")
+	}
 	if !anyEqual(p.MRTD, b.MRTD[:]) {
 		return verifier.Reject(verifier.CheckMeasurement, nil, "tdx: MRTD %x is not accepted", b.MRTD)
 	}
@@ -424,14 +444,18 @@ func p256Key(raw []byte) (*ecdsa.PublicKey, error) {
 }
 
 func (v *Verifier) result(q *Quote, ext *pcs.PckExtensions, rep *TCBReport, ca string, now time.Time) *verifier.Result {
-	p := &v.opts.Policy
+	p := &v.cfg.Policy
+	// The tier says what was accepted: a TCB status other than UpToDate
+	// or a debug TD, each allowed only by the policy, is a warning.
 	tier := verifier.TierAffirming
-	hw := int8(2)
+	tv := verifier.TrustVector{InstanceIdentity: 2, Hardware: 2, RuntimeOpaque: 2}
 	if rep.Status != StatusUpToDate {
-		tier, hw = verifier.TierWarning, 32
+		tier, tv.Hardware = verifier.TierWarning, 32
 	}
-	tv := verifier.TrustVector{InstanceIdentity: 2, Hardware: hw, RuntimeOpaque: 2}
-	if len(p.MRTD) > 0 {
+	if q.Body.TDAttributes[0]&1 != 0 {
+		tier, tv.RuntimeOpaque = verifier.TierWarning, 32 // the host can read and change the TD
+	}
+	if !p.AcceptAnyMRTD {
 		tv.Executables = 2
 	}
 	if p.MRConfigID != nil || p.MROwner != nil || p.MROwnerConfig != nil || p.XFAM != nil || p.RequiredTDAttributes != 0 || p.ForbiddenTDAttributes != 0 {
@@ -471,7 +495,7 @@ func (v *Verifier) result(q *Quote, ext *pcs.PckExtensions, rep *TCBReport, ca s
 		claims["advisories"] = strings.Join(rep.Advisories, ",")
 	}
 	return &verifier.Result{Model: verifier.BackgroundCheck, Technology: "tdx", Status: tier, TrustVector: tv,
-		Measurements: ms, Claims: claims, Verifier: v.opts.Name, AppraisedAt: now}
+		Measurements: ms, Claims: claims, Verifier: v.cfg.Name, AppraisedAt: now}
 }
 
 // collateral returns a verified item from the cache or fetches it. Only
@@ -504,7 +528,7 @@ func (v *Verifier) collateral(ctx context.Context, key cacheKey, now time.Time, 
 				}
 			}
 		}
-		if len(v.cache) >= v.opts.MaxCacheEntries {
+		if len(v.cache) >= v.cfg.MaxCacheEntries {
 			v.evictLocked(now)
 		}
 		e = &cacheEntry{ready: make(chan struct{})}
@@ -534,7 +558,7 @@ func (v *Verifier) evictLocked(now time.Time) {
 		}
 	}
 	for k, e := range v.cache {
-		if len(v.cache) < v.opts.MaxCacheEntries {
+		if len(v.cache) < v.cfg.MaxCacheEntries {
 			return
 		}
 		select {

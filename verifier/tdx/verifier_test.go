@@ -78,7 +78,7 @@ func TestAppraisal(t *testing.T) {
 		setup   func(e *env) // alter platform or collateral
 		policy  tdx.Policy
 		ev      func(e *env) []byte // nil: attester output for the challenge
-		verify  func(e *env, o *tdx.Options)
+		verify  func(e *env, o *tdx.Config)
 		check   verifier.Check // 0 = accepted
 		status  string
 		tier    verifier.Tier
@@ -115,7 +115,7 @@ func TestAppraisal(t *testing.T) {
 	tests := []tc{
 		{name: "accepted", status: "UpToDate", tier: verifier.TierAffirming},
 		{name: "debug TD", setup: func(e *env) { e.pl.Template.TDAttributes[0] |= 1 }, check: verifier.CheckDebug},
-		{name: "debug TD allowed by policy", setup: func(e *env) { e.pl.Template.TDAttributes[0] |= 1 }, policy: tdx.Policy{AllowDebug: true}, status: "UpToDate", tier: verifier.TierAffirming},
+		{name: "debug TD allowed by policy: warning", setup: func(e *env) { e.pl.Template.TDAttributes[0] |= 1 }, policy: tdx.Policy{AllowDebug: true}, status: "UpToDate", tier: verifier.TierWarning},
 		{name: "wrong MRTD", policy: tdx.Policy{MRTD: [][]byte{other}}, check: verifier.CheckMeasurement},
 		{name: "wrong RTMR2", policy: tdx.Policy{RTMR: [4][][]byte{2: {other}}}, check: verifier.CheckMeasurement},
 		{name: "wrong MROWNER", policy: tdx.Policy{MROwner: other}, check: verifier.CheckMeasurement},
@@ -151,12 +151,12 @@ func TestAppraisal(t *testing.T) {
 			e.srv.Set(&c)
 		}, policy: tdx.Policy{AllowOutOfDate: true}, status: "OutOfDate", tier: verifier.TierWarning, inShort: "tdx_module isvsvn 3 < 4"},
 		{name: "revoked PCK", setup: func(e *env) { e.setCollateral(tdxtest.Window(e.now, time.Hour), nil, e.pl.PCK) }, check: verifier.CheckChain},
-		{name: "untrusted: Intel root only", verify: func(e *env, o *tdx.Options) { o.TrustedRoots = nil }, check: verifier.CheckChain},
-		{name: "untrusted: another test root", verify: func(e *env, o *tdx.Options) {
+		{name: "untrusted: Intel root only", verify: func(e *env, o *tdx.Config) { o.TrustedRoots = nil }, check: verifier.CheckChain},
+		{name: "untrusted: another test root", verify: func(e *env, o *tdx.Config) {
 			p2, _ := tdxtest.NewPKI(e.now)
 			o.TrustedRoots = []*x509.Certificate{p2.Root}
 		}, check: verifier.CheckChain},
-		{name: "PCK expired", verify: func(e *env, o *tdx.Options) { o.Time = func() time.Time { return e.now.AddDate(11, 0, 0) } }, check: verifier.CheckChain},
+		{name: "PCK expired", verify: func(e *env, o *tdx.Config) { o.Time = func() time.Time { return e.now.AddDate(11, 0, 0) } }, check: verifier.CheckChain},
 		{name: "quote signature", ev: quoteWith(tdxtest.QuoteOptions{CorruptQuoteSig: true}), check: verifier.CheckSignature},
 		{name: "QE report signature", ev: quoteWith(tdxtest.QuoteOptions{CorruptQESig: true}), check: verifier.CheckSignature},
 		{name: "QE report does not certify the key", ev: quoteWith(tdxtest.QuoteOptions{WrongQEReportData: true}), check: verifier.CheckSignature},
@@ -257,11 +257,11 @@ func TestAppraisal(t *testing.T) {
 
 func TestPolicyValidation(t *testing.T) {
 	for _, p := range []tdx.Policy{{MRTD: [][]byte{{1}}}, {XFAM: []byte{1}}, {MROwner: make([]byte, 47)}, {RTMR: [4][][]byte{3: {{1}}}}} {
-		if _, err := tdx.New(&tdx.Options{Policy: p}); err == nil {
+		if _, err := tdx.New(&tdx.Config{Policy: p}); err == nil {
 			t.Errorf("New accepted policy %+v", p)
 		}
 	}
-	if _, err := tdx.New(&tdx.Options{TrustedRoots: []*x509.Certificate{}}); err == nil {
+	if _, err := tdx.New(&tdx.Config{TrustedRoots: []*x509.Certificate{}}); err == nil {
 		t.Error("New accepted an empty, non-nil TrustedRoots")
 	}
 }
@@ -284,4 +284,57 @@ func TestEndToEndDevice(t *testing.T) {
 	}
 	_, err = e.verifier(tdx.Policy{}).Verify(context.Background(), ev, expected(challenge("other")))
 	wantReject(t, err, verifier.CheckChallenge)
+}
+
+// A zero Policy (and a nil Config) rejects a genuine quote; a forgotten
+// MRTD policy is a rejection, never a quiet acceptance.
+func TestZeroConfigRejects(t *testing.T) {
+	e := newEnv(t)
+	ch := challenge("zero")
+	ev := e.evidence(ch)
+	cfg := e.opts(tdx.Policy{})
+	cfg.Policy = tdx.Policy{} // undo opts' default MRTD
+	v, err := tdx.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = v.Verify(context.Background(), ev, expected(ch))
+	checktest.Rejected(t, err, verifier.CheckMeasurement)
+
+	v, err = tdx.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = v.Verify(context.Background(), ev, expected(ch))
+	checktest.Rejected(t, err, verifier.CheckChain) // Intel's root only
+
+	// The opt-in accepts it, with no Executables claim.
+	cfg.Policy = tdx.Policy{AcceptAnyMRTD: true}
+	v, err = tdx.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := v.Verify(context.Background(), ev, expected(ch))
+	if err != nil || res.Status != verifier.TierAffirming || res.TrustVector.Executables != 0 {
+		t.Fatalf("AcceptAnyMRTD: %+v, %v", res, err)
+	}
+	if _, err := tdx.New(&tdx.Config{Policy: tdx.Policy{AcceptAnyMRTD: true, MRTD: [][]byte{make([]byte, 48)}}}); err == nil {
+		t.Error("AcceptAnyMRTD with an MRTD list accepted")
+	}
+}
+
+// A debug TD accepted under AllowDebug is a warning, as in SEV-SNP.
+func TestDebugTDWarning(t *testing.T) {
+	e := newEnv(t)
+	e.pl.Template.TDAttributes[0] |= 1
+	ch := challenge("debug")
+	res, err := e.verifier(tdx.Policy{AllowDebug: true}).Verify(context.Background(), e.evidence(ch), expected(ch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != verifier.TierWarning || res.TrustVector.RuntimeOpaque != 32 || res.Claims["debug"] != "true" {
+		t.Fatalf("debug TD: status %v vector %+v", res.Status, res.TrustVector)
+	}
+	_, err = e.verifier(tdx.Policy{}).Verify(context.Background(), e.evidence(ch), expected(ch))
+	checktest.Rejected(t, err, verifier.CheckDebug)
 }

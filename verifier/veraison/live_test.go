@@ -270,7 +270,7 @@ func setupLive(t testing.TB, keyFromWellKnown bool) *live {
 	for _, s := range p.Claims.Software {
 		sw = append(sw, vcca.SoftwareComponent{Type: s.Type, Value: s.Value, SignerID: s.SignerID, Version: s.Version})
 	}
-	loc, err := vcca.New(vcca.Config{
+	loc, err := vcca.New(&vcca.Config{
 		TrustedKeys: []vcca.TrustedKey{{Name: "test-only CPAK", Key: p.CPAK()}},
 		Policy: vcca.Policy{RIMs: [][]byte{p.Claims.RIM}, REMs: [][4][]byte{p.Claims.REMs},
 			PersonalizationValues: [][]byte{p.Claims.PersonalizationValue}, Software: sw, PlatformConfigs: [][]byte{p.Claims.Config}},
