@@ -79,6 +79,32 @@ type Config struct {
 	// draft recommends (Section 7: failed validation SHOULD be fatal).
 	KeepOnFailure bool
 
+	// MaxAttestationAge bounds how long a verified attestation of the peer
+	// is relied on: Attestation.ValidUntil is the earlier of the Result's
+	// Expires and VerifiedAt + MaxAttestationAge. Zero means no bound of
+	// our own (the Result's Expires, if any, still applies). When an
+	// attestation's ValidUntil passes without a newer one, the peer is no
+	// longer attested: the connection closes, or with KeepOnFailure stays
+	// open with application data blocked (ErrAttestationExpired).
+	MaxAttestationAge time.Duration
+
+	// ReattestBefore, when positive, makes the Conn re-attest the peer on
+	// its own this long before the latest attestation's ValidUntil, so
+	// that a long-lived connection stays attested without the application
+	// doing anything. ReattestEvery, when positive, re-attests at least
+	// this often after each attestation, whatever its lifetime. Either
+	// needs Verifier. A scheduled re-attestation that fails is a failed
+	// Attest (KeepOnFailure decides), and is reported to OnReattest. The
+	// application triggers a re-attestation on its own events (a
+	// configuration change, the use of a privilege) with Conn.Attest.
+	ReattestBefore time.Duration
+	ReattestEvery  time.Duration
+
+	// OnReattest, if set, is called after each scheduled re-attestation
+	// with its result (from the scheduler's goroutine; it must not block
+	// for long).
+	OnReattest func(att *Attestation, err error)
+
 	// MaxPeerRequests bounds how many of the peer's attestation requests
 	// may be waiting or in progress at once; a request beyond it closes the
 	// connection (unexpected_message, ErrTooManyRequests). A go-expat peer
@@ -239,6 +265,12 @@ func (c *Config) check() error {
 	}
 	if c.PeerRequestInterval < 0 || c.SetupTimeout < 0 || c.MaxPeerRequests < 0 || c.MaxAuthenticatorSize < 0 || c.MaxContexts < 0 {
 		return errors.New("expat: negative limit in Config")
+	}
+	if c.MaxAttestationAge < 0 || c.ReattestBefore < 0 || c.ReattestEvery < 0 {
+		return errors.New("expat: negative attestation lifetime in Config")
+	}
+	if (c.ReattestBefore > 0 || c.ReattestEvery > 0) && c.Verifier == nil {
+		return errors.New("expat: Config.ReattestBefore and ReattestEvery require Config.Verifier")
 	}
 	if c.PeerAttestationOnDemand && c.RequirePeerAttestation {
 		return errors.New("expat: Config.PeerAttestationOnDemand and RequirePeerAttestation exclude each other")

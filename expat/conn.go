@@ -82,8 +82,10 @@ type Conn struct {
 	attested     bool      // the latest attestation of the peer succeeded
 	attestations uint64
 	latest       *Attestation
-	peerQueued   int       // peer requests accepted and not yet answered
-	nextAnswer   time.Time // earliest start of our next answer to the peer
+	expiry       *time.Timer // ends the latest attestation at its ValidUntil
+	reattest     *time.Timer // the next scheduled re-attestation
+	peerQueued   int         // peer requests accepted and not yet answered
+	nextAnswer   time.Time   // earliest start of our next answer to the peer
 	closed       bool
 	closeErr     error // why the connection ended
 	writeClosed  bool  // CloseWrite was called
@@ -182,7 +184,7 @@ func (c *Conn) NetConn() *tls.Conn { return c.tc }
 func (c *Conn) PeerAttestation() *Attestation {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.attested {
+	if !c.attestedLocked() {
 		return nil
 	}
 	return c.latest
@@ -364,8 +366,71 @@ func (c *Conn) commitLocked(att *Attestation, ex *exchange) {
 	if c.cur == ex {
 		c.cur = nil
 	}
+	c.armLocked(att)
 	c.cfg.logger().Debug("expat: peer attested", "seq", att.Seq)
 	c.signal(c.dataReady)
+}
+
+// armLocked sets the timers of the latest attestation: its end at
+// ValidUntil, and the next scheduled re-attestation. c.mu is held.
+func (c *Conn) armLocked(att *Attestation) {
+	stopTimer(c.expiry)
+	stopTimer(c.reattest)
+	c.expiry, c.reattest = nil, nil
+	now := c.cfg.now()
+	if !att.ValidUntil.IsZero() {
+		seq := att.Seq
+		c.expiry = time.AfterFunc(att.ValidUntil.Sub(now), func() { c.expire(seq) })
+	}
+	var next time.Time
+	if e := c.cfg.ReattestEvery; e > 0 {
+		next = att.VerifiedAt.Add(e)
+	}
+	if b := c.cfg.ReattestBefore; b > 0 && !att.ValidUntil.IsZero() {
+		if t := att.ValidUntil.Add(-b); next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	if !next.IsZero() {
+		c.reattest = time.AfterFunc(next.Sub(now), c.scheduledAttest)
+	}
+}
+
+// expire ends attestation seq at its ValidUntil, unless a newer one
+// replaced it.
+func (c *Conn) expire(seq uint64) {
+	c.mu.Lock()
+	current := !c.closed && c.attested && c.latest != nil && c.latest.Seq == seq
+	c.mu.Unlock()
+	if current {
+		c.attestFailed(wrapErr("attest", alertCertificateExpired, ErrAttestationExpired))
+	}
+}
+
+// scheduledAttest is a re-attestation the Conn starts on its own
+// (Config.ReattestBefore, ReattestEvery).
+func (c *Conn) scheduledAttest() {
+	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.setupTimeout())
+	defer cancel()
+	att, err := c.Attest(ctx)
+	if err != nil {
+		c.cfg.logger().Warn("expat: scheduled re-attestation failed", "err", err)
+	}
+	if c.cfg.OnReattest != nil {
+		c.cfg.OnReattest(att, err)
+	}
+}
+
+// attestedLocked reports whether the peer is attested now: the latest
+// attestation succeeded and has not passed its ValidUntil. c.mu is held.
+func (c *Conn) attestedLocked() bool {
+	if !c.attested {
+		return false
+	}
+	if c.latest != nil && !c.latest.ValidUntil.IsZero() && !c.cfg.now().Before(c.latest.ValidUntil) {
+		return false
+	}
+	return true
 }
 
 // implicitHandshake starts the setup if needed and waits for it, until the
@@ -508,7 +573,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 	defer stopTimer(timer)
 	for {
 		c.mu.Lock()
-		if c.cfg.RequirePeerAttestation && !c.attested && !c.closed {
+		if c.cfg.RequirePeerAttestation && !c.attestedLocked() && !c.closed {
 			c.mu.Unlock()
 			return 0, ErrNotAttested
 		}
@@ -612,7 +677,7 @@ func (c *Conn) writable() error {
 		return c.closeErr
 	case c.writeClosed:
 		return ErrWriteClosed
-	case c.cfg.RequirePeerAttestation && !c.attested:
+	case c.cfg.RequirePeerAttestation && !c.attestedLocked():
 		return ErrNotAttested
 	}
 	return nil
@@ -714,6 +779,8 @@ func (c *Conn) shutdown(err error, alert tls.AlertError, sendAlert bool) {
 		c.closeErr = err
 		c.attested = false
 		c.failSetupLocked(err)
+		stopTimer(c.expiry)
+		stopTimer(c.reattest)
 		c.mu.Unlock()
 		c.cancel()
 		// Frames still queued will not be written.
@@ -1183,7 +1250,10 @@ func stopTimer(t *time.Timer) {
 	}
 }
 
-const alertUnexpectedMessage tls.AlertError = 10
+const (
+	alertUnexpectedMessage  tls.AlertError = 10
+	alertCertificateExpired tls.AlertError = 45
+)
 
 var bufPool = sync.Pool{New: func() any {
 	b := make([]byte, 0, frameHeaderLen+maxDataPayload)

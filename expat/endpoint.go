@@ -31,6 +31,11 @@ type Attestation struct {
 	Result *verifier.Result
 	// VerifiedAt is when the verification completed (Config.Time).
 	VerifiedAt time.Time
+	// ValidUntil, when not zero, is when this attestation stops being
+	// relied on: the earlier of Result.Expires and VerifiedAt +
+	// Config.MaxAttestationAge. A Conn re-attests before it
+	// (Config.ReattestBefore) or treats the peer as unattested after it.
+	ValidUntil time.Time
 }
 
 // Endpoint is the sans-I/O core of an attested connection: it makes
@@ -351,12 +356,23 @@ func (e *Endpoint) verify(ctx context.Context, reqContext, auth []byte) (*Attest
 	if res == nil {
 		return nil, wrapErr("appraise", alertInternalError, errors.New("verifier returned no result and no error"))
 	}
+	verifiedAt := e.cfg.now()
+	validUntil := res.Expires
+	if m := e.cfg.MaxAttestationAge; m > 0 {
+		if end := verifiedAt.Add(m); validUntil.IsZero() || end.Before(validUntil) {
+			validUntil = end
+		}
+	}
+	if !validUntil.IsZero() && !verifiedAt.Before(validUntil) {
+		return nil, wrapErr("appraise", alertBadCertificate, fmt.Errorf("%w: the appraisal was good until %v", ErrAttestationExpired, validUntil))
+	}
 	return &Attestation{
 		Context:    a.Context,
 		Chain:      e.shareChain(a.Chain),
 		Challenge:  ch,
 		Result:     res,
-		VerifiedAt: e.cfg.now(),
+		VerifiedAt: verifiedAt,
+		ValidUntil: validUntil,
 	}, nil
 }
 

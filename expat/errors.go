@@ -37,6 +37,10 @@ var (
 	// ErrTooManyRequests means the peer had more attestation requests
 	// waiting or in progress than Config.MaxPeerRequests allows.
 	ErrTooManyRequests = errors.New("expat: peer has too many attestation requests in progress")
+	// ErrAttestationExpired means the latest attestation of the peer
+	// passed its ValidUntil without a newer one (Config.MaxAttestationAge,
+	// the Verifier's Result.Expires).
+	ErrAttestationExpired = errors.New("expat: peer attestation expired")
 	// ErrWriteClosed is returned by Write after CloseWrite.
 	ErrWriteClosed = errors.New("expat: write after CloseWrite")
 	// ErrClosed is returned on a connection closed locally or after a
