@@ -31,6 +31,7 @@ import (
 	"github.com/attested-tls/go-expat/expat/expattest/testkit"
 	"github.com/attested-tls/go-expat/internal/checktest"
 	"github.com/attested-tls/go-expat/verifier"
+	"github.com/attested-tls/go-expat/verifier/ear"
 	"github.com/attested-tls/go-expat/verifier/veraison"
 )
 
@@ -92,7 +93,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}()
 
-	client, err := veraison.New(veraison.Config{URL: "http://" + addr.String(), EARKey: earPub, MaxAttempts: 1})
+	client, err := veraison.New(veraison.Config{URL: "http://" + addr.String(), EARKeys: []ear.TrustedKey{{ID: "e2e", Key: earPub}}, MaxAttempts: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

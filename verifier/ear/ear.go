@@ -90,8 +90,9 @@ const (
 )
 
 // TrustedKey is a key whose EARs are accepted. ID, when set, must equal the
-// JWT header's kid for the key to be tried; keys without ID are tried for
-// tokens without kid.
+// JWT header's kid for the key to be tried (a token without kid is not
+// tried with it); a key without ID is tried for every token, with or
+// without kid (pinning a key need not name it).
 type TrustedKey struct {
 	ID string
 	// Key is an *ecdsa.PublicKey (P-256 for ES256, P-384 for ES384) or an
@@ -346,7 +347,10 @@ func (v *Verifier) VerifyJWT(token []byte, exp *verifier.Expected) (*verifier.Re
 		case tier == verifier.TierAffirming:
 		case tier == verifier.TierWarning && v.AcceptWarning:
 		default:
-			return nil, verifier.Reject(verifier.CheckStatus, nil, "ear: submod %q is %v (ear.status %v)", name, tier, ap.status)
+			if tier != ap.status {
+				return nil, verifier.Reject(verifier.CheckStatus, nil, "ear: submod %q is %v (ear.status %v, lowered by its trust vector)", name, tier, ap.status)
+			}
+			return nil, verifier.Reject(verifier.CheckStatus, nil, "ear: submod %q is %v", name, tier)
 		}
 		if i == 0 {
 			res.Status, res.TrustVector = tier, ap.vector
@@ -381,15 +385,6 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// TrustVectorOf converts a github.com/veraison/ear trust vector.
-func TrustVectorOf(tv *vear.TrustVector) verifier.TrustVector {
-	return verifier.TrustVector{
-		InstanceIdentity: int8(tv.InstanceIdentity), Configuration: int8(tv.Configuration),
-		Executables: int8(tv.Executables), FileSystem: int8(tv.FileSystem), Hardware: int8(tv.Hardware),
-		RuntimeOpaque: int8(tv.RuntimeOpaque), StorageOpaque: int8(tv.StorageOpaque), SourcedData: int8(tv.SourcedData),
-	}
 }
 
 // Nonce returns the eat_nonce go-expat puts in an EAR for exp: the
@@ -474,7 +469,7 @@ func (v *Verifier) checkSignature(token []byte) ([]byte, error) {
 	tried := 0
 	var lastErr error
 	for _, k := range v.Keys {
-		if h.kid != nil && k.ID != *h.kid || h.kid == nil && k.ID != "" {
+		if k.ID != "" && (h.kid == nil || k.ID != *h.kid) {
 			continue
 		}
 		if ka, ok := algFor(k.Key); !ok || ka != alg {

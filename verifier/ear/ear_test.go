@@ -322,6 +322,8 @@ func TestIssuerKeysAndKid(t *testing.T) {
 		{"kid matches", f.issKey, "k1", []TrustedKey{{ID: "k0", Key: &p384.PublicKey}, {ID: "k1", Key: &f.issKey.PublicKey}}, 0},
 		{"kid differs", f.issKey, "k1", []TrustedKey{{ID: "k2", Key: &f.issKey.PublicKey}}, verifier.CheckSignature},
 		{"token without kid, key with ID", f.issKey, "", []TrustedKey{{ID: "k2", Key: &f.issKey.PublicKey}}, verifier.CheckSignature},
+		{"token with kid, key without ID", f.issKey, "k1", []TrustedKey{{Key: &f.issKey.PublicKey}}, 0},
+		{"token with kid, other key without ID", f.issKey, "k1", []TrustedKey{{Key: &p384.PublicKey}}, verifier.CheckSignature},
 		{"ES256 token, P-384 key", f.issKey, "", []TrustedKey{{Key: &p384.PublicKey}}, verifier.CheckSignature},
 	}
 	for _, tt := range tests {

@@ -84,7 +84,8 @@
 //   - Sessions live in memory in one process; Location headers are relative
 //     ("session/<id>") as Veraison's are.
 //   - The EAR key is published at the well-known endpoint; relying parties
-//     should configure it rather than fetch it (veraison.Config.EARKey).
+//     configure it (veraison.Config.EARKeys) rather than fetch it (the
+//     named insecure opt-in veraison.Config.InsecureTrustServiceKey).
 //   - Evidence is not echoed in the session ("evidence" is omitted), and
 //     asynchronous appraisal (202, status "processing") is not used.
 //   - ear.Issuer.KeyAttestation is refused: a session carries no

@@ -60,12 +60,12 @@ func TestBackgroundCheck(t *testing.T) {
 	}
 }
 
-// TestWellKnown: a client without a configured key fetches the EAR key
-// from the discovery document (trust on first use) and appraises with it;
-// the document is Veraison-shaped.
+// TestWellKnown: a client that opts into trusting the service's key fetches
+// the EAR key from the discovery document (trust on first use) and
+// appraises with it; the document is Veraison-shaped.
 func TestWellKnown(t *testing.T) {
 	e := newEnv(t)
-	c, err := veraison.New(veraison.Config{URL: e.srv.URL})
+	c, err := veraison.New(veraison.Config{URL: e.srv.URL, InsecureTrustServiceKey: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -414,7 +414,7 @@ func TestSessionLifecycle(t *testing.T) {
 		}
 		problemOf(t, resp, body)
 		// veraison.Client sees a retryable failure.
-		c, _ := veraison.New(veraison.Config{URL: e.srv.URL, EARKey: &e.earKey.PublicKey, MaxAttempts: 1})
+		c, _ := veraison.New(veraison.Config{URL: e.srv.URL, EARKeys: []ear.TrustedKey{{Key: &e.earKey.PublicKey}}, MaxAttempts: 1})
 		_, err := c.Appraise(context.Background(), ev, nonce)
 		if !errors.Is(err, verifier.ErrUnavailable) {
 			t.Fatalf("client with a full table: %v", err)

@@ -11,6 +11,7 @@ import (
 	"github.com/attested-tls/go-expat/attester/tpm/tpmsim"
 	"github.com/attested-tls/go-expat/cmw"
 	"github.com/attested-tls/go-expat/verifier"
+	"github.com/attested-tls/go-expat/verifier/ear"
 	"github.com/attested-tls/go-expat/verifier/local"
 	vtpm "github.com/attested-tls/go-expat/verifier/tpm"
 	"github.com/attested-tls/go-expat/verifier/veraison"
@@ -50,7 +51,7 @@ func TestTPMQuote(t *testing.T) {
 	}
 	e := newEnv(t, func(c *local.Config, d *verifier.Dispatch) { d.Verifiers[cmw.MediaTypeTPM2] = tv })
 	// verifier/tpm reports "warning" without a PCR policy.
-	c, err := veraison.New(veraison.Config{URL: e.srv.URL, EARKey: &e.earKey.PublicKey, AllowWarning: true, MaxAttempts: 1})
+	c, err := veraison.New(veraison.Config{URL: e.srv.URL, EARKeys: []ear.TrustedKey{{Key: &e.earKey.PublicKey}}, AllowWarning: true, MaxAttempts: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,8 +66,8 @@ func TestTPMQuote(t *testing.T) {
 	if err != nil {
 		t.Fatalf("quote in a 32-byte session: %v", err)
 	}
-	if st := a.Result.Submods["tpm2"]; st == nil || st.Status == nil || verifier.Tier(*st.Status) != verifier.TierAffirming {
-		t.Fatalf("submods %+v", a.Result.Submods)
+	if st := a.Result.Claims["submod.tpm2.status"]; st != verifier.TierAffirming.String() || a.Result.Status != verifier.TierAffirming {
+		t.Fatalf("result %+v", a.Result)
 	}
 
 	other, _ := challenge(t).QualifyingData32()

@@ -3,10 +3,6 @@ package veraison
 import (
 	"bytes"
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
@@ -18,17 +14,15 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/lestrrat-go/jwx/v3/jwa"
-	"github.com/lestrrat-go/jwx/v3/jwk"
-	"github.com/veraison/ear"
-
 	"github.com/attested-tls/go-expat/cmw"
 	"github.com/attested-tls/go-expat/verifier"
+	expatear "github.com/attested-tls/go-expat/verifier/ear"
 )
 
 // Veraison REST API (github.com/veraison/services v0.0.2501,
@@ -59,18 +53,27 @@ type Config struct {
 	// "https://veraison.example:8080". Required.
 	URL string
 	// HTTPClient sends the requests; nil means a new http.Client with
-	// default settings. Its Timeout, if any, applies per request.
+	// default settings. Its Timeout, if any, applies per request. The
+	// Client uses a copy whose CheckRedirect refuses every redirect: the
+	// Evidence never goes anywhere but URL's host, and a redirecting
+	// service is unavailable (not retried).
 	HTTPClient *http.Client
-	// EARKey is the Verifier's EAR signing public key (*ecdsa.PublicKey or
-	// ed25519.PublicKey). It takes precedence over fetching.
-	//
-	// When nil, the key is fetched once from the service's
-	// /.well-known/veraison/verification endpoint and cached: trust on first
-	// use. Whoever answers that first request (over plain HTTP, anyone on
-	// the path) decides which key signs "affirming" results from then on.
-	// Configure the key, or at least use HTTPS with a trusted CA.
-	EARKey crypto.PublicKey
-	// AllowWarning accepts results whose worst submodule status is
+	// EARKeys are the keys the service signs its EARs with (the public
+	// part of its EAR signing key; ear.KeysFromJWKS reads a JWK Set; a key
+	// with an ID is tried only for EARs whose kid is that ID). An EAR
+	// signed by any other key is rejected (CheckSignature). Required,
+	// unless InsecureTrustServiceKey is set: New refuses a Config with
+	// neither.
+	EARKeys []expatear.TrustedKey
+	// InsecureTrustServiceKey, with no EARKeys, fetches the EAR signing
+	// key from the service's /.well-known/veraison/verification endpoint
+	// on first use and trusts it from then on (trust on first use).
+	// Whoever answers that request (over plain HTTP, anyone on the path)
+	// decides which key signs "affirming" results. Never set it in
+	// production; it is ignored when EARKeys is set.
+	InsecureTrustServiceKey bool
+	// AllowWarning accepts results whose tier (worst submodule, each
+	// lowered to what its trust vector supports: verifier/ear's Status) is
 	// "warning". By default only "affirming" results are accepted.
 	AllowWarning bool
 	// MaxAttempts bounds the attempts per appraisal (one attempt = new
@@ -87,8 +90,8 @@ type Config struct {
 	// MaxResponseSize bounds response bodies; 0 means
 	// DefaultMaxResponseSize.
 	MaxResponseSize int64
-	// MaxEARAge bounds the age of a passport's EAR (issued-at) when
-	// Verify appraises an EAR record; 0 means DefaultMaxEARAge.
+	// MaxEARAge bounds the age of an EAR (issued-at), the one Veraison
+	// just returned and a passport's; 0 means DefaultMaxEARAge.
 	MaxEARAge time.Duration
 	// Time returns the current time; nil means time.Now.
 	Time func() time.Time
@@ -102,9 +105,8 @@ type Client struct {
 	cfg  Config
 	base *url.URL
 
-	mu     sync.Mutex
-	key    crypto.PublicKey // configured or fetched
-	keyAlg jwa.SignatureAlgorithm
+	mu  sync.Mutex
+	ear *expatear.Verifier // checks every EAR; built from EARKeys, or on first use from the fetched key
 }
 
 // HTTPError is an unexpected HTTP answer from Veraison.
@@ -128,9 +130,15 @@ func New(cfg Config) (*Client, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("veraison: bad URL %q", cfg.URL)
 	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{}
+	if len(cfg.EARKeys) == 0 && !cfg.InsecureTrustServiceKey {
+		return nil, errors.New("veraison: no EAR signing key configured (Config.EARKeys)")
 	}
+	hc := &http.Client{}
+	if cfg.HTTPClient != nil {
+		*hc = *cfg.HTTPClient
+	}
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	cfg.HTTPClient = hc
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = DefaultMaxAttempts
 	}
@@ -153,55 +161,57 @@ func New(cfg Config) (*Client, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Client{cfg: cfg, base: u}
-	if cfg.EARKey != nil {
-		alg, err := algFor(cfg.EARKey)
-		if err != nil {
-			return nil, err
-		}
-		c.key, c.keyAlg = cfg.EARKey, alg
+	if len(cfg.EARKeys) > 0 {
+		c.ear = c.earVerifier(cfg.EARKeys)
 	}
 	return c, nil
+}
+
+// earVerifier is the one EAR check of this package (verifier/ear):
+// signature by keys, profile, eat_nonce, age and exp, and tier.
+func (c *Client) earVerifier(keys []expatear.TrustedKey) *expatear.Verifier {
+	return &expatear.Verifier{
+		Keys:          slices.Clone(keys),
+		AcceptWarning: c.cfg.AllowWarning,
+		MaxAge:        c.cfg.MaxEARAge,
+		Time:          c.cfg.Time,
+	}
 }
 
 // URL returns the service's base URL.
 func (c *Client) URL() string { return c.base.String() }
 
-func algFor(k crypto.PublicKey) (jwa.SignatureAlgorithm, error) {
-	switch k := k.(type) {
-	case *ecdsa.PublicKey:
-		switch k.Curve {
-		case elliptic.P256():
-			return jwa.ES256(), nil
-		case elliptic.P384():
-			return jwa.ES384(), nil
-		case elliptic.P521():
-			return jwa.ES512(), nil
-		}
-	case ed25519.PublicKey:
-		return jwa.EdDSA(), nil
-	}
-	return jwa.SignatureAlgorithm{}, fmt.Errorf("veraison: unsupported EAR key type %T", k)
-}
-
 // Appraisal is the checked outcome of one Veraison appraisal.
 type Appraisal struct {
 	// EAR is the signed Attestation Result (a JWT), as received.
 	EAR []byte
-	// Result is the decoded, signature-checked EAR.
-	Result *ear.AttestationResult
+	// Result is the EAR as verifier/ear checked it (Model
+	// BackgroundCheck, Technology "cca", "psa" or "tpm2" when the
+	// submodules name one, Verifier the service's URL).
+	Result *verifier.Result
 }
 
 // Appraise sends evidence (a serialized CMW record) to Veraison in a new
-// challenge-response session whose nonce is nonce (8 to 64 bytes; go-expat
-// uses the 64-byte ReportData64), and returns the EAR after checking its
-// signature, that it echoes nonce, and its status (affirming, or warning
-// with AllowWarning). Unreachable, slow, 5xx and 429 answers are retried
-// within MaxAttempts and ctx; they end in a *verifier.UnavailableError.
-// A bad signature, a wrong nonce or a rejecting status is a
-// *verifier.RejectedError.
+// challenge-response session whose nonce is nonce (64 bytes, the
+// ReportData64 go-expat binds Evidence with, or 32 bytes, a TPM
+// qualifyingData), and returns the EAR after verifier/ear checked it: the
+// signature by one of Config.EARKeys, that it echoes nonce (padded or
+// unpadded base64url), its age (MaxEARAge) and exp, and its tier
+// (affirming, or warning with AllowWarning). Unreachable, slow, 5xx and 429
+// answers are retried within MaxAttempts and ctx; they end in a
+// *verifier.UnavailableError. A bad signature, a wrong nonce, a stale EAR
+// or a rejecting tier is a *verifier.RejectedError.
 func (c *Client) Appraise(ctx context.Context, evidence, nonce []byte) (*Appraisal, error) {
-	if len(nonce) < 8 || len(nonce) > 64 {
-		return nil, fmt.Errorf("veraison: nonce of %d bytes, want 8..64", len(nonce))
+	exp := &verifier.Expected{Now: c.cfg.Time()}
+	switch len(nonce) {
+	case 64:
+		rd := [64]byte(nonce)
+		exp.ReportData = &rd
+	case 32:
+		qd := [32]byte(nonce)
+		exp.QualifyingData = &qd
+	default:
+		return nil, fmt.Errorf("veraison: nonce of %d bytes, want 64 or 32", len(nonce))
 	}
 	dec, err := cmw.Decode(evidence, nil)
 	if err != nil {
@@ -215,7 +225,7 @@ func (c *Client) Appraise(ctx context.Context, evidence, nonce []byte) (*Apprais
 	if dec.Format().IsJSON() {
 		ctype = mediaTypeCMWJSON
 	}
-	key, alg, err := c.earKey(ctx)
+	ev, err := c.earChecker(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -224,7 +234,12 @@ func (c *Client) Appraise(ctx context.Context, evidence, nonce []byte) (*Apprais
 	for attempt := 1; ; attempt++ {
 		raw, retryAfter, err := c.attempt(ctx, ctype, evidence, nonce)
 		if err == nil {
-			return c.check(raw, key, alg, nonce)
+			res, err := ev.VerifyJWT(raw, exp)
+			if err != nil {
+				return nil, err
+			}
+			c.adopt(res, verifier.BackgroundCheck)
+			return &Appraisal{EAR: bytes.Clone(raw), Result: res}, nil
 		}
 		last = err
 		var ue *verifier.UnavailableError
@@ -420,6 +435,10 @@ func (c *Client) do(ctx context.Context, op, method, u, ctype string, body []byt
 		return nil, nil, verifier.Unavailable(true, err, "veraison: %s: unreachable or too slow", op)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		// CheckRedirect never follows: Evidence stays on the service's host.
+		return nil, nil, verifier.Unavailable(false, nil, "veraison: %s: HTTP %d redirect to %q refused", op, resp.StatusCode, resp.Header.Get("Location"))
+	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxResponseSize+1))
 	if err != nil {
 		return nil, nil, verifier.Unavailable(true, err, "veraison: %s: reading the answer", op)
@@ -430,103 +449,57 @@ func (c *Client) do(ctx context.Context, op, method, u, ctype string, body []byt
 	return resp, b, nil
 }
 
-// earKey returns the configured key, or fetches and caches the service's
-// (trust on first use: see Config.EARKey).
-func (c *Client) earKey(ctx context.Context) (crypto.PublicKey, jwa.SignatureAlgorithm, error) {
+// earChecker returns the EAR check built from Config.EARKeys or, with
+// InsecureTrustServiceKey only, from the key the service publishes, fetched
+// on first use and cached (trust on first use).
+func (c *Client) earChecker(ctx context.Context) (*expatear.Verifier, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.key != nil {
-		return c.key, c.keyAlg, nil
+	if c.ear != nil {
+		return c.ear, nil
 	}
 	resp, body, err := c.do(ctx, "well-known", http.MethodGet, c.base.JoinPath(pathWellKnown).String(), "", nil)
 	if err != nil {
-		return nil, jwa.SignatureAlgorithm{}, err
+		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, jwa.SignatureAlgorithm{}, statusErr("well-known", resp, body)
+		return nil, statusErr("well-known", resp, body)
 	}
 	var wk struct {
 		Key json.RawMessage `json:"ear-verification-key"`
 	}
 	if err := json.Unmarshal(body, &wk); err != nil || len(wk.Key) == 0 {
-		return nil, jwa.SignatureAlgorithm{}, verifier.Unavailable(false, err, "veraison: well-known: no ear-verification-key")
+		return nil, verifier.Unavailable(false, err, "veraison: well-known: no ear-verification-key")
 	}
-	k, err := jwk.ParseKey(wk.Key)
+	keys, err := expatear.KeysFromJWKS([]byte(`{"keys":[` + string(wk.Key) + `]}`))
 	if err != nil {
-		return nil, jwa.SignatureAlgorithm{}, verifier.Unavailable(false, err, "veraison: well-known: bad JWK")
+		return nil, verifier.Unavailable(false, err, "veraison: well-known")
 	}
-	var pub any
-	if err := jwk.Export(k, &pub); err != nil {
-		return nil, jwa.SignatureAlgorithm{}, verifier.Unavailable(false, err, "veraison: well-known: JWK")
-	}
-	if p, ok := pub.(ecdsa.PublicKey); ok {
-		pub = &p
-	}
-	alg, err := algFor(pub)
-	if err != nil {
-		return nil, jwa.SignatureAlgorithm{}, verifier.Unavailable(false, err, "veraison: well-known")
-	}
-	if a, ok := k.Algorithm(); ok && a.String() != alg.String() {
-		return nil, jwa.SignatureAlgorithm{}, verifier.Unavailable(false, nil, "veraison: well-known: JWK alg %q does not fit its key (%s)", a, alg)
-	}
-	c.key, c.keyAlg = pub, alg
-	return pub, alg, nil
+	c.ear = c.earVerifier(keys)
+	return c.ear, nil
 }
 
-// check verifies an EAR: signature, profile, nonce echo, status.
-func (c *Client) check(raw []byte, key crypto.PublicKey, alg jwa.SignatureAlgorithm, nonce []byte) (*Appraisal, error) {
-	if len(raw) > int(c.cfg.MaxResponseSize) {
-		return nil, verifier.Reject(verifier.CheckFormat, nil, "veraison: EAR too large")
-	}
-	var r ear.AttestationResult
-	if err := r.Verify(raw, alg, key); err != nil {
-		return nil, verifier.Reject(verifier.CheckSignature, err, "veraison: EAR signature")
-	}
-	if r.Profile == nil || (*r.Profile != ear.EatProfile) {
-		return nil, verifier.Reject(verifier.CheckFormat, nil, "veraison: EAR profile")
-	}
-	if r.IssuedAt == nil || len(r.Submods) == 0 {
-		return nil, verifier.Reject(verifier.CheckFormat, nil, "veraison: EAR without iat or submods")
-	}
-	if r.Nonce == nil {
-		return nil, verifier.Reject(verifier.CheckNonce, nil, "veraison: EAR has no eat_nonce")
-	}
-	got, err := decodeNonce(*r.Nonce)
-	if err != nil || subtle.ConstantTimeCompare(got, nonce) != 1 {
-		return nil, verifier.Reject(verifier.CheckNonce, err, "veraison: EAR answers another challenge")
-	}
-	worst := verifier.TierAffirming
-	for name, a := range r.Submods {
-		if a == nil || a.Status == nil {
-			return nil, verifier.Reject(verifier.CheckFormat, nil, "veraison: EAR submodule %q has no status", name)
-		}
-		worst = verifier.WorstTier(worst, verifier.Tier(*a.Status))
-	}
+// adopt completes a Result of verifier/ear for this service: model,
+// technology from the submodule names, the service as the Verifier.
+func (c *Client) adopt(res *verifier.Result, m verifier.Model) {
+	res.Model = m
+	res.Verifier = c.URL()
+	names := strings.Split(res.Technology, "+")
 	switch {
-	case worst == verifier.TierAffirming:
-	case worst == verifier.TierWarning && c.cfg.AllowWarning:
-	default:
-		return nil, verifier.Reject(verifier.CheckStatus, nil, "veraison: EAR status %s (%s)", worst, submodSummary(&r))
+	case len(names) == 1 && names[0] == "CCA_SSD_PLATFORM", hasPrefix(names, "CCA_"):
+		res.Technology = "cca"
+	case hasPrefix(names, "PSA_"):
+		res.Technology = "psa"
+	case hasPrefix(names, "TPM_"):
+		res.Technology = "tpm2"
 	}
-	return &Appraisal{EAR: bytes.Clone(raw), Result: &r}, nil
 }
 
-// decodeNonce accepts base64url with or without padding (Veraison pads).
-func decodeNonce(s string) ([]byte, error) {
-	if strings.HasSuffix(s, "=") {
-		return base64.URLEncoding.DecodeString(s)
-	}
-	return base64.RawURLEncoding.DecodeString(s)
-}
-
-func submodSummary(r *ear.AttestationResult) string {
-	var parts []string
-	for name, a := range r.Submods {
-		s := name + "="
-		if a.Status != nil {
-			s += a.Status.String()
+func hasPrefix(names []string, p string) bool {
+	for _, n := range names {
+		if strings.HasPrefix(n, p) {
+			return true
 		}
-		parts = append(parts, s)
 	}
-	return strings.Join(sortStrings(parts), ", ")
+	return false
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,8 +23,11 @@ import (
 	"github.com/attested-tls/go-expat/cmw"
 	"github.com/attested-tls/go-expat/internal/checktest"
 	"github.com/attested-tls/go-expat/verifier"
+	expatear "github.com/attested-tls/go-expat/verifier/ear"
 	"github.com/attested-tls/go-expat/verifier/veraison"
 )
+
+func keysOf(pub crypto.PublicKey) []expatear.TrustedKey { return []expatear.TrustedKey{{Key: pub}} }
 
 func challenge(seed string) attester.Challenge {
 	b := sha256.Sum256([]byte("binding " + seed))
@@ -94,12 +98,37 @@ func TestBackgroundCheck(t *testing.T) {
 				t.Fatalf("deletes %d, content type %q", f.deletes.Load(), f.lastContentType)
 			}
 		}},
-		{name: "key fetched from the well-known endpoint", setup: func(f *fakeVeraison, cfg *veraison.Config) { cfg.EARKey = nil },
+		{name: "key fetched from the well-known endpoint (insecure opt-in)", setup: func(f *fakeVeraison, cfg *veraison.Config) {
+			cfg.EARKeys, cfg.InsecureTrustServiceKey = nil, true
+		}, check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) {
+			if err != nil || f.wellKnown.Load() != 1 {
+				t.Fatalf("%v after %d well-known requests", err, f.wellKnown.Load())
+			}
+		}},
+		{name: "unpadded eat_nonce accepted", setup: func(f *fakeVeraison, cfg *veraison.Config) { f.unpadded = true },
 			check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) {
 				if err != nil {
 					t.Fatal(err)
 				}
 			}},
+		{name: "stale EAR from the service (T12)", setup: func(f *fakeVeraison, cfg *veraison.Config) { f.iat = time.Now().Add(-time.Hour) },
+			check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) {
+				checktest.Rejected(t, err, verifier.CheckAge)
+			}},
+		{name: "affirming status, contraindicated trust claim", setup: func(f *fakeVeraison, cfg *veraison.Config) {
+			f.vector = &ear.TrustVector{InstanceIdentity: 2, Executables: ear.ContraindicatedRuntimeClaim}
+			cfg.AllowWarning = true
+		}, check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) {
+			checktest.Rejected(t, err, verifier.CheckStatus)
+		}},
+		{name: "affirming status, warning trust claim: a warning", setup: func(f *fakeVeraison, cfg *veraison.Config) {
+			f.vector = &ear.TrustVector{InstanceIdentity: 2, Executables: ear.UnrecognizedRuntimeClaim}
+			cfg.AllowWarning = true
+		}, check: func(t *testing.T, f *fakeVeraison, res *verifier.Result, err error) {
+			if err != nil || res.Status != verifier.TierWarning {
+				t.Fatalf("%v %+v", err, res)
+			}
+		}},
 		{name: "configured key wins over the well-known one", setup: func(f *fakeVeraison, cfg *veraison.Config) {
 			f.wkKey = &otherKey.PublicKey // an impostor's key is published
 			f.key = otherKey              // and signs with it; cfg.EARKey stays the genuine key
@@ -188,7 +217,7 @@ func TestBackgroundCheck(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake(t)
 			srv := f.start(t)
-			cfg := veraison.Config{URL: srv.URL, EARKey: &f.key.PublicKey, RetryBase: 10 * time.Millisecond}
+			cfg := veraison.Config{URL: srv.URL, EARKeys: keysOf(&f.key.PublicKey), RetryBase: 10 * time.Millisecond}
 			if tc.setup != nil {
 				tc.setup(f, &cfg)
 			}
@@ -218,20 +247,20 @@ func TestUnreachable(t *testing.T) {
 	url := srv.URL
 	srv.Close() // connection refused from now on
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	v := newVerifier(t, veraison.Config{URL: url, EARKey: &k.PublicKey, RetryBase: 5 * time.Millisecond})
+	v := newVerifier(t, veraison.Config{URL: url, EARKeys: keysOf(&k.PublicKey), RetryBase: 5 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_, err := v.Verify(ctx, evidence(t, challenge("u")), &verifier.Expected{Challenge: challenge("u")})
 	wantUnavailable(t, err, true)
-	// Without a configured key, the key fetch fails closed too.
-	v = newVerifier(t, veraison.Config{URL: url})
+	// Trusting the service's key, the key fetch fails closed too.
+	v = newVerifier(t, veraison.Config{URL: url, InsecureTrustServiceKey: true})
 	_, err = v.Verify(ctx, evidence(t, challenge("u")), &verifier.Expected{Challenge: challenge("u")})
 	wantUnavailable(t, err, true)
 }
 
 func TestLocalRejections(t *testing.T) {
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	v := newVerifier(t, veraison.Config{URL: "http://127.0.0.1:1", EARKey: &k.PublicKey})
+	v := newVerifier(t, veraison.Config{URL: "http://127.0.0.1:1", EARKeys: keysOf(&k.PublicKey)})
 	ch := challenge("l")
 	coll, err := cmw.NewCollection("")
 	if err != nil {
@@ -252,15 +281,18 @@ func TestLocalRejections(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	if _, err := veraison.New(veraison.Config{URL: "ftp://x"}); err == nil {
+	if _, err := veraison.New(veraison.Config{URL: "ftp://x", EARKeys: keysOf(&k.PublicKey)}); err == nil {
 		t.Error("ftp URL accepted")
+	}
+	if _, err := veraison.New(veraison.Config{URL: "http://127.0.0.1:1"}); err == nil {
+		t.Error("a Config without EAR keys accepted")
 	}
 }
 
 func TestPassport(t *testing.T) {
 	f := newFake(t)
 	srv := f.start(t)
-	c, err := veraison.New(veraison.Config{URL: srv.URL, EARKey: &f.key.PublicKey})
+	c, err := veraison.New(veraison.Config{URL: srv.URL, EARKeys: keysOf(&f.key.PublicKey)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +336,7 @@ func TestPassport(t *testing.T) {
 	checktest.Rejected(t, err, verifier.CheckAge)
 	// A passport EAR signed by a key the relying party does not trust.
 	k2, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	c2, _ := veraison.New(veraison.Config{URL: srv.URL, EARKey: &k2.PublicKey})
+	c2, _ := veraison.New(veraison.Config{URL: srv.URL, EARKeys: keysOf(&k2.PublicKey)})
 	_, err = veraison.NewVerifier(c2).Verify(context.Background(), b, &verifier.Expected{Challenge: ch})
 	checktest.Rejected(t, err, verifier.CheckSignature)
 
@@ -314,5 +346,96 @@ func TestPassport(t *testing.T) {
 	checktest.Rejected(t, err, verifier.CheckStatus)
 	if !strings.Contains(err.Error(), "contraindicated") {
 		t.Fatalf("%v", err)
+	}
+}
+
+// The client refuses an EAR signed by a key it was not configured with,
+// whatever the service publishes as its key, and never asks the service
+// for a key unless told to trust it (InsecureTrustServiceKey, ignored when
+// keys are configured).
+func TestRefusesUnconfiguredEARKey(t *testing.T) {
+	ch := challenge("key")
+	ev := evidence(t, ch)
+	f := newFake(t) // signs with f.key and publishes it at the well-known endpoint
+	srv := f.start(t)
+	configured, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	for _, insecure := range []bool{false, true} {
+		c, err := veraison.New(veraison.Config{URL: srv.URL, EARKeys: keysOf(&configured.PublicKey), InsecureTrustServiceKey: insecure})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = veraison.NewVerifier(c).Verify(context.Background(), ev, &verifier.Expected{Challenge: ch})
+		checktest.Rejected(t, err, verifier.CheckSignature)
+		_, err = c.Appraise(context.Background(), ev, func() []byte { rd, _ := ch.ReportData64(); return rd[:] }())
+		checktest.Rejected(t, err, verifier.CheckSignature)
+	}
+	// A passport signed by the service's (unconfigured) key.
+	trusting, err := veraison.New(veraison.Config{URL: srv.URL, EARKeys: keysOf(&f.key.PublicKey)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := ccatest.New(nil)
+	a, _ := cca.New(cca.Config{Client: p.Client()})
+	pass, err := (&veraison.Passport{Evidence: a, Client: trusting}).Attest(context.Background(), ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := veraison.New(veraison.Config{URL: srv.URL, EARKeys: keysOf(&configured.PublicKey)})
+	_, err = veraison.NewVerifier(c).Verify(context.Background(), pass, &verifier.Expected{Challenge: ch})
+	checktest.Rejected(t, err, verifier.CheckSignature)
+	if n := f.wellKnown.Load(); n != 0 {
+		t.Fatalf("the well-known key was fetched %d times", n)
+	}
+}
+
+// The client follows no redirect: the Evidence never reaches another host,
+// whether the session creation or the submission is redirected.
+func TestRefusesRedirects(t *testing.T) {
+	ch := challenge("redirect")
+	ev := evidence(t, ch)
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+		http.Error(w, "should not be here", http.StatusTeapot)
+	}))
+	t.Cleanup(other.Close)
+	for _, tc := range []struct {
+		name string
+		op   string
+		code int
+	}{
+		{"newSession 307", "new session", http.StatusTemporaryRedirect},
+		{"newSession 308", "new session", http.StatusPermanentRedirect},
+		{"submit 307", "submit", http.StatusTemporaryRedirect},
+		{"submit 302", "submit", http.StatusFound},
+		{"submit to the same host", "submit-same", http.StatusTemporaryRedirect},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(t)
+			srv := f.start(t)
+			target := other.URL
+			if tc.op == "submit-same" {
+				target = srv.URL + "/elsewhere"
+			}
+			f.redirect = func(op string) (string, int) {
+				if op == strings.TrimSuffix(tc.op, "-same") {
+					return target, tc.code
+				}
+				return "", 0
+			}
+			v := newVerifier(t, veraison.Config{URL: srv.URL, EARKeys: keysOf(&f.key.PublicKey), RetryBase: time.Millisecond})
+			before := elsewhere.Load()
+			_, err := v.Verify(context.Background(), ev, &verifier.Expected{Challenge: ch})
+			wantUnavailable(t, err, false)
+			if !strings.Contains(err.Error(), "redirect") {
+				t.Fatalf("got %v", err)
+			}
+			if n := elsewhere.Load() - before; n != 0 {
+				t.Fatalf("%d requests reached the other host", n)
+			}
+			if f.unknown.Load() != 0 {
+				t.Fatalf("the redirect was followed on the same host")
+			}
+		})
 	}
 }

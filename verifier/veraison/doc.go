@@ -11,14 +11,16 @@
 //     checks the Evidence against this connection; the CMW record is
 //     posted as application/cmw+cbor or application/cmw+json; the session
 //     is deleted afterwards. The EAR (draft-ietf-rats-ear as implemented by
-//     github.com/veraison/ear v1.1.3) must be signed by the service's key,
-//     echo the nonce in eat_nonce and the session, and have an accepted
-//     status: every submodule "affirming" (or "warning" with
-//     Config.AllowWarning).
+//     github.com/veraison/ear v1.1.3) is checked by verifier/ear, the one
+//     EAR check of go-expat: signed by one of Config.EARKeys, echoing the
+//     nonce in eat_nonce (padded or unpadded base64url) and the session, at
+//     most MaxEARAge old and not past its exp, every submodule's tier
+//     (ear.status lowered to what its trust vector supports) "affirming" (or
+//     "warning" with Config.AllowWarning).
 //   - Verifier: a verifier.Verifier. Evidence records go through Appraise
 //     (background-check model); EAR records (cmw.MediaTypeEAR) are checked
-//     offline against the service's key, the challenge and MaxEARAge
-//     (passport model).
+//     offline by the same verifier/ear check against the connection's
+//     challenge (passport model).
 //   - Passport: an attester.Attester that turns another attester's Evidence
 //     into a Veraison EAR record (passport model).
 //
@@ -34,9 +36,13 @@
 //
 // # Caveats
 //
-//   - Without Config.EARKey the signing key is fetched from
-//     /.well-known/veraison/verification once and cached: trust on first
-//     use (see Config.EARKey).
+//   - EAR signing keys come from Config.EARKeys; New refuses a Config
+//     without. Fetching the key from /.well-known/veraison/verification
+//     (trust on first use) is the named insecure opt-in
+//     Config.InsecureTrustServiceKey, off by default.
+//   - Redirects are never followed (a 3xx answer is an unavailable
+//     service): Evidence goes to Config.URL's host only, as do session
+//     URLs (a Location elsewhere is refused).
 //   - Veraison v0.0.2501 accepts CMW records, not collections, and
 //     appraises only PSA, Arm CCA, Parsec and TPM EnactTrust Evidence: no
 //     SEV-SNP, TDX or go-expat's TPM 2.0 quote format.

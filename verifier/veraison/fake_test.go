@@ -34,6 +34,13 @@ type fakeVeraison struct {
 	nonceFn func(n []byte) []byte
 	sessFn  func(n []byte) []byte // nonce echoed in the session JSON
 	iat     time.Time
+	// unpadded: eat_nonce in unpadded base64url (Veraison pads).
+	unpadded bool
+	// vector, when set, is the CCA_SSD_PLATFORM trust vector.
+	vector *ear.TrustVector
+	// redirect, when it returns a URL for an operation ("new session",
+	// "submit"), answers that request with a redirect there.
+	redirect func(op string) (string, int)
 
 	// failures: the first n requests to newSession answer code.
 	failN    atomic.Int32
@@ -42,10 +49,10 @@ type fakeVeraison struct {
 	submitFn func(w http.ResponseWriter) bool // optional override
 	location string
 
-	newSessions, submits, deletes atomic.Int32
-	mu                            sync.Mutex
-	nonces                        map[string][]byte
-	lastContentType               string
+	newSessions, submits, deletes, wellKnown, unknown atomic.Int32
+	mu                                                sync.Mutex
+	nonces                                            map[string][]byte
+	lastContentType                                   string
 }
 
 func newFake(t testing.TB) *fakeVeraison {
@@ -81,11 +88,17 @@ func (f *fakeVeraison) ear(nonce []byte) string {
 	if st == ear.TrustTierContraindicated {
 		tv.Executables = ear.ContraindicatedRuntimeClaim
 	}
+	if f.vector != nil {
+		tv = *f.vector
+	}
 	r.Submods["CCA_SSD_PLATFORM"].Status = &st
 	r.Submods["CCA_SSD_PLATFORM"].TrustVector = &tv
 	a := ear.TrustTierAffirming
 	r.Submods["CCA_REALM"] = &ear.Appraisal{Status: &a, TrustVector: &ear.TrustVector{InstanceIdentity: 2}}
 	n := base64.URLEncoding.EncodeToString(nonce)
+	if f.unpadded {
+		n = base64.RawURLEncoding.EncodeToString(nonce)
+	}
 	r.Nonce = &n
 	if !f.iat.IsZero() {
 		iat := f.iat.Unix()
@@ -106,8 +119,25 @@ func (f *fakeVeraison) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if f.redirect != nil {
+		op := ""
+		switch {
+		case r.Method == http.MethodPost && r.URL.Path == "/challenge-response/v1/newSession":
+			op = "new session"
+		case r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/challenge-response/v1/session/"):
+			op = "submit"
+		}
+		if to, code := f.redirect(op); to != "" {
+			if op == "submit" {
+				f.submits.Add(1)
+			}
+			http.Redirect(w, r, to+r.URL.Path, code)
+			return
+		}
+	}
 	switch {
 	case r.Method == http.MethodGet && r.URL.Path == "/.well-known/veraison/verification":
+		f.wellKnown.Add(1)
 		pub := f.wkKey
 		if pub == nil {
 			pub = &f.key.PublicKey
@@ -163,6 +193,7 @@ func (f *fakeVeraison) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.deletes.Add(1)
 		w.WriteHeader(http.StatusNoContent)
 	default:
+		f.unknown.Add(1)
 		f.problem(w, 404, "not found")
 	}
 }

@@ -44,7 +44,7 @@ func TestLiveOverAttestedTLS(t *testing.T) {
 		}
 	})
 	t.Run("passport checked by verifier/ear", func(t *testing.T) {
-		ev := &ear.Verifier{Keys: []ear.TrustedKey{{Key: liveKey(t)}}}
+		ev := &ear.Verifier{Keys: liveKeys(t)}
 		att, err := expattest.Connect(t, pk, &veraison.Passport{Evidence: l.a, Client: l.c}, ev)
 		if err != nil {
 			t.Fatalf("setup: %v", err)

@@ -87,7 +87,7 @@ func setupPSA(t testing.TB, profile string) *livePSA {
 	}
 	p.Claims.Profile = profile
 	provisionPSA(t, p)
-	c, err := veraison.New(veraison.Config{URL: url, EARKey: liveKey(t)})
+	c, err := veraison.New(veraison.Config{URL: url, EARKeys: liveKeys(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +258,7 @@ func TestLivePSA(t *testing.T) {
 
 	t.Run("passport over attested TLS, checked by verifier/ear", func(t *testing.T) {
 		pk := expattest.NewPKI(t)
-		ev := &vear.Verifier{Keys: []vear.TrustedKey{{Key: liveKey(t)}}}
+		ev := &vear.Verifier{Keys: liveKeys(t)}
 		att, err := expattest.Connect(t, pk, &veraison.Passport{Evidence: &psatest.Attester{Platform: l.p}, Client: l.c}, ev)
 		if err != nil {
 			t.Fatalf("setup: %v", err)
@@ -389,7 +389,7 @@ func TestLivePSAInstanceIDNotBoundToIAK(t *testing.T) {
 		t.Fatal("instance ID unchanged")
 	}
 	provisionPSA(t, p)
-	c, err := veraison.New(veraison.Config{URL: url, EARKey: liveKey(t)})
+	c, err := veraison.New(veraison.Config{URL: url, EARKeys: liveKeys(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

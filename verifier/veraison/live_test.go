@@ -48,6 +48,7 @@ import (
 	"github.com/attested-tls/go-expat/attester/cca/ccatest"
 	"github.com/attested-tls/go-expat/verifier"
 	vcca "github.com/attested-tls/go-expat/verifier/cca"
+	expatear "github.com/attested-tls/go-expat/verifier/ear"
 	"github.com/attested-tls/go-expat/verifier/veraison"
 )
 
@@ -61,6 +62,23 @@ func liveEnv(t testing.TB, name string) string {
 		t.Skipf("%s not set (see scripts/veraison/run-tests.sh)", name)
 	}
 	return v
+}
+
+// liveKeys is the key the service signs its EARs with, as the relying
+// party configures it: the public part of the EAR signing JWK the harness
+// gives Veraison, with the JWK's kid (if any) as its ID.
+func liveKeys(t testing.TB) []expatear.TrustedKey {
+	t.Helper()
+	b, err := os.ReadFile(liveEnv(t, "EXPAT_VERAISON_EAR_JWK"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := jwk.ParseKey(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid, _ := k.KeyID()
+	return []expatear.TrustedKey{{ID: kid, Key: liveKey(t)}}
 }
 
 // liveKey reads the public part of the service's EAR signing key.
@@ -258,9 +276,9 @@ func setupLive(t testing.TB, keyFromWellKnown bool) *live {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := veraison.Config{URL: url}
-	if !keyFromWellKnown {
-		cfg.EARKey = liveKey(t)
+	cfg := veraison.Config{URL: url, EARKeys: liveKeys(t)}
+	if keyFromWellKnown {
+		cfg.EARKeys, cfg.InsecureTrustServiceKey = nil, true
 	}
 	c, err := veraison.New(cfg)
 	if err != nil {
@@ -422,9 +440,9 @@ func TestLiveStopped(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, withKey := range []bool{true, false} {
-		cfg := veraison.Config{URL: url}
+		cfg := veraison.Config{URL: url, InsecureTrustServiceKey: true}
 		if withKey {
-			cfg.EARKey = liveKey(t)
+			cfg.EARKeys = liveKeys(t)
 		}
 		c, _ := veraison.New(cfg)
 		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)

@@ -4,27 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
-	"time"
 
 	"github.com/attested-tls/go-expat/attester"
 	"github.com/attested-tls/go-expat/cmw"
 	"github.com/attested-tls/go-expat/verifier"
-	expatear "github.com/attested-tls/go-expat/verifier/ear"
 )
 
 // Verifier is a verifier.Verifier backed by a Veraison service.
 //
 // For Evidence (any CMW record other than an EAR) it works in the
 // background-check model: the Evidence goes to Veraison in a session whose
-// nonce is Expected.Challenge.ReportData64(), so Veraison itself checks that
-// the Evidence carries this connection's challenge, and the returned EAR
-// must echo it.
+// nonce is Expected.ReportData64(), so Veraison itself checks that the
+// Evidence carries this connection's challenge, and the returned EAR must
+// echo it (Client.Appraise).
 //
 // For an EAR record (cmw.MediaTypeEAR, the passport model, as produced by
-// Passport) it contacts nobody: the EAR must be signed by the service's key,
-// echo ReportData64() in eat_nonce, be at most MaxEARAge old and have an
-// accepted status.
+// Passport) it contacts nobody: verifier/ear checks it as for Appraise
+// (one of Config.EARKeys, eat_nonce the connection's ReportData64, at most
+// MaxEARAge old, exp, an accepted tier).
 type Verifier struct {
 	c *Client
 }
@@ -52,41 +49,24 @@ func (v *Verifier) Verify(ctx context.Context, b []byte, exp *verifier.Expected)
 		return nil, verifier.Reject(verifier.CheckFormat, nil, "veraison: CMW collections are not supported by Veraison")
 	}
 	if cmw.EqualMediaTypes(rec.MediaType, cmw.MediaTypeEAR) {
-		if err := verifier.ExpectRecord(rec, cmw.MediaTypeEAR, cmw.AttestationResults); err != nil {
+		ev, err := v.c.earChecker(ctx)
+		if err != nil {
 			return nil, err
 		}
-		return v.verifyPassport(ctx, rec.Value, rd[:], exp)
+		res, err := ev.VerifyRecord(ctx, rec, exp)
+		if err != nil {
+			return nil, err
+		}
+		v.c.adopt(res, verifier.Passport)
+		return res, nil
 	}
 	a, err := v.c.Appraise(ctx, b, rd[:])
 	if err != nil {
 		return nil, err
 	}
-	res := toResult(a, verifier.BackgroundCheck, v.c.URL())
+	res := a.Result
 	res.MediaType = rec.MediaType
 	res.AppraisedAt = v.c.cfg.Time()
-	return res, nil
-}
-
-func (v *Verifier) verifyPassport(ctx context.Context, raw, nonce []byte, exp *verifier.Expected) (*verifier.Result, error) {
-	key, alg, err := v.c.earKey(ctx)
-	if err != nil {
-		return nil, err
-	}
-	a, err := v.c.check(raw, key, alg, nonce)
-	if err != nil {
-		return nil, err
-	}
-	now := exp.Now
-	if now.IsZero() {
-		now = v.c.cfg.Time()
-	}
-	iat := time.Unix(*a.Result.IssuedAt, 0)
-	if age := now.Sub(iat); age > v.c.cfg.MaxEARAge || age < -time.Minute {
-		return nil, verifier.Reject(verifier.CheckAge, nil, "veraison: EAR issued at %v, %v before the appraisal (limit %v)", iat.UTC(), age, v.c.cfg.MaxEARAge)
-	}
-	res := toResult(a, verifier.Passport, v.c.URL())
-	res.MediaType = cmw.MediaTypeEAR
-	res.AppraisedAt = iat
 	return res, nil
 }
 
@@ -124,63 +104,3 @@ func (p *Passport) Attest(ctx context.Context, ch attester.Challenge) ([]byte, e
 	}
 	return rec.MarshalCBOR()
 }
-
-// toResult maps an EAR onto verifier.Result: the status is the
-// verifier.WorstTier of the submodules' statuses, each trust-vector claim
-// the verifier.WorstClaim over the submodules.
-func toResult(a *Appraisal, m verifier.Model, who string) *verifier.Result {
-	r := a.Result
-	res := &verifier.Result{
-		Model:    m,
-		Verifier: who,
-		EAR:      a.EAR,
-		Claims:   map[string]string{},
-		Status:   verifier.TierAffirming,
-	}
-	names := make([]string, 0, len(r.Submods))
-	for n := range r.Submods {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for i, n := range names {
-		sm := r.Submods[n]
-		st := verifier.Tier(*sm.Status)
-		res.Claims["submod."+n+".status"] = st.String()
-		res.Status = verifier.WorstTier(res.Status, st)
-		if sm.AppraisalPolicyID != nil {
-			res.Claims["submod."+n+".policy"] = *sm.AppraisalPolicyID
-		}
-		var tv verifier.TrustVector
-		if sm.TrustVector != nil {
-			tv = expatear.TrustVectorOf(sm.TrustVector)
-		}
-		if i == 0 {
-			res.TrustVector = tv
-		} else {
-			res.TrustVector.Merge(tv)
-		}
-	}
-	switch {
-	case len(names) == 1 && names[0] == "CCA_SSD_PLATFORM", hasPrefix(names, "CCA_"):
-		res.Technology = "cca"
-	case hasPrefix(names, "PSA_"):
-		res.Technology = "psa"
-	case hasPrefix(names, "TPM_"):
-		res.Technology = "tpm2"
-	}
-	if r.VerifierID != nil && r.VerifierID.Build != nil {
-		res.Claims["ear.verifier-id.build"] = *r.VerifierID.Build
-	}
-	return res
-}
-
-func hasPrefix(names []string, p string) bool {
-	for _, n := range names {
-		if len(n) >= len(p) && n[:len(p)] == p {
-			return true
-		}
-	}
-	return false
-}
-
-func sortStrings(s []string) []string { sort.Strings(s); return s }
