@@ -375,7 +375,10 @@ func TestRefusesUnconfiguredEARKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, _ := ccatest.New(nil)
-	a, _ := cca.New(cca.Config{Client: p.Client()})
+	a, err := cca.NewTSMAttester(p.Client(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	pass, err := (&veraison.Passport{Evidence: a, Client: trusting}).Attest(context.Background(), ch)
 	if err != nil {
 		t.Fatal(err)
