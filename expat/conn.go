@@ -212,9 +212,9 @@ func (c *Conn) Handshake(ctx context.Context) error {
 		select {
 		case <-c.hsDone:
 		case <-ctx.Done():
-			c.fail(wrapErr("setup", alertInternalError, ctx.Err()))
+			c.failSetup(wrapErr("setup", alertInternalError, ctx.Err()))
 		case <-tch:
-			c.fail(wrapErr("setup", alertInternalError, os.ErrDeadlineExceeded))
+			c.failSetup(wrapErr("setup", alertInternalError, os.ErrDeadlineExceeded))
 		case <-changed:
 			stopTimer(t)
 			continue
@@ -294,14 +294,14 @@ func (c *Conn) startSetup(ctx context.Context) {
 // runSetup drives our part of the setup and bounds the whole of it.
 func (c *Conn) runSetup(ctx context.Context, f *ctrlFrame, ex *exchange) {
 	if err := c.awaitCtrl(ctx, f); err != nil {
-		c.fail(wrapErr("setup", alertInternalError, err))
+		c.failSetup(wrapErr("setup", alertInternalError, err))
 		return
 	}
 	c.met(oblSetupSent)
 	if ex != nil {
 		att, err := c.awaitVerified(ctx, ex)
 		if err != nil {
-			c.fail(err)
+			c.failSetup(err)
 			return
 		}
 		c.mu.Lock()
@@ -316,7 +316,7 @@ func (c *Conn) runSetup(ctx context.Context, f *ctrlFrame, ex *exchange) {
 	select {
 	case <-c.hsDone:
 	case <-ctx.Done():
-		c.fail(wrapErr("setup", alertInternalError, fmt.Errorf("setup did not complete: %w", ctx.Err())))
+		c.failSetup(wrapErr("setup", alertInternalError, fmt.Errorf("setup did not complete: %w", ctx.Err())))
 	}
 }
 
@@ -759,6 +759,20 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 	c.deadlineChangedLocked()
 	c.mu.Unlock()
 	return c.tc.SetWriteDeadline(t)
+}
+
+// failSetup fails the setup with err and ends the connection, unless the
+// setup is no longer running (it completed, or already failed): a bound
+// that expires as the setup completes changes nothing.
+func (c *Conn) failSetup(err error) {
+	c.mu.Lock()
+	if c.setup != setupRunning {
+		c.mu.Unlock()
+		return
+	}
+	c.failSetupLocked(err)
+	c.mu.Unlock()
+	c.fail(err)
 }
 
 // fail ends the connection after a local failure, telling the peer the

@@ -726,3 +726,28 @@ func TestAttestUnderBulkData(t *testing.T) {
 		t.Fatalf("re-attestation took %v under bulk data, want under 1 s", worst)
 	}
 }
+
+// The setup's bound ending just as the setup completes changes nothing:
+// cancelling Handshake's ctx right after it returned never closes the
+// connection (a select between the two used to pick either).
+func TestSetupCompleteThenCancel(t *testing.T) {
+	p := newPKI(t)
+	k := newKit(t)
+	for i := range 30 {
+		srv, cli := tlsPair(t, p, tlsOpts{})
+		s, c, serr, cerr := attestedPair(t, srv, cli,
+			&Config{Attester: k.att, Certificate: &p.server},
+			&Config{RequirePeerAttestation: true, Verifier: k.ver})
+		if serr != nil || cerr != nil {
+			t.Fatal(serr, cerr)
+		}
+		// attestedPair cancelled its ctx on return.
+		time.Sleep(time.Millisecond)
+		if _, err := c.Write([]byte("x")); err != nil {
+			t.Fatalf("round %d: Write after the setup's ctx was cancelled: %v", i, err)
+		}
+		if _, err := s.Write([]byte("x")); err != nil {
+			t.Fatalf("round %d: server Write: %v", i, err)
+		}
+	}
+}
