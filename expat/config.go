@@ -24,6 +24,13 @@ type Config struct {
 	// Section 6), which a peer that requires attestation treats as failure.
 	Attester attester.Attester
 
+	// Release decides to which peers we release our Evidence (privacy,
+	// use cases §4.8): by default to any peer that completed the TLS
+	// handshake with us and asked. A request from a peer that does not
+	// qualify (yet) is answered, once the condition holds or after
+	// SetupTimeout, with the empty authenticator (a refusal).
+	Release Release
+
 	// Certificate is the identity we authenticate with in our Exported
 	// Authenticators: a chain and a crypto.Signer (possibly opaque, e.g. a
 	// TPM-resident key for key attestation). Required when Attester is set.
@@ -140,6 +147,28 @@ type Config struct {
 	// Logger receives debug and warning events. Nil discards them.
 	Logger *slog.Logger
 }
+
+// Release is a policy for releasing our Evidence to the peer.
+type Release uint8
+
+const (
+	// ReleaseToAny releases Evidence to any peer that completed the TLS
+	// handshake and asks: the peer learns our platform's state before we
+	// know who it is.
+	ReleaseToAny Release = iota
+	// ReleaseToAuthenticated releases Evidence only to a peer that
+	// authenticated: its TLS handshake certificate was verified by
+	// crypto/tls (for a server: tls.Config.ClientAuth with
+	// RequireAndVerifyClientCert, or VerifyClientCertIfGiven and a
+	// certificate given), or its own attestation was verified on this
+	// connection.
+	ReleaseToAuthenticated
+	// ReleaseToAttested releases Evidence only after the peer's own
+	// attestation was verified on this connection (mutual attestation
+	// where the peer goes first). Needs RequirePeerAttestation. Two peers
+	// that both insist on going second refuse each other.
+	ReleaseToAttested
+)
 
 // PeerIdentity selects how the peer's Exported Authenticator certificate
 // chain is trusted. At most one field may be set; the zero value is the
@@ -271,6 +300,15 @@ func (c *Config) check() error {
 	}
 	if (c.ReattestBefore > 0 || c.ReattestEvery > 0) && c.Verifier == nil {
 		return errors.New("expat: Config.ReattestBefore and ReattestEvery require Config.Verifier")
+	}
+	switch c.Release {
+	case ReleaseToAny, ReleaseToAuthenticated:
+	case ReleaseToAttested:
+		if !c.RequirePeerAttestation {
+			return errors.New("expat: Config.Release ReleaseToAttested requires RequirePeerAttestation")
+		}
+	default:
+		return errors.New("expat: Config.Release is not a Release value")
 	}
 	if c.PeerAttestationOnDemand && c.RequirePeerAttestation {
 		return errors.New("expat: Config.PeerAttestationOnDemand and RequirePeerAttestation exclude each other")

@@ -82,7 +82,8 @@ type Conn struct {
 	attested     bool      // the latest attestation of the peer succeeded
 	attestations uint64
 	latest       *Attestation
-	expiry       *time.Timer // ends the latest attestation at its ValidUntil
+	attestedCh   chan struct{} // closed at the next commit, when someone waits (Release)
+	expiry       *time.Timer   // ends the latest attestation at its ValidUntil
 	reattest     *time.Timer // the next scheduled re-attestation
 	peerQueued   int         // peer requests accepted and not yet answered
 	nextAnswer   time.Time   // earliest start of our next answer to the peer
@@ -367,6 +368,10 @@ func (c *Conn) commitLocked(att *Attestation, ex *exchange) {
 		c.cur = nil
 	}
 	c.armLocked(att)
+	if c.attestedCh != nil {
+		close(c.attestedCh)
+		c.attestedCh = nil
+	}
 	c.cfg.logger().Debug("expat: peer attested", "seq", att.Seq)
 	c.signal(c.dataReady)
 }
@@ -1175,7 +1180,11 @@ func (c *Conn) answerPeer(req *ea.Request, setup bool, delay time.Duration) {
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.setupTimeout())
 	defer cancel()
-	auth, err := bounded(ctx, func(ctx context.Context) ([]byte, error) { return c.ep.answer(ctx, req) })
+	var auth []byte
+	err := c.mayRelease(ctx)
+	if err == nil {
+		auth, err = bounded(ctx, func(ctx context.Context) ([]byte, error) { return c.ep.answer(ctx, req) })
+	}
 	if err != nil {
 		c.cfg.logger().Warn("expat: cannot attest for peer", "err", err)
 		if auth, err = c.ep.refuse(req); err != nil {
@@ -1196,6 +1205,35 @@ func (c *Conn) answerPeer(req *ea.Request, setup bool, delay time.Duration) {
 	}
 	if setup {
 		c.met(oblAnswer)
+	}
+}
+
+// mayRelease waits, within ctx, until Config.Release lets us release
+// Evidence to the peer.
+func (c *Conn) mayRelease(ctx context.Context) error {
+	rel := c.cfg.Release
+	if rel == ReleaseToAny || (rel == ReleaseToAuthenticated && c.ep.handshakePeer != nil) {
+		return nil
+	}
+	if rel == ReleaseToAuthenticated && !c.cfg.RequirePeerAttestation {
+		return errors.New("expat: Evidence not released: the peer presented no verified certificate (Config.Release)")
+	}
+	for {
+		c.mu.Lock()
+		if c.attestedLocked() {
+			c.mu.Unlock()
+			return nil
+		}
+		if c.attestedCh == nil {
+			c.attestedCh = make(chan struct{})
+		}
+		ch := c.attestedCh
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("expat: Evidence not released: the peer did not attest first (Config.Release): %w", ctx.Err())
+		}
 	}
 }
 

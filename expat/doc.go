@@ -57,6 +57,28 @@
 // answered at most once per Config.PeerRequestInterval (250 ms by default);
 // the record of contexts a connection keeps is bounded (Config.MaxContexts).
 //
+// # Privacy: who learns what
+//
+// Background-check model: the peer receives our Evidence as the Attester
+// produced it (for example a TPM quote with its PCR values, a SEV-SNP
+// report with its measurement, TCB, chip ID and policy, a TDX quote with
+// its MRTD, RTMRs and the PCK certificate chain, a CCA token with its
+// platform and realm claims), and passes it to its Verifier, which learns
+// the same. Passport model: the peer receives an Attestation Result (an
+// EAR) — the Verifier's verdict, trust vector and whatever claims it chose
+// to include — and the Verifier saw our Evidence when it issued it, but
+// learns nothing about the peer. In both models the Evidence names the
+// connection's binder, not the peer.
+//
+// What we send is decided in three places: Config.Release (by default any
+// peer that completed the TLS handshake and asks; ReleaseToAuthenticated
+// waits for a verified client certificate or the peer's attestation;
+// ReleaseToAttested for the peer's attestation), the Attester's options
+// (attester/tpm carries no event log and no EK certificates unless asked;
+// attester/sevsnp can omit the host's certificate table with
+// OmitCertTable when the Verifier fetches or caches the VCEK), and the
+// model (a passport discloses only what the EAR says).
+//
 // # Caveats
 //
 // TLS 1.3 only. Resumed sessions are refused (NewEndpoint returns ErrResumed):
