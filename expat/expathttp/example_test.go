@@ -35,7 +35,7 @@ func Example() {
 	})))
 	srv, err := expathttp.NewServer("", mux,
 		&tls.Config{Certificates: []tls.Certificate{srvCert}, ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: ca.Roots},
-		&expat.Config{Attester: &testkit.Attester{Key: srvKey}, Certificate: &srvCert, Verifier: trust(cliKey)})
+		&expat.Config{Attester: &testkit.Attester{Key: srvKey}, Certificate: &srvCert, Verifier: trust(cliKey), PeerAttestationOnDemand: true})
 	if err != nil {
 		panic(err)
 	}

@@ -69,10 +69,11 @@ func trusting(keys ...*ecdsa.PrivateKey) *testkit.Verifier {
 // compares with the EA certificate).
 func (k *kit) serverConfig(mutual bool) *expat.Config {
 	return &expat.Config{
-		Attester:               &testkit.Attester{Key: k.srvKey},
-		Certificate:            &k.srvCert,
-		RequirePeerAttestation: mutual,
-		Verifier:               trusting(k.cliKey),
+		Attester:                &testkit.Attester{Key: k.srvKey},
+		Certificate:             &k.srvCert,
+		RequirePeerAttestation:  mutual,
+		PeerAttestationOnDemand: !mutual,
+		Verifier:                trusting(k.cliKey),
 	}
 }
 
@@ -548,6 +549,7 @@ func TestConfigRefused(t *testing.T) {
 		"zero":             {},
 		"attester no cert": {Attester: &testkit.Attester{Key: k.srvKey}},
 		"require no verif": {RequirePeerAttestation: true, Attester: &testkit.Attester{Key: k.srvKey}, Certificate: &k.srvCert},
+		"verifier only":    {Verifier: trusting(k.srvKey)}, // neither required nor on demand
 	} {
 		if _, err := NewTransport(nil, cfg); err == nil {
 			t.Errorf("%s: NewTransport accepted", name)

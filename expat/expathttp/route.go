@@ -48,7 +48,8 @@ func PeerAttestation(ctx context.Context) *expat.Attestation {
 //
 // Use it before a high-impact operation (draft use cases, Section 3.4): the
 // Evidence is fresh, bound to this connection and this request's challenge.
-// The server's expat.Config must have a Verifier.
+// The server's expat.Config must have a Verifier, with
+// RequirePeerAttestation or PeerAttestationOnDemand.
 func AttestPeer(w http.ResponseWriter, r *http.Request) (*expat.Attestation, error) {
 	return attestPeer(w, r, true)
 }

@@ -13,31 +13,8 @@ import (
 
 	"github.com/attested-tls/go-expat/ea"
 	"github.com/attested-tls/go-expat/expat"
+	"github.com/attested-tls/go-expat/expat/internal/carrier"
 )
-
-// checkConfig validates cfg with expat's own rules (NewEndpoint checks the
-// Config before the connection state) and refuses a Config that neither
-// attests nor checks anything.
-func checkConfig(cfg *expat.Config, isServer bool) error {
-	if cfg == nil || (cfg.Attester == nil && cfg.Verifier == nil) {
-		return errors.New("expathttp: expat.Config attests nothing and checks nothing")
-	}
-	_, err := expat.NewEndpoint(&tls.ConnectionState{}, isServer, cfg)
-	if errors.Is(err, ea.ErrNotTLS13) || errors.Is(err, ea.ErrHandshakeIncomplete) {
-		return nil
-	}
-	if err == nil {
-		return errors.New("expathttp: internal error: endpoint on an empty connection state")
-	}
-	return err
-}
-
-func setupTimeout(cfg *expat.Config) time.Duration {
-	if cfg.SetupTimeout > 0 {
-		return cfg.SetupTimeout
-	}
-	return 30 * time.Second
-}
 
 // NewServer returns an *http.Server that serves h over attested TLS on addr
 // (see ConfigureServer). Start it with ListenAndServeTLS("", "") or
@@ -73,7 +50,7 @@ func NewServer(addr string, h http.Handler, tlsCfg *tls.Config, cfg *expat.Confi
 // srv.TLSConfig; requests that do not arrive over an attested connection
 // are refused.
 func ConfigureServer(srv *http.Server, cfg *expat.Config) error {
-	if err := checkConfig(cfg, true); err != nil {
+	if err := carrier.CheckConfig("expathttp", cfg, true); err != nil {
 		return err
 	}
 	if srv.TLSConfig == nil {
@@ -147,7 +124,7 @@ func (s *server) newConn(c net.Conn, cfg *expat.Config) *serverConn {
 	if cfg.RequirePeerAttestation {
 		// A client that never completes the setup exchange is closed
 		// (THREATS T33): one silent peer never holds a connection.
-		t := time.AfterFunc(setupTimeout(cfg), func() {
+		t := time.AfterFunc(carrier.SetupTimeout(cfg), func() {
 			if !sc.isReady() {
 				c.Close()
 			}
@@ -209,7 +186,7 @@ func (sc *serverConn) request() (raw, reqCtx []byte, err error) {
 	now := time.Now()
 	sc.mu.Lock()
 	for k, t := range sc.issued {
-		if now.Sub(t) > setupTimeout(sc.cfg) {
+		if now.Sub(t) > carrier.SetupTimeout(sc.cfg) {
 			delete(sc.issued, k)
 		}
 	}
@@ -228,10 +205,10 @@ func (sc *serverConn) verify(ctx context.Context, reqCtx, auth []byte) (*expat.A
 	if !ok {
 		return nil, &expat.Error{Op: "verify", Alert: alertIllegalParameter, Err: fmt.Errorf("%w: authenticator for no outstanding request of this connection", ea.ErrUnknownContext)}
 	}
-	if time.Since(t) > setupTimeout(sc.cfg) {
+	if time.Since(t) > carrier.SetupTimeout(sc.cfg) {
 		return nil, &expat.Error{Op: "verify", Alert: alertAccessDenied, Err: errors.New("authenticator answers an expired request")}
 	}
-	ctx, cancel := context.WithTimeout(ctx, setupTimeout(sc.cfg))
+	ctx, cancel := context.WithTimeout(ctx, carrier.SetupTimeout(sc.cfg))
 	defer cancel()
 	att, err := sc.ep.VerifyFor(ctx, reqCtx, auth)
 	sc.mu.Lock()
@@ -278,7 +255,7 @@ func (sc *serverConn) answer(ctx context.Context, req []byte) ([]byte, error) {
 	if throttled {
 		return sc.ep.Refuse(req)
 	}
-	ctx, cancel := context.WithTimeout(ctx, setupTimeout(sc.cfg))
+	ctx, cancel := context.WithTimeout(ctx, carrier.SetupTimeout(sc.cfg))
 	defer cancel()
 	auth, err := sc.ep.Respond(ctx, req)
 	if err != nil {
@@ -373,7 +350,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := &reqState{sc: sc}
-	reqCtx, auth, ok, err := parseAuthenticatorHeader(r.Header, maxAuth(h.cfg))
+	reqCtx, auth, ok, err := parseAuthenticatorHeader(r.Header, carrier.MaxAuthenticatorSize(h.cfg))
 	if err != nil {
 		sc.fail(w, r, err)
 		return
@@ -397,13 +374,6 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestKey{}, st)))
-}
-
-func maxAuth(cfg *expat.Config) int {
-	if cfg.MaxAuthenticatorSize > 0 {
-		return cfg.MaxAuthenticatorSize
-	}
-	return 256 << 10
 }
 
 // exchange serves ExchangePath: it answers the client's request, and asks

@@ -15,6 +15,7 @@ import (
 
 	"github.com/attested-tls/go-expat/ea"
 	"github.com/attested-tls/go-expat/expat"
+	"github.com/attested-tls/go-expat/expat/internal/carrier"
 )
 
 // Transport is an http.RoundTripper for https URLs over attested TLS. Each
@@ -57,7 +58,7 @@ type dialResult struct {
 // connection; its Verifier appraises the server, its Attester answers the
 // server's requests. A nil or zero cfg is refused.
 func NewTransport(tlsCfg *tls.Config, cfg *expat.Config) (*Transport, error) {
-	if err := checkConfig(cfg, false); err != nil {
+	if err := carrier.CheckConfig("expathttp", cfg, false); err != nil {
 		return nil, err
 	}
 	protos := []string{"h2", "http/1.1"}
@@ -297,7 +298,7 @@ func (t *Transport) dial(addr string, hc *hostConns, d *dialResult) {
 }
 
 func (t *Transport) newConn(addr string) (*clientConn, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout(t.cfg))
+	ctx, cancel := context.WithTimeout(context.Background(), carrier.SetupTimeout(t.cfg))
 	defer cancel()
 	slot := &dialSlot{}
 	cc, err := t.inner.NewClientConn(context.WithValue(ctx, dialSlotKey{}, slot), "https", addr)
@@ -517,7 +518,7 @@ func (c *clientConn) attestFailed() {
 
 // verify checks the server's answer to our request reqCtx.
 func (c *clientConn) verify(ctx context.Context, h http.Header, reqCtx []byte) (*expat.Attestation, error) {
-	gotCtx, auth, ok, err := parseAuthenticatorHeader(h, maxAuth(c.t.cfg))
+	gotCtx, auth, ok, err := parseAuthenticatorHeader(h, carrier.MaxAuthenticatorSize(c.t.cfg))
 	if err != nil {
 		return nil, err
 	}
