@@ -203,7 +203,16 @@ func TestLibraryDoesNotImportTestKits(t *testing.T) {
 		return strings.HasPrefix(p, "github.com/google/go-sev-guest/testing") ||
 			strings.HasPrefix(p, "github.com/google/go-tdx-guest/testing")
 	}
-	checked, kits := 0, 0
+	isCore := func(p string) bool {
+		rel, ok := strings.CutPrefix(p, module+"/")
+		return ok && (rel == "ea" || rel == "expat" || rel == "attester" || rel == "verifier" ||
+			strings.HasPrefix(rel, "attester/") || strings.HasPrefix(rel, "verifier/"))
+	}
+	isIntegrationDep := func(p string) bool {
+		return p == "google.golang.org/grpc" || strings.HasPrefix(p, "google.golang.org/grpc/") ||
+			strings.HasPrefix(p, "github.com/quic-go/")
+	}
+	checked, kits, core := 0, 0, 0
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		f := strings.Fields(line)
 		if len(f) == 0 {
@@ -217,14 +226,20 @@ func TestLibraryDoesNotImportTestKits(t *testing.T) {
 			continue
 		}
 		checked++
+		if isCore(f[0]) {
+			core++
+		}
 		for _, d := range f[1:] {
 			if isKit(d) {
 				t.Errorf("%s depends on %s", f[0], d)
 			}
+			if isCore(f[0]) && isIntegrationDep(d) {
+				t.Errorf("%s depends on %s", f[0], d)
+			}
 		}
 	}
-	if checked < 10 || kits < 3 {
-		t.Fatalf("only %d library packages and %d kits listed", checked, kits)
+	if checked < 10 || kits < 3 || core < 10 {
+		t.Fatalf("only %d library packages, %d core packages and %d kits listed", checked, core, kits)
 	}
 }
 
