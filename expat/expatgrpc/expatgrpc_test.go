@@ -355,8 +355,21 @@ func TestMisbehavingPeers(t *testing.T) {
 	}
 	// A client the server rejects: the server's alert, as a remote error.
 	rej := serve(t, k.serverCreds(t, true, func(c *expat.Config) { c.Verifier = trusting(k.srvKey) }), AnyAttestation)
+	// Mutual setup is pipelined: the client may learn it was rejected
+	// from the handshake or from its first read.
+	raw, err := (&net.Dialer{}).DialContext(ctx, "tcp", rej)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	conn, _, err := k.clientCreds(t, true, nil).ClientHandshake(ctx, rej, raw)
+	if err == nil {
+		defer conn.Close()
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = conn.Read(make([]byte, 1))
+	}
 	var ee *expat.Error
-	if err := rawConnect(ctx, k.clientCreds(t, true, nil), rej); !errors.As(err, &ee) || !ee.Remote {
+	if !errors.As(err, &ee) || !ee.Remote || ee.Alert != 42 {
 		t.Fatalf("rejected client: %v", err)
 	}
 }
