@@ -155,7 +155,7 @@ func TestPassportLifetime(t *testing.T) {
 	}
 	iss := &ear.Issuer{Appraiser: k.ver, Key: vkey, KeyID: "v", Name: "v", Validity: 2 * time.Minute}
 	pa := &ear.PassportAttester{Evidence: k.att, Issuer: iss}
-	ev := &ear.Verifier{Keys: []ear.TrustedKey{{ID: "v", Key: &vkey.PublicKey}}, Issuer: "v"}
+	ev := earVerifier(t, &ear.Config{Keys: []ear.TrustedKey{{ID: "v", Key: &vkey.PublicKey}}, Issuer: "v"})
 	for _, tc := range []struct {
 		maxAge time.Duration
 		want   time.Duration // ValidUntil - iat, roughly

@@ -23,7 +23,16 @@ func passportKit(t *testing.T, k *kit, issued func() time.Time) (*ear.PassportAt
 	}
 	iss := &ear.Issuer{Appraiser: k.ver, Key: vkey, KeyID: "local-verifier", Name: "go-expat local verifier", Time: issued}
 	return &ear.PassportAttester{Evidence: k.att, Issuer: iss},
-		&ear.Verifier{Keys: []ear.TrustedKey{{ID: "local-verifier", Key: &vkey.PublicKey}}, Issuer: "go-expat local verifier"}
+		earVerifier(t, &ear.Config{Keys: []ear.TrustedKey{{ID: "local-verifier", Key: &vkey.PublicKey}}, Issuer: "go-expat local verifier"})
+}
+
+func earVerifier(t *testing.T, cfg *ear.Config) *ear.Verifier {
+	t.Helper()
+	v, err := ear.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 // TestPassportModel: the server presents an Attestation Result (EAR) for
@@ -111,7 +120,7 @@ func TestPassportKeyAttestation(t *testing.T) {
 			pa := &ear.PassportAttester{Evidence: k.att, Issuer: iss, SPKI: spki(t, tc.eaKey), PublicKey: tc.eaKey.Leaf.PublicKey}
 			srv, cli := tlsPair(t, p, tlsOpts{})
 			_, c, _, cerr := attestedPair(t, srv, cli, &Config{Attester: pa, Certificate: &p.server},
-				&Config{RequirePeerAttestation: true, Verifier: &ear.Verifier{Keys: trusted, Bindings: tc.bindings}})
+				&Config{RequirePeerAttestation: true, Verifier: earVerifier(t, &ear.Config{Keys: trusted, Bindings: tc.bindings})})
 			if !tc.want(cerr) {
 				t.Fatalf("got %v", cerr)
 			}

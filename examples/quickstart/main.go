@@ -233,10 +233,14 @@ func peerVerifier(t *peerTrust, passport bool) (*timedVerifier, error) {
 		if t.Issuer == nil {
 			return nil, errors.New("passport model: no EAR issuer key for the peer (was the peer started with -passport?)")
 		}
-		return &timedVerifier{v: &ear.Verifier{
+		v, err := ear.New(&ear.Config{
 			Keys:   []ear.TrustedKey{{Key: t.Issuer}},
 			Issuer: earIssuerName,
-		}}, nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		return &timedVerifier{v: v}, nil
 	}
 	ak, err := t.akKey()
 	if err != nil {

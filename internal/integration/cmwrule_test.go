@@ -56,6 +56,10 @@ func ruleBackends(t *testing.T) []ruleBackend {
 	if err != nil {
 		t.Fatal(err)
 	}
+	earV, err := ear.New(&ear.Config{Keys: []ear.TrustedKey{{Key: &key.PublicKey}}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	// A Veraison service that is always down: records that pass the CMW
 	// layer end in an unavailable error, never in a cmw one.
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -71,7 +75,7 @@ func ruleBackends(t *testing.T) []ruleBackend {
 		{name: "sevsnp", mt: cmw.MediaTypeSEVSNP, ind: cmw.Evidence, v: sevsnptest.NewPlatform(t).Verifier(t, vsevsnp.Policy{})},
 		{name: "tdx", mt: cmw.MediaTypeTDX, ind: cmw.Evidence, v: tdxV},
 		{name: "cca", mt: cmw.MediaTypeCCA, ind: cmw.Evidence, v: ccaV},
-		{name: "ear", mt: cmw.MediaTypeEAR, ind: cmw.AttestationResults, v: &ear.Verifier{Keys: []ear.TrustedKey{{Key: &key.PublicKey}}}},
+		{name: "ear", mt: cmw.MediaTypeEAR, ind: cmw.AttestationResults, v: earV},
 		{name: "testkit", mt: cmw.MediaTypeTestKit, ind: cmw.Evidence, v: &testkit.Verifier{TrustedKeys: []*ecdsa.PublicKey{&key.PublicKey}}},
 		{name: "veraison", mt: cmw.MediaTypeEAR, ind: cmw.AttestationResults, v: veraison.NewVerifier(vc), forwards: true},
 	}

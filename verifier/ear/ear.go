@@ -57,6 +57,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -167,10 +168,12 @@ var supportedAlgs = map[string]jwa.SignatureAlgorithm{
 	"EdDSA": jwa.EdDSA(),
 }
 
-// Verifier checks EARs (passport model). The zero value trusts no key and
-// so rejects everything; it must not be modified while in use.
-type Verifier struct {
-	// Keys are the only keys whose EARs are accepted.
+// Config configures a Verifier. The zero value (and a nil *Config) trusts
+// no key and so rejects every EAR (CheckSignature). A Config must not be
+// modified after New.
+type Config struct {
+	// Keys are the only keys whose EARs are accepted. Empty rejects every
+	// EAR.
 	Keys []TrustedKey
 	// Algorithms is the allow-list of JWS algorithms; nil means ES256,
 	// ES384 and EdDSA (the only ones supported).
@@ -195,7 +198,34 @@ type Verifier struct {
 	Time func() time.Time
 }
 
+// Verifier checks EARs (passport model). It is safe for concurrent use.
+type Verifier struct {
+	cfg Config
+}
+
 var _ verifier.RecordVerifier = (*Verifier)(nil)
+
+// New returns a Verifier for cfg; cfg is copied, and nil means the zero
+// Config. It fails for a malformed Config: a key of an unsupported type
+// (see TrustedKey) or an algorithm that is not ES256, ES384 or EdDSA.
+func New(cfg *Config) (*Verifier, error) {
+	v := &Verifier{}
+	if cfg != nil {
+		v.cfg = *cfg
+	}
+	v.cfg.Keys = slices.Clone(v.cfg.Keys)
+	for i, k := range v.cfg.Keys {
+		if _, ok := algFor(k.Key); !ok {
+			return nil, fmt.Errorf("ear: trusted key %d (%q) is a %T, not a P-256, P-384 or Ed25519 public key", i, k.ID, k.Key)
+		}
+	}
+	for _, a := range v.cfg.Algorithms {
+		if _, ok := supportedAlgs[a]; !ok {
+			return nil, fmt.Errorf("ear: unsupported algorithm %q", a)
+		}
+	}
+	return v, nil
+}
 
 // Verify checks the EAR in b (a CMW record of cmw.MediaTypeEAR) against
 // exp and the Verifier's policy (verifier.VerifyCMW, then VerifyRecord).
@@ -209,15 +239,15 @@ func (v *Verifier) VerifyRecord(ctx context.Context, rec cmw.Record, exp *verifi
 	if err := verifier.ExpectRecord(rec, cmw.MediaTypeEAR, cmw.AttestationResults); err != nil {
 		return nil, err
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, verifier.Unavailable(false, err, "ear: context done")
-	}
-	return v.VerifyJWT(rec.Value, exp)
+	return v.VerifyJWT(ctx, rec.Value, exp)
 }
 
 // VerifyJWT checks a bare EAR JWT (compact serialization) against exp and
 // the Verifier's policy; Verify calls it after unwrapping the CMW.
-func (v *Verifier) VerifyJWT(token []byte, exp *verifier.Expected) (*verifier.Result, error) {
+func (v *Verifier) VerifyJWT(ctx context.Context, token []byte, exp *verifier.Expected) (*verifier.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, verifier.Unavailable(false, err, "ear: context done")
+	}
 	if exp == nil {
 		return nil, errors.New("ear: nil Expected")
 	}
@@ -232,30 +262,30 @@ func (v *Verifier) VerifyJWT(token []byte, exp *verifier.Expected) (*verifier.Re
 		return nil, verifier.Reject(verifier.CheckFormat, err, "ear: signed content")
 	}
 
-	profiles := v.Profiles
+	profiles := v.cfg.Profiles
 	if profiles == nil {
 		profiles = []string{vear.EatProfile}
 	}
 	if c.profile == nil || !contains(profiles, *c.profile) {
 		return nil, verifier.Reject(verifier.CheckFormat, nil, "ear: eat_profile not accepted")
 	}
-	if v.Issuer != "" && (c.iss == nil || *c.iss != v.Issuer) {
-		return nil, verifier.Reject(verifier.CheckIssuer, nil, "ear: iss is not %q", v.Issuer)
+	if v.cfg.Issuer != "" && (c.iss == nil || *c.iss != v.cfg.Issuer) {
+		return nil, verifier.Reject(verifier.CheckIssuer, nil, "ear: iss is not %q", v.cfg.Issuer)
 	}
 
 	// Age.
 	now := exp.Now
 	if now.IsZero() {
 		now = time.Now()
-		if v.Time != nil {
-			now = v.Time()
+		if v.cfg.Time != nil {
+			now = v.cfg.Time()
 		}
 	}
-	maxAge := v.MaxAge
+	maxAge := v.cfg.MaxAge
 	if maxAge <= 0 {
 		maxAge = DefaultMaxAge
 	}
-	skew := v.ClockSkew
+	skew := v.cfg.ClockSkew
 	if skew == 0 {
 		skew = DefaultClockSkew
 	} else if skew < 0 {
@@ -279,7 +309,7 @@ func (v *Verifier) VerifyJWT(token []byte, exp *verifier.Expected) (*verifier.Re
 	}
 
 	// Binding to this connection.
-	bindings := v.Bindings
+	bindings := v.cfg.Bindings
 	if bindings == 0 {
 		bindings = BindNonce
 	}
@@ -345,7 +375,7 @@ func (v *Verifier) VerifyJWT(token []byte, exp *verifier.Expected) (*verifier.Re
 		tier := Status(ap.status, ap.vector)
 		switch {
 		case tier == verifier.TierAffirming:
-		case tier == verifier.TierWarning && v.AcceptWarning:
+		case tier == verifier.TierWarning && v.cfg.AcceptWarning:
 		default:
 			if tier != ap.status {
 				return nil, verifier.Reject(verifier.CheckStatus, nil, "ear: submod %q is %v (ear.status %v, lowered by its trust vector)", name, tier, ap.status)
@@ -458,7 +488,7 @@ func (v *Verifier) checkSignature(token []byte) ([]byte, error) {
 		return nil, verifier.Reject(verifier.CheckSignature, nil, "ear: no alg")
 	}
 	alg := *h.alg
-	allowed := v.Algorithms
+	allowed := v.cfg.Algorithms
 	if allowed == nil {
 		allowed = []string{"ES256", "ES384", "EdDSA"}
 	}
@@ -468,7 +498,7 @@ func (v *Verifier) checkSignature(token []byte) ([]byte, error) {
 	}
 	tried := 0
 	var lastErr error
-	for _, k := range v.Keys {
+	for _, k := range v.cfg.Keys {
 		if k.ID != "" && (h.kid == nil || k.ID != *h.kid) {
 			continue
 		}

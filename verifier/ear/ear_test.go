@@ -63,8 +63,19 @@ func newFixture(t testing.TB) *fixture {
 	return f
 }
 
-func (f *fixture) verifier() *Verifier {
-	return &Verifier{Keys: []TrustedKey{{Key: &f.issKey.PublicKey}}}
+// config trusts the fixture's issuer key.
+func (f *fixture) config() *Config {
+	return &Config{Keys: []TrustedKey{{Key: &f.issKey.PublicKey}}}
+}
+
+func (f *fixture) verifier() *Verifier { return mustNew(f.config()) }
+
+func mustNew(cfg *Config) *Verifier {
+	v, err := New(cfg)
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
 
 func (f *fixture) expected(ch attester.Challenge) *verifier.Expected {
@@ -201,16 +212,16 @@ func TestVerifyRejects(t *testing.T) {
 		name  string
 		in    []byte // a JWT, wrapped unless raw
 		raw   bool
-		v     func(*Verifier)
+		v     func(*Config)
 		exp   func(*verifier.Expected)
 		check verifier.Check
 	}{
 		{name: "valid", in: good},
 		{name: "valid, re-signed unchanged", in: edited(func(map[string]any, map[string]any) {})},
 		{name: "T12 too old", in: good, exp: func(e *verifier.Expected) { e.Now = now.Add(6 * time.Minute) }, check: verifier.CheckAge},
-		{name: "T12 expired", in: good, v: func(v *Verifier) { v.MaxAge = time.Hour },
+		{name: "T12 expired", in: good, v: func(v *Config) { v.MaxAge = time.Hour },
 			exp: func(e *verifier.Expected) { e.Now = now.Add(DefaultValidity) }, check: verifier.CheckAge},
-		{name: "just before exp", in: good, v: func(v *Verifier) { v.MaxAge = time.Hour },
+		{name: "just before exp", in: good, v: func(v *Config) { v.MaxAge = time.Hour },
 			exp: func(e *verifier.Expected) { e.Now = now.Add(DefaultValidity - time.Second) }},
 		{name: "issued in the future", in: good, exp: func(e *verifier.Expected) { e.Now = now.Add(-time.Minute) }, check: verifier.CheckAge},
 		{name: "issued within the skew", in: good, exp: func(e *verifier.Expected) { e.Now = now.Add(-10 * time.Second) }},
@@ -219,12 +230,12 @@ func TestVerifyRejects(t *testing.T) {
 		{name: "T12 bound to another connection", in: good, exp: func(e *verifier.Expected) { e.Challenge = challenge(2) }, check: verifier.CheckNonce},
 		{name: "no nonce", in: edited(func(_, c map[string]any) { delete(c, "eat_nonce") }), check: verifier.CheckNonce},
 		{name: "T22 untrusted signing key", in: resign(t, good, other, func(map[string]any, map[string]any) {}), check: verifier.CheckSignature},
-		{name: "zero verifier", in: good, v: func(v *Verifier) { *v = Verifier{} }, check: verifier.CheckSignature},
+		{name: "zero verifier", in: good, v: func(v *Config) { *v = Config{} }, check: verifier.CheckSignature},
 		{name: "tampered", in: tampered, check: verifier.CheckSignature},
 		{name: "alg none", in: edited(func(h, _ map[string]any) { h["alg"] = "none" }), check: verifier.CheckSignature},
 		{name: "HS256 with the public key as secret", in: edited(func(h, _ map[string]any) { h["alg"] = "HS256" }), check: verifier.CheckSignature},
 		{name: "alg missing", in: []byte(b64([]byte(`{"typ":"JWT"}`)) + "." + strings.Split(string(good), ".")[1] + ".AA"), check: verifier.CheckSignature},
-		{name: "ES384 not allowed by policy", in: good, v: func(v *Verifier) { v.Algorithms = []string{"EdDSA"} }, check: verifier.CheckSignature},
+		{name: "ES384 not allowed by policy", in: good, v: func(v *Config) { v.Algorithms = []string{"EdDSA"} }, check: verifier.CheckSignature},
 		{name: "crit header", in: edited(func(h, _ map[string]any) { h["crit"] = []string{"exp"} }), check: verifier.CheckFormat},
 		{name: "typ not JWT", in: edited(func(h, _ map[string]any) { h["typ"] = "at+jwt" }), check: verifier.CheckFormat},
 		{name: "embedded jwk is ignored", in: resign(t, good, other, func(h, _ map[string]any) {
@@ -234,23 +245,23 @@ func TestVerifyRejects(t *testing.T) {
 		{name: "contraindicated", in: edited(func(_, c map[string]any) { submod(c)["ear.status"] = "contraindicated" }), check: verifier.CheckStatus},
 		{name: "warning rejected by default", in: edited(func(_, c map[string]any) { submod(c)["ear.status"] = "warning" }), check: verifier.CheckStatus},
 		{name: "warning accepted by policy", in: edited(func(_, c map[string]any) { submod(c)["ear.status"] = "warning" }),
-			v: func(v *Verifier) { v.AcceptWarning = true }},
+			v: func(v *Config) { v.AcceptWarning = true }},
 		{name: "status none", in: edited(func(_, c map[string]any) { submod(c)["ear.status"] = "none" }), check: verifier.CheckStatus},
 		{name: "second submod contraindicated", in: edited(func(_, c map[string]any) {
 			c["submods"].(map[string]any)["gpu"] = map[string]any{"ear.status": "contraindicated"}
 		}), check: verifier.CheckStatus},
 		{name: "other profile", in: edited(func(_, c map[string]any) { c["eat_profile"] = "tag:github.com,2024:confidential-containers/Trustee" }), check: verifier.CheckFormat},
-		{name: "issuer required", in: good, v: func(v *Verifier) { v.Issuer = "https://other.example" }, check: verifier.CheckIssuer},
-		{name: "issuer matches", in: good, v: func(v *Verifier) { v.Issuer = "https://verifier.example" }},
-		{name: "key attestation match", in: withKeyAtt, v: func(v *Verifier) { v.Bindings = BindKey }},
-		{name: "key attestation mismatch", in: withKeyAtt, v: func(v *Verifier) { v.Bindings = BindKey },
+		{name: "issuer required", in: good, v: func(v *Config) { v.Issuer = "https://other.example" }, check: verifier.CheckIssuer},
+		{name: "issuer matches", in: good, v: func(v *Config) { v.Issuer = "https://verifier.example" }},
+		{name: "key attestation match", in: withKeyAtt, v: func(v *Config) { v.Bindings = BindKey }},
+		{name: "key attestation mismatch", in: withKeyAtt, v: func(v *Config) { v.Bindings = BindKey },
 			exp: func(e *verifier.Expected) { e.SPKI = append([]byte{0}, e.SPKI...) }, check: verifier.CheckKey},
-		{name: "key attestation mismatch, nonce fine", in: withKeyAtt, v: func(v *Verifier) { v.Bindings = BindKey | BindNonce },
+		{name: "key attestation mismatch, nonce fine", in: withKeyAtt, v: func(v *Config) { v.Bindings = BindKey | BindNonce },
 			exp: func(e *verifier.Expected) { e.SPKI = nil }, check: verifier.CheckKey},
-		{name: "key binding required, none present", in: good, v: func(v *Verifier) { v.Bindings = BindKey }, check: verifier.CheckKey},
+		{name: "key binding required, none present", in: good, v: func(v *Config) { v.Bindings = BindKey }, check: verifier.CheckKey},
 		{name: "key binding, nonce removed", in: resign(t, withKeyAtt, f.issKey, func(_, c map[string]any) { delete(c, "eat_nonce") }),
-			v: func(v *Verifier) { v.Bindings = BindKey }},
-		{name: "key binding, nonce of another connection", in: withKeyAtt, v: func(v *Verifier) { v.Bindings = BindKey },
+			v: func(v *Config) { v.Bindings = BindKey }},
+		{name: "key binding, nonce of another connection", in: withKeyAtt, v: func(v *Config) { v.Bindings = BindKey },
 			exp: func(e *verifier.Expected) { e.Challenge = challenge(3) }, check: verifier.CheckNonce},
 		{name: "duplicate claim", raw: true, in: func() []byte {
 			h := b64([]byte(`{"alg":"ES256"}`))
@@ -275,10 +286,11 @@ func TestVerifyRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v := f.verifier()
+			cfg := f.config()
 			if tt.v != nil {
-				tt.v(v)
+				tt.v(cfg)
 			}
+			v := mustNew(cfg)
 			exp := f.expected(ch)
 			if tt.exp != nil {
 				tt.exp(exp)
@@ -329,7 +341,7 @@ func TestIssuerKeysAndKid(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tok := f.token(t, ch, func(i *Issuer) { i.Key = tt.key; i.KeyID = tt.kid })
-			v := &Verifier{Keys: tt.keys}
+			v := mustNew(&Config{Keys: tt.keys})
 			res, err := v.Verify(context.Background(), wrap(t, tok), f.expected(ch))
 			wantCheck(t, res, err, tt.check)
 		})
@@ -351,7 +363,7 @@ func TestKeysFromJWKS(t *testing.T) {
 		t.Fatalf("keys %+v", keys)
 	}
 	tok := f.token(t, challenge(1), func(i *Issuer) { i.KeyID = "verifier-1" })
-	if _, err := (&Verifier{Keys: keys}).Verify(context.Background(), wrap(t, tok), f.expected(challenge(1))); err != nil {
+	if _, err := mustNew(&Config{Keys: keys}).Verify(context.Background(), wrap(t, tok), f.expected(challenge(1))); err != nil {
 		t.Errorf("JWKS key: %v", err)
 	}
 
@@ -503,7 +515,7 @@ func TestClaimConfusion(t *testing.T) {
 	tests := []struct {
 		name  string
 		in    []byte
-		v     func(*Verifier)
+		v     func(*Config)
 		check verifier.Check // 0: accepted
 		tier  verifier.Tier  // when accepted
 	}{
@@ -571,20 +583,21 @@ func TestClaimConfusion(t *testing.T) {
 		}), check: verifier.CheckStatus},
 		{name: "affirming status, warning claim, warnings accepted", in: edited(func(_, c map[string]any) {
 			submod(c)["ear.trustworthiness-vector"].(map[string]any)["executables"] = 33
-		}), v: func(v *Verifier) { v.AcceptWarning = true }, tier: verifier.TierWarning},
+		}), v: func(v *Config) { v.AcceptWarning = true }, tier: verifier.TierWarning},
 		{name: "affirming status, contraindicated claim", in: edited(func(_, c map[string]any) {
 			submod(c)["ear.trustworthiness-vector"].(map[string]any)["hardware"] = -128
-		}), v: func(v *Verifier) { v.AcceptWarning = true }, check: verifier.CheckStatus},
+		}), v: func(v *Config) { v.AcceptWarning = true }, check: verifier.CheckStatus},
 		{name: "affirming status, verifier-malfunction claim", in: edited(func(_, c map[string]any) {
 			submod(c)["ear.trustworthiness-vector"].(map[string]any)["configuration"] = -1
-		}), v: func(v *Verifier) { v.AcceptWarning = true }, check: verifier.CheckStatus},
+		}), v: func(v *Config) { v.AcceptWarning = true }, check: verifier.CheckStatus},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v := f.verifier()
+			cfg := f.config()
 			if tt.v != nil {
-				tt.v(v)
+				tt.v(cfg)
 			}
+			v := mustNew(cfg)
 			res, err := v.Verify(context.Background(), wrap(t, tt.in), f.expected(ch))
 			wantCheck(t, res, err, tt.check)
 			if tt.check == 0 && res.Status != tt.tier {
@@ -618,8 +631,9 @@ func TestIssuerStatusFollowsVector(t *testing.T) {
 	if !strings.Contains(string(raw), `"ear.status":"warning"`) {
 		t.Fatalf("issued %s", raw)
 	}
-	v := f.verifier()
-	v.AcceptWarning = true
+	cfg := f.config()
+	cfg.AcceptWarning = true
+	v := mustNew(cfg)
 	res, err := v.Verify(context.Background(), wrap(t, tok), f.expected(ch))
 	if err != nil || res.Status != verifier.TierWarning || res.Claims["submod.x.status"] != "warning" {
 		t.Fatalf("got %+v, %v", res, err)
@@ -633,4 +647,22 @@ func mustReplace(t *testing.T, s, old, new string) string {
 		t.Fatalf("test setup: %q not in %s", old, s)
 	}
 	return strings.Replace(s, old, new, 1)
+}
+
+func TestNewRejectsMalformed(t *testing.T) {
+	rsaLike := struct{}{}
+	for name, cfg := range map[string]*Config{
+		"key of another type":   {Keys: []TrustedKey{{Key: rsaLike}}},
+		"nil key":               {Keys: []TrustedKey{{ID: "k"}}},
+		"unsupported algorithm": {Algorithms: []string{"HS256"}},
+	} {
+		if _, err := New(cfg); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	// nil is the zero Config: valid, and it trusts nothing.
+	f := newFixture(t)
+	ch := challenge(1)
+	res, err := mustNew(nil).Verify(context.Background(), wrap(t, f.token(t, ch, nil)), f.expected(ch))
+	wantCheck(t, res, err, verifier.CheckSignature)
 }

@@ -38,7 +38,10 @@ func Example() {
 
 	// Relying party: trusts the issuer's key, checks the EAR is fresh,
 	// affirming, and carries this connection's challenge.
-	v := &ear.Verifier{Keys: []ear.TrustedKey{{Key: &issuerKey.PublicKey}}}
+	v, err := ear.New(&ear.Config{Keys: []ear.TrustedKey{{Key: &issuerKey.PublicKey}}})
+	if err != nil {
+		panic(err)
+	}
 	res, err := v.Verify(context.Background(), passport, &verifier.Expected{Challenge: ch})
 	if err != nil {
 		panic(err)

@@ -18,11 +18,12 @@ func FuzzVerifyJWT(f *testing.F) {
 	f.Add(fx.token(f, ch, func(i *Issuer) { i.KeyAttestation = true }))
 	f.Add([]byte(strings.SplitN(string(good), ".", 2)[0] + ".e30."))
 	f.Add([]byte("e30.e30.e30"))
-	v := fx.verifier()
-	v.Bindings = BindNonce | BindKey
+	cfg := fx.config()
+	cfg.Bindings = BindNonce | BindKey
+	v := mustNew(cfg)
 	exp := fx.expected(ch)
 	f.Fuzz(func(t *testing.T, tok []byte) {
-		res, err := v.VerifyJWT(tok, exp)
+		res, err := v.VerifyJWT(context.Background(), tok, exp)
 		if err != nil {
 			if res != nil {
 				t.Fatal("result with an error")
@@ -30,7 +31,7 @@ func FuzzVerifyJWT(f *testing.F) {
 			return
 		}
 		for i := range len(tok) {
-			if r, err := v.VerifyJWT(tok[:i], exp); err == nil || r != nil {
+			if r, err := v.VerifyJWT(context.Background(), tok[:i], exp); err == nil || r != nil {
 				t.Fatalf("strict prefix of %d bytes accepted", i)
 			}
 		}

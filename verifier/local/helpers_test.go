@@ -122,7 +122,11 @@ func rd64(t testing.TB, ch attester.Challenge) []byte {
 
 // earVerifier checks the service's EARs (passport model).
 func (e *env) earVerifier() *ear.Verifier {
-	return &ear.Verifier{Keys: []ear.TrustedKey{{ID: "local-test-key", Key: &e.earKey.PublicKey}}, Issuer: "local-test", Time: e.clk.Now}
+	v, err := ear.New(&ear.Config{Keys: []ear.TrustedKey{{ID: "local-test-key", Key: &e.earKey.PublicKey}}, Issuer: "local-test", Time: e.clk.Now})
+	if err != nil {
+		panic(err) // the configuration is this file's own
+	}
+	return v
 }
 
 // do sends one raw request to the service.

@@ -14,7 +14,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -162,20 +161,24 @@ func New(cfg Config) (*Client, error) {
 	}
 	c := &Client{cfg: cfg, base: u}
 	if len(cfg.EARKeys) > 0 {
-		c.ear = c.earVerifier(cfg.EARKeys)
+		ev, err := c.earVerifier(cfg.EARKeys)
+		if err != nil {
+			return nil, fmt.Errorf("veraison: EARKeys: %w", err)
+		}
+		c.ear = ev
 	}
 	return c, nil
 }
 
 // earVerifier is the one EAR check of this package (verifier/ear):
 // signature by keys, profile, eat_nonce, age and exp, and tier.
-func (c *Client) earVerifier(keys []expatear.TrustedKey) *expatear.Verifier {
-	return &expatear.Verifier{
-		Keys:          slices.Clone(keys),
+func (c *Client) earVerifier(keys []expatear.TrustedKey) (*expatear.Verifier, error) {
+	return expatear.New(&expatear.Config{
+		Keys:          keys,
 		AcceptWarning: c.cfg.AllowWarning,
 		MaxAge:        c.cfg.MaxEARAge,
 		Time:          c.cfg.Time,
-	}
+	})
 }
 
 // URL returns the service's base URL.
@@ -234,7 +237,7 @@ func (c *Client) Appraise(ctx context.Context, evidence, nonce []byte) (*Apprais
 	for attempt := 1; ; attempt++ {
 		raw, retryAfter, err := c.attempt(ctx, ctype, evidence, nonce)
 		if err == nil {
-			res, err := ev.VerifyJWT(raw, exp)
+			res, err := ev.VerifyJWT(ctx, raw, exp)
 			if err != nil {
 				return nil, err
 			}
@@ -475,7 +478,11 @@ func (c *Client) earChecker(ctx context.Context) (*expatear.Verifier, error) {
 	if err != nil {
 		return nil, verifier.Unavailable(false, err, "veraison: well-known")
 	}
-	c.ear = c.earVerifier(keys)
+	ev, err := c.earVerifier(keys)
+	if err != nil {
+		return nil, verifier.Unavailable(false, err, "veraison: well-known")
+	}
+	c.ear = ev
 	return c.ear, nil
 }
 

@@ -44,7 +44,10 @@ func TestLiveOverAttestedTLS(t *testing.T) {
 		}
 	})
 	t.Run("passport checked by verifier/ear", func(t *testing.T) {
-		ev := &ear.Verifier{Keys: liveKeys(t)}
+		ev, err := ear.New(&ear.Config{Keys: liveKeys(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
 		att, err := expattest.Connect(t, pk, &veraison.Passport{Evidence: l.a, Client: l.c}, ev)
 		if err != nil {
 			t.Fatalf("setup: %v", err)

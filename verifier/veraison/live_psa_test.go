@@ -258,7 +258,10 @@ func TestLivePSA(t *testing.T) {
 
 	t.Run("passport over attested TLS, checked by verifier/ear", func(t *testing.T) {
 		pk := expattest.NewPKI(t)
-		ev := &vear.Verifier{Keys: liveKeys(t)}
+		ev, err := vear.New(&vear.Config{Keys: liveKeys(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
 		att, err := expattest.Connect(t, pk, &veraison.Passport{Evidence: &psatest.Attester{Platform: l.p}, Client: l.c}, ev)
 		if err != nil {
 			t.Fatalf("setup: %v", err)
