@@ -42,6 +42,8 @@ type fileConfig struct {
 	} `json:"ear"`
 	SessionTTL              duration `json:"session_ttl"`
 	MaxSessions             int      `json:"max_sessions"`
+	MaxSessionsPerClient    int      `json:"max_sessions_per_client"`
+	MaxAppraisalsPerClient  int      `json:"max_concurrent_appraisals_per_client"`
 	MaxEvidenceSize         int      `json:"max_evidence_size"`
 	MaxConcurrentAppraisals int      `json:"max_concurrent_appraisals"`
 	AppraisalTimeout        duration `json:"appraisal_timeout"`
@@ -396,13 +398,15 @@ func build(c *fileConfig, l loader, httpClient *http.Client) (local.Config, erro
 		return local.Config{}, fmt.Errorf("ear.key: %w", err)
 	}
 	return local.Config{
-		Appraiser:               d,
-		Issuer:                  &ear.Issuer{Key: key, KeyID: c.EAR.KeyID, Name: c.EAR.Name, Validity: time.Duration(c.EAR.Validity)},
-		SessionTTL:              time.Duration(c.SessionTTL),
-		MaxSessions:             c.MaxSessions,
-		MaxEvidenceSize:         c.MaxEvidenceSize,
-		MaxConcurrentAppraisals: c.MaxConcurrentAppraisals,
-		AppraisalTimeout:        time.Duration(c.AppraisalTimeout),
+		Appraiser:                        d,
+		Issuer:                           &ear.Issuer{Key: key, KeyID: c.EAR.KeyID, Name: c.EAR.Name, Validity: time.Duration(c.EAR.Validity)},
+		SessionTTL:                       time.Duration(c.SessionTTL),
+		MaxSessions:                      c.MaxSessions,
+		MaxSessionsPerClient:             c.MaxSessionsPerClient,
+		MaxConcurrentAppraisalsPerClient: c.MaxAppraisalsPerClient,
+		MaxEvidenceSize:                  c.MaxEvidenceSize,
+		MaxConcurrentAppraisals:          c.MaxConcurrentAppraisals,
+		AppraisalTimeout:                 time.Duration(c.AppraisalTimeout),
 	}, nil
 }
 

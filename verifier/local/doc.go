@@ -69,10 +69,24 @@
 // Content-Length before reading and while reading: 413); query strings,
 // session ids and headers are parsed strictly (unknown or repeated query
 // parameters, non-canonical base64, malformed ids are refused). The
-// session table holds at most Config.MaxSessions live sessions (503 with
-// Retry-After when full); sessions expire Config.SessionTTL after
-// creation and are removed in creation order. At most
-// Config.MaxConcurrentAppraisals appraisals run at once, each bounded by
+// session table holds at most Config.MaxSessions live sessions; sessions
+// expire Config.SessionTTL after creation and are removed in creation
+// order.
+//
+// Per-client limits (a client is Config.ClientID, by default the remote
+// IP address; clients are not authenticated): a client holds at most
+// Config.MaxSessionsPerClient sessions, and one at its quota that opens
+// another evicts its own oldest session not being appraised, so that a
+// flood of empty POSTs from one client churns its own sessions and never
+// fills the table; a full table evicts the oldest such session of the
+// client holding the most. The checks run before any nonce or id is
+// minted; a request is refused only when no session can be evicted, every
+// one being appraised (429 for the client's own quota, 503 for the table,
+// with Retry-After). A submission is checked against its session (404,
+// 409) before its body is read. At most Config.MaxConcurrentAppraisals
+// appraisals run at once, of which one client's sessions get at most
+// Config.MaxConcurrentAppraisalsPerClient (half by default: its further
+// submissions wait for its own slots); each is bounded by
 // Config.AppraisalTimeout. Nothing fails open: every error path issues no
 // EAR, or a contraindicated one.
 //

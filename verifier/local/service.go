@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -38,8 +39,12 @@ const (
 // Defaults for the zero Config fields.
 const (
 	// DefaultSessionTTL is Veraison's session lifetime.
-	DefaultSessionTTL              = 150 * time.Second
-	DefaultMaxSessions             = 1024
+	DefaultSessionTTL  = 150 * time.Second
+	DefaultMaxSessions = 1024
+	// DefaultMaxSessionsPerClient bounds the live sessions of one client
+	// (Config.ClientID): a client at its quota that opens another session
+	// evicts its own oldest one, so that it cannot fill the table.
+	DefaultMaxSessionsPerClient    = 32
 	DefaultMaxEvidenceSize         = cmw.MaxSize
 	DefaultMaxConcurrentAppraisals = 8
 	DefaultAppraisalTimeout        = 30 * time.Second
@@ -70,7 +75,26 @@ type Config struct {
 	// DefaultSessionTTL.
 	SessionTTL time.Duration
 	// MaxSessions bounds the live sessions; 0 means DefaultMaxSessions.
+	// When the table is full, a new session evicts the oldest session,
+	// not being appraised, of the client holding the most sessions; only
+	// when every session is being appraised is the request refused (503).
 	MaxSessions int
+	// MaxSessionsPerClient bounds the live sessions of one client (see
+	// ClientID); 0 means DefaultMaxSessionsPerClient (at most
+	// MaxSessions). A client at its quota that opens a session evicts its
+	// own oldest session not being appraised (429 when all are).
+	MaxSessionsPerClient int
+	// MaxConcurrentAppraisalsPerClient bounds the running appraisals of
+	// one client's sessions; its further submissions wait for one of its
+	// own slots (within AppraisalTimeout) before competing for the
+	// MaxConcurrentAppraisals shared ones, so that one client cannot hold
+	// them all. 0 means half of MaxConcurrentAppraisals (at least one).
+	MaxConcurrentAppraisalsPerClient int
+	// ClientID names the client of a request for the per-client limits;
+	// nil means the remote IP address (r.RemoteAddr without the port). A
+	// service behind a proxy must derive it from what the proxy sets, or
+	// every relying party counts as one client.
+	ClientID func(r *http.Request) string
 	// MaxEvidenceSize bounds a submitted CMW in bytes; 0 means
 	// DefaultMaxEvidenceSize (65535, the cmw_attestation limit, which is
 	// also MaxEvidenceSizeLimit: it can only be lowered).
@@ -109,6 +133,15 @@ type Service struct {
 	mu       sync.Mutex
 	sessions map[string]*session
 	order    *list.List // of *session, by creation (= expiry) order
+	clients  map[string]*client
+}
+
+// client is one client's share of the session table.
+type client struct {
+	id         string
+	sessions   *list.List    // of *session, oldest first
+	appraisals int           // of its sessions, submitted and not finished
+	slots      chan struct{} // its share of the appraisal slots
 }
 
 var _ http.Handler = (*Service)(nil)
@@ -128,6 +161,8 @@ type session struct {
 	status string
 	result string
 	elem   *list.Element
+	client *client
+	celem  *list.Element // in client.sessions
 }
 
 // NewService checks cfg and returns a Service.
@@ -145,7 +180,8 @@ func NewService(cfg Config) (*Service, error) {
 		return nil, errors.New("local: Config.Appraiser is required")
 	}
 	if cfg.SessionTTL < 0 || cfg.MaxSessions < 0 || cfg.MaxEvidenceSize < 0 ||
-		cfg.MaxConcurrentAppraisals < 0 || cfg.AppraisalTimeout < 0 {
+		cfg.MaxConcurrentAppraisals < 0 || cfg.AppraisalTimeout < 0 ||
+		cfg.MaxSessionsPerClient < 0 || cfg.MaxConcurrentAppraisalsPerClient < 0 {
 		return nil, errors.New("local: negative limit in Config")
 	}
 	if cfg.SessionTTL == 0 {
@@ -162,6 +198,17 @@ func NewService(cfg Config) (*Service, error) {
 	}
 	if cfg.MaxConcurrentAppraisals == 0 {
 		cfg.MaxConcurrentAppraisals = DefaultMaxConcurrentAppraisals
+	}
+	if cfg.MaxSessionsPerClient == 0 {
+		cfg.MaxSessionsPerClient = DefaultMaxSessionsPerClient
+	}
+	cfg.MaxSessionsPerClient = min(cfg.MaxSessionsPerClient, cfg.MaxSessions)
+	if cfg.MaxConcurrentAppraisalsPerClient == 0 {
+		cfg.MaxConcurrentAppraisalsPerClient = max(1, cfg.MaxConcurrentAppraisals/2)
+	}
+	cfg.MaxConcurrentAppraisalsPerClient = min(cfg.MaxConcurrentAppraisalsPerClient, cfg.MaxConcurrentAppraisals)
+	if cfg.ClientID == nil {
+		cfg.ClientID = remoteIP
 	}
 	if cfg.AppraisalTimeout == 0 {
 		cfg.AppraisalTimeout = DefaultAppraisalTimeout
@@ -185,6 +232,7 @@ func NewService(cfg Config) (*Service, error) {
 		sem:       make(chan struct{}, cfg.MaxConcurrentAppraisals),
 		sessions:  map[string]*session{},
 		order:     list.New(),
+		clients:   map[string]*client{},
 	}
 	if s.issuer.Time == nil {
 		s.issuer.Time = cfg.Time
@@ -299,6 +347,74 @@ func (s *Service) removeLocked(sess *session) {
 		s.order.Remove(sess.elem)
 		sess.elem = nil
 	}
+	if c := sess.client; c != nil && sess.celem != nil {
+		c.sessions.Remove(sess.celem)
+		sess.celem = nil
+		s.dropIdleClientLocked(c)
+	}
+}
+
+// dropIdleClientLocked forgets a client with no session and no appraisal.
+func (s *Service) dropIdleClientLocked(c *client) {
+	if c.sessions.Len() == 0 && c.appraisals == 0 && s.clients[c.id] == c {
+		delete(s.clients, c.id)
+	}
+}
+
+// remoteIP is the default Config.ClientID.
+func remoteIP(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
+}
+
+// evictableLocked returns c's oldest session that is not being appraised.
+func evictableLocked(c *client) *session {
+	for e := c.sessions.Front(); e != nil; e = e.Next() {
+		if sess := e.Value.(*session); sess.status != statusProcessing {
+			return sess
+		}
+	}
+	return nil
+}
+
+// makeRoomLocked frees a slot for a new session of client id (purging
+// expired sessions first): at its quota, the client's own oldest session
+// not being appraised goes; with the table full, that of the client
+// holding the most sessions. It returns the HTTP status of a refusal (0
+// when there is room) and, for 503, the wait until the oldest expiry.
+func (s *Service) makeRoomLocked(id string, now time.Time) (int, time.Duration) {
+	s.purgeLocked(now)
+	if c := s.clients[id]; c != nil && c.sessions.Len() >= s.cfg.MaxSessionsPerClient {
+		victim := evictableLocked(c)
+		if victim == nil {
+			return http.StatusTooManyRequests, time.Second
+		}
+		s.removeLocked(victim)
+	}
+	if len(s.sessions) < s.cfg.MaxSessions {
+		return 0, 0
+	}
+	var heaviest *client
+	for _, c := range s.clients {
+		if (heaviest == nil || c.sessions.Len() > heaviest.sessions.Len()) && evictableLocked(c) != nil {
+			heaviest = c
+		}
+	}
+	if heaviest == nil {
+		wait := time.Second
+		if e := s.order.Front(); e != nil {
+			wait = max(e.Value.(*session).expiry.Sub(now), time.Second)
+		}
+		return http.StatusServiceUnavailable, wait
+	}
+	s.removeLocked(evictableLocked(heaviest))
+	return 0, 0
+}
+
+func retryAfter(w http.ResponseWriter, d time.Duration) {
+	w.Header().Set("Retry-After", fmt.Sprint(int64((d+time.Second-1)/time.Second)))
 }
 
 // lookupLocked returns the live session id.
@@ -359,6 +475,17 @@ func (s *Service) newSession(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	// Cheap refusal before minting anything: a client whose sessions are
+	// all being appraised, or a table of sessions all being appraised.
+	cid := s.cfg.ClientID(r)
+	now := s.cfg.Time()
+	s.mu.Lock()
+	code, wait := s.makeRoomLocked(cid, now)
+	s.mu.Unlock()
+	if code != 0 {
+		s.refuseSession(w, code, wait)
+		return
+	}
 	nonce := q.nonce
 	if nonce == nil {
 		nonce = make([]byte, q.size)
@@ -375,18 +502,13 @@ func (s *Service) newSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	now := s.cfg.Time()
 	sess := &session{id: id, nonce: nonce, expiry: now.Add(s.cfg.SessionTTL), status: statusWaiting}
 	s.mu.Lock()
-	s.purgeLocked(now)
-	if len(s.sessions) >= s.cfg.MaxSessions {
-		wait := time.Second
-		if e := s.order.Front(); e != nil {
-			wait = max(e.Value.(*session).expiry.Sub(now), time.Second)
-		}
+	// Again under the same lock as the insertion: concurrent requests of
+	// one client must not exceed its quota together.
+	if code, wait := s.makeRoomLocked(cid, now); code != 0 {
 		s.mu.Unlock()
-		w.Header().Set("Retry-After", fmt.Sprint(int64((wait+time.Second-1)/time.Second)))
-		problem(w, http.StatusServiceUnavailable, "too many sessions")
+		s.refuseSession(w, code, wait)
 		return
 	}
 	if _, dup := s.sessions[id]; dup { // 122 random bits: never in practice
@@ -394,14 +516,29 @@ func (s *Service) newSession(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusInternalServerError, "session id collision")
 		return
 	}
+	c := s.clients[cid]
+	if c == nil {
+		c = &client{id: cid, sessions: list.New(), slots: make(chan struct{}, s.cfg.MaxConcurrentAppraisalsPerClient)}
+		s.clients[cid] = c
+	}
 	s.sessions[id] = sess
 	sess.elem = s.order.PushBack(sess)
+	sess.client, sess.celem = c, c.sessions.PushBack(sess)
 	body := s.sessionJSONLocked(sess)
 	s.mu.Unlock()
 
 	s.cfg.Logger.Debug("local: new session", "id", id, "nonce_len", len(nonce))
 	w.Header().Set("Location", "session/"+id)
 	writeSession(w, http.StatusCreated, body)
+}
+
+func (s *Service) refuseSession(w http.ResponseWriter, code int, wait time.Duration) {
+	retryAfter(w, wait)
+	if code == http.StatusTooManyRequests {
+		problem(w, code, "too many sessions of this client being appraised")
+		return
+	}
+	problem(w, code, "too many sessions")
 }
 
 func (s *Service) getSession(w http.ResponseWriter, r *http.Request, id string) {
@@ -458,6 +595,14 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request, id string) {
 		problem(w, http.StatusUnsupportedMediaType, err.Error())
 		return
 	}
+	// Cheap refusals before the body is read or anything decoded.
+	s.mu.Lock()
+	code, msg := s.admitLocked(id, s.cfg.Time(), false)
+	s.mu.Unlock()
+	if code != 0 {
+		problem(w, code, msg)
+		return
+	}
 	body, code, err := readBody(w, r, s.cfg.MaxEvidenceSize)
 	if err != nil {
 		problem(w, code, err.Error())
@@ -474,25 +619,22 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request, id string) {
 
 	now := s.cfg.Time()
 	s.mu.Lock()
-	sess := s.lookupLocked(id, now)
-	if sess == nil {
+	if code, msg := s.admitLocked(id, now, true); code != 0 {
 		s.mu.Unlock()
-		problem(w, http.StatusNotFound, "no such session")
+		problem(w, code, msg)
 		return
 	}
-	if sess.status != statusWaiting {
-		st := sess.status
-		s.mu.Unlock()
-		problem(w, http.StatusConflict, "session is "+st+": it takes one submission")
-		return
-	}
-	sess.status = statusProcessing
+	sess := s.sessions[id]
 	nonce := sess.nonce
 	s.mu.Unlock()
 
-	token, rejection, err := s.appraise(r.Context(), body, dec, nonce, tech, now)
+	token, rejection, err := s.appraise(r.Context(), sess.client.slots, body, dec, nonce, tech, now)
 
 	s.mu.Lock()
+	sess.client.appraisals--
+	if sess.celem == nil {
+		s.dropIdleClientLocked(sess.client)
+	}
 	if err != nil {
 		sess.status = statusFailed
 	} else {
@@ -512,6 +654,24 @@ func (s *Service) submit(w http.ResponseWriter, r *http.Request, id string) {
 		s.cfg.Logger.Debug("local: evidence accepted", "id", id, "technology", tech)
 	}
 	writeSession(w, http.StatusOK, out)
+}
+
+// admitLocked checks that session id can take a submission now: it exists
+// (404) and waits for one (409). With start, the session becomes
+// "processing" (never evicted) and counts as its client's appraisal.
+func (s *Service) admitLocked(id string, now time.Time, start bool) (int, string) {
+	sess := s.lookupLocked(id, now)
+	if sess == nil {
+		return http.StatusNotFound, "no such session"
+	}
+	if sess.status != statusWaiting {
+		return http.StatusConflict, "session is " + sess.status + ": it takes one submission"
+	}
+	if start {
+		sess.status = statusProcessing
+		sess.client.appraisals++
+	}
+	return 0, ""
 }
 
 // screen decodes the CMW (once: a Dispatch Appraiser gets the decoded
@@ -555,9 +715,16 @@ func (s *Service) screen(body []byte, wantJSON bool) (*cmw.CMW, int, string, err
 // the CMW screen decoded). A rejection becomes a contraindicated EAR
 // (returned with the rejection); any other failure is err and issues
 // nothing.
-func (s *Service) appraise(ctx context.Context, body []byte, dec *cmw.CMW, nonce []byte, tech string, now time.Time) (token []byte, rejection, err error) {
+func (s *Service) appraise(ctx context.Context, clientSlots chan struct{}, body []byte, dec *cmw.CMW, nonce []byte, tech string, now time.Time) (token []byte, rejection, err error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.AppraisalTimeout)
 	defer cancel()
+	// The client's own share first, then a shared slot.
+	select {
+	case clientSlots <- struct{}{}:
+		defer func() { <-clientSlots }()
+	case <-ctx.Done():
+		return nil, nil, fmt.Errorf("local: waiting for this client's appraisal slot: %w", ctx.Err())
+	}
 	select {
 	case s.sem <- struct{}{}:
 		defer func() { <-s.sem }()
