@@ -57,6 +57,14 @@ type Config struct {
 	// meant.
 	PeerAttestationOnDemand bool
 
+	// AcceptedFormats and ProducedFormats are the CMW media types we
+	// accept from the peer (as relying party) and produce (as attester),
+	// stated in our SETUP frame for capability discovery (see formats.go).
+	// Nil means the Verifier's and the Attester's Formats method, if they
+	// have one; empty states nothing.
+	AcceptedFormats []string
+	ProducedFormats []string
+
 	// PeerIdentity decides how the peer's Exported Authenticator
 	// certificate is trusted. Its zero value requires the EA certificate to
 	// be the very certificate the peer presented, and crypto/tls verified,
@@ -300,6 +308,12 @@ func (c *Config) check() error {
 	}
 	if (c.ReattestBefore > 0 || c.ReattestEvery > 0) && c.Verifier == nil {
 		return errors.New("expat: Config.ReattestBefore and ReattestEvery require Config.Verifier")
+	}
+	if err := checkFormats("AcceptedFormats", c.AcceptedFormats); err != nil {
+		return err
+	}
+	if err := checkFormats("ProducedFormats", c.ProducedFormats); err != nil {
+		return err
 	}
 	switch c.Release {
 	case ReleaseToAny, ReleaseToAuthenticated:

@@ -84,9 +84,10 @@ type Conn struct {
 	latest       *Attestation
 	attestedCh   chan struct{} // closed at the next commit, when someone waits (Release)
 	expiry       *time.Timer   // ends the latest attestation at its ValidUntil
-	reattest     *time.Timer // the next scheduled re-attestation
-	peerQueued   int         // peer requests accepted and not yet answered
-	nextAnswer   time.Time   // earliest start of our next answer to the peer
+	reattest     *time.Timer   // the next scheduled re-attestation
+	peerAccepts  []string      // formats the peer accepts, from its SETUP
+	peerQueued   int           // peer requests accepted and not yet answered
+	nextAnswer   time.Time     // earliest start of our next answer to the peer
 	closed       bool
 	closeErr     error // why the connection ended
 	writeClosed  bool  // CloseWrite was called
@@ -253,6 +254,10 @@ func (c *Conn) startSetup(ctx context.Context) {
 	stop := context.AfterFunc(c.ctx, cancel)
 
 	payload := []byte{frameVersion}
+	if f := c.cfg.ourFormats(); !f.empty() {
+		fb := f.marshal()
+		payload = append([]byte{frameVersionFormats, byte(len(fb) >> 8), byte(len(fb))}, fb...)
+	}
 	var ex *exchange
 	if c.cfg.RequirePeerAttestation {
 		req, err := c.ep.NewRequest()
@@ -1097,10 +1102,10 @@ func (c *Conn) handleControl(typ byte, payload []byte) error {
 		if peerSetup {
 			return framingError("second SETUP")
 		}
-		if payload[0] != frameVersion {
-			return framingError(fmt.Sprintf("unsupported framing version %d", payload[0]))
+		req, err := c.peerSetupFormats(payload)
+		if err != nil {
+			return err
 		}
-		req := payload[1:]
 		if len(req) == 0 {
 			c.met(oblPeerSetup)
 			return nil
@@ -1135,6 +1140,47 @@ func (c *Conn) handleControl(typ byte, payload []byte) error {
 		return nil
 	}
 	return framingError(fmt.Sprintf("unexpected frame type 0x%02x", typ))
+}
+
+// peerSetupFormats reads the version and formats of the peer's SETUP,
+// fails the setup at once when no format is in common, and returns the
+// request that follows.
+func (c *Conn) peerSetupFormats(payload []byte) ([]byte, error) {
+	var f setupFormats
+	switch payload[0] {
+	case frameVersion:
+		return payload[1:], nil
+	case frameVersionFormats:
+		if len(payload) < 3 {
+			return nil, framingError("SETUP without its formats length")
+		}
+		n := int(payload[1])<<8 | int(payload[2])
+		if n > maxFormatsLength || len(payload) < 3+n {
+			return nil, framingError("SETUP formats longer than the frame or the limit")
+		}
+		var err error
+		if f, err = parseSetupFormats(payload[3 : 3+n]); err != nil {
+			return nil, err
+		}
+		payload = payload[3+n:]
+	default:
+		return nil, framingError(fmt.Sprintf("unsupported framing version %d", payload[0]))
+	}
+	ours := c.cfg.ourFormats()
+	if c.cfg.Attester != nil && len(payload) > 0 {
+		if err := matchFormats(ours.produces, f.accepts, true); err != nil {
+			return nil, err
+		}
+	}
+	if c.cfg.RequirePeerAttestation {
+		if err := matchFormats(f.produces, ours.accepts, false); err != nil {
+			return nil, err
+		}
+	}
+	c.mu.Lock()
+	c.peerAccepts = f.accepts
+	c.mu.Unlock()
+	return payload, nil
 }
 
 // acceptPeerRequest checks a request of the peer — its form, its type for
@@ -1180,6 +1226,11 @@ func (c *Conn) answerPeer(req *ea.Request, setup bool, delay time.Duration) {
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.setupTimeout())
 	defer cancel()
+	c.mu.Lock()
+	if accepted := c.peerAccepts; accepted != nil {
+		ctx = context.WithValue(ctx, acceptedKey{}, accepted)
+	}
+	c.mu.Unlock()
 	var auth []byte
 	err := c.mayRelease(ctx)
 	if err == nil {

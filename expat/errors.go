@@ -11,6 +11,7 @@ import (
 // TLS alerts used by this package (RFC 8446, Section 6).
 const (
 	alertIllegalParameter     tls.AlertError = 47
+	alertHandshakeFailure     tls.AlertError = 40
 	alertBadCertificate       tls.AlertError = 42
 	alertAccessDenied         tls.AlertError = 49
 	alertInternalError        tls.AlertError = 80

@@ -13,7 +13,11 @@ import (
 //
 //	frame = type (1 byte) | length (3 bytes, big endian) | payload (length bytes)
 //
-//	type 0x01 SETUP          payload = version (1 byte, 0x01) | [EA request]
+//	type 0x01 SETUP          payload = version (1 byte) | [formats] | [EA request]
+//	                         version 0x01: no formats; version 0x02:
+//	                         formats = length (2 bytes) | entries of
+//	                         role (1: 1 accepts, 2 produces) | length (1) |
+//	                         CMW media type (printable ASCII), see formats.go
 //	                         The first frame each side sends, exactly once.
 //	                         With a request (CertificateRequest from a server,
 //	                         ClientCertificateRequest from a client, RFC 9261
@@ -48,7 +52,8 @@ const (
 	frameClose         byte = 0x05
 	frameEnd           byte = 0x06
 
-	frameVersion = 0x01
+	frameVersion        = 0x01
+	frameVersionFormats = 0x02
 
 	frameHeaderLen = 4
 	// maxDataPayload is the largest DATA payload: a full frame fills one
@@ -70,7 +75,7 @@ func readFrameHeader(r io.Reader, hdr *[frameHeaderLen]byte, maxAuth int) (typ b
 	var limit int
 	switch typ {
 	case frameSetup:
-		limit = maxRequestPayload
+		limit = maxRequestPayload + 2 + maxFormatsLength
 	case frameRequest:
 		limit = maxRequestPayload - 1
 	case frameAuthenticator:

@@ -429,3 +429,11 @@ func (v *Verifier) VerifyRecord(ctx context.Context, rec cmw.Record, exp *verifi
 	}
 	return res, nil
 }
+
+// Formats returns the one format the Attester produces
+// (cmw.MediaTypeTestKit), for capability discovery (expat.Formats).
+func (a *Attester) Formats() []string { return []string{cmw.MediaTypeTestKit} }
+
+// Formats returns the one format the Verifier accepts
+// (cmw.MediaTypeTestKit), for capability discovery (expat.Formats).
+func (v *Verifier) Formats() []string { return []string{cmw.MediaTypeTestKit} }
