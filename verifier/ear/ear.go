@@ -428,6 +428,25 @@ func Nonce(exp *verifier.Expected) (string, error) {
 	return base64.RawURLEncoding.EncodeToString(v), nil
 }
 
+// ExpectedForNonce returns the Expected, at now, whose EAR nonce value is
+// nonce: a 64-byte nonce is the ReportData, a 32-byte one the
+// QualifyingData (what the background-check sessions of verifier/local
+// and Veraison carry). Other sizes are an error.
+func ExpectedForNonce(nonce []byte, now time.Time) (*verifier.Expected, error) {
+	exp := &verifier.Expected{Now: now}
+	switch len(nonce) {
+	case 64:
+		rd := [64]byte(nonce)
+		exp.ReportData = &rd
+	case 32:
+		qd := [32]byte(nonce)
+		exp.QualifyingData = &qd
+	default:
+		return nil, fmt.Errorf("ear: nonce of %d bytes, want 64 or 32", len(nonce))
+	}
+	return exp, nil
+}
+
 // nonceValue is the value an EAR's eat_nonce must carry for exp.
 func nonceValue(exp *verifier.Expected) ([]byte, error) {
 	if exp.ReportData == nil && exp.QualifyingData != nil {

@@ -731,16 +731,9 @@ func (s *Service) appraise(ctx context.Context, clientSlots chan struct{}, body 
 	case <-ctx.Done():
 		return nil, nil, fmt.Errorf("local: waiting for an appraisal slot: %w", ctx.Err())
 	}
-	exp := &verifier.Expected{Now: now}
-	switch len(nonce) {
-	case 64:
-		rd := [64]byte(nonce)
-		exp.ReportData = &rd
-	case 32:
-		qd := [32]byte(nonce)
-		exp.QualifyingData = &qd
-	default: // parseNewSessionQuery admits only 32 and 64
-		return nil, nil, fmt.Errorf("local: session nonce of %d bytes", len(nonce))
+	exp, err := ear.ExpectedForNonce(nonce, now) // parseNewSessionQuery admits only 64 and 32 bytes
+	if err != nil {
+		return nil, nil, fmt.Errorf("local: %w", err)
 	}
 	ra := &rejectionAppraiser{inner: s.appraiser, technology: tech}
 	if s.dispatch != nil {

@@ -205,16 +205,9 @@ type Appraisal struct {
 // *verifier.UnavailableError. A bad signature, a wrong nonce, a stale EAR
 // or a rejecting tier is a *verifier.RejectedError.
 func (c *Client) Appraise(ctx context.Context, evidence, nonce []byte) (*Appraisal, error) {
-	exp := &verifier.Expected{Now: c.cfg.Time()}
-	switch len(nonce) {
-	case 64:
-		rd := [64]byte(nonce)
-		exp.ReportData = &rd
-	case 32:
-		qd := [32]byte(nonce)
-		exp.QualifyingData = &qd
-	default:
-		return nil, fmt.Errorf("veraison: nonce of %d bytes, want 64 or 32", len(nonce))
+	exp, err := expatear.ExpectedForNonce(nonce, c.cfg.Time())
+	if err != nil {
+		return nil, fmt.Errorf("veraison: %w", err)
 	}
 	dec, err := cmw.Decode(evidence, nil)
 	if err != nil {

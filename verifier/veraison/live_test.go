@@ -77,21 +77,6 @@ func liveKeys(t testing.TB) []expatear.TrustedKey {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kid, _ := k.KeyID()
-	return []expatear.TrustedKey{{ID: kid, Key: liveKey(t)}}
-}
-
-// liveKey reads the public part of the service's EAR signing key.
-func liveKey(t testing.TB) crypto.PublicKey {
-	t.Helper()
-	b, err := os.ReadFile(liveEnv(t, "EXPAT_VERAISON_EAR_JWK"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := jwk.ParseKey(b)
-	if err != nil {
-		t.Fatal(err)
-	}
 	pk, err := k.PublicKey()
 	if err != nil {
 		t.Fatal(err)
@@ -100,8 +85,12 @@ func liveKey(t testing.TB) crypto.PublicKey {
 	if err := jwk.Export(pk, &pub); err != nil {
 		t.Fatal(err)
 	}
-	return pub
+	kid, _ := k.KeyID()
+	return []expatear.TrustedKey{{ID: kid, Key: pub}}
 }
+
+// liveKey is the public part of the service's EAR signing key.
+func liveKey(t testing.TB) crypto.PublicKey { return liveKeys(t)[0].Key }
 
 // provision registers p's CPAK (trust anchor) and its platform and realm
 // reference values with the live Veraison, as unsigned CoRIMs.
