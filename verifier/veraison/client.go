@@ -205,17 +205,32 @@ type Appraisal struct {
 // *verifier.UnavailableError. A bad signature, a wrong nonce, a stale EAR
 // or a rejecting tier is a *verifier.RejectedError.
 func (c *Client) Appraise(ctx context.Context, evidence, nonce []byte) (*Appraisal, error) {
+	dec, _, err := decodeRecord(evidence)
+	if err != nil {
+		return nil, err
+	}
+	return c.appraise(ctx, dec, evidence, nonce)
+}
+
+// decodeRecord is this package's one decode of a CMW: package cmw's, and a
+// record (Veraison v0.0.2501 accepts no collections).
+func decodeRecord(b []byte) (*cmw.CMW, cmw.Record, error) {
+	dec, err := cmw.Decode(b, nil)
+	if err != nil {
+		return nil, cmw.Record{}, verifier.Reject(verifier.CheckFormat, err, "veraison: CMW")
+	}
+	rec, ok := dec.Record()
+	if !ok {
+		return nil, cmw.Record{}, verifier.Reject(verifier.CheckFormat, nil, "veraison: CMW collections are not supported by Veraison")
+	}
+	return dec, rec, nil
+}
+
+// appraise is Appraise for evidence already decoded as dec.
+func (c *Client) appraise(ctx context.Context, dec *cmw.CMW, evidence, nonce []byte) (*Appraisal, error) {
 	exp, err := expatear.ExpectedForNonce(nonce, c.cfg.Time())
 	if err != nil {
 		return nil, fmt.Errorf("veraison: %w", err)
-	}
-	dec, err := cmw.Decode(evidence, nil)
-	if err != nil {
-		return nil, verifier.Reject(verifier.CheckFormat, err, "veraison: evidence CMW")
-	}
-	if dec.IsCollection() {
-		// Veraison v0.0.2501 accepts CMW records only.
-		return nil, verifier.Reject(verifier.CheckFormat, nil, "veraison: CMW collections are not supported by Veraison")
 	}
 	ctype := mediaTypeCMWCBOR
 	if dec.Format().IsJSON() {

@@ -40,13 +40,9 @@ func (v *Verifier) Verify(ctx context.Context, b []byte, exp *verifier.Expected)
 	if err != nil {
 		return nil, fmt.Errorf("veraison: %w", err)
 	}
-	dec, err := cmw.Decode(b, nil)
+	dec, rec, err := decodeRecord(b)
 	if err != nil {
-		return nil, verifier.Reject(verifier.CheckFormat, err, "veraison: CMW")
-	}
-	rec, ok := dec.Record()
-	if !ok {
-		return nil, verifier.Reject(verifier.CheckFormat, nil, "veraison: CMW collections are not supported by Veraison")
+		return nil, err
 	}
 	if cmw.EqualMediaTypes(rec.MediaType, cmw.MediaTypeEAR) {
 		ev, err := v.c.earChecker(ctx)
@@ -60,7 +56,7 @@ func (v *Verifier) Verify(ctx context.Context, b []byte, exp *verifier.Expected)
 		v.c.adopt(res, verifier.Passport)
 		return res, nil
 	}
-	a, err := v.c.Appraise(ctx, b, rd[:])
+	a, err := v.c.appraise(ctx, dec, b, rd[:])
 	if err != nil {
 		return nil, err
 	}
