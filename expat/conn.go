@@ -1146,25 +1146,9 @@ func (c *Conn) handleControl(typ byte, payload []byte) error {
 // fails the setup at once when no format is in common, and returns the
 // request that follows.
 func (c *Conn) peerSetupFormats(payload []byte) ([]byte, error) {
-	var f setupFormats
-	switch payload[0] {
-	case frameVersion:
-		return payload[1:], nil
-	case frameVersionFormats:
-		if len(payload) < 3 {
-			return nil, framingError("SETUP without its formats length")
-		}
-		n := int(payload[1])<<8 | int(payload[2])
-		if n > maxFormatsLength || len(payload) < 3+n {
-			return nil, framingError("SETUP formats longer than the frame or the limit")
-		}
-		var err error
-		if f, err = parseSetupFormats(payload[3 : 3+n]); err != nil {
-			return nil, err
-		}
-		payload = payload[3+n:]
-	default:
-		return nil, framingError(fmt.Sprintf("unsupported framing version %d", payload[0]))
+	f, payload, err := parseSetup(payload)
+	if err != nil {
+		return nil, err
 	}
 	ours := c.cfg.ourFormats()
 	if c.cfg.Attester != nil && len(payload) > 0 {

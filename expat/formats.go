@@ -137,6 +137,28 @@ func (f setupFormats) marshal() []byte {
 	return out
 }
 
+// parseSetup splits a SETUP payload into its formats and its request.
+func parseSetup(payload []byte) (setupFormats, []byte, error) {
+	switch payload[0] {
+	case frameVersion:
+		return setupFormats{}, payload[1:], nil
+	case frameVersionFormats:
+		if len(payload) < 3 {
+			return setupFormats{}, nil, framingError("SETUP without its formats length")
+		}
+		n := int(payload[1])<<8 | int(payload[2])
+		if n > maxFormatsLength || len(payload) < 3+n {
+			return setupFormats{}, nil, framingError("SETUP formats longer than the frame or the limit")
+		}
+		f, err := parseSetupFormats(payload[3 : 3+n])
+		if err != nil {
+			return setupFormats{}, nil, err
+		}
+		return f, payload[3+n:], nil
+	}
+	return setupFormats{}, nil, framingError(fmt.Sprintf("unsupported framing version %d", payload[0]))
+}
+
 // parseSetupFormats parses the format lists of a peer's SETUP.
 func parseSetupFormats(data []byte) (setupFormats, error) {
 	var f setupFormats

@@ -92,11 +92,11 @@ func (p *rawPeer) expect(typ byte) []byte {
 // setupRequest reads the victim's SETUP frame and returns its request.
 func (p *rawPeer) setupRequest() *ea.Request {
 	p.t.Helper()
-	b := p.expect(frameSetup)
-	if len(b) < 2 {
-		p.t.Fatalf("raw peer: SETUP without request")
+	_, reqMsg, err := parseSetup(p.expect(frameSetup))
+	if err != nil || len(reqMsg) == 0 {
+		p.t.Fatalf("raw peer: SETUP without request (%v)", err)
 	}
-	req, err := ea.ParseRequest(b[1:])
+	req, err := ea.ParseRequest(reqMsg)
 	if err != nil {
 		p.t.Fatal(err)
 	}
