@@ -240,3 +240,45 @@ func TestDispatchHandsOnDecodedRecords(t *testing.T) {
 		t.Fatalf("Decode of a bad CMW: %v", err)
 	}
 }
+
+// tierVerifier accepts any record of its media type with a fixed tier.
+type tierVerifier struct{ tier verifier.Tier }
+
+func (v tierVerifier) Verify(_ context.Context, b []byte, _ *verifier.Expected) (*verifier.Result, error) {
+	return &verifier.Result{Model: verifier.BackgroundCheck, Technology: v.tier.String(), Status: v.tier}, nil
+}
+
+// A collection's Status is the WorstTier of its items, for every pair of
+// tiers (affirming < warning < none < contraindicated).
+func TestDispatchMergeEveryPair(t *testing.T) {
+	tiers := []verifier.Tier{verifier.TierAffirming, verifier.TierWarning, verifier.TierNone, verifier.TierContraindicated}
+	d := &verifier.Dispatch{Verifiers: map[string]verifier.Verifier{}, AllowCollections: true}
+	mt := func(i int) string { return "application/vnd.example.tier-" + tiers[i].String() }
+	for i, tr := range tiers {
+		d.Verifiers[mt(i)] = tierVerifier{tr}
+	}
+	rank := map[verifier.Tier]int{verifier.TierAffirming: 0, verifier.TierWarning: 1, verifier.TierNone: 2, verifier.TierContraindicated: 3}
+	for i := range tiers {
+		for j := range tiers {
+			col, _ := cmw.NewCollection("tag:example.com,2026:pair")
+			for n, k := range []int{i, j} {
+				r, _ := cmw.NewRecord(mt(k), []byte{byte(n)}, cmw.Evidence)
+				if err := col.Add(cmw.TextLabel([]string{"a", "b"}[n]), r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b, err := col.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := d.Verify(context.Background(), b, &verifier.Expected{Challenge: ch(1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := tiers[max(rank[tiers[i]], rank[tiers[j]])]
+			if res.Status != want {
+				t.Errorf("items %v and %v merged to %v, want %v", tiers[i], tiers[j], res.Status, want)
+			}
+		}
+	}
+}

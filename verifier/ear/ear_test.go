@@ -666,3 +666,33 @@ func TestNewRejectsMalformed(t *testing.T) {
 	res, err := mustNew(nil).Verify(context.Background(), wrap(t, f.token(t, ch, nil)), f.expected(ch))
 	wantCheck(t, res, err, verifier.CheckSignature)
 }
+
+// An EAR's Status is the WorstTier of its submodules, for every pair of
+// tiers; only an affirming or (with AcceptWarning) warning result is
+// accepted.
+func TestSubmodMergeEveryPair(t *testing.T) {
+	f := newFixture(t)
+	ch := challenge(1)
+	good := f.token(t, ch, nil)
+	tiers := []verifier.Tier{verifier.TierAffirming, verifier.TierWarning, verifier.TierNone, verifier.TierContraindicated}
+	cfg := f.config()
+	cfg.AcceptWarning = true
+	v := mustNew(cfg)
+	for i, a := range tiers {
+		for j, b := range tiers {
+			tok := resign(t, good, f.issKey, func(_, c map[string]any) {
+				submod(c)["ear.status"] = a.String()
+				c["submods"].(map[string]any)["zz-second"] = map[string]any{"ear.status": b.String()}
+			})
+			res, err := v.Verify(context.Background(), wrap(t, tok), f.expected(ch))
+			want := tiers[max(i, j)]
+			if want != verifier.TierAffirming && want != verifier.TierWarning {
+				wantCheck(t, res, err, verifier.CheckStatus)
+				continue
+			}
+			if err != nil || res.Status != want {
+				t.Errorf("submods %v and %v: got %v, %v; want %v", a, b, res, err, want)
+			}
+		}
+	}
+}

@@ -158,3 +158,20 @@ func TestThrottledKDSFailureCached(t *testing.T) {
 		t.Fatalf("5 reports against a throttled KDS: %d requests, want 1", n)
 	}
 }
+
+// The zero Config (and nil: AMD's roots, no measurement) rejects a genuine
+// report; trusted roots with a forgotten measurement policy reject it too.
+func TestZeroConfigRejects(t *testing.T) {
+	p := sevsnptest.NewPlatform(t)
+	ch := sevsnptest.RandomChallenge(t)
+	rec := p.Attest(t, ch, nil, nil)
+	exp := &verifier.Expected{Challenge: ch}
+	for _, cfg := range []*sevsnp.Config{nil, {}} {
+		_, err := mustNew(t, cfg).Verify(context.Background(), rec, exp)
+		checktest.Rejected(t, err, verifier.CheckMeasurement) // no measurement is allowed, checked before the chain
+	}
+	_, err := mustNew(t, &sevsnp.Config{Policy: sevsnp.Policy{Measurements: [][]byte{sevsnptest.Measurement()}}}).Verify(context.Background(), rec, exp)
+	checktest.Rejected(t, err, verifier.CheckChain) // AMD's roots do not trust the test keys
+	_, err = mustNew(t, &sevsnp.Config{Roots: p.Roots()}).Verify(context.Background(), rec, exp)
+	checktest.Rejected(t, err, verifier.CheckMeasurement)
+}

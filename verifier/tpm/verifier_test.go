@@ -421,3 +421,36 @@ func TestSwtpmEndToEnd(t *testing.T) {
 	_, err = pinned(t, f, nil).Verify(context.Background(), ev, expected("other", f.key))
 	checktest.Rejected(t, err, verifier.CheckChallenge)
 }
+
+// The zero Config (and nil) rejects a genuine quote; a trusted AK with a
+// forgotten PCR policy is a rejection, never a quiet warning.
+func TestZeroConfigRejects(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	exp := expected("zero", f.key)
+	ev, err := f.att.Attest(ctx, exp.Challenge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cfg := range []*vtpm.Config{nil, {}} {
+		v, err := vtpm.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := v.Verify(ctx, ev, exp)
+		checktest.Rejected(t, err, verifier.CheckAK)
+		if res != nil {
+			t.Fatal("result with an error")
+		}
+	}
+	ak, _ := vtpm.ParseAKPublic(f.att.AKPublic())
+	v, err := vtpm.New(&vtpm.Config{TrustedAKs: []crypto.PublicKey{ak}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = v.Verify(ctx, ev, exp)
+	checktest.Rejected(t, err, verifier.CheckPCR)
+	if _, err := vtpm.New(&vtpm.Config{AcceptAnyPCRs: true, PCRPolicy: map[int][][]byte{7: {make([]byte, 32)}}}); err == nil {
+		t.Error("AcceptAnyPCRs with a PCRPolicy accepted")
+	}
+}

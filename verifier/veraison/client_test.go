@@ -442,3 +442,28 @@ func TestRefusesRedirects(t *testing.T) {
 		})
 	}
 }
+
+// The Status of a Veraison result is the WorstTier of its submodules, for
+// every pair of tiers; only affirming or (AllowWarning) warning is accepted.
+func TestSubmodMergeEveryPair(t *testing.T) {
+	tiers := []ear.TrustTier{ear.TrustTierAffirming, ear.TrustTierWarning, ear.TrustTierNone, ear.TrustTierContraindicated}
+	f := newFake(t)
+	srv := f.start(t)
+	v := newVerifier(t, veraison.Config{URL: srv.URL, EARKeys: keysOf(&f.key.PublicKey), AllowWarning: true, MaxAttempts: 1})
+	ch := challenge("pairs")
+	ev := evidence(t, ch)
+	for i, a := range tiers {
+		for j, b := range tiers {
+			f.status, f.realmStatus = a, &b
+			res, err := v.Verify(context.Background(), ev, &verifier.Expected{Challenge: ch})
+			want := verifier.Tier(tiers[max(i, j)])
+			if want != verifier.TierAffirming && want != verifier.TierWarning {
+				checktest.Rejected(t, err, verifier.CheckStatus)
+				continue
+			}
+			if err != nil || res.Status != want {
+				t.Errorf("submods %v and %v: got %v, %v; want %v", a, b, res, err, want)
+			}
+		}
+	}
+}

@@ -30,7 +30,9 @@ type fakeVeraison struct {
 	t       testing.TB
 	key     *ecdsa.PrivateKey // signs EARs
 	wkKey   crypto.PublicKey  // published at the well-known endpoint (default: key's)
-	status  ear.TrustTier     // status of every submodule
+	status  ear.TrustTier     // status of CCA_SSD_PLATFORM
+	// realmStatus, when set, is the status of CCA_REALM (else affirming).
+	realmStatus *ear.TrustTier
 	nonceFn func(n []byte) []byte
 	sessFn  func(n []byte) []byte // nonce echoed in the session JSON
 	iat     time.Time
@@ -94,6 +96,9 @@ func (f *fakeVeraison) ear(nonce []byte) string {
 	r.Submods["CCA_SSD_PLATFORM"].Status = &st
 	r.Submods["CCA_SSD_PLATFORM"].TrustVector = &tv
 	a := ear.TrustTierAffirming
+	if f.realmStatus != nil {
+		a = *f.realmStatus
+	}
 	r.Submods["CCA_REALM"] = &ear.Appraisal{Status: &a, TrustVector: &ear.TrustVector{InstanceIdentity: 2}}
 	n := base64.URLEncoding.EncodeToString(nonce)
 	if f.unpadded {
