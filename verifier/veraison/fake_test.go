@@ -27,15 +27,15 @@ import (
 // the client's transport, retry and result checks; the live tests
 // (integration_test.go) cover real appraisals.
 type fakeVeraison struct {
-	t       testing.TB
-	key     *ecdsa.PrivateKey // signs EARs
-	wkKey   crypto.PublicKey  // published at the well-known endpoint (default: key's)
-	status  ear.TrustTier     // status of CCA_SSD_PLATFORM
+	t      testing.TB
+	key    *ecdsa.PrivateKey // signs EARs
+	wkKey  crypto.PublicKey  // published at the well-known endpoint (default: key's)
+	status ear.TrustTier     // status of CCA_SSD_PLATFORM
 	// realmStatus, when set, is the status of CCA_REALM (else affirming).
 	realmStatus *ear.TrustTier
-	nonceFn func(n []byte) []byte
-	sessFn  func(n []byte) []byte // nonce echoed in the session JSON
-	iat     time.Time
+	nonceFn     func(n []byte) []byte
+	sessFn      func(n []byte) []byte // nonce echoed in the session JSON
+	iat         time.Time
 	// unpadded: eat_nonce in unpadded base64url (Veraison pads).
 	unpadded bool
 	// vector, when set, is the CCA_SSD_PLATFORM trust vector.
