@@ -1,0 +1,354 @@
+// Package policy reads appraisal policies that people write by hand: one
+// JSON document per policy (the format of docs/POLICY.md, with an annotated
+// example per technology in docs/policy/) that says which technology the peer
+// must attest with, which trust anchors and reference values apply, and
+// which RATS model is used, and builds the verifier.Verifier it describes
+// from the backends' own constructors (verifier/tpm, verifier/sevsnp,
+// verifier/tdx, verifier/cca, verifier/ear, verifier/veraison).
+//
+// Parse is the only loader: the expat command and library users read the
+// same format through it. It is strict: members are matched by their exact
+// name, unknown and duplicate members are errors, values must have their
+// member's JSON type, and every error is a *Error naming the offending
+// member by its JSON path ("$.tpm.pcrs[\"7\"][0]"). Any object may carry a
+// "comment" member (a string) for the human reader. What Parse accepts still
+// goes through the backend's New, which refuses inconsistent configurations
+// (for example an insecure opt-in together with reference values).
+//
+// Secure defaults: a policy must name its technology and model; reference
+// values are required unless the named INSECURE opt-in of the backend is
+// set ("accept_any_pcrs", "accept_any_measurement", ...); vendor roots (AMD,
+// Intel) are the trust anchors unless the policy replaces them; debug is
+// refused unless "allow_debug" is true.
+//
+// Not implemented: YAML, and reference values given as a CoRIM.
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"encoding/json"
+)
+
+// MaxSize bounds a policy document.
+const MaxSize = 1 << 20
+
+// Version is the policy format version that Parse reads.
+const Version = 1
+
+// Error is a policy that cannot be used, with the JSON path of the member
+// at fault ("$" for the document as a whole).
+type Error struct {
+	Path string
+	Err  error
+}
+
+func (e *Error) Error() string { return "policy: " + e.Path + ": " + e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Models (Policy.Model).
+const (
+	// ModelBackgroundCheck: the peer sends Evidence, which a local verifier
+	// of Policy.Technology, or Veraison (Policy.Veraison), appraises.
+	ModelBackgroundCheck = "background-check"
+	// ModelPassport: the peer sends an EAR, checked with Policy.EAR.
+	ModelPassport = "passport"
+)
+
+// Technologies (Policy.Technology).
+const (
+	TechTPM     = "tpm"
+	TechSEVSNP  = "sev-snp"
+	TechTDX     = "tdx"
+	TechCCA     = "cca"
+	TechTestKit = "test-kit"
+)
+
+// Policy is a parsed policy document. Its fields mirror the JSON members
+// (docs/POLICY.md describes each); byte strings are hex, keys and
+// certificates are PEM text or the name of a PEM file relative to the
+// policy file's directory (see Options.Dir).
+type Policy struct {
+	// Version must be 1.
+	Version int `json:"version"`
+	// Technology is "tpm", "sev-snp", "tdx", "cca" or "test-kit" (TEST
+	// ONLY). Required for the background-check model with a local
+	// verifier; optional (informational) otherwise.
+	Technology string `json:"technology"`
+	// Model is ModelBackgroundCheck or ModelPassport. Required.
+	Model string `json:"model"`
+	// Verifier, for the background-check model, is "local" (the default:
+	// the technology's section configures an in-process verifier) or
+	// "veraison" (the Veraison section configures the remote service).
+	Verifier string `json:"verifier,omitempty"`
+	// Attester optionally names the local attester of the process that
+	// uses this policy (the expat command's --attester values).
+	Attester string `json:"attester,omitempty"`
+
+	TPM      *TPM      `json:"tpm,omitempty"`
+	SEVSNP   *SEVSNP   `json:"sev_snp,omitempty"`
+	TDX      *TDX      `json:"tdx,omitempty"`
+	CCA      *CCA      `json:"cca,omitempty"`
+	EAR      *EAR      `json:"ear,omitempty"`
+	Veraison *Veraison `json:"veraison,omitempty"`
+	TestKit  *TestKit  `json:"test_kit,omitempty"`
+}
+
+// TPM configures verifier/tpm.
+type TPM struct {
+	// TrustedAKs are pinned attestation keys (PEM PUBLIC KEY or TPMT_PUBLIC
+	// hex).
+	TrustedAKs []string `json:"trusted_aks,omitempty"`
+	// AKRoots are enrollment CAs (PEM CERTIFICATE) whose AK certificates
+	// make an AK trusted.
+	AKRoots []string `json:"ak_roots,omitempty"`
+	// PCRBank is "sha256" (default), "sha1", "sha384" or "sha512".
+	PCRBank string `json:"pcr_bank,omitempty"`
+	// PCRs maps a PCR index ("0".."23") to its accepted values (hex).
+	PCRs map[string][]string `json:"pcrs,omitempty"`
+	// AcceptAnyPCRs is verifier/tpm's INSECURE opt-in.
+	AcceptAnyPCRs         bool `json:"accept_any_pcrs,omitempty"`
+	RequireKeyAttestation bool `json:"require_key_attestation,omitempty"`
+	RequireEventLog       bool `json:"require_event_log,omitempty"`
+}
+
+// SEVSNP configures verifier/sevsnp.
+type SEVSNP struct {
+	// Measurements are the accepted launch MEASUREMENTs (48 bytes, hex).
+	Measurements         []string `json:"measurements,omitempty"`
+	AcceptAnyMeasurement bool     `json:"accept_any_measurement,omitempty"`
+	// HostData is the required HOST_DATA (32 bytes, hex).
+	HostData string `json:"host_data,omitempty"`
+	// MinimumTCB is the minimum of the reported, committed and launch TCB.
+	MinimumTCB               *SNPTCB  `json:"minimum_tcb,omitempty"`
+	MinGuestSVN              uint32   `json:"min_guest_svn,omitempty"`
+	AllowDebug               bool     `json:"allow_debug,omitempty"`
+	AllowMigrationAgent      bool     `json:"allow_migration_agent,omitempty"`
+	AllowProvisionalFirmware bool     `json:"allow_provisional_firmware,omitempty"`
+	VMPLs                    []uint32 `json:"vmpls,omitempty"`
+	// ProductLine names the product of reports that do not ("Milan", ...).
+	ProductLine string `json:"product_line,omitempty"`
+	// Roots replaces AMD's roots: each entry a PEM bundle (ARK, ASK, ASVK)
+	// of one product line. Empty means AMD's published roots.
+	Roots []SNPRoot `json:"roots,omitempty"`
+}
+
+// SNPTCB is a SEV-SNP TCB minimum.
+type SNPTCB struct {
+	BootLoader uint8 `json:"bootloader,omitempty"`
+	TEE        uint8 `json:"tee,omitempty"`
+	SNP        uint8 `json:"snp,omitempty"`
+	Microcode  uint8 `json:"microcode,omitempty"`
+}
+
+// SNPRoot is a replacement AMD root for one product line.
+type SNPRoot struct {
+	ProductLine string `json:"product_line"`
+	ARK         string `json:"ark"`
+	ASK         string `json:"ask,omitempty"`
+	ASVK        string `json:"asvk,omitempty"`
+}
+
+// TDX configures verifier/tdx.
+type TDX struct {
+	// MRTD lists the accepted MRTDs (48 bytes, hex).
+	MRTD          []string `json:"mrtd,omitempty"`
+	AcceptAnyMRTD bool     `json:"accept_any_mrtd,omitempty"`
+	// RTMR lists, per register 0..3, accepted values (empty: any).
+	RTMR          [4][]string `json:"rtmr,omitempty"`
+	MRConfigID    string      `json:"mr_config_id,omitempty"`
+	MROwner       string      `json:"mr_owner,omitempty"`
+	MROwnerConfig string      `json:"mr_owner_config,omitempty"`
+	XFAM          string      `json:"xfam,omitempty"`
+	AllowDebug    bool        `json:"allow_debug,omitempty"`
+	// TCB statuses accepted besides UpToDate.
+	AllowSWHardeningNeeded   bool `json:"allow_sw_hardening_needed,omitempty"`
+	AllowConfigurationNeeded bool `json:"allow_configuration_needed,omitempty"`
+	AllowOutOfDate           bool `json:"allow_out_of_date,omitempty"`
+	// TrustedRoots replaces Intel's SGX root CA (PEM CERTIFICATE).
+	TrustedRoots []string `json:"trusted_roots,omitempty"`
+}
+
+// CCA configures verifier/cca.
+type CCA struct {
+	// CPAKs are the platform attestation keys trusted to sign platform
+	// tokens. Required.
+	CPAKs        []CPAK   `json:"cpaks"`
+	RIMs         []string `json:"rims,omitempty"`
+	AcceptAnyRIM bool     `json:"accept_any_rim,omitempty"`
+	// REMs are acceptable sets of the four REMs (hex).
+	REMs                  [][4]string   `json:"rems,omitempty"`
+	PersonalizationValues []string      `json:"personalization_values,omitempty"`
+	Software              []CCASoftware `json:"software,omitempty"`
+	AcceptAnySoftware     bool          `json:"accept_any_software,omitempty"`
+	PlatformConfigs       []string      `json:"platform_configs,omitempty"`
+	// AllowDebug also accepts the two platform debug lifecycle states.
+	AllowDebug bool `json:"allow_debug,omitempty"`
+}
+
+// CPAK is a trusted CCA platform attestation key.
+type CPAK struct {
+	Name             string `json:"name,omitempty"`
+	Key              string `json:"key"`
+	ImplementationID string `json:"implementation_id,omitempty"`
+	InstanceID       string `json:"instance_id,omitempty"`
+}
+
+// CCASoftware is a platform software reference value.
+type CCASoftware struct {
+	Type     string `json:"type"`
+	Value    string `json:"value"`
+	SignerID string `json:"signer_id,omitempty"`
+	Version  string `json:"version,omitempty"`
+}
+
+// EAR configures verifier/ear (the passport model).
+type EAR struct {
+	// Keys are the EAR signer keys (PEM PUBLIC KEY), or JWKS (a JWK Set
+	// file) names them.
+	Keys          []EARKey `json:"keys,omitempty"`
+	JWKS          string   `json:"jwks,omitempty"`
+	Issuer        string   `json:"issuer,omitempty"`
+	AcceptWarning bool     `json:"accept_warning,omitempty"`
+	// MaxAge is the oldest iat accepted (a Go duration, "5m").
+	MaxAge   string   `json:"max_age,omitempty"`
+	Profiles []string `json:"profiles,omitempty"`
+}
+
+// EARKey is an EAR signer key.
+type EARKey struct {
+	ID  string `json:"id,omitempty"`
+	Key string `json:"key"`
+}
+
+// Veraison configures verifier/veraison (background check by a remote
+// Veraison service).
+type Veraison struct {
+	URL string `json:"url"`
+	// Keys and JWKS are the service's EAR signing keys (as in EAR).
+	Keys         []EARKey `json:"keys,omitempty"`
+	JWKS         string   `json:"jwks,omitempty"`
+	AllowWarning bool     `json:"allow_warning,omitempty"`
+	// RequestTimeout bounds each request (a Go duration).
+	RequestTimeout string `json:"request_timeout,omitempty"`
+}
+
+// TestKit is the TEST-ONLY test kit's policy (the expat command builds its
+// verifier only when told it may use the test kit).
+type TestKit struct {
+	// TrustedKeys are the test kit signer keys (PEM PUBLIC KEY).
+	TrustedKeys []string `json:"trusted_keys"`
+	// Measurements maps a component name to its reference digest (hex).
+	Measurements map[string]string `json:"measurements,omitempty"`
+}
+
+// Parse reads a policy document strictly (see the package documentation)
+// and checks what can be checked without the backends: the version, the
+// technology and model and the sections they require, and that no other
+// section is present.
+func Parse(data []byte) (*Policy, error) {
+	if len(data) > MaxSize {
+		return nil, &Error{Path: "$", Err: fmt.Errorf("larger than %d bytes", MaxSize)}
+	}
+	if err := checkShape(data, reflect.TypeOf(Policy{})); err != nil {
+		return nil, err
+	}
+	// checkShape has matched every member to a field by its exact name
+	// (or is a "comment"), so the case-insensitive matching of
+	// encoding/json cannot pick another field.
+	var p Policy
+	if err := json.Unmarshal(data, &p); err != nil {
+		return nil, &Error{Path: "$", Err: err}
+	}
+	if err := p.check(); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+func (p *Policy) check() error {
+	if p.Version != Version {
+		return &Error{Path: "$.version", Err: fmt.Errorf("want %d, got %d", Version, p.Version)}
+	}
+	present := map[string]bool{
+		"tpm": p.TPM != nil, "sev_snp": p.SEVSNP != nil, "tdx": p.TDX != nil,
+		"cca": p.CCA != nil, "ear": p.EAR != nil, "veraison": p.Veraison != nil,
+		"test_kit": p.TestKit != nil,
+	}
+	want := ""
+	switch p.Technology {
+	case TechTPM:
+		want = "tpm"
+	case TechSEVSNP:
+		want = "sev_snp"
+	case TechTDX:
+		want = "tdx"
+	case TechCCA:
+		want = "cca"
+	case TechTestKit:
+		want = "test_kit"
+	case "":
+	default:
+		return &Error{Path: "$.technology", Err: fmt.Errorf("unknown technology %q (want tpm, sev-snp, tdx, cca or test-kit)", p.Technology)}
+	}
+	section := ""
+	switch p.Model {
+	case ModelBackgroundCheck:
+		switch p.Verifier {
+		case "", "local":
+			if want == "" {
+				return &Error{Path: "$.technology", Err: errors.New("required for the background-check model with a local verifier")}
+			}
+			section = want
+		case "veraison":
+			section = "veraison"
+		default:
+			return &Error{Path: "$.verifier", Err: fmt.Errorf("unknown verifier %q (want local or veraison)", p.Verifier)}
+		}
+	case ModelPassport:
+		if p.Verifier != "" {
+			return &Error{Path: "$.verifier", Err: errors.New("not used in the passport model (the ear section names the EAR signers)")}
+		}
+		section = "ear"
+	case "":
+		return &Error{Path: "$.model", Err: errors.New("required (background-check or passport)")}
+	default:
+		return &Error{Path: "$.model", Err: fmt.Errorf("unknown model %q (want background-check or passport)", p.Model)}
+	}
+	if !present[section] {
+		return &Error{Path: "$." + section, Err: fmt.Errorf("required by model %q", p.Model)}
+	}
+	for _, name := range []string{"tpm", "sev_snp", "tdx", "cca", "ear", "veraison", "test_kit"} {
+		if present[name] && name != section {
+			return &Error{Path: "$." + name, Err: fmt.Errorf("not used by this policy (model %q, section %q): remove it", p.Model, section)}
+		}
+	}
+	return nil
+}
+
+// Section returns the name of the section that configures the verifier
+// ("tpm", "sev_snp", "tdx", "cca", "ear", "veraison" or "test_kit").
+func (p *Policy) Section() string {
+	switch {
+	case p.Model == ModelPassport:
+		return "ear"
+	case p.Verifier == "veraison":
+		return "veraison"
+	}
+	return strings.ReplaceAll(p.Technology, "-", "_")
+}
+
+func duration(path, s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, &Error{Path: path, Err: fmt.Errorf("want a positive duration such as \"5m\", got %q", s)}
+	}
+	return d, nil
+}
