@@ -375,8 +375,12 @@ func (b builder) ear(s *EAR) (verifier.Verifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ear.Verifier{Keys: keys, Issuer: s.Issuer, AcceptWarning: s.AcceptWarning,
-		MaxAge: age, Profiles: s.Profiles, Time: b.opts.Time}, nil
+	v, err := ear.New(&ear.Config{Keys: keys, Issuer: s.Issuer, AcceptWarning: s.AcceptWarning,
+		MaxAge: age, Profiles: s.Profiles, Time: b.opts.Time})
+	if err != nil {
+		return nil, &Error{Path: at, Err: err}
+	}
+	return v, nil
 }
 
 func (b builder) veraison(s *Veraison) (verifier.Verifier, error) {
