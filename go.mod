@@ -10,6 +10,7 @@ require (
 	github.com/google/go-tpm v0.9.8
 	github.com/google/go-tpm-tools v0.4.10
 	github.com/lestrrat-go/jwx/v3 v3.0.8
+	github.com/quic-go/quic-go v0.65.0
 	github.com/veraison/ccatoken v1.3.1
 	github.com/veraison/cmw v0.2.0
 	github.com/veraison/corim v1.1.3-0.20250307044607-0bbdd6c78526

@@ -30,6 +30,7 @@ var demos = []struct {
 }{
 	{"http", runHTTP},
 	{"grpc", runGRPC},
+	{"quic", runQUIC},
 }
 
 func main() {

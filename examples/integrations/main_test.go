@@ -25,6 +25,10 @@ func TestRun(t *testing.T) {
 		"Watch -> SERVING",
 		"re-attested the server during the stream: #2 tpm2",
 		"Watch -> NOT_SERVING",
+		"connected (echo/1 over expat-quic/1/echo/1); server attestation #1 tpm2 affirming",
+		"stream -> echo hello, client attestation #1 tpm2 affirming",
+		"the server re-attested the client",
+		"re-attested the server: #2 tpm2",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())

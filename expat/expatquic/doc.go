@@ -1,0 +1,20 @@
+// Package expatquic carries attested TLS (package expat) over QUIC
+// (github.com/quic-go/quic-go): Dial and Listen return connections whose
+// required attestation has succeeded before any application stream is
+// opened or accepted, and either side re-attests the other at any time
+// (Conn.Attest).
+//
+// EA messages travel on a dedicated control stream, the first
+// bidirectional stream the client opens, in the frames of frame.go; the
+// exporter is the QUIC connection's TLS exporter (RFC 9001 uses TLS 1.3, so
+// RFC 9261 applies unchanged). A peer that opens an application stream
+// before we said READY, sends a malformed frame, or fails attestation
+// closes the connection with the application error code ErrorCodeBase +
+// the TLS alert; the other side reports it as a remote *expat.Error. 0-RTT
+// and datagrams are disabled (they would carry data before attestation),
+// and resumed sessions are refused (expat.ErrResumed).
+//
+// Attested connections announce themselves in ALPN: every application
+// protocol is prefixed with ALPNPrefix, so an ordinary QUIC peer fails the
+// handshake with no_application_protocol.
+package expatquic
