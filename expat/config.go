@@ -57,6 +57,20 @@ type Config struct {
 	// meant.
 	PeerAttestationOnDemand bool
 
+	// MinKeyBinding is the weakest tie between the peer's Exported
+	// Authenticator key and its attested environment that we accept
+	// (Result.KeyBinding): for example verifier.KeyCertified for a
+	// secret-provisioning server whose TLS key must be TPM-resident. The
+	// zero value, verifier.KeyByBinder, accepts any.
+	MinKeyBinding verifier.KeyBinding
+
+	// AllowedPlatforms, when not empty, pins the peer's machine: an
+	// attestation is accepted only if its Result.PlatformIDs include one
+	// of these identifiers (same Kind and Value), against diversion to
+	// another genuine machine. The rejection names the identifiers the
+	// peer presented.
+	AllowedPlatforms []verifier.PlatformID
+
 	// AcceptedFormats and ProducedFormats are the CMW media types we
 	// accept from the peer (as relying party) and produce (as attester),
 	// stated in our SETUP frame for capability discovery (see formats.go).

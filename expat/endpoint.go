@@ -356,6 +356,9 @@ func (e *Endpoint) verify(ctx context.Context, reqContext, auth []byte) (*Attest
 	if res == nil {
 		return nil, wrapErr("appraise", alertInternalError, errors.New("verifier returned no result and no error"))
 	}
+	if err := e.checkPolicy(res); err != nil {
+		return nil, wrapErr("appraise", alertBadCertificate, err)
+	}
 	verifiedAt := e.cfg.now()
 	validUntil := res.Expires
 	if m := e.cfg.MaxAttestationAge; m > 0 {
@@ -374,6 +377,29 @@ func (e *Endpoint) verify(ctx context.Context, reqContext, auth []byte) (*Attest
 		VerifiedAt: verifiedAt,
 		ValidUntil: validUntil,
 	}, nil
+}
+
+// checkPolicy applies the relying party's policy on what the Verifier
+// accepted: the key's tie to the environment and the machine.
+func (e *Endpoint) checkPolicy(res *verifier.Result) error {
+	if res.KeyBinding < e.cfg.MinKeyBinding {
+		return verifier.Reject(verifier.CheckKey, nil, "the authenticator's key is tied to the attested environment by %v, the policy requires at least %v", res.KeyBinding, e.cfg.MinKeyBinding)
+	}
+	if len(e.cfg.AllowedPlatforms) == 0 {
+		return nil
+	}
+	for _, id := range res.PlatformIDs {
+		for _, ok := range e.cfg.AllowedPlatforms {
+			if id.Equal(ok) {
+				return nil
+			}
+		}
+	}
+	ids := make([]string, len(res.PlatformIDs))
+	for i, id := range res.PlatformIDs {
+		ids[i] = id.String()
+	}
+	return verifier.Reject(verifier.CheckPlatform, nil, "platform %v is not one Config.AllowedPlatforms allows", ids)
 }
 
 // shareChain returns the handshake's parsed chain when chain is the same

@@ -2,12 +2,18 @@ package expat
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/attested-tls/go-expat/attester"
+	"github.com/attested-tls/go-expat/expat/expattest/testkit"
+	"github.com/attested-tls/go-expat/verifier"
+	"github.com/attested-tls/go-expat/verifier/ear"
 )
 
 // orderAttester records, at each call, whether its Conn had already
@@ -98,4 +104,65 @@ func TestReleasePolicy(t *testing.T) {
 	if _, err := Server(nil, &Config{Release: ReleaseToAttested}); err == nil {
 		t.Fatal("ReleaseToAttested without RequirePeerAttestation accepted")
 	}
+}
+
+// Key provenance and machine identity with the test kit and passports: a
+// nonce-bound passport or the test kit's Evidence does not meet a policy
+// requiring the key in a Verifier's result; a key-attested EAR does; a
+// pinned test-kit "platform" rejects another trusted one.
+func TestKeyBindingAndPlatformPolicy(t *testing.T) {
+	p := newPKI(t)
+	k, other := newKit(t), newKit(t)
+	vkey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	trusted := []ear.TrustedKey{{Key: &vkey.PublicKey}}
+	keyEAR := &ear.PassportAttester{Evidence: k.att, Issuer: &ear.Issuer{Appraiser: k.ver, Key: vkey, KeyAttestation: true},
+		SPKI: spki(t, &p.server), PublicKey: p.server.Leaf.PublicKey}
+	nonceEAR := &ear.PassportAttester{Evidence: k.att, Issuer: &ear.Issuer{Appraiser: k.ver, Key: vkey}}
+	bothKits := &Config{RequirePeerAttestation: true, Verifier: multiKit{k.ver, other.ver}}
+	kitID := func(kk *kit) verifier.PlatformID {
+		id, _ := testkitKeyID(kk)
+		return verifier.PlatformID{Kind: "test-kit.key-sha256", Value: id}
+	}
+	for _, tc := range []struct {
+		name   string
+		att    attester.Attester
+		client *Config
+		want   func(error) bool
+	}{
+		{"test kit Evidence meets KeyInEvidence", k.att, &Config{RequirePeerAttestation: true, Verifier: k.ver, MinKeyBinding: verifier.KeyInEvidence}, isNil},
+		{"test kit Evidence fails KeyInResult", k.att, &Config{RequirePeerAttestation: true, Verifier: k.ver, MinKeyBinding: verifier.KeyInResult}, rejectedCheck(verifier.CheckKey)},
+		{"nonce-bound EAR fails KeyInEvidence", nonceEAR, &Config{RequirePeerAttestation: true, Verifier: earVerifier(t, &ear.Config{Keys: trusted}), MinKeyBinding: verifier.KeyInEvidence}, rejectedCheck(verifier.CheckKey)},
+		{"key-attested EAR meets KeyInResult", keyEAR, &Config{RequirePeerAttestation: true, Verifier: earVerifier(t, &ear.Config{Keys: trusted, Bindings: ear.BindKey}), MinKeyBinding: verifier.KeyInResult}, isNil},
+		{"pinned platform", k.att, withPin(bothKits, kitID(k)), isNil},
+		{"another trusted platform", other.att, withPin(bothKits, kitID(k)), rejectedCheck(verifier.CheckPlatform)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, cli := tlsPair(t, p, tlsOpts{})
+			_, _, _, cerr := attestedPair(t, srv, cli, &Config{Attester: tc.att, Certificate: &p.server}, tc.client)
+			if !tc.want(cerr) {
+				t.Fatalf("got %v", cerr)
+			}
+		})
+	}
+}
+
+func isNil(err error) bool { return err == nil }
+
+func withPin(c *Config, ids ...verifier.PlatformID) *Config {
+	cc := *c
+	cc.AllowedPlatforms = ids
+	return &cc
+}
+
+func testkitKeyID(k *kit) ([]byte, error) { return testkit.KeyID(&k.key.PublicKey) }
+
+// multiKit trusts the keys of several test kits.
+type multiKit []*testkit.Verifier
+
+func (m multiKit) Verify(ctx context.Context, b []byte, exp *verifier.Expected) (*verifier.Result, error) {
+	v := &testkit.Verifier{}
+	for _, x := range m {
+		v.TrustedKeys = append(v.TrustedKeys, x.TrustedKeys...)
+	}
+	return v.Verify(ctx, b, exp)
 }

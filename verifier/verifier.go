@@ -12,8 +12,10 @@
 package verifier
 
 import (
+	"bytes"
 	"context"
 	"crypto"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -282,6 +284,16 @@ type Result struct {
 	AppraisedAt time.Time
 	// EAR is the signed Attestation Result (a JWT), when there is one.
 	EAR []byte
+	// KeyBinding says how the Exported Authenticator's key is tied to the
+	// attested environment (a relying party can require a minimum:
+	// expat.Config.MinKeyBinding).
+	KeyBinding KeyBinding
+	// PlatformIDs identify the attested machine, as its Evidence states
+	// them and the Verifier checked them (SEV-SNP CHIP_ID and reported
+	// TCB, TDX FMSPC and PCK key, TPM AK, CCA instance and implementation
+	// IDs); a relying party can pin or allow-list them
+	// (expat.Config.AllowedPlatforms).
+	PlatformIDs []PlatformID
 	// Expires, when not zero, is when this appraisal stops being good to
 	// rely on: an EAR's exp or the end of its accepted age, the next update
 	// of collateral or TCB information the appraisal used. Relying parties
@@ -366,6 +378,9 @@ const (
 	CheckAge
 	// CheckIssuer: a result's issuer is not the expected one.
 	CheckIssuer
+	// CheckPlatform: the attested machine is not one the relying party
+	// pinned or allows (Result.PlatformIDs).
+	CheckPlatform
 	numChecks
 )
 
@@ -375,6 +390,7 @@ var checkNames = [numChecks]string{
 	CheckEventLog: "eventlog", CheckTCB: "tcb", CheckDebug: "debug", CheckPolicy: "policy", CheckVMPL: "vmpl",
 	CheckLifecycle: "lifecycle", CheckConfig: "config", CheckPersonalization: "personalization",
 	CheckCollateral: "collateral", CheckStatus: "status", CheckAge: "age", CheckIssuer: "issuer",
+	CheckPlatform: "platform",
 }
 
 // String returns the check's name ("format", "signature", ...).
@@ -491,3 +507,56 @@ func (e *UnavailableError) Unwrap() error { return e.Err }
 
 // Is makes errors.Is(err, ErrUnavailable) true.
 func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
+
+// KeyBinding is how the Exported Authenticator's key is tied to the
+// attested environment, weakest first. Including the right connection
+// binder in Evidence does not by itself show that the key lives in the
+// attested environment (a relay holding the key could have had another
+// machine produce the Evidence): the stronger levels say who vouches for
+// the key.
+type KeyBinding uint8
+
+const (
+	// KeyByBinder: the appraisal shows only that what was appraised was
+	// produced for this connection's challenge (for example a passport
+	// bound by its nonce): the binder commits to the key, nothing more.
+	KeyByBinder KeyBinding = iota
+	// KeyInEvidence: the Evidence's own user data (REPORT_DATA,
+	// REPORTDATA, qualifyingData, realm challenge, nonce) names the key
+	// through AIK_pub_hash: the attested environment produced Evidence for
+	// this key, but its residence there is not proven.
+	KeyInEvidence
+	// KeyInResult: a Verifier attested the key itself (a key-attested
+	// EAR whose akpub is the key).
+	KeyInResult
+	// KeyCertified: the key is certified resident in the attested
+	// hardware (TPM2_Certify by a trusted, restricted AK of a key with
+	// fixedTPM): the strongest tie.
+	KeyCertified
+)
+
+var keyBindingNames = [...]string{"binder", "evidence", "result", "certified"}
+
+func (k KeyBinding) String() string {
+	if int(k) < len(keyBindingNames) {
+		return keyBindingNames[k]
+	}
+	return fmt.Sprintf("KeyBinding(%d)", uint8(k))
+}
+
+// PlatformID is one identifier of the attested platform. Kind names it
+// ("sev-snp.chip-id", "sev-snp.reported-tcb", "tdx.fmspc",
+// "tdx.pck-key-sha256", "tpm.ak-name", "cca.instance-id",
+// "cca.implementation-id", "test-kit.key-sha256"); Value is its bytes.
+type PlatformID struct {
+	Kind  string
+	Value []byte
+}
+
+// String is Kind=hex(Value).
+func (p PlatformID) String() string { return p.Kind + "=" + hex.EncodeToString(p.Value) }
+
+// Equal reports whether p and q are the same identifier.
+func (p PlatformID) Equal(q PlatformID) bool {
+	return p.Kind == q.Kind && bytes.Equal(p.Value, q.Value)
+}

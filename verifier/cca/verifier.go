@@ -228,6 +228,11 @@ func (v *Verifier) appraise(tok *wire.Token, want []byte, exp *verifier.Expected
 		Status:     verifier.TierAffirming,
 		Verifier:   v.cfg.Name,
 		Claims:     map[string]string{},
+		KeyBinding: verifier.KeyInEvidence, // the realm challenge covers AIK_pub_hash
+		PlatformIDs: []verifier.PlatformID{
+			{Kind: "cca.instance-id", Value: bytes.Clone(instID)},
+			{Kind: "cca.implementation-id", Value: bytes.Clone(implID)},
+		},
 	}
 
 	comps, err := p.GetSoftwareComponents()

@@ -368,6 +368,12 @@ func (v *Verifier) VerifyJWT(ctx context.Context, token []byte, exp *verifier.Ex
 	if c.exp != nil && c.exp.Before(res.Expires) {
 		res.Expires = *c.exp
 	}
+	// A key-attested EAR vouches for the key; a nonce-bound one only
+	// for the challenge it was issued for.
+	res.KeyBinding = verifier.KeyByBinder
+	if keyOK {
+		res.KeyBinding = verifier.KeyInResult
+	}
 	for i, name := range names {
 		ap := c.submods[name]
 		// The tier this submodule supports: ear.status, lowered by its

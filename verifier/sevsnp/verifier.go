@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"crypto/x509"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -520,7 +521,7 @@ func (v *Verifier) result(r *spb.Report, pol abi.SnpPolicy, provisional bool, li
 		tv.Hardware = 32 // firmware not committed: the host can roll it back
 		status = verifier.TierWarning
 	}
-	return &verifier.Result{
+	res := &verifier.Result{
 		Model:       verifier.BackgroundCheck,
 		Technology:  Technology,
 		MediaType:   expatcmw.MediaTypeSEVSNP,
@@ -555,4 +556,11 @@ func (v *Verifier) result(r *spb.Report, pol abi.SnpPolicy, provisional bool, li
 		Verifier:    "go-expat/verifier/sevsnp",
 		AppraisedAt: now,
 	}
+	res.KeyBinding = verifier.KeyInEvidence // REPORT_DATA covers AIK_pub_hash
+	res.PlatformIDs = []verifier.PlatformID{{Kind: "sev-snp.reported-tcb", Value: binary.BigEndian.AppendUint64(nil, r.GetReportedTcb())}}
+	if id := r.GetChipId(); !allZero(id) {
+		// Zero when the guest policy masks it (MASK_CHIP_ID) or with a VLEK.
+		res.PlatformIDs = append([]verifier.PlatformID{{Kind: "sev-snp.chip-id", Value: bytes.Clone(id)}}, res.PlatformIDs...)
+	}
+	return res
 }

@@ -203,6 +203,7 @@ func (v *Verifier) VerifyRecord(ctx context.Context, rec expatcmw.Record, exp *v
 		return nil, verifier.Reject(verifier.CheckFormat, nil, "tdx: FMSPC hint %x does not match the PCK certificate's %s", ev.FMSPC, res.Claims["fmspc"])
 	}
 	res.MediaType = expatcmw.MediaTypeTDX
+	res.KeyBinding = verifier.KeyInEvidence // REPORTDATA covers AIK_pub_hash
 	return res, nil
 }
 
@@ -345,7 +346,14 @@ func (v *Verifier) verifyQuote(ctx context.Context, raw []byte, reportData [64]b
 	if err := tcbPolicy(p, rep); err != nil {
 		return nil, err
 	}
-	return v.result(q, ext, rep, ca4(caCN), now), nil
+	res := v.result(q, ext, rep, ca4(caCN), now)
+	pckKey := sha256.Sum256(pck.RawSubjectPublicKeyInfo)
+	fmspcBytes, _ := hex.DecodeString(fmspc) // validFMSPC checked it
+	res.PlatformIDs = []verifier.PlatformID{
+		{Kind: "tdx.fmspc", Value: fmspcBytes},
+		{Kind: "tdx.pck-key-sha256", Value: pckKey[:]},
+	}
+	return res, nil
 }
 
 func ca4(cn string) string {

@@ -309,9 +309,12 @@ func (v *Verifier) VerifyRecord(ctx context.Context, rec cmw.Record, exp *verifi
 		res.Measurements = append(res.Measurements, verifier.Measurement{
 			Name: fmt.Sprintf("PCR%d/%s", i, v.cfg.PCRBankName()), Value: bytes.Clone(b.PCRs[i])})
 	}
+	res.KeyBinding = verifier.KeyInEvidence // qualifyingData covers AIK_pub_hash
 	if keyAttested {
 		res.TrustVector.StorageOpaque = 2 // key is hardware-protected
+		res.KeyBinding = verifier.KeyCertified
 	}
+	res.PlatformIDs = []verifier.PlatformID{{Kind: "tpm.ak-name", Value: bytes.Clone(name.Buffer)}}
 	if v.cfg.AcceptAnyPCRs {
 		res.Status = verifier.TierWarning // platform state not appraised, by choice
 	} else {

@@ -366,6 +366,10 @@ func (v *Verifier) VerifyRecord(ctx context.Context, rec cmw.Record, exp *verifi
 		},
 		Claims:   map[string]string{"test-only": "true"},
 		Verifier: v.Name,
+		// The test kit's eat_nonce is the challenge, which covers
+		// AIK_pub_hash; its "platform" is its signing key.
+		KeyBinding:  verifier.KeyInEvidence,
+		PlatformIDs: []verifier.PlatformID{{Kind: "test-kit.key-sha256", Value: bytes.Clone(kid)}},
 	}
 	if res.Verifier == "" {
 		res.Verifier = DefaultVerifierName
