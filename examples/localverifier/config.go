@@ -21,6 +21,7 @@ import (
 	"github.com/attested-tls/go-expat/cmw"
 	"github.com/attested-tls/go-expat/verifier"
 	"github.com/attested-tls/go-expat/verifier/cca"
+	"github.com/attested-tls/go-expat/verifier/collateral"
 	"github.com/attested-tls/go-expat/verifier/ear"
 	"github.com/attested-tls/go-expat/verifier/local"
 	"github.com/attested-tls/go-expat/verifier/sevsnp"
@@ -491,7 +492,7 @@ func buildSEVSNP(c *sevsnpConfig, l loader, hc *http.Client) (verifier.Verifier,
 		}
 		cfg.Collateral = b
 	case c.FetchFromKDS:
-		cfg.Collateral = &sevsnp.Cache{Source: &sevsnp.KDS{BaseURL: c.KDSURL, Client: hc}, Dir: l.path(c.CacheDir),
+		cfg.Collateral = &sevsnp.Cache{Source: &sevsnp.KDS{BaseURL: c.KDSURL, HTTP: collateral.HTTP{Client: hc}}, Dir: l.path(c.CacheDir),
 			FailureTTL: time.Duration(c.FailureTTL)}
 	}
 	p := c.Policy
@@ -507,7 +508,7 @@ func buildSEVSNP(c *sevsnpConfig, l loader, hc *http.Client) (verifier.Verifier,
 
 func buildTDX(c *tdxConfig, l loader, hc *http.Client) (verifier.Verifier, error) {
 	opts := &tdx.Config{SkipRevocation: c.SkipRevocation, Name: "localverifier/tdx", MaxCacheEntries: c.MaxCacheEntries,
-		Getter: &tdx.PCS{Client: hc, BaseURL: c.PCSURL, RootCRLURL: c.RootCRLURL}}
+		Getter: &tdx.PCS{HTTP: collateral.HTTP{Client: hc}, BaseURL: c.PCSURL, RootCRLURL: c.RootCRLURL}}
 	if c.TrustedRoots != "" {
 		cs, err := l.certs(c.TrustedRoots)
 		if err != nil {

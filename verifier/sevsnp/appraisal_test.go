@@ -13,6 +13,7 @@ import (
 	"github.com/attested-tls/go-expat/attester/sevsnp/sevsnptest"
 	"github.com/attested-tls/go-expat/internal/checktest"
 	"github.com/attested-tls/go-expat/verifier"
+	"github.com/attested-tls/go-expat/verifier/collateral"
 	"github.com/attested-tls/go-expat/verifier/sevsnp"
 )
 
@@ -125,7 +126,7 @@ func TestCollateralAfterReportChecks(t *testing.T) {
 	if n := k.hits.Load(); n != 1 {
 		t.Fatalf("5 reports of an unknown chip: %d KDS requests, want 1", n)
 	}
-	clk.advance(sevsnp.DefaultFailureTTL + time.Second)
+	clk.advance(collateral.DefaultFailureTTL + time.Second)
 	_, err := v.Verify(context.Background(), unknown, exp)
 	checktest.Rejected(t, err, verifier.CheckChain)
 	if n := k.hits.Load(); n != 2 {
@@ -144,7 +145,7 @@ func TestThrottledKDSFailureCached(t *testing.T) {
 	p := sevsnptest.NewPlatform(t)
 	k := newKDS(t, p, nil)
 	k.throttle.Store(1 << 40)
-	v := kdsVerifier(t, p, k, &sevsnp.Cache{Source: &sevsnp.KDS{BaseURL: k.URL, MaxRetries: -1}}, false)
+	v := kdsVerifier(t, p, k, &sevsnp.Cache{Source: &sevsnp.KDS{BaseURL: k.URL, HTTP: collateral.HTTP{MaxRetries: -1}}}, false)
 	ch := sevsnptest.RandomChallenge(t)
 	rec := p.Attest(t, ch, nil, &asevsnp.Options{OmitCertTable: true})
 	for range 5 {

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,6 +16,8 @@ import (
 
 	"github.com/google/go-sev-guest/abi"
 	"github.com/google/go-sev-guest/kds"
+
+	"github.com/attested-tls/go-expat/verifier/collateral"
 )
 
 // Collateral supplies the certificates and CRLs that Evidence does not
@@ -31,60 +31,23 @@ type Collateral interface {
 	CRL(ctx context.Context, productLine string, vlek bool) ([]byte, error)
 }
 
-// FetchError reports collateral that could not be obtained. A VCEK fetch
-// that the KDS answers with 404 (Status http.StatusNotFound, Err
-// ErrNotFound: AMD endorses no such chip at that TCB) makes the Verifier
-// reject the report (CheckChain); any other FetchError makes it
-// unavailable.
-type FetchError struct {
-	// Item names what was asked for (a URL, or a bundle key).
-	Item string
-	// Status is the last HTTP status (0 if none).
-	Status int
-	// Retryable tells whether a later attempt may succeed.
-	Retryable bool
-	Err       error
-}
-
-func (e *FetchError) Error() string {
-	s := "sevsnp: fetching " + e.Item
-	if e.Status != 0 {
-		s += ": HTTP " + strconv.Itoa(e.Status)
-	}
-	if e.Err != nil {
-		s += ": " + strings.TrimPrefix(e.Err.Error(), "sevsnp: ")
-	}
-	return s
-}
-
-func (e *FetchError) Unwrap() error { return e.Err }
-
-// ErrNotFound matches collateral that the source does not have.
-var ErrNotFound = errors.New("sevsnp: collateral not found")
-
 // DefaultKDSURL is AMD's Key Distribution Service.
 const DefaultKDSURL = "https://kdsintf.amd.com"
 
 // maxCollateralSize bounds a certificate or CRL body.
-const maxCollateralSize = 256 * 1024
+const maxCollateralSize = collateral.DefaultMaxSize
 
 // KDS fetches collateral from AMD's Key Distribution Service (AMD
 // publication 57230). The zero value uses DefaultKDSURL and
-// http.DefaultClient, with up to 3 retries after a 429 or 503 answer.
+// collateral.HTTP's defaults (http.DefaultClient, up to 3 retries after a
+// 429 or 5xx answer, Retry-After honoured up to 30 s). A 404 is a
+// *collateral.FetchError with Status 404 wrapping collateral.ErrNotFound:
+// the Verifier rejects a report whose VCEK AMD does not have.
 type KDS struct {
 	// BaseURL replaces DefaultKDSURL (a mirror, or a test server).
 	BaseURL string
-	// Client is the HTTP client; nil means http.DefaultClient.
-	Client *http.Client
-	// MaxRetries bounds the retries after 429/503/transport errors; 0
-	// means 3, negative means none.
-	MaxRetries int
-	// MaxRetryAfter caps the wait a Retry-After header may ask for; 0
-	// means 30 s. A longer requested wait fails the fetch (retryable).
-	MaxRetryAfter time.Duration
-	// Backoff is the wait before a retry when no Retry-After is given,
-	// doubled each time, with up to 50% jitter added; 0 means 1 s.
-	Backoff time.Duration
+	// HTTP makes the requests (client, retries, backoff, size bound).
+	HTTP collateral.HTTP
 }
 
 var _ Collateral = (*KDS)(nil)
@@ -130,102 +93,14 @@ func (k *KDS) CRL(ctx context.Context, productLine string, vlek bool) ([]byte, e
 
 func checkLine(line string) error {
 	if _, err := kds.ParseProductLine(line); err != nil {
-		return &FetchError{Item: "product " + strconv.Quote(line), Err: ErrNotFound}
+		return &collateral.FetchError{Item: "product " + strconv.Quote(line), Err: collateral.ErrNotFound}
 	}
 	return nil
 }
 
 func (k *KDS) get(ctx context.Context, url string) ([]byte, error) {
-	client := k.Client
-	if client == nil {
-		client = http.DefaultClient
-	}
-	retries := k.MaxRetries
-	if retries == 0 {
-		retries = 3
-	}
-	maxWait := k.MaxRetryAfter
-	if maxWait <= 0 {
-		maxWait = 30 * time.Second
-	}
-	backoff := k.Backoff
-	if backoff <= 0 {
-		backoff = time.Second
-	}
-	for attempt := 0; ; attempt++ {
-		body, status, wait, err := k.once(ctx, client, url)
-		if err == nil {
-			return body, nil
-		}
-		fe := &FetchError{Item: url, Status: status, Err: err}
-		fe.Retryable = status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable ||
-			status >= 500 || (status == 0 && ctx.Err() == nil)
-		if status == http.StatusNotFound {
-			fe.Err = ErrNotFound
-		}
-		if !fe.Retryable || attempt >= retries {
-			return nil, fe
-		}
-		if wait < 0 { // no Retry-After: exponential backoff with jitter
-			wait = backoff << attempt
-			wait += rand.N(wait/2 + 1)
-		}
-		if wait > maxWait {
-			fe.Err = fmt.Errorf("%w (server asks to wait %v, limit %v)", err, wait, maxWait)
-			return nil, fe
-		}
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
-			fe.Err = fmt.Errorf("%w (retry after %v is past the deadline)", err, wait)
-			return nil, fe
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			fe.Err = ctx.Err()
-			return nil, fe
-		}
-	}
-}
-
-// once makes one request. wait is the Retry-After delay, or -1.
-func (k *KDS) once(ctx context.Context, client *http.Client, url string) ([]byte, int, time.Duration, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, 0, -1, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, 0, -1, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-		return nil, resp.StatusCode, retryAfter(resp.Header.Get("Retry-After")), errors.New(http.StatusText(resp.StatusCode))
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxCollateralSize+1))
-	if err != nil {
-		return nil, 0, -1, err
-	}
-	if len(body) > maxCollateralSize {
-		return nil, resp.StatusCode, -1, fmt.Errorf("response exceeds %d bytes", maxCollateralSize)
-	}
-	return body, 0, -1, nil
-}
-
-// retryAfter parses a Retry-After header (seconds or an HTTP date).
-func retryAfter(h string) time.Duration {
-	if h == "" {
-		return -1
-	}
-	if s, err := strconv.ParseUint(h, 10, 32); err == nil {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(h); err == nil {
-		return max(time.Until(t), 0)
-	}
-	return -1
+	body, _, err := k.HTTP.Get(ctx, url)
+	return body, err
 }
 
 // Cache is a Collateral that keeps what its Source returned while it is
@@ -248,26 +123,13 @@ type Cache struct {
 	// Time gives the current time; nil means time.Now.
 	Time func() time.Time
 	// FailureTTL is how long a failed fetch is remembered: 0 means
-	// DefaultFailureTTL, a negative value means failures are not cached.
-	// At most maxFailures failures are remembered.
+	// collateral.DefaultFailureTTL, a negative value means failures are
+	// not cached. At most collateral.DefaultMaxEntries items and failures
+	// are kept.
 	FailureTTL time.Duration
 
-	mu       sync.Mutex
-	items    map[string]cached
-	inflight map[string]*call
-	failed   map[string]failure
-}
-
-// DefaultFailureTTL is how long a Cache remembers a failed fetch.
-const DefaultFailureTTL = time.Minute
-
-// maxFailures bounds the failures a Cache remembers (reports name chips
-// at will, so failed keys are the peer's choice).
-const maxFailures = 1024
-
-type failure struct {
-	err   error
-	until time.Time
+	once sync.Once
+	mem  collateral.Cache[string, []byte]
 }
 
 var _ Collateral = (*Cache)(nil)
@@ -275,12 +137,6 @@ var _ Collateral = (*Cache)(nil)
 type cached struct {
 	der        []byte
 	start, end time.Time
-}
-
-type call struct {
-	done chan struct{}
-	der  []byte
-	err  error
 }
 
 func (c *Cache) now() time.Time {
@@ -341,84 +197,11 @@ func (c *Cache) get(ctx context.Context, key string, validity func([]byte) (time
 	if c.Source == nil {
 		return nil, errors.New("sevsnp: Cache has no Source")
 	}
-	for {
-		c.mu.Lock()
-		now := c.now()
-		if it, ok := c.items[key]; ok && valid(now, it.start, it.end) {
-			c.mu.Unlock()
-			return it.der, nil
-		}
-		if f, ok := c.failed[key]; ok {
-			if now.Before(f.until) {
-				c.mu.Unlock()
-				return nil, f.err
-			}
-			delete(c.failed, key)
-		}
-		if cl, ok := c.inflight[key]; ok {
-			c.mu.Unlock()
-			select {
-			case <-cl.done:
-				if cl.err != nil {
-					return nil, cl.err
-				}
-				continue
-			case <-ctx.Done():
-				return nil, &FetchError{Item: key, Retryable: true, Err: ctx.Err()}
-			}
-		}
-		cl := &call{done: make(chan struct{})}
-		if c.inflight == nil {
-			c.inflight = map[string]*call{}
-			c.items = map[string]cached{}
-			c.failed = map[string]failure{}
-		}
-		c.inflight[key] = cl
-		c.mu.Unlock()
-
+	c.once.Do(func() { c.mem.FailureTTL = c.FailureTTL })
+	return c.mem.Get(ctx, key, c.now(), func(ctx context.Context) ([]byte, time.Time, error) {
 		it, err := c.load(ctx, key, validity, fetch)
-		c.mu.Lock()
-		delete(c.inflight, key)
-		if err == nil {
-			c.items[key] = it
-		} else if ctx.Err() == nil {
-			c.rememberFailureLocked(key, err)
-		}
-		cl.der, cl.err = it.der, err
-		close(cl.done)
-		c.mu.Unlock()
-		if err != nil {
-			return nil, err
-		}
-		return it.der, nil
-	}
-}
-
-// rememberFailureLocked records a failed fetch of key for FailureTTL,
-// keeping at most maxFailures (expired ones are dropped first).
-func (c *Cache) rememberFailureLocked(key string, err error) {
-	ttl := c.FailureTTL
-	if ttl < 0 {
-		return
-	}
-	if ttl == 0 {
-		ttl = DefaultFailureTTL
-	}
-	now := c.now()
-	if len(c.failed) >= maxFailures {
-		for k, f := range c.failed {
-			if !now.Before(f.until) {
-				delete(c.failed, k)
-			}
-		}
-	}
-	if len(c.failed) >= maxFailures {
-		for k := range c.failed { // full of live failures: forget one
-			delete(c.failed, k)
-			break
-		}
-	}
-	c.failed[key] = failure{err: err, until: now.Add(ttl)}
+		return it.der, it.end, err
+	})
 }
 
 // load reads key from disk if there and valid, else fetches it.
@@ -438,10 +221,10 @@ func (c *Cache) load(ctx context.Context, key string, validity func([]byte) (tim
 	}
 	s, e, err := validity(der)
 	if err != nil {
-		return cached{}, &FetchError{Item: key, Err: fmt.Errorf("malformed: %w", err)}
+		return cached{}, &collateral.FetchError{Item: key, Err: fmt.Errorf("malformed: %w", err)}
 	}
 	if !valid(now, s, e) {
-		return cached{}, &FetchError{Item: key, Err: fmt.Errorf("source served an item valid only from %v to %v", s, e)}
+		return cached{}, &collateral.FetchError{Item: key, Err: fmt.Errorf("source served an item valid only from %v to %v", s, e)}
 	}
 	der = append([]byte(nil), der...)
 	if c.Dir != "" {
@@ -569,9 +352,9 @@ func (b *Bundle) VCEK(_ context.Context, productLine string, chipID [64]byte, tc
 	}
 	item := fmt.Sprintf("bundle VCEK %s/%x/%016x", productLine, chipID[:8], tcb)
 	if expired {
-		return nil, &FetchError{Item: item, Err: errors.New("expired")}
+		return nil, &collateral.FetchError{Item: item, Err: errors.New("expired")}
 	}
-	return nil, &FetchError{Item: item, Err: ErrNotFound}
+	return nil, &collateral.FetchError{Item: item, Err: collateral.ErrNotFound}
 }
 
 // CRL implements Collateral.
@@ -582,14 +365,14 @@ func (b *Bundle) CRL(_ context.Context, productLine string, vlek bool) ([]byte, 
 	}
 	der, ok := b.CRLs[key]
 	if !ok {
-		return nil, &FetchError{Item: "bundle CRL " + key, Err: ErrNotFound}
+		return nil, &collateral.FetchError{Item: "bundle CRL " + key, Err: collateral.ErrNotFound}
 	}
 	s, e, err := validityOfCRL(der)
 	if err != nil {
-		return nil, &FetchError{Item: "bundle CRL " + key, Err: err}
+		return nil, &collateral.FetchError{Item: "bundle CRL " + key, Err: err}
 	}
 	if !valid(b.now(), s, e) {
-		return nil, &FetchError{Item: "bundle CRL " + key, Err: errors.New("expired")}
+		return nil, &collateral.FetchError{Item: "bundle CRL " + key, Err: errors.New("expired")}
 	}
 	return der, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/attested-tls/go-expat/attester/sevsnp/sevsnptest"
 	"github.com/attested-tls/go-expat/internal/checktest"
 	"github.com/attested-tls/go-expat/verifier"
+	"github.com/attested-tls/go-expat/verifier/collateral"
 	"github.com/attested-tls/go-expat/verifier/sevsnp"
 )
 
@@ -29,7 +30,7 @@ func (c *clock) advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.U
 func kdsVerifier(t testing.TB, p *sevsnptest.Platform, k *kdsServer, cache *sevsnp.Cache, crl bool) *sevsnp.Verifier {
 	t.Helper()
 	if cache.Source == nil {
-		cache.Source = &sevsnp.KDS{BaseURL: k.URL, Backoff: time.Millisecond}
+		cache.Source = &sevsnp.KDS{BaseURL: k.URL, HTTP: collateral.HTTP{Backoff: time.Millisecond}}
 	}
 	return mustNew(t, &sevsnp.Config{
 		Roots: p.Roots(), ProductLine: "Milan", Collateral: cache, CheckRevocation: crl,
@@ -77,7 +78,7 @@ func TestKDSRateLimited(t *testing.T) {
 	t.Run("429 forever", func(t *testing.T) {
 		k := newKDS(t, p, nil)
 		k.throttle.Store(1 << 40)
-		v := kdsVerifier(t, p, k, &sevsnp.Cache{Source: &sevsnp.KDS{BaseURL: k.URL, MaxRetries: 2}}, false)
+		v := kdsVerifier(t, p, k, &sevsnp.Cache{Source: &sevsnp.KDS{BaseURL: k.URL, HTTP: collateral.HTTP{MaxRetries: 2}}}, false)
 		_, err := v.Verify(context.Background(), rec, exp)
 		var ue *verifier.UnavailableError
 		if !errors.As(err, &ue) || !ue.Retryable {
@@ -120,7 +121,7 @@ func TestKDSRateLimited(t *testing.T) {
 		// rejection, not "could not check".
 		_, err := v.Verify(context.Background(), rec, exp)
 		checktest.Rejected(t, err, verifier.CheckChain)
-		if !errors.Is(err, sevsnp.ErrNotFound) {
+		if !errors.Is(err, collateral.ErrNotFound) {
 			t.Fatalf("got %v, want ErrNotFound in it", err)
 		}
 	})
@@ -220,7 +221,7 @@ func TestDiskCacheAndOfflineBundle(t *testing.T) {
 	// A bundle without this chip's VCEK cannot verify.
 	v = mustNew(t, &sevsnp.Config{Roots: p.Roots(), ProductLine: "Milan", Collateral: &sevsnp.Bundle{},
 		Policy: sevsnp.Policy{Measurements: [][]byte{sevsnptest.Measurement()}}})
-	if _, err := v.Verify(context.Background(), rec, exp); !errors.Is(err, sevsnp.ErrNotFound) {
+	if _, err := v.Verify(context.Background(), rec, exp); !errors.Is(err, collateral.ErrNotFound) {
 		t.Fatalf("empty bundle: got %v, want ErrNotFound", err)
 	}
 }

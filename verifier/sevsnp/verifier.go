@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/http"
 	"strconv"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/attested-tls/go-expat/attester/sevsnp/wire"
 	expatcmw "github.com/attested-tls/go-expat/cmw"
 	"github.com/attested-tls/go-expat/verifier"
+	"github.com/attested-tls/go-expat/verifier/collateral"
 )
 
 // Technology is the Result.Technology of this verifier.
@@ -208,10 +208,10 @@ func New(config *Config) (*Verifier, error) {
 	return v, nil
 }
 
-// unavailable reports what could not be checked; a *FetchError cause
+// unavailable reports what could not be checked; a *collateral.FetchError cause
 // carries whether a retry may succeed.
 func unavailable(reason string, err error) error {
-	var fe *FetchError
+	var fe *collateral.FetchError
 	return verifier.Unavailable(errors.As(err, &fe) && fe.Retryable, err, "sevsnp: %s", reason)
 }
 
@@ -441,9 +441,8 @@ func (v *Verifier) endorsementKey(ctx context.Context, r *spb.Report, key abi.Re
 		return nil, "", unavailable("VCEK not in the evidence and no Collateral configured", nil)
 	}
 	der, err := v.cfg.Collateral.VCEK(ctx, line, [64]byte(r.GetChipId()), r.GetReportedTcb())
-	var fe *FetchError
 	switch {
-	case errors.As(err, &fe) && fe.Status == http.StatusNotFound:
+	case collateral.NotFound(err):
 		// AMD's answer: no VCEK exists for this chip at this TCB. The
 		// report names a chip or TCB that AMD never endorsed.
 		return nil, "", verifier.Reject(verifier.CheckChain, err, "sevsnp: the KDS has no VCEK for this chip at REPORTED_TCB %s", tcbOf(r.GetReportedTcb()))

@@ -9,6 +9,7 @@ import (
 
 	"github.com/attested-tls/go-expat/attester/tdx/tdxtest"
 	"github.com/attested-tls/go-expat/verifier"
+	"github.com/attested-tls/go-expat/verifier/collateral"
 	"github.com/attested-tls/go-expat/verifier/tdx"
 )
 
@@ -86,7 +87,15 @@ func TestCacheExpiry(t *testing.T) {
 	if got := e.fetches(); got[3] != 2 {
 		t.Fatalf("expired root CRL was not refetched: %v", got)
 	}
-	// New collateral published: accepted again, after one more fetch each.
+	// The rejection is remembered for FailureTTL (no request reaches the
+	// service); new collateral published is accepted after that, after
+	// one more fetch each.
+	_, err = v.Verify(context.Background(), ev, expected(ch))
+	wantReject(t, err, verifier.CheckCollateral)
+	if got := e.fetches(); got[3] != 2 {
+		t.Fatalf("remembered failure refetched: %v", got)
+	}
+	e.clock.Add(collateral.DefaultFailureTTL)
 	e.setCollateral(tdxtest.Window(e.clock.Now(), time.Hour), nil)
 	if _, err := v.Verify(context.Background(), ev, expected(ch)); err != nil {
 		t.Fatal(err)
@@ -118,7 +127,8 @@ func TestCacheUsesAppraisalTime(t *testing.T) {
 }
 
 // T13: an unreachable or failing collateral service is "unavailable"
-// (retryable for 5xx), never an acceptance; failures are not cached.
+// (retryable for 5xx), never an acceptance; the failure is remembered for
+// FailureTTL, then the service is asked again.
 func TestCollateralUnavailable(t *testing.T) {
 	e := newEnv(t)
 	v := e.verifier(tdx.Policy{})
@@ -130,6 +140,10 @@ func TestCollateralUnavailable(t *testing.T) {
 	if !errors.As(err, &ue) || !ue.Retryable || !errors.Is(err, verifier.ErrUnavailable) {
 		t.Fatalf("err = %v", err)
 	}
+	if _, err := v.Verify(context.Background(), ev, expected(ch)); !errors.As(err, &ue) {
+		t.Fatalf("within FailureTTL: %v", err)
+	}
+	e.clock.Add(collateral.DefaultFailureTTL)
 	if _, err := v.Verify(context.Background(), ev, expected(ch)); err != nil {
 		t.Fatalf("after recovery: %v", err)
 	}

@@ -13,12 +13,13 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/google/go-tdx-guest/pcs"
+
+	"github.com/attested-tls/go-expat/verifier/collateral"
 )
 
 // Item names one kind of collateral.
@@ -72,31 +73,10 @@ type Response struct {
 
 // Getter fetches collateral. Implementations must honour ctx. Errors are
 // reported by Verify as *verifier.UnavailableError ("could not check");
-// a *FetchError tells whether a retry may help.
+// a *collateral.FetchError tells whether a retry may help.
 type Getter interface {
 	Get(ctx context.Context, req Request) (*Response, error)
 }
-
-// FetchError reports a failed collateral fetch.
-type FetchError struct {
-	Request   Request
-	Status    int // HTTP status, 0 for transport errors
-	Retryable bool
-	Err       error
-}
-
-func (e *FetchError) Error() string {
-	s := "tdx: fetching " + e.Request.Item.String()
-	if e.Status != 0 {
-		s += fmt.Sprintf(": HTTP %d", e.Status)
-	}
-	if e.Err != nil {
-		s += ": " + e.Err.Error()
-	}
-	return s
-}
-
-func (e *FetchError) Unwrap() error { return e.Err }
 
 // Default Intel PCS locations.
 const (
@@ -108,11 +88,13 @@ const (
 
 // PCS fetches collateral from Intel's Provisioning Certification Service
 // (API v4) or a caching service with the same paths (a PCCS). The zero
-// value uses http.DefaultClient and Intel's URLs.
+// value uses Intel's URLs and collateral.HTTP's defaults (http.DefaultClient,
+// bounded retries of 429/5xx answers).
 type PCS struct {
-	// Client is the HTTP client (nil: http.DefaultClient). Set its
-	// Timeout or pass a ctx with a deadline.
-	Client *http.Client
+	// HTTP makes the requests (its Client, retries and size bound; the
+	// size bound defaults to MaxCollateralSize here). Pass a ctx with a
+	// deadline.
+	HTTP collateral.HTTP
 	// BaseURL replaces "https://api.trustedservices.intel.com".
 	BaseURL string
 	// RootCRLURL replaces Intel's root CA CRL location.
@@ -132,14 +114,14 @@ func (p *PCS) Get(ctx context.Context, req Request) (*Response, error) {
 	switch req.Item {
 	case TCBInfo:
 		if !validFMSPC(req.FMSPC) {
-			return nil, &FetchError{Request: req, Err: errors.New("invalid FMSPC")}
+			return nil, &collateral.FetchError{Item: req.Item.String(), Err: errors.New("invalid FMSPC")}
 		}
 		u, header = base+"/tdx/certification/v4/tcb?fmspc="+req.FMSPC, "TCB-Info-Issuer-Chain"
 	case QEIdentity:
 		u, header = base+"/tdx/certification/v4/qe/identity", "SGX-Enclave-Identity-Issuer-Chain"
 	case PCKCRL:
 		if req.CA != "platform" && req.CA != "processor" {
-			return nil, &FetchError{Request: req, Err: errors.New("invalid CA")}
+			return nil, &collateral.FetchError{Item: req.Item.String(), Err: errors.New("invalid CA")}
 		}
 		u, header = base+"/sgx/certification/v4/pckcrl?ca="+req.CA+"&encoding=der", "SGX-PCK-CRL-Issuer-Chain"
 	case RootCRL:
@@ -148,42 +130,25 @@ func (p *PCS) Get(ctx context.Context, req Request) (*Response, error) {
 			u = DefaultRootCRLURL
 		}
 	default:
-		return nil, &FetchError{Request: req, Err: errors.New("unknown item")}
+		return nil, &collateral.FetchError{Item: req.Item.String(), Err: errors.New("unknown item")}
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	h := p.HTTP
+	if h.MaxSize == 0 {
+		h.MaxSize = MaxCollateralSize
+	}
+	body, hdr, err := h.Get(ctx, u)
 	if err != nil {
-		return nil, &FetchError{Request: req, Err: err}
-	}
-	c := p.Client
-	if c == nil {
-		c = http.DefaultClient
-	}
-	resp, err := c.Do(hreq)
-	if err != nil {
-		return nil, &FetchError{Request: req, Retryable: true, Err: err}
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-		retry := resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500
-		return nil, &FetchError{Request: req, Status: resp.StatusCode, Retryable: retry}
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxCollateralSize+1))
-	if err != nil {
-		return nil, &FetchError{Request: req, Retryable: true, Err: err}
-	}
-	if len(body) > MaxCollateralSize {
-		return nil, &FetchError{Request: req, Err: fmt.Errorf("body exceeds %d bytes", MaxCollateralSize)}
+		return nil, err
 	}
 	out := &Response{Body: body}
 	if header != "" {
-		vals := resp.Header.Values(header)
+		vals := hdr.Values(header)
 		if len(vals) != 1 || len(vals[0]) > 3*MaxCollateralSize/4 {
-			return nil, &FetchError{Request: req, Err: fmt.Errorf("want one %s header, got %d", header, len(vals))}
+			return nil, &collateral.FetchError{Item: req.Item.String(), Err: fmt.Errorf("want one %s header, got %d", header, len(vals))}
 		}
 		chain, err := url.QueryUnescape(vals[0])
 		if err != nil {
-			return nil, &FetchError{Request: req, Err: fmt.Errorf("%s: %v", header, err)}
+			return nil, &collateral.FetchError{Item: req.Item.String(), Err: fmt.Errorf("%s: %v", header, err)}
 		}
 		out.IssuerChain = []byte(chain)
 	}
@@ -230,7 +195,7 @@ func (b *Bundle) Get(ctx context.Context, req Request) (*Response, error) {
 		r = &Response{Body: b.RootCRL}
 	}
 	if r == nil || len(r.Body) == 0 {
-		return nil, &FetchError{Request: req, Err: errors.New("not in the offline bundle")}
+		return nil, &collateral.FetchError{Item: "bundle " + req.Item.String(), Err: collateral.ErrNotFound}
 	}
 	return r, nil
 }

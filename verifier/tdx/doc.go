@@ -58,7 +58,11 @@
 // NotAfter, relative to the appraisal time (Expected.Now, else
 // Config.Time). An item is never used at or after that time: it is
 // refetched, and rejected if the fetched copy is still expired. One fetch
-// per item is in flight at a time; concurrent appraisals wait for it.
+// per item is in flight at a time; concurrent appraisals wait for it. A
+// failed fetch or invalid item is remembered for Config.FailureTTL (one
+// minute by default). PCS makes its requests with collateral.HTTP
+// (bounded retries of 429 and 5xx answers, Retry-After honoured); the
+// cache is collateral.Cache, shared with verifier/sevsnp.
 //
 // # Policy on TCB status
 //

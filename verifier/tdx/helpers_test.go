@@ -16,6 +16,7 @@ import (
 	atdx "github.com/attested-tls/go-expat/attester/tdx"
 	"github.com/attested-tls/go-expat/attester/tdx/tdxtest"
 	"github.com/attested-tls/go-expat/verifier"
+	"github.com/attested-tls/go-expat/verifier/collateral"
 	"github.com/attested-tls/go-expat/verifier/tdx"
 )
 
@@ -76,7 +77,7 @@ func (e *env) opts(p tdx.Policy) *tdx.Config {
 	if len(p.MRTD) == 0 && !p.AcceptAnyMRTD {
 		p.MRTD = [][]byte{e.pl.Template.MRTD[:]}
 	}
-	return &tdx.Config{TrustedRoots: []*x509.Certificate{e.pki.Root}, Getter: &tdx.PCS{BaseURL: e.http.URL, RootCRLURL: e.http.URL + "/IntelSGXRootCA.der", Client: e.http.Client()},
+	return &tdx.Config{TrustedRoots: []*x509.Certificate{e.pki.Root}, Getter: &tdx.PCS{BaseURL: e.http.URL, RootCRLURL: e.http.URL + "/IntelSGXRootCA.der", HTTP: collateral.HTTP{Client: e.http.Client(), MaxRetries: -1}},
 		Policy: p, Time: e.clock.Now}
 }
 

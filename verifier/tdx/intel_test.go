@@ -19,6 +19,7 @@ import (
 
 	expatcmw "github.com/attested-tls/go-expat/cmw"
 	"github.com/attested-tls/go-expat/verifier"
+	"github.com/attested-tls/go-expat/verifier/collateral"
 	"github.com/attested-tls/go-expat/verifier/tdx"
 	tdxtesting "github.com/google/go-tdx-guest/testing"
 	"github.com/google/go-tdx-guest/testing/testdata"
@@ -79,7 +80,7 @@ func reportDataOf(q []byte, off int) (rd [64]byte) {
 func TestIntelSampleV4(t *testing.T) {
 	at := time.Date(2023, time.July, 1, 1, 0, 0, 0, time.UTC)
 	tr := &getterTransport{}
-	v, err := tdx.New(&tdx.Config{Getter: &tdx.PCS{Client: &http.Client{Transport: tr}},
+	v, err := tdx.New(&tdx.Config{Getter: &tdx.PCS{HTTP: collateral.HTTP{Client: &http.Client{Transport: tr}}},
 		Policy: tdx.Policy{AcceptAnyMRTD: true, AllowOutOfDate: true, AllowConfigurationNeeded: true, AllowSWHardeningNeeded: true}})
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +116,7 @@ func TestIntelSampleV4(t *testing.T) {
 	_, err = verifyRaw(t, vt, q, reportDataOf(q, 48+520), at)
 	wantReject(t, err, verifier.CheckChain)
 	// Today, Intel's sample collateral is expired: rejected, never used.
-	v2, _ := tdx.New(&tdx.Config{Getter: &tdx.PCS{Client: &http.Client{Transport: &getterTransport{}}}, Policy: tdx.Policy{AcceptAnyMRTD: true}})
+	v2, _ := tdx.New(&tdx.Config{Getter: &tdx.PCS{HTTP: collateral.HTTP{Client: &http.Client{Transport: &getterTransport{}}}}, Policy: tdx.Policy{AcceptAnyMRTD: true}})
 	_, err = verifyRaw(t, v2, q, reportDataOf(q, 48+520), time.Now())
 	if err == nil || !strings.Contains(err.Error(), "expired") {
 		t.Fatalf("err = %v", err)
@@ -132,7 +133,7 @@ func TestIntelSampleV4(t *testing.T) {
 // collateral.
 func TestIntelSampleV5(t *testing.T) {
 	at := time.Date(2026, time.February, 3, 1, 0, 0, 0, time.UTC)
-	v, err := tdx.New(&tdx.Config{Getter: &tdx.PCS{Client: &http.Client{Transport: &getterTransport{}}}, SkipRevocation: true,
+	v, err := tdx.New(&tdx.Config{Getter: &tdx.PCS{HTTP: collateral.HTTP{Client: &http.Client{Transport: &getterTransport{}}}}, SkipRevocation: true,
 		Policy: tdx.Policy{AcceptAnyMRTD: true}})
 	if err != nil {
 		t.Fatal(err)

@@ -14,12 +14,12 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/attested-tls/go-expat/attester/tdx/wire"
 	expatcmw "github.com/attested-tls/go-expat/cmw"
 	"github.com/attested-tls/go-expat/verifier"
+	"github.com/attested-tls/go-expat/verifier/collateral"
 	"github.com/google/go-tdx-guest/pcs"
 )
 
@@ -84,6 +84,10 @@ type Config struct {
 	Name string
 	// MaxCacheEntries bounds the collateral cache (0: 256).
 	MaxCacheEntries int
+	// FailureTTL is how long a failed collateral fetch (or invalid
+	// collateral) is remembered and reported again without asking the
+	// Getter: 0 means collateral.DefaultFailureTTL, negative never.
+	FailureTTL time.Duration
 }
 
 // Verifier appraises TDX Evidence. It caches verified collateral until the
@@ -94,22 +98,19 @@ type Verifier struct {
 	trust  trust
 	getter Getter
 
-	mu    sync.Mutex
-	cache map[cacheKey]*cacheEntry
+	// Verified collateral (package collateral's Cache): TCB info by FMSPC,
+	// the QE identity, CRLs by request and, for the root CRL, the root it
+	// was checked against.
+	tcbInfo    collateral.Cache[string, *verifiedTCBInfo]
+	qeIdentity collateral.Cache[struct{}, *verifiedQEIdentity]
+	crls       collateral.Cache[crlKey, *verifiedCRL]
 }
 
 var _ verifier.RecordVerifier = (*Verifier)(nil)
 
-type cacheKey struct {
+type crlKey struct {
 	req  Request
 	root [32]byte // root CRLs are checked against one root
-}
-
-type cacheEntry struct {
-	val     any
-	expires time.Time
-	ready   chan struct{} // closed when val/err is set
-	err     error
 }
 
 func checkLen(name string, b []byte, n int) error {
@@ -123,7 +124,7 @@ func checkLen(name string, b []byte, n int) error {
 // Config. It fails for a malformed Config (a value of the wrong size, an
 // empty TrustedRoots, AcceptAnyMRTD with MRTD values).
 func New(cfg *Config) (*Verifier, error) {
-	v := &Verifier{cache: map[cacheKey]*cacheEntry{}}
+	v := &Verifier{}
 	if cfg != nil {
 		v.cfg = *cfg
 	}
@@ -168,6 +169,8 @@ func New(cfg *Config) (*Verifier, error) {
 	if v.cfg.MaxCacheEntries <= 0 {
 		v.cfg.MaxCacheEntries = 256
 	}
+	v.tcbInfo.MaxEntries, v.qeIdentity.MaxEntries, v.crls.MaxEntries = v.cfg.MaxCacheEntries, 1, v.cfg.MaxCacheEntries
+	v.tcbInfo.FailureTTL, v.qeIdentity.FailureTTL, v.crls.FailureTTL = v.cfg.FailureTTL, v.cfg.FailureTTL, v.cfg.FailureTTL
 	return v, nil
 }
 
@@ -287,19 +290,18 @@ func (v *Verifier) verifyQuote(ctx context.Context, raw []byte, reportData [64]b
 	// Collateral: revocation, then TCB info and QE identity.
 	var rootCRL *verifiedCRL
 	if !v.cfg.SkipRevocation {
-		rc, err := v.collateral(ctx, cacheKey{req: Request{Item: RootCRL}, root: sha256.Sum256(root.Raw)}, now, root)
+		rc, err := v.crl(ctx, crlKey{req: Request{Item: RootCRL}, root: sha256.Sum256(root.Raw)}, now, root)
 		if err != nil {
 			return nil, err
 		}
-		rootCRL = rc.(*verifiedCRL)
+		rootCRL = rc
 		if revoked(rootCRL.crl, ca) {
 			return nil, verifier.Reject(verifier.CheckChain, nil, "tdx: PCK CA certificate %q is revoked", caCN)
 		}
-		pc, err := v.collateral(ctx, cacheKey{req: Request{Item: PCKCRL, CA: ca4(caCN)}}, now, nil)
+		pcrl, err := v.crl(ctx, crlKey{req: Request{Item: PCKCRL, CA: ca4(caCN)}}, now, nil)
 		if err != nil {
 			return nil, err
 		}
-		pcrl := pc.(*verifiedCRL)
 		if !pcrl.issuer.Equal(ca) {
 			if err := pcrl.crl.CheckSignatureFrom(ca); err != nil {
 				return nil, verifier.Reject(verifier.CheckCollateral, err, "tdx: PCK CRL is not issued by the quote's PCK CA")
@@ -309,15 +311,34 @@ func (v *Verifier) verifyQuote(ctx context.Context, raw []byte, reportData [64]b
 			return nil, verifier.Reject(verifier.CheckChain, nil, "tdx: PCK certificate (serial %x) is revoked", pck.SerialNumber)
 		}
 	}
-	tc, err := v.collateral(ctx, cacheKey{req: Request{Item: TCBInfo, FMSPC: fmspc}}, now, nil)
+	ti, err := v.tcbInfo.Get(ctx, fmspc, now, func(ctx context.Context) (*verifiedTCBInfo, time.Time, error) {
+		r, err := v.response(ctx, Request{Item: TCBInfo, FMSPC: fmspc})
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		t, err := v.trust.parseTCBInfo(r, now)
+		if err != nil {
+			return nil, time.Time{}, verifier.Reject(verifier.CheckCollateral, err, "tdx: collateral %v", TCBInfo)
+		}
+		return t, t.expires, nil
+	})
 	if err != nil {
-		return nil, err
+		return nil, collateralErr(err)
 	}
-	qc, err := v.collateral(ctx, cacheKey{req: Request{Item: QEIdentity}}, now, nil)
+	qi, err := v.qeIdentity.Get(ctx, struct{}{}, now, func(ctx context.Context) (*verifiedQEIdentity, time.Time, error) {
+		r, err := v.response(ctx, Request{Item: QEIdentity})
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		q, err := v.trust.parseQEIdentity(r, now)
+		if err != nil {
+			return nil, time.Time{}, verifier.Reject(verifier.CheckCollateral, err, "tdx: collateral %v", QEIdentity)
+		}
+		return q, q.expires, nil
+	})
 	if err != nil {
-		return nil, err
+		return nil, collateralErr(err)
 	}
-	ti, qi := tc.(*verifiedTCBInfo), qc.(*verifiedQEIdentity)
 	if rootCRL != nil {
 		for _, s := range []*x509.Certificate{ti.signer, qi.signer} {
 			if revoked(rootCRL.crl, s) {
@@ -506,114 +527,54 @@ func (v *Verifier) result(q *Quote, ext *pcs.PckExtensions, rep *TCBReport, ca s
 		Measurements: ms, Claims: claims, Verifier: v.cfg.Name, AppraisedAt: now}
 }
 
-// collateral returns a verified item from the cache or fetches it. Only
-// one fetch per key is in flight; concurrent callers wait for it (as long
-// as their ctx allows). Items are never used at or after their expiry.
-func (v *Verifier) collateral(ctx context.Context, key cacheKey, now time.Time, root *x509.Certificate) (any, error) {
-	for {
-		v.mu.Lock()
-		e := v.cache[key]
-		if e != nil {
-			select {
-			case <-e.ready:
-				if e.err == nil && now.Before(e.expires) {
-					v.mu.Unlock()
-					return e.val, nil
-				}
-				// Expired (or failed): refetch below.
-			default:
-				v.mu.Unlock()
-				select {
-				case <-e.ready:
-					if e.err != nil {
-						// Share the failure of the fetch we waited for
-						// rather than queueing one fetch per waiter.
-						return nil, e.err
-					}
-					continue
-				case <-ctx.Done():
-					return nil, verifier.Unavailable(true, ctx.Err(), "tdx: waiting for %v", key.req.Item)
-				}
-			}
-		}
-		if len(v.cache) >= v.cfg.MaxCacheEntries {
-			v.evictLocked(now)
-		}
-		e = &cacheEntry{ready: make(chan struct{})}
-		v.cache[key] = e
-		v.mu.Unlock()
-
-		val, exp, err := v.fetch(ctx, key.req, now, root)
-		v.mu.Lock()
-		e.val, e.expires, e.err = val, exp, err
-		close(e.ready)
+// crl returns a verified CRL from the cache or fetches it (a root CRL is
+// checked against root).
+func (v *Verifier) crl(ctx context.Context, key crlKey, now time.Time, root *x509.Certificate) (*verifiedCRL, error) {
+	c, err := v.crls.Get(ctx, key, now, func(ctx context.Context) (*verifiedCRL, time.Time, error) {
+		r, err := v.response(ctx, key.req)
 		if err != nil {
-			delete(v.cache, key)
+			return nil, time.Time{}, err
 		}
-		v.mu.Unlock()
-		return val, err
-	}
-}
-
-func (v *Verifier) evictLocked(now time.Time) {
-	for k, e := range v.cache {
-		select {
-		case <-e.ready:
-			if e.err != nil || !now.Before(e.expires) {
-				delete(v.cache, k)
+		c, err := v.trust.parseCRL(key.req.Item, r, now)
+		if err == nil && key.req.Item == RootCRL {
+			if err = c.crl.CheckSignatureFrom(root); err != nil {
+				err = badCollateral(RootCRL, "signature: %v", err)
 			}
-		default:
+			c.issuer = root
 		}
+		if err != nil {
+			return nil, time.Time{}, verifier.Reject(verifier.CheckCollateral, err, "tdx: collateral %v", key.req.Item)
+		}
+		return c, c.expires, nil
+	})
+	if err != nil {
+		return nil, collateralErr(err)
 	}
-	for k, e := range v.cache {
-		if len(v.cache) < v.cfg.MaxCacheEntries {
-			return
-		}
-		select {
-		case <-e.ready:
-			delete(v.cache, k)
-		default:
-		}
-	}
+	return c, nil
 }
 
-func (v *Verifier) fetch(ctx context.Context, req Request, now time.Time, root *x509.Certificate) (any, time.Time, error) {
+// collateralErr makes a cache error a verifier error: a fetch the caller
+// stopped waiting for (a *collateral.FetchError from the cache itself) is
+// unavailable; the fetch's own errors already are verifier errors.
+func collateralErr(err error) error {
+	var fe *collateral.FetchError
+	if errors.As(err, &fe) && !errors.Is(err, verifier.ErrUnavailable) && !errors.Is(err, verifier.ErrRejected) {
+		return verifier.Unavailable(true, err, "tdx: waiting for collateral")
+	}
+	return err
+}
+
+// response fetches one item from the Getter: an unavailable error when it
+// cannot, with Retryable from its *collateral.FetchError.
+func (v *Verifier) response(ctx context.Context, req Request) (*Response, error) {
 	r, err := v.getter.Get(ctx, req)
 	if err != nil {
-		var fe *FetchError
+		var fe *collateral.FetchError
 		retry := errors.As(err, &fe) && fe.Retryable || ctx.Err() != nil
-		return nil, time.Time{}, verifier.Unavailable(retry, err, "tdx: collateral %v unavailable", req.Item)
+		return nil, verifier.Unavailable(retry, err, "tdx: collateral %v unavailable", req.Item)
 	}
 	if r == nil || len(r.Body) == 0 || len(r.Body) > MaxCollateralSize || len(r.IssuerChain) > MaxCollateralSize {
-		return nil, time.Time{}, verifier.Unavailable(false, nil, "tdx: collateral %v: empty or oversized response", req.Item)
+		return nil, verifier.Unavailable(false, nil, "tdx: collateral %v: empty or oversized response", req.Item)
 	}
-	var val any
-	var exp time.Time
-	switch req.Item {
-	case TCBInfo:
-		var t *verifiedTCBInfo
-		if t, err = v.trust.parseTCBInfo(r, now); err == nil {
-			val, exp = t, t.expires
-		}
-	case QEIdentity:
-		var q *verifiedQEIdentity
-		if q, err = v.trust.parseQEIdentity(r, now); err == nil {
-			val, exp = q, q.expires
-		}
-	case PCKCRL, RootCRL:
-		var c *verifiedCRL
-		if c, err = v.trust.parseCRL(req.Item, r, now); err == nil {
-			if req.Item == RootCRL {
-				if err = c.crl.CheckSignatureFrom(root); err != nil {
-					err = badCollateral(RootCRL, "signature: %v", err)
-				}
-				c.issuer = root
-			}
-			val, exp = c, c.expires
-		}
-	}
-	if err != nil {
-		return nil, time.Time{}, verifier.Reject(verifier.CheckCollateral, err, "tdx: collateral %v", req.Item)
-	}
-	return val, exp, nil
+	return r, nil
 }
