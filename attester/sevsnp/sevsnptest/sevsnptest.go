@@ -83,13 +83,18 @@ type Platform struct {
 }
 
 // New makes a Platform with a fresh chip ID and certificates valid from an
-// hour ago.
-func New() (*Platform, error) {
+// hour ago, at TCB().
+func New() (*Platform, error) { return NewAt(TCB()) }
+
+// NewAt is New for a platform at TCB parts: its VCEK certifies them and its
+// reports carry them (for example an older firmware, below a policy's
+// minimum).
+func NewAt(parts kds.TCBParts) (*Platform, error) {
 	p := &Platform{Created: time.Now().Add(-time.Hour)}
 	if _, err := rand.Read(p.ChipID[:]); err != nil {
 		return nil, err
 	}
-	tcb, err := kds.ComposeTCBParts(TCB())
+	tcb, err := kds.ComposeTCBParts(parts)
 	if err != nil {
 		return nil, err
 	}
@@ -99,8 +104,8 @@ func New() (*Platform, error) {
 		Keys: test.DefaultAmdKeys(), ProductName: name, CSPID: "go-expat-test",
 		ArkCreationTime: p.Created, AskCreationTime: p.Created, AsvkCreationTime: p.Created,
 		VcekCreationTime: p.Created, VlekCreationTime: p.Created,
-		VcekCustom: test.CertOverride{Extensions: test.CustomExtensions(TCB(), p.ChipID[:], "", name)},
-		VlekCustom: test.CertOverride{Extensions: test.CustomExtensions(TCB(), nil, "go-expat-test", name)},
+		VcekCustom: test.CertOverride{Extensions: test.CustomExtensions(parts, p.ChipID[:], "", name)},
+		VlekCustom: test.CertOverride{Extensions: test.CustomExtensions(parts, nil, "go-expat-test", name)},
 	}
 	if p.Signer, err = b.TestOnlyCertChain(); err != nil {
 		return nil, fmt.Errorf("sevsnptest: test certificate chain: %w", err)
