@@ -21,6 +21,7 @@ import (
 
 	"github.com/attested-tls/go-expat/verifier"
 	"github.com/attested-tls/go-expat/verifier/cca"
+	"github.com/attested-tls/go-expat/verifier/collateral"
 	"github.com/attested-tls/go-expat/verifier/ear"
 	"github.com/attested-tls/go-expat/verifier/sevsnp"
 	"github.com/attested-tls/go-expat/verifier/tdx"
@@ -218,7 +219,7 @@ func (b builder) tdx(s *TDX) (verifier.Verifier, error) {
 	const at = "$.tdx"
 	cfg := &tdx.Config{Time: b.opts.Time}
 	if b.opts.HTTPClient != nil {
-		cfg.Getter = &tdx.PCS{Client: b.opts.HTTPClient}
+		cfg.Getter = &tdx.PCS{HTTP: collateral.HTTP{Client: b.opts.HTTPClient}}
 	}
 	pol := &cfg.Policy
 	var err error
