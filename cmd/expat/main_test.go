@@ -62,11 +62,11 @@ func binary(t testing.TB) string {
 // fixture is the files a test's processes use: a CA, a server and a client
 // certificate, test kit keys and policies.
 type fixture struct {
-	dir                            string
-	ca, srvCert, srvKey            string
-	cliCert, cliKey                string
-	kitKey, kitPub, otherKitKey    string
-	key                            *ecdsa.PrivateKey
+	dir                         string
+	ca, srvCert, srvKey         string
+	cliCert, cliKey             string
+	kitKey, kitPub, otherKitKey string
+	key                         *ecdsa.PrivateKey
 }
 
 func newFixture(t *testing.T) *fixture {

@@ -354,4 +354,3 @@ func TestTunnelConnectionLimit(t *testing.T) {
 		t.Fatalf("second connection after the first ended: %q %v", b, err)
 	}
 }
-
