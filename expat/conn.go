@@ -1181,7 +1181,7 @@ func (c *Conn) acceptPeerRequest(msg []byte, setup bool) error {
 		return wrapErr("answer", alertUnexpectedMessage, ErrTooManyRequests)
 	}
 	c.peerQueued++
-	now := c.cfg.now()
+	now := time.Now() // pacing is in real time, whatever Config.Time says
 	start := now
 	if start.Before(c.nextAnswer) {
 		start = c.nextAnswer
