@@ -30,8 +30,8 @@ func BenchmarkUnary(b *testing.B) {
 		}
 	}
 	b.Run("plain", func(b *testing.B) {
-		addr := serveWith(b, credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{k.srvCert}}))
-		run(b, dial(b, addr, credentials.NewTLS(&tls.Config{RootCAs: k.ca.Roots, ServerName: expattest.ServerName})))
+		addr := serveWith(b, credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{k.SrvCert}}))
+		run(b, dial(b, addr, credentials.NewTLS(&tls.Config{RootCAs: k.CA.Roots, ServerName: expattest.ServerName})))
 	})
 	b.Run("attested", func(b *testing.B) {
 		addr := serve(b, k.serverCreds(b, true, nil), AnyAttestation)

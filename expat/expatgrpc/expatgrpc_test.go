@@ -3,12 +3,10 @@ package expatgrpc
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
 	"crypto/tls"
 	"errors"
 	"io"
 	"net"
-	"runtime"
 	"testing"
 	"time"
 
@@ -22,53 +20,25 @@ import (
 	"github.com/attested-tls/go-expat/expat"
 	"github.com/attested-tls/go-expat/expat/expattest"
 	"github.com/attested-tls/go-expat/expat/expattest/testkit"
+	"github.com/attested-tls/go-expat/expat/internal/carriertest"
 	"github.com/attested-tls/go-expat/verifier"
 )
 
-type kit struct {
-	ca               *expattest.CA
-	srvCert, cliCert tls.Certificate
-	srvKey, cliKey   *ecdsa.PrivateKey
-}
+// kit is one test's identities (carriertest.Kit).
+type kit struct{ *carriertest.Kit }
 
-func newKit(t testing.TB) *kit {
-	t.Helper()
-	ca, err := expattest.NewCA()
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := &kit{ca: ca}
-	if k.srvCert, err = ca.Issue(expattest.ServerName, nil); err != nil {
-		t.Fatal(err)
-	}
-	if k.cliCert, err = ca.Issue("client.test", nil); err != nil {
-		t.Fatal(err)
-	}
-	if k.srvKey, err = testkit.GenerateKey(); err != nil {
-		t.Fatal(err)
-	}
-	if k.cliKey, err = testkit.GenerateKey(); err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
+func newKit(t testing.TB) *kit { return &kit{carriertest.NewKit(t)} }
 
-func trusting(keys ...*ecdsa.PrivateKey) *testkit.Verifier {
-	v := &testkit.Verifier{}
-	for _, k := range keys {
-		v.TrustedKeys = append(v.TrustedKeys, &k.PublicKey)
-	}
-	return v
-}
+var trusting = carriertest.Trusting
 
 func (k *kit) serverCreds(t testing.TB, mutual bool, mod func(*expat.Config)) credentials.TransportCredentials {
 	t.Helper()
-	cfg := &expat.Config{Attester: &testkit.Attester{Key: k.srvKey}, Certificate: &k.srvCert, RequirePeerAttestation: mutual,
-		PeerAttestationOnDemand: !mutual, Verifier: trusting(k.cliKey)}
+	cfg := &expat.Config{Attester: &testkit.Attester{Key: k.SrvKey}, Certificate: &k.SrvCert, RequirePeerAttestation: mutual,
+		PeerAttestationOnDemand: !mutual, Verifier: trusting(k.CliKey)}
 	if mod != nil {
 		mod(cfg)
 	}
-	c, err := NewServerCredentials(&tls.Config{Certificates: []tls.Certificate{k.srvCert}, ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: k.ca.Roots}, cfg)
+	c, err := NewServerCredentials(&tls.Config{Certificates: []tls.Certificate{k.SrvCert}, ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: k.CA.Roots}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,14 +47,14 @@ func (k *kit) serverCreds(t testing.TB, mutual bool, mod func(*expat.Config)) cr
 
 func (k *kit) clientCreds(t testing.TB, attest bool, mod func(*expat.Config)) credentials.TransportCredentials {
 	t.Helper()
-	cfg := &expat.Config{RequirePeerAttestation: true, Verifier: trusting(k.srvKey)}
+	cfg := &expat.Config{RequirePeerAttestation: true, Verifier: trusting(k.SrvKey)}
 	if attest {
-		cfg.Attester, cfg.Certificate = &testkit.Attester{Key: k.cliKey}, &k.cliCert
+		cfg.Attester, cfg.Certificate = &testkit.Attester{Key: k.CliKey}, &k.CliCert
 	}
 	if mod != nil {
 		mod(cfg)
 	}
-	c, err := NewClientCredentials(&tls.Config{RootCAs: k.ca.Roots, ServerName: expattest.ServerName, Certificates: []tls.Certificate{k.cliCert}}, cfg)
+	c, err := NewClientCredentials(&tls.Config{RootCAs: k.CA.Roots, ServerName: expattest.ServerName, Certificates: []tls.Certificate{k.CliCert}}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,20 +132,8 @@ func dial(t testing.TB, addr string, creds credentials.TransportCredentials) grp
 	return grpc_health_v1.NewHealthClient(cc)
 }
 
-func checkGoroutines(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		if n := runtime.NumGoroutine(); n > before {
-			buf := make([]byte, 1<<20)
-			t.Errorf("goroutines: %d before, %d after\n%s", before, n, buf[:runtime.Stack(buf, true)])
-		}
-	})
-}
+var checkGoroutines = carriertest.CheckGoroutines
+
 
 func testkitOnly(_ context.Context, _ string, att *expat.Attestation) error {
 	if att.Result.Technology != testkit.Technology {
@@ -294,12 +252,12 @@ func TestMisbehavingPeers(t *testing.T) {
 	addr := serve(t, k.serverCreds(t, true, nil), AnyAttestation)
 
 	// A plain gRPC client (credentials.NewTLS offers h2): no_application_protocol.
-	plain := credentials.NewTLS(&tls.Config{RootCAs: k.ca.Roots, ServerName: expattest.ServerName})
+	plain := credentials.NewTLS(&tls.Config{RootCAs: k.CA.Roots, ServerName: expattest.ServerName})
 	_, err := dial(t, addr, plain).Check(ctx, &grpc_health_v1.HealthCheckRequest{})
 	if status.Code(err) != codes.Unavailable {
 		t.Fatalf("plain client: %v", err)
 	}
-	_, err = tls.Dial("tcp", addr, &tls.Config{RootCAs: k.ca.Roots, ServerName: expattest.ServerName, NextProtos: []string{"h2"}})
+	_, err = tls.Dial("tcp", addr, &tls.Config{RootCAs: k.CA.Roots, ServerName: expattest.ServerName, NextProtos: []string{"h2"}})
 	var oe *net.OpError
 	if !errors.As(err, &oe) || oe.Op != "remote error" || oe.Err.Error() != tls.AlertError(120).Error() {
 		t.Fatalf("plain TLS client: %v", err)
@@ -307,7 +265,7 @@ func TestMisbehavingPeers(t *testing.T) {
 
 	// Our client against a plain gRPC TLS server: refused at ALPN.
 	pln, _ := net.Listen("tcp", "127.0.0.1:0")
-	ps := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{k.srvCert}})))
+	ps := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{k.SrvCert}})))
 	grpc_health_v1.RegisterHealthServer(ps, &health{})
 	go ps.Serve(pln)
 	defer ps.Stop()
@@ -316,7 +274,7 @@ func TestMisbehavingPeers(t *testing.T) {
 	}
 
 	// A server that completes TLS with our ALPN and then says nothing.
-	sln, _ := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{k.srvCert}, NextProtos: []string{ALPN}})
+	sln, _ := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{k.SrvCert}, NextProtos: []string{ALPN}})
 	defer sln.Close()
 	go func() {
 		for {
@@ -342,7 +300,7 @@ func TestMisbehavingPeers(t *testing.T) {
 	}
 
 	// A server whose attester answers late.
-	late := serve(t, k.serverCreds(t, false, func(c *expat.Config) { c.Attester = &testkit.Attester{Key: k.srvKey, Delay: 3 * time.Second} }), AnyAttestation)
+	late := serve(t, k.serverCreds(t, false, func(c *expat.Config) { c.Attester = &testkit.Attester{Key: k.SrvKey, Delay: 3 * time.Second} }), AnyAttestation)
 	short3, cancel3 := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel3()
 	start = time.Now()
@@ -351,11 +309,11 @@ func TestMisbehavingPeers(t *testing.T) {
 	}
 
 	// An untrusted server: rejected.
-	if err := rawConnect(ctx, k.clientCreds(t, true, func(c *expat.Config) { c.Verifier = trusting(k.cliKey) }), addr); !errors.Is(err, verifier.ErrRejected) {
+	if err := rawConnect(ctx, k.clientCreds(t, true, func(c *expat.Config) { c.Verifier = trusting(k.CliKey) }), addr); !errors.Is(err, verifier.ErrRejected) {
 		t.Fatalf("untrusted server: %v", err)
 	}
 	// A client the server rejects: the server's alert, as a remote error.
-	rej := serve(t, k.serverCreds(t, true, func(c *expat.Config) { c.Verifier = trusting(k.srvKey) }), AnyAttestation)
+	rej := serve(t, k.serverCreds(t, true, func(c *expat.Config) { c.Verifier = trusting(k.SrvKey) }), AnyAttestation)
 	// Mutual setup is pipelined: the client may learn it was rejected
 	// from the handshake or from its first read.
 	raw, err := (&net.Dialer{}).DialContext(ctx, "tcp", rej)
@@ -381,7 +339,7 @@ func TestClientSendsDataFirst(t *testing.T) {
 	checkGoroutines(t)
 	k := newKit(t)
 	addr := serve(t, k.serverCreds(t, true, nil), AnyAttestation)
-	c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: k.ca.Roots, ServerName: expattest.ServerName, NextProtos: []string{ALPN}})
+	c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: k.CA.Roots, ServerName: expattest.ServerName, NextProtos: []string{ALPN}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -417,10 +375,10 @@ func TestConfigRefused(t *testing.T) {
 	if _, err := NewClientCredentials(nil, &expat.Config{}); err == nil {
 		t.Error("zero client Config accepted")
 	}
-	if _, err := NewServerCredentials(&tls.Config{Certificates: []tls.Certificate{k.srvCert}}, nil); err == nil {
+	if _, err := NewServerCredentials(&tls.Config{Certificates: []tls.Certificate{k.SrvCert}}, nil); err == nil {
 		t.Error("nil server Config accepted")
 	}
-	if _, err := NewServerCredentials(nil, &expat.Config{Attester: &testkit.Attester{Key: k.srvKey}, Certificate: &k.srvCert}); err == nil {
+	if _, err := NewServerCredentials(nil, &expat.Config{Attester: &testkit.Attester{Key: k.SrvKey}, Certificate: &k.SrvCert}); err == nil {
 		t.Error("server without certificate accepted")
 	}
 }

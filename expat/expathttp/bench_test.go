@@ -43,8 +43,8 @@ var okHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { 
 func BenchmarkKeepAlive(b *testing.B) {
 	k := newKit(b)
 	b.Run("plain", func(b *testing.B) {
-		url := servePlain(b, okHandler, k.srvCert)
-		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: k.pki.Roots, ServerName: "server.test"}, ForceAttemptHTTP2: true}
+		url := servePlain(b, okHandler, k.SrvCert)
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: k.CA.Roots, ServerName: "server.test"}, ForceAttemptHTTP2: true}
 		defer tr.CloseIdleConnections()
 		c := &http.Client{Transport: tr}
 		benchGet(b, c, url)
@@ -73,8 +73,8 @@ func BenchmarkKeepAlive(b *testing.B) {
 func BenchmarkFirstRequest(b *testing.B) {
 	k := newKit(b)
 	b.Run("plain", func(b *testing.B) {
-		url := servePlain(b, okHandler, k.srvCert)
-		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: k.pki.Roots, ServerName: "server.test"}, ForceAttemptHTTP2: true}
+		url := servePlain(b, okHandler, k.SrvCert)
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: k.CA.Roots, ServerName: "server.test"}, ForceAttemptHTTP2: true}
 		c := &http.Client{Transport: tr}
 		b.ReportAllocs()
 		b.ResetTimer()

@@ -2,7 +2,6 @@ package expathttp
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -22,83 +20,52 @@ import (
 	"github.com/attested-tls/go-expat/expat"
 	"github.com/attested-tls/go-expat/expat/expattest"
 	"github.com/attested-tls/go-expat/expat/expattest/testkit"
+	"github.com/attested-tls/go-expat/expat/internal/carriertest"
 	"github.com/attested-tls/go-expat/verifier"
 )
 
-// kit is one test's PKI and test-kit attesters: srvKey and cliKey sign the
-// server's and the client's Evidence; the verifiers trust only them.
-type kit struct {
-	pki            *expattest.CA
-	srvCert        tls.Certificate
-	cliCert        tls.Certificate
-	srvKey, cliKey *ecdsa.PrivateKey
-}
+// kit is one test's identities (carriertest.Kit).
+type kit struct{ *carriertest.Kit }
 
-func newKit(t testing.TB) *kit {
-	t.Helper()
-	ca, err := expattest.NewCA()
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := &kit{pki: ca}
-	if k.srvCert, err = ca.Issue(expattest.ServerName, nil); err != nil {
-		t.Fatal(err)
-	}
-	if k.cliCert, err = ca.Issue("client.test", nil); err != nil {
-		t.Fatal(err)
-	}
-	if k.srvKey, err = testkit.GenerateKey(); err != nil {
-		t.Fatal(err)
-	}
-	if k.cliKey, err = testkit.GenerateKey(); err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
+func newKit(t testing.TB) *kit { return &kit{carriertest.NewKit(t)} }
 
-func trusting(keys ...*ecdsa.PrivateKey) *testkit.Verifier {
-	v := &testkit.Verifier{}
-	for _, k := range keys {
-		v.TrustedKeys = append(v.TrustedKeys, &k.PublicKey)
-	}
-	return v
-}
+var trusting = carriertest.Trusting
 
 // serverConfig attests with srvKey; mutual also requires the client's
 // attestation (and its TLS certificate, which the default PeerIdentity
 // compares with the EA certificate).
 func (k *kit) serverConfig(mutual bool) *expat.Config {
 	return &expat.Config{
-		Attester:                &testkit.Attester{Key: k.srvKey},
-		Certificate:             &k.srvCert,
+		Attester:                &testkit.Attester{Key: k.SrvKey},
+		Certificate:             &k.SrvCert,
 		RequirePeerAttestation:  mutual,
 		PeerAttestationOnDemand: !mutual,
-		Verifier:                trusting(k.cliKey),
+		Verifier:                trusting(k.CliKey),
 	}
 }
 
 func (k *kit) clientConfig(attest bool) *expat.Config {
-	cfg := &expat.Config{RequirePeerAttestation: true, Verifier: trusting(k.srvKey)}
+	cfg := &expat.Config{RequirePeerAttestation: true, Verifier: trusting(k.SrvKey)}
 	if attest {
-		cfg.Attester = &testkit.Attester{Key: k.cliKey}
-		cfg.Certificate = &k.cliCert
+		cfg.Attester = &testkit.Attester{Key: k.CliKey}
+		cfg.Certificate = &k.CliCert
 	}
 	return cfg
 }
 
 func (k *kit) serverTLS() *tls.Config {
 	return &tls.Config{
-		Certificates: []tls.Certificate{k.srvCert},
+		Certificates: []tls.Certificate{k.SrvCert},
 		ClientAuth:   tls.VerifyClientCertIfGiven,
-		ClientCAs:    k.pki.Roots,
+		ClientCAs:    k.CA.Roots,
 	}
 }
 
 func (k *kit) clientTLS(protos ...string) *tls.Config {
 	return &tls.Config{
-		RootCAs:      k.pki.Roots,
+		RootCAs:      k.CA.Roots,
 		ServerName:   expattest.ServerName,
-		Certificates: []tls.Certificate{k.cliCert},
+		Certificates: []tls.Certificate{k.CliCert},
 		NextProtos:   protos,
 	}
 }
@@ -139,20 +106,8 @@ func newTransport(t testing.TB, tlsCfg *tls.Config, cfg *expat.Config) *Transpor
 }
 
 // checkGoroutines fails if goroutines started during the test outlive it.
-func checkGoroutines(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		if n := runtime.NumGoroutine(); n > before {
-			buf := make([]byte, 1<<20)
-			t.Errorf("goroutines: %d before, %d after\n%s", before, n, buf[:runtime.Stack(buf, true)])
-		}
-	})
-}
+var checkGoroutines = carriertest.CheckGoroutines
+
 
 func get(t testing.TB, c *http.Client, ctx context.Context, url string) (*http.Response, string, error) {
 	t.Helper()
@@ -338,7 +293,7 @@ func TestPlainClientRefused(t *testing.T) {
 	var calls atomic.Int32
 	url := serve(t, echo(&calls), k.serverTLS(), k.serverConfig(false))
 	addr := strings.TrimPrefix(url, "https://")
-	cfg := &tls.Config{RootCAs: k.pki.Roots, ServerName: expattest.ServerName, NextProtos: []string{"h2", "http/1.1"}}
+	cfg := &tls.Config{RootCAs: k.CA.Roots, ServerName: expattest.ServerName, NextProtos: []string{"h2", "http/1.1"}}
 	_, err := tls.Dial("tcp", addr, cfg)
 	wantAlert(t, err, 120) // no_application_protocol
 	cfg.NextProtos = nil
@@ -370,7 +325,7 @@ func TestPlainServer(t *testing.T) {
 	k := newKit(t)
 	var calls atomic.Int32
 	srv := httptest.NewUnstartedServer(echo(&calls))
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{k.srvCert}}
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{k.SrvCert}}
 	srv.EnableHTTP2 = true
 	srv.StartTLS()
 	defer srv.Close()
@@ -389,7 +344,7 @@ func TestPlainServer(t *testing.T) {
 func TestServerSilentOrLate(t *testing.T) {
 	checkGoroutines(t)
 	k := newKit(t)
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{k.srvCert}, NextProtos: []string{"h2"}})
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{k.SrvCert}, NextProtos: []string{"h2"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -416,7 +371,7 @@ func TestServerSilentOrLate(t *testing.T) {
 
 	// Late: the server's attester takes longer than the client waits.
 	scfg := k.serverConfig(false)
-	scfg.Attester = &testkit.Attester{Key: k.srvKey, Delay: 3 * time.Second}
+	scfg.Attester = &testkit.Attester{Key: k.SrvKey, Delay: 3 * time.Second}
 	url := serve(t, echo(new(atomic.Int32)), k.serverTLS(), scfg)
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel2()
@@ -444,7 +399,7 @@ func TestServerRejected(t *testing.T) {
 	var calls atomic.Int32
 	url := serve(t, echo(&calls), k.serverTLS(), k.serverConfig(false))
 	cfg := k.clientConfig(false)
-	cfg.Verifier = trusting(k.cliKey) // not the server's key
+	cfg.Verifier = trusting(k.CliKey) // not the server's key
 	tr := newTransport(t, k.clientTLS(), cfg)
 	_, _, err := get(t, &http.Client{Transport: tr}, context.Background(), url)
 	if !errors.Is(err, verifier.ErrRejected) {
@@ -462,7 +417,7 @@ func TestClientRejected(t *testing.T) {
 	k := newKit(t)
 	var calls atomic.Int32
 	scfg := k.serverConfig(true)
-	scfg.Verifier = trusting(k.srvKey) // not the client's key
+	scfg.Verifier = trusting(k.SrvKey) // not the client's key
 	url := serve(t, echo(&calls), k.serverTLS(), scfg)
 	tr := newTransport(t, k.clientTLS(), k.clientConfig(true))
 	_, _, err := get(t, &http.Client{Transport: tr}, context.Background(), url)
@@ -547,9 +502,9 @@ func TestConfigRefused(t *testing.T) {
 	for name, cfg := range map[string]*expat.Config{
 		"nil":              nil,
 		"zero":             {},
-		"attester no cert": {Attester: &testkit.Attester{Key: k.srvKey}},
-		"require no verif": {RequirePeerAttestation: true, Attester: &testkit.Attester{Key: k.srvKey}, Certificate: &k.srvCert},
-		"verifier only":    {Verifier: trusting(k.srvKey)}, // neither required nor on demand
+		"attester no cert": {Attester: &testkit.Attester{Key: k.SrvKey}},
+		"require no verif": {RequirePeerAttestation: true, Attester: &testkit.Attester{Key: k.SrvKey}, Certificate: &k.SrvCert},
+		"verifier only":    {Verifier: trusting(k.SrvKey)}, // neither required nor on demand
 	} {
 		if _, err := NewTransport(nil, cfg); err == nil {
 			t.Errorf("%s: NewTransport accepted", name)

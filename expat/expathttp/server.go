@@ -120,7 +120,7 @@ func (s *server) stopTimer(c net.Conn) {
 }
 
 func (s *server) newConn(c net.Conn, cfg *expat.Config) *serverConn {
-	sc := &serverConn{nc: c, cfg: cfg, srv: s, ready: !cfg.RequirePeerAttestation, issued: map[string]time.Time{}}
+	sc := &serverConn{nc: c, cfg: cfg, srv: s, ready: !cfg.RequirePeerAttestation, issued: map[string]time.Time{}, pacer: carrier.NewPacer(cfg)}
 	if cfg.RequirePeerAttestation {
 		// A client that never completes the setup exchange is closed
 		// (THREATS T33): one silent peer never holds a connection.
@@ -149,17 +149,16 @@ type serverConn struct {
 	ep     *expat.Endpoint
 	epErr  error
 
-	mu         sync.Mutex
-	ready      bool // the setup requirement is met
-	failed     bool
-	setupReq   []byte // our setup request, as sent
-	setupCtx   []byte
-	issued     map[string]time.Time // our outstanding requests
-	latest     *expat.Attestation
-	attested   bool
-	seq        uint64
-	inFlight   int
-	lastAnswer time.Time
+	mu       sync.Mutex
+	ready    bool // the setup requirement is met
+	failed   bool
+	setupReq []byte // our setup request, as sent
+	setupCtx []byte
+	issued   map[string]time.Time // our outstanding requests
+	latest   *expat.Attestation
+	attested bool
+	seq      uint64
+	pacer    *carrier.Pacer
 }
 
 func (sc *serverConn) endpoint(cs *tls.ConnectionState) (*expat.Endpoint, error) {
@@ -227,36 +226,16 @@ func (sc *serverConn) verify(ctx context.Context, reqCtx, auth []byte) (*expat.A
 	return att, nil
 }
 
-// answer builds our authenticator for the client's request, refusing (the
-// empty authenticator) when the client asks too often or the Attester
-// fails, as expat.Conn does.
+// answer builds our authenticator for the client's request, paced as
+// expat.Conn paces (carrier.Pacer), refusing (the empty authenticator)
+// when the Attester fails.
 func (sc *serverConn) answer(ctx context.Context, req []byte) ([]byte, error) {
-	sc.mu.Lock()
-	max := sc.cfg.MaxPeerRequests
-	if max == 0 {
-		max = 2
-	}
-	if sc.inFlight >= max {
-		sc.mu.Unlock()
-		return nil, &expat.Error{Op: "answer", Alert: alertAccessDenied, Err: errors.New("client has too many attestation requests in progress")}
-	}
-	sc.inFlight++
-	now := time.Now()
-	throttled := sc.cfg.PeerRequestInterval > 0 && !sc.lastAnswer.IsZero() && now.Sub(sc.lastAnswer) < sc.cfg.PeerRequestInterval
-	if !throttled {
-		sc.lastAnswer = now
-	}
-	sc.mu.Unlock()
-	defer func() {
-		sc.mu.Lock()
-		sc.inFlight--
-		sc.mu.Unlock()
-	}()
-	if throttled {
-		return sc.ep.Refuse(req)
-	}
 	ctx, cancel := context.WithTimeout(ctx, carrier.SetupTimeout(sc.cfg))
 	defer cancel()
+	if err := sc.pacer.Begin(ctx); err != nil {
+		return nil, &expat.Error{Op: "answer", Alert: alertAccessDenied, Err: err}
+	}
+	defer sc.pacer.End()
 	auth, err := sc.ep.Respond(ctx, req)
 	if err != nil {
 		var e *expat.Error

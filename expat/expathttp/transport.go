@@ -315,7 +315,7 @@ func (t *Transport) newConn(addr string) (*clientConn, error) {
 		cc.Close()
 		return nil, err
 	}
-	c := &clientConn{t: t, addr: addr, cc: cc, ep: ep}
+	c := &clientConn{t: t, addr: addr, cc: cc, ep: ep, pacer: carrier.NewPacer(t.cfg)}
 	if err := c.setup(ctx); err != nil {
 		cc.Close()
 		return nil, err
@@ -370,13 +370,13 @@ type clientConn struct {
 
 	served bool // guarded by t.mu
 
-	mu         sync.Mutex
-	att        *expat.Attestation
-	attested   bool
-	failed     bool
-	seq        uint64
-	lastAnswer time.Time
-	idleTimer  *time.Timer
+	mu        sync.Mutex
+	att       *expat.Attestation
+	attested  bool
+	failed    bool
+	seq       uint64
+	idleTimer *time.Timer
+	pacer     *carrier.Pacer
 }
 
 func (c *clientConn) peer() *expat.Attestation {
@@ -540,20 +540,13 @@ func (c *clientConn) verify(ctx context.Context, h http.Header, reqCtx []byte) (
 	return att, nil
 }
 
-// answer builds our authenticator for the server's request, refusing when
-// the server asks more often than cfg.PeerRequestInterval or the Attester
-// fails.
+// answer builds our authenticator for the server's request, paced as
+// expat.Conn paces (carrier.Pacer), refusing when the Attester fails.
 func (c *clientConn) answer(ctx context.Context, req []byte) ([]byte, error) {
-	c.mu.Lock()
-	now := time.Now()
-	throttled := c.t.cfg.PeerRequestInterval > 0 && !c.lastAnswer.IsZero() && now.Sub(c.lastAnswer) < c.t.cfg.PeerRequestInterval
-	if !throttled {
-		c.lastAnswer = now
+	if err := c.pacer.Begin(ctx); err != nil {
+		return nil, &expat.Error{Op: "answer", Alert: alertAccessDenied, Err: err}
 	}
-	c.mu.Unlock()
-	if throttled {
-		return c.ep.Refuse(req)
-	}
+	defer c.pacer.End()
 	auth, err := c.ep.Respond(ctx, req)
 	if err != nil {
 		var e *expat.Error

@@ -9,7 +9,6 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/quic-go/quic-go"
 
@@ -62,20 +61,19 @@ type Conn struct {
 
 	writeMu sync.Mutex
 
-	mu         sync.Mutex
-	weReady    bool // our READY is (being) sent: the peer's streams are welcome
-	peerReady  bool
-	peerSetup  bool
-	setupCtx   []byte
-	pending    map[string]chan result
-	latest     *expat.Attestation
-	attested   bool
-	seq        uint64
-	err        error // why the connection ended
-	inFlight   int
-	lastAnswer time.Time
-	done       chan struct{} // setup completed or failed
-	doneOnce   sync.Once
+	mu        sync.Mutex
+	weReady   bool // our READY is (being) sent: the peer's streams are welcome
+	peerReady bool
+	peerSetup bool
+	setupCtx  []byte
+	pending   map[string]chan result
+	latest    *expat.Attestation
+	attested  bool
+	seq       uint64
+	err       error // why the connection ended
+	pacer     *carrier.Pacer
+	done      chan struct{} // setup completed or failed
+	doneOnce  sync.Once
 
 	streams chan *quic.Stream
 	uni     chan *quic.ReceiveStream
@@ -151,6 +149,7 @@ func setup(ctx context.Context, qc *quic.Conn, isServer bool, cfg *expat.Config)
 		qc: qc, ep: ep, cfg: cfg, isServer: isServer,
 		ctx: lctx, cancel: cancel,
 		pending: map[string]chan result{},
+		pacer:   carrier.NewPacer(cfg),
 		done:    make(chan struct{}),
 		streams: make(chan *quic.Stream, 16),
 		uni:     make(chan *quic.ReceiveStream, 16),
@@ -293,37 +292,26 @@ func (c *Conn) checkDoneLocked() {
 	}
 }
 
-// answer answers a peer request in its own goroutine, within the limits of
-// expat.Config (MaxPeerRequests in progress, PeerRequestInterval).
+// answer answers a peer request in its own goroutine, paced as expat.Conn
+// paces (carrier.Pacer); too many requests in progress close the
+// connection.
 func (c *Conn) answer(req []byte) error {
 	reqCtx, err := ea.GetContext(req)
 	if err != nil {
 		return &expat.Error{Op: "answer", Alert: alertIllegalParameter, Err: err}
 	}
-	max := c.cfg.MaxPeerRequests
-	if max == 0 {
-		max = 2
+	if err := c.pacer.Begin(c.ctx); err != nil {
+		if errors.Is(err, carrier.ErrTooManyRequests) {
+			return &expat.Error{Op: "answer", Alert: alertUnexpectedMessage, Err: err}
+		}
+		return nil // the connection is ending
 	}
-	c.mu.Lock()
-	if c.inFlight >= max {
-		c.mu.Unlock()
-		return &expat.Error{Op: "answer", Alert: alertUnexpectedMessage, Err: errors.New("peer has too many attestation requests in progress")}
-	}
-	c.inFlight++
-	now := time.Now()
-	throttled := c.cfg.PeerRequestInterval > 0 && !c.lastAnswer.IsZero() && now.Sub(c.lastAnswer) < c.cfg.PeerRequestInterval
-	if !throttled {
-		c.lastAnswer = now
-	}
-	c.mu.Unlock()
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		var auth []byte
-		var err error
-		if throttled {
-			auth, err = c.ep.Refuse(req)
-		} else if auth, err = c.ep.Respond(c.ctx, req); err != nil {
+		defer c.pacer.End()
+		auth, err := c.ep.Respond(c.ctx, req)
+		if err != nil {
 			var e *expat.Error
 			if errors.As(err, &e) && e.Op == "parse request" {
 				c.fail(err)
@@ -334,9 +322,6 @@ func (c *Conn) answer(req []byte) error {
 		if err == nil {
 			err = c.write(appendFrame(nil, frameAuthenticator, []byte{byte(len(reqCtx))}, reqCtx, auth))
 		}
-		c.mu.Lock()
-		c.inFlight--
-		c.mu.Unlock()
 		if err != nil {
 			c.fail(err)
 		}
@@ -410,29 +395,15 @@ func (c *Conn) welcome() error {
 	return nil
 }
 
-func (c *Conn) acceptLoop() {
-	defer c.wg.Done()
-	for {
-		s, err := c.qc.AcceptStream(c.ctx)
-		if err != nil {
-			return
-		}
-		if err := c.welcome(); err != nil {
-			c.fail(err)
-			return
-		}
-		select {
-		case c.streams <- s:
-		case <-c.ctx.Done():
-			return
-		}
-	}
-}
+func (c *Conn) acceptLoop()    { acceptInto(c, c.qc.AcceptStream, c.streams) }
+func (c *Conn) acceptUniLoop() { acceptInto(c, c.qc.AcceptUniStream, c.uni) }
 
-func (c *Conn) acceptUniLoop() {
+// acceptInto hands the peer's streams to the application, closing the
+// connection at the first one that arrives before our READY.
+func acceptInto[S any](c *Conn, accept func(context.Context) (S, error), ch chan<- S) {
 	defer c.wg.Done()
 	for {
-		s, err := c.qc.AcceptUniStream(c.ctx)
+		s, err := accept(c.ctx)
 		if err != nil {
 			return
 		}
@@ -441,7 +412,7 @@ func (c *Conn) acceptUniLoop() {
 			return
 		}
 		select {
-		case c.uni <- s:
+		case ch <- s:
 		case <-c.ctx.Done():
 			return
 		}

@@ -3,11 +3,9 @@ package expatquic
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
 	"crypto/tls"
 	"errors"
 	"io"
-	"runtime"
 	"testing"
 	"time"
 
@@ -16,64 +14,36 @@ import (
 	"github.com/attested-tls/go-expat/expat"
 	"github.com/attested-tls/go-expat/expat/expattest"
 	"github.com/attested-tls/go-expat/expat/expattest/testkit"
+	"github.com/attested-tls/go-expat/expat/internal/carriertest"
 	"github.com/attested-tls/go-expat/verifier"
 )
 
 const proto = "test/1"
 
-type kit struct {
-	ca               *expattest.CA
-	srvCert, cliCert tls.Certificate
-	srvKey, cliKey   *ecdsa.PrivateKey
-}
+// kit is one test's identities (carriertest.Kit).
+type kit struct{ *carriertest.Kit }
 
-func newKit(t testing.TB) *kit {
-	t.Helper()
-	ca, err := expattest.NewCA()
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := &kit{ca: ca}
-	if k.srvCert, err = ca.Issue(expattest.ServerName, nil); err != nil {
-		t.Fatal(err)
-	}
-	if k.cliCert, err = ca.Issue("client.test", nil); err != nil {
-		t.Fatal(err)
-	}
-	if k.srvKey, err = testkit.GenerateKey(); err != nil {
-		t.Fatal(err)
-	}
-	if k.cliKey, err = testkit.GenerateKey(); err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
+func newKit(t testing.TB) *kit { return &kit{carriertest.NewKit(t)} }
 
-func trusting(keys ...*ecdsa.PrivateKey) *testkit.Verifier {
-	v := &testkit.Verifier{}
-	for _, k := range keys {
-		v.TrustedKeys = append(v.TrustedKeys, &k.PublicKey)
-	}
-	return v
-}
+var trusting = carriertest.Trusting
 
 func (k *kit) serverTLS() *tls.Config {
-	return &tls.Config{Certificates: []tls.Certificate{k.srvCert}, ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: k.ca.Roots, NextProtos: []string{proto}}
+	return &tls.Config{Certificates: []tls.Certificate{k.SrvCert}, ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: k.CA.Roots, NextProtos: []string{proto}}
 }
 
 func (k *kit) clientTLS() *tls.Config {
-	return &tls.Config{RootCAs: k.ca.Roots, ServerName: expattest.ServerName, Certificates: []tls.Certificate{k.cliCert}, NextProtos: []string{proto}}
+	return &tls.Config{RootCAs: k.CA.Roots, ServerName: expattest.ServerName, Certificates: []tls.Certificate{k.CliCert}, NextProtos: []string{proto}}
 }
 
 func (k *kit) serverConfig(mutual bool) *expat.Config {
-	return &expat.Config{Attester: &testkit.Attester{Key: k.srvKey}, Certificate: &k.srvCert,
-		RequirePeerAttestation: mutual, PeerAttestationOnDemand: !mutual, Verifier: trusting(k.cliKey), SetupTimeout: 2 * time.Second}
+	return &expat.Config{Attester: &testkit.Attester{Key: k.SrvKey}, Certificate: &k.SrvCert,
+		RequirePeerAttestation: mutual, PeerAttestationOnDemand: !mutual, Verifier: trusting(k.CliKey), SetupTimeout: 2 * time.Second}
 }
 
 func (k *kit) clientConfig(attest bool) *expat.Config {
-	cfg := &expat.Config{RequirePeerAttestation: true, Verifier: trusting(k.srvKey), SetupTimeout: 2 * time.Second}
+	cfg := &expat.Config{RequirePeerAttestation: true, Verifier: trusting(k.SrvKey), SetupTimeout: 2 * time.Second}
 	if attest {
-		cfg.Attester, cfg.Certificate = &testkit.Attester{Key: k.cliKey}, &k.cliCert
+		cfg.Attester, cfg.Certificate = &testkit.Attester{Key: k.CliKey}, &k.CliCert
 	}
 	return cfg
 }
@@ -94,20 +64,8 @@ func ctxT(t testing.TB) context.Context {
 	return ctx
 }
 
-func checkGoroutines(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		if n := runtime.NumGoroutine(); n > before {
-			buf := make([]byte, 1<<20)
-			t.Errorf("goroutines: %d before, %d after\n%s", before, n, buf[:runtime.Stack(buf, true)])
-		}
-	})
-}
+var checkGoroutines = carriertest.CheckGoroutines
+
 
 // Server attestation and mutual attestation over UDP loopback: streams in
 // both directions once attested, re-attestation from either side.
@@ -311,7 +269,7 @@ func TestMisbehavingServers(t *testing.T) {
 	}
 
 	scfg := k.serverConfig(false)
-	scfg.Attester = &testkit.Attester{Key: k.srvKey, Delay: 3 * time.Second}
+	scfg.Attester = &testkit.Attester{Key: k.SrvKey, Delay: 3 * time.Second}
 	late := listen(t, k, scfg)
 	short2, cancel2 := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel2()
@@ -322,12 +280,12 @@ func TestMisbehavingServers(t *testing.T) {
 
 	l := listen(t, k, k.serverConfig(true))
 	ccfg := k.clientConfig(true)
-	ccfg.Verifier = trusting(k.cliKey)
+	ccfg.Verifier = trusting(k.CliKey)
 	if _, err := Dial(ctx, l.Addr().String(), k.clientTLS(), nil, ccfg); !errors.Is(err, verifier.ErrRejected) {
 		t.Fatalf("untrusted server: %v", err)
 	}
 	rcfg := k.serverConfig(true)
-	rcfg.Verifier = trusting(k.srvKey)
+	rcfg.Verifier = trusting(k.SrvKey)
 	rl := listen(t, k, rcfg)
 	_, err = Dial(ctx, rl.Addr().String(), k.clientTLS(), nil, k.clientConfig(true))
 	wantCode(t, err, 42)

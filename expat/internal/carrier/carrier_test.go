@@ -1,0 +1,65 @@
+package carrier
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/attested-tls/go-expat/expat"
+	"github.com/attested-tls/go-expat/expat/expattest/testkit"
+)
+
+func TestPacer(t *testing.T) {
+	p := NewPacer(&expat.Config{MaxPeerRequests: 1, PeerRequestInterval: 100 * time.Millisecond})
+	ctx := context.Background()
+	start := time.Now()
+	if err := p.Begin(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Begin(ctx); !errors.Is(err, ErrTooManyRequests) {
+		t.Fatalf("second in flight: %v", err)
+	}
+	p.End()
+	if err := p.Begin(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < 100*time.Millisecond {
+		t.Fatalf("second start after %v, want at least the interval", d)
+	}
+	p.End()
+	short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+	defer cancel()
+	if err := p.Begin(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("waiting past ctx: %v", err)
+	}
+	if err := p.Begin(ctx); err != nil { // the abandoned turn released its slot
+		t.Fatal(err)
+	}
+	// Defaults: expat's.
+	d := NewPacer(&expat.Config{})
+	if d.max != 2 || d.interval != expat.DefaultPeerRequestInterval {
+		t.Fatalf("defaults %d, %v", d.max, d.interval)
+	}
+}
+
+func TestCheckConfig(t *testing.T) {
+	for name, cfg := range map[string]*expat.Config{
+		"nil":           nil,
+		"zero":          {},
+		"verifier only": {Verifier: &testkit.Verifier{}},
+		"negative":      {Verifier: &testkit.Verifier{}, RequirePeerAttestation: true, SetupTimeout: -1},
+	} {
+		if err := CheckConfig("test", cfg, true); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	for name, cfg := range map[string]*expat.Config{
+		"required":  {Verifier: &testkit.Verifier{}, RequirePeerAttestation: true},
+		"on demand": {Verifier: &testkit.Verifier{}, PeerAttestationOnDemand: true},
+	} {
+		if err := CheckConfig("test", cfg, false); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
