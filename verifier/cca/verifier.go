@@ -110,11 +110,12 @@ var _ verifier.RecordVerifier = (*Verifier)(nil)
 // Config, which trusts no CPAK and so rejects every token (CheckKey). It
 // fails for a malformed Config (a nil key, an opt-in together with the
 // list it replaces).
-func New(config *Config) (*Verifier, error) {
-	var cfg Config
-	if config != nil {
-		cfg = *config
+func New(cfg *Config) (*Verifier, error) {
+	c := Config{}
+	if cfg != nil {
+		c = *cfg
 	}
+	cfg = &c
 	if cfg.Policy.AcceptAnyRIM && len(cfg.Policy.RIMs) != 0 {
 		return nil, errors.New("cca: Policy.AcceptAnyRIM and Policy.RIMs exclude each other")
 	}
@@ -132,7 +133,7 @@ func New(config *Config) (*Verifier, error) {
 	if cfg.Time == nil {
 		cfg.Time = time.Now
 	}
-	return &Verifier{cfg: cfg}, nil
+	return &Verifier{cfg: *cfg}, nil
 }
 
 // Verify appraises a CMW record of media type cmw.MediaTypeCCA holding an

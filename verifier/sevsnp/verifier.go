@@ -159,11 +159,12 @@ var _ verifier.RecordVerifier = (*Verifier)(nil)
 // New returns a Verifier for cfg; cfg is copied, and nil means the zero
 // Config. It fails for a malformed Config (a root that does not verify,
 // a measurement of the wrong size, contradictory options).
-func New(config *Config) (*Verifier, error) {
-	var cfg Config
-	if config != nil {
-		cfg = *config
+func New(cfg *Config) (*Verifier, error) {
+	c := Config{}
+	if cfg != nil {
+		c = *cfg
 	}
+	cfg = &c
 	if cfg.Policy.AcceptAnyMeasurement && len(cfg.Policy.Measurements) != 0 {
 		return nil, errors.New("sevsnp: Policy.AcceptAnyMeasurement and Policy.Measurements exclude each other")
 	}
@@ -174,7 +175,7 @@ func New(config *Config) (*Verifier, error) {
 			return nil, err
 		}
 	}
-	v := &Verifier{cfg: cfg, roots: map[string][]*trustedRoot{}, meas: map[[48]byte]bool{}}
+	v := &Verifier{cfg: *cfg, roots: map[string][]*trustedRoot{}, meas: map[[48]byte]bool{}}
 	for i, r := range roots {
 		if r.ARK == nil || (r.ASK == nil && r.ASVK == nil) {
 			return nil, fmt.Errorf("sevsnp: root %d (%s) needs an ARK and an ASK or ASVK", i, r.ProductLine)
