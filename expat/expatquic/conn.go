@@ -214,11 +214,16 @@ func (c *Conn) start(ctx context.Context) error {
 		c.mu.Unlock()
 		msg = appendFrame(msg, frameReady, []byte{0})
 	}
+	// SETUP first: the reader may answer the peer's request as soon as it
+	// runs. QUIC stream writes do not wait for the peer to read.
+	if err := c.write(msg); err != nil {
+		return err
+	}
 	c.wg.Add(3)
 	go c.readLoop()
 	go c.acceptLoop()
 	go c.acceptUniLoop()
-	return c.write(msg)
+	return nil
 }
 
 func (c *Conn) write(b []byte) error {
