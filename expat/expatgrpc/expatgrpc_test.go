@@ -134,7 +134,6 @@ func dial(t testing.TB, addr string, creds credentials.TransportCredentials) grp
 
 var checkGoroutines = carriertest.CheckGoroutines
 
-
 func testkitOnly(_ context.Context, _ string, att *expat.Attestation) error {
 	if att.Result.Technology != testkit.Technology {
 		return errors.New("not the test kit")

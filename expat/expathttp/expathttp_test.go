@@ -108,7 +108,6 @@ func newTransport(t testing.TB, tlsCfg *tls.Config, cfg *expat.Config) *Transpor
 // checkGoroutines fails if goroutines started during the test outlive it.
 var checkGoroutines = carriertest.CheckGoroutines
 
-
 func get(t testing.TB, c *http.Client, ctx context.Context, url string) (*http.Response, string, error) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)

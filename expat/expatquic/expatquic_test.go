@@ -66,7 +66,6 @@ func ctxT(t testing.TB) context.Context {
 
 var checkGoroutines = carriertest.CheckGoroutines
 
-
 // Server attestation and mutual attestation over UDP loopback: streams in
 // both directions once attested, re-attestation from either side.
 func TestAttestedQUIC(t *testing.T) {
