@@ -9,6 +9,14 @@
 // reason), or it could not be checked at all (errors.Is(err,
 // ErrUnavailable): a Verifier that is unreachable, collateral that cannot be
 // fetched). Both are fatal to the attestation: go-expat never fails open.
+// Reject and Unavailable are the one way to build them; a rejection names
+// the failed step with a Check constant (CheckFormat, CheckTCB, ...), never
+// with text that callers would have to match.
+//
+// Tiers have one order in go-expat, affirming < warning < none <
+// contraindicated (see WorstTier for why "none" ranks below warning), and
+// every merge of statuses or trust vectors (collections in Dispatch, EAR
+// submodules, Veraison results) uses WorstTier and WorstClaim.
 package verifier
 
 import (
@@ -142,19 +150,7 @@ func (t Tier) String() string {
 	return fmt.Sprintf("Tier(%d)", int8(t))
 }
 
-// rank is the one tier order of go-expat, from best (0) to worst (3):
-//
-//	affirming < warning < none < contraindicated
-//
-// AR4SI (draft-ietf-rats-ar4si, Section 2.3) and EAR (draft-ietf-rats-ear,
-// ear.status) define the four tiers and require an overall status of no
-// higher trust than the worst claim, but give no order between "none" and
-// the others. go-expat decides: affirming is best; warning means appraised
-// and accepted with a concern, which says more than "none", where nothing
-// could be established at all (a relying party must not read a composite
-// of which one part established nothing as better than one with a warning);
-// contraindicated, the appraisal found something bad, is worst. A value
-// outside the four tiers ranks as contraindicated.
+// rank is the one tier order (see WorstTier), best first.
 func (t Tier) rank() int {
 	switch t {
 	case TierAffirming:
@@ -172,9 +168,22 @@ func (t Tier) rank() int {
 func (t Tier) Worse(u Tier) bool { return t.rank() > u.rank() }
 
 // WorstTier returns the worst of a and b in go-expat's one tier order,
-// affirming < warning < none < contraindicated. Every merge of statuses in
-// go-expat (collections in Dispatch, EAR submodules, Veraison results)
-// uses it.
+// from best to worst:
+//
+//	affirming < warning < none < contraindicated
+//
+// Every merge of statuses in go-expat (collections in Dispatch, EAR
+// submodules, Veraison results) uses it.
+//
+// AR4SI (draft-ietf-rats-ar4si) and EAR (draft-ietf-rats-ear,
+// ear.status) define the four tiers and require an overall status of no
+// higher trust than the worst claim, but give no order between "none" and
+// the others. go-expat decides: affirming is best; warning means appraised
+// and accepted with a concern, which says more than "none", where nothing
+// could be established at all (a relying party must not read a composite
+// of which one part established nothing as better than one with a
+// warning); contraindicated, the appraisal found something bad, is worst.
+// A value outside the four tiers ranks as contraindicated.
 func WorstTier(a, b Tier) Tier {
 	if b.Worse(a) {
 		return b
