@@ -29,12 +29,12 @@ var ErrChallenged = errors.New("expathttp: attestation challenge sent to the cli
 func PeerAttestation(ctx context.Context) *expat.Attestation {
 	switch v := ctx.Value(requestKey{}).(type) {
 	case *reqState:
-		if v.fresh != nil {
-			return v.fresh
-		}
-		return v.sc.peer()
+		return v.fresh
 	case *respState:
 		return v.att
+	}
+	if sc, ok := ctx.Value(serverConnKey{}).(*serverConn); ok {
+		return sc.peer()
 	}
 	return nil
 }
@@ -56,6 +56,11 @@ func AttestPeer(w http.ResponseWriter, r *http.Request) (*expat.Attestation, err
 
 func attestPeer(w http.ResponseWriter, r *http.Request, fresh bool) (*expat.Attestation, error) {
 	st, _ := r.Context().Value(requestKey{}).(*reqState)
+	if st == nil {
+		if sc, ok := r.Context().Value(serverConnKey{}).(*serverConn); ok && sc.ep != nil {
+			st = &reqState{sc: sc}
+		}
+	}
 	if st == nil {
 		err := errors.New("expathttp: AttestPeer outside a handler served by ConfigureServer")
 		refuse(w, err)

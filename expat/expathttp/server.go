@@ -352,7 +352,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		sc.fail(w, r, &expat.Error{Op: "serve", Alert: alertAccessDenied, Err: fmt.Errorf("%w: request before the setup exchange completed", expat.ErrNotAttested)})
 		return
 	}
-	h.next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestKey{}, st)))
+	if st.fresh != nil {
+		r = r.WithContext(context.WithValue(r.Context(), requestKey{}, st))
+	}
+	h.next.ServeHTTP(w, r)
 }
 
 // exchange serves ExchangePath: it answers the client's request, and asks
