@@ -97,7 +97,8 @@ type Policy struct {
 	// code; use it only where the launch measurement is appraised
 	// elsewhere. New refuses it together with Measurements.
 	AcceptAnyMeasurement bool
-	// HostData, when non-nil, is the required 32-byte HOST_DATA.
+	// HostData, when non-nil, is the required 32-byte HOST_DATA; nil
+	// accepts any.
 	HostData []byte
 	// MinimumTCB is the component-wise minimum of REPORTED_TCB (the TCB
 	// the VCEK is for), COMMITTED_TCB (the lowest firmware the host can
@@ -109,13 +110,13 @@ type Policy struct {
 	// firmware back to COMMITTED_TCB. Such reports are accepted with
 	// Status warning. Off by default.
 	AllowProvisionalFirmware bool
-	// MinGuestSVN is the minimum GUEST_SVN.
+	// MinGuestSVN is the minimum GUEST_SVN (0 accepts any).
 	MinGuestSVN uint32
 	// AllowDebug accepts guests whose policy allows debugging (the host
 	// can read their memory). For tests only.
 	AllowDebug bool
 	// AllowMigrationAgent accepts guests whose policy allows a migration
-	// agent.
+	// agent (refused when false).
 	AllowMigrationAgent bool
 	// VMPLs lists the accepted VMPLs; empty means {0}.
 	VMPLs []uint32

@@ -77,7 +77,7 @@ const Technology = "tpm2"
 type Config struct {
 	// TrustedAKs are pinned AK public keys (*ecdsa.PublicKey, as returned
 	// by attester/tpm's Attester.AKPublicKey, or parsed from its TPMT_PUBLIC
-	// with ParseAKPublic).
+	// with ParseAKPublic). Nil pins none.
 	TrustedAKs []crypto.PublicKey
 	// AKRoots are enrollment CAs whose AK certificates (bundle key 6) make
 	// an AK trusted. Nil trusts no AK certificate.
@@ -110,9 +110,11 @@ type Config struct {
 	// elsewhere. New refuses it together with a PCRPolicy.
 	AcceptAnyPCRs bool
 	// RequireKeyAttestation rejects bundles that do not certify the
-	// Exported Authenticator's key.
+	// Exported Authenticator's key. False accepts them (a bundle that does
+	// certify a key is still checked).
 	RequireKeyAttestation bool
-	// RequireEventLog rejects bundles without an event log.
+	// RequireEventLog rejects bundles without an event log. False accepts
+	// them (a log that is present is still replayed).
 	RequireEventLog bool
 	// Name is Result.Verifier. Empty means "go-expat/verifier/tpm".
 	Name string
