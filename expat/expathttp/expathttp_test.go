@@ -217,6 +217,12 @@ func TestReattestServer(t *testing.T) {
 // connection, RequireFreshAttestation (AttestPeer) on every request, each
 // answered by Transport on the same connection.
 func TestClientAttestationPerRoute(t *testing.T) {
+	for _, proto := range []string{"h2", "http/1.1"} {
+		t.Run(proto, func(t *testing.T) { testClientAttestationPerRoute(t, proto) })
+	}
+}
+
+func testClientAttestationPerRoute(t *testing.T, proto string) {
 	checkGoroutines(t)
 	k := newKit(t)
 	var calls atomic.Int32
@@ -233,7 +239,7 @@ func TestClientAttestationPerRoute(t *testing.T) {
 		fmt.Fprintf(w, "moved %s after attestation %d", body, att.Seq)
 	})
 	url := serve(t, mux, k.serverTLS(), k.serverConfig(false))
-	tr := newTransport(t, k.clientTLS(), k.clientConfig(true))
+	tr := newTransport(t, k.clientTLS(proto), k.clientConfig(true))
 	c := &http.Client{Transport: tr}
 	steps := []struct{ path, want string }{
 		{"/open", "HTTP/2.0 tls=true alpn=h2 client=0"},
@@ -248,8 +254,9 @@ func TestClientAttestationPerRoute(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if body != s.want {
-			t.Fatalf("%s: got %q, want %q", s.path, body, s.want)
+		want := strings.ReplaceAll(s.want, "HTTP/2.0 tls=true alpn=h2", map[string]string{"h2": "HTTP/2.0 tls=true alpn=h2", "http/1.1": "HTTP/1.1 tls=true alpn=http/1.1"}[proto])
+		if body != want {
+			t.Fatalf("%s: got %q, want %q", s.path, body, want)
 		}
 	}
 	// A POST whose body can be replayed (strings.Reader sets GetBody).
@@ -263,7 +270,7 @@ func TestClientAttestationPerRoute(t *testing.T) {
 		t.Fatalf("got %q", b)
 	}
 	// A client that cannot attest gets the 401 and the handler never runs.
-	tr2 := newTransport(t, k.clientTLS(), k.clientConfig(false))
+	tr2 := newTransport(t, k.clientTLS(proto), k.clientConfig(false))
 	before := calls.Load()
 	resp, _, err = get(t, &http.Client{Transport: tr2}, context.Background(), url+"/fresh")
 	if err != nil {
