@@ -54,9 +54,10 @@ type Conn struct {
 	isServer bool
 
 	// lifetime: ctx ends when the connection does.
-	ctx    context.Context
-	cancel context.CancelFunc
-	reader sync.WaitGroup // the reader goroutine; Close waits for it alone
+	ctx      context.Context
+	cancel   context.CancelFunc
+	reader   sync.WaitGroup // the reader goroutine; Close waits for it
+	teardown sync.WaitGroup // the goroutine closing the TLS connection
 
 	// Writing. wsem is held while writing to tc; control frames queue in
 	// ctrlQ and whoever holds wsem writes them before its next DATA frame.
@@ -732,6 +733,7 @@ func (c *Conn) CloseWrite() error {
 // their results are dropped.
 func (c *Conn) Close() error {
 	c.shutdown(ErrClosed, 0, false)
+	c.teardown.Wait()
 	c.reader.Wait()
 	return nil
 }
@@ -816,35 +818,45 @@ func (c *Conn) shutdown(err error, alert tls.AlertError, sendAlert bool) {
 		for _, f := range q {
 			f.done <- ErrClosed
 		}
-		deadline := time.Now().Add(closeGrace)
-		if sendAlert && alert != 0 {
-			// Best effort, bounded: the peer may have stopped reading,
-			// or a writer may hold the connection.
-			t := time.NewTimer(closeGrace / 4)
-			select {
-			case c.wsem <- struct{}{}:
-				c.tc.SetWriteDeadline(deadline)
-				c.tc.Write(appendFrame(nil, frameClose, []byte{byte(alert)}))
-				<-c.wsem
-			case <-t.C:
-			}
-			t.Stop()
-		}
-		// tls.Conn.Close sends close_notify with a deadline of its own
-		// (5 s): cut the connection under it at ours.
-		done := make(chan struct{})
-		go func() { c.tc.Close(); close(done) }()
-		t := time.NewTimer(time.Until(deadline))
+		// Telling the peer and closing the TLS connection may block for up
+		// to closeGrace: not the caller's business (Close waits for it).
+		c.teardown.Add(1)
+		go c.tearDown(alert, sendAlert)
+	})
+}
+
+// tearDown tells the peer (best effort) and closes the TLS connection,
+// within closeGrace.
+func (c *Conn) tearDown(alert tls.AlertError, sendAlert bool) {
+	defer c.teardown.Done()
+	deadline := time.Now().Add(closeGrace)
+	if sendAlert && alert != 0 {
+		// Best effort, bounded: the peer may have stopped reading,
+		// or a writer may hold the connection.
+		t := time.NewTimer(closeGrace / 4)
 		select {
-		case <-done:
+		case c.wsem <- struct{}{}:
+			c.tc.SetWriteDeadline(deadline)
+			c.tc.Write(appendFrame(nil, frameClose, []byte{byte(alert)}))
+			<-c.wsem
 		case <-t.C:
-			c.tc.NetConn().Close()
-			<-done
 		}
 		t.Stop()
-		c.signal(c.dataReady)
-		c.signal(c.spaceReady)
-	})
+	}
+	// tls.Conn.Close sends close_notify with a deadline of its own
+	// (5 s): cut the connection under it at ours.
+	done := make(chan struct{})
+	go func() { c.tc.Close(); close(done) }()
+	t := time.NewTimer(time.Until(deadline))
+	select {
+	case <-done:
+	case <-t.C:
+		c.tc.NetConn().Close()
+		<-done
+	}
+	t.Stop()
+	c.signal(c.dataReady)
+	c.signal(c.spaceReady)
 }
 
 func (c *Conn) endErr() error {
