@@ -18,6 +18,9 @@ func FuzzConnPeerStream(f *testing.F) {
 	f.Add([]byte{frameSetup, 0, 0, 0})
 	f.Add([]byte{frameSetup, 0, 0, 1, 2})
 	f.Add(appendFrame(appendFrame(nil, frameSetup, []byte{frameVersion}), frameRequest, []byte{13, 0, 0, 1, 0}))
+	formats := setupFormats{accepts: []string{"application/a"}, produces: []string{"application/b"}}.marshal()
+	f.Add(appendFrame(nil, frameSetup, []byte{frameVersionFormats, 0, byte(len(formats))}, formats))
+	f.Add(appendFrame(appendFrame(nil, frameSetup, []byte{frameVersion}), frameEnd, []byte{0}))
 	p := newPKI(f)
 	k := newKit(f)
 	f.Fuzz(func(t *testing.T, stream []byte) {
