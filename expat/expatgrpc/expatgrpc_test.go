@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -380,4 +381,37 @@ func TestConfigRefused(t *testing.T) {
 	if _, err := NewServerCredentials(nil, &expat.Config{Attester: &testkit.Attester{Key: k.SrvKey}, Certificate: &k.SrvCert}); err == nil {
 		t.Error("server without certificate accepted")
 	}
+}
+
+// A client that connects and says nothing (no TLS ClientHello, or TLS and
+// then no SETUP) is dropped after the setup timeout; other clients are
+// served meanwhile.
+func TestSilentClient(t *testing.T) {
+	checkGoroutines(t)
+	k := newKit(t)
+	addr := serve(t, k.serverCreds(t, true, func(c *expat.Config) { c.SetupTimeout = 300 * time.Millisecond }), AnyAttestation)
+	silent := func(c net.Conn) {
+		defer c.Close()
+		start := time.Now()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err := io.Copy(io.Discard, c)
+		if errors.Is(err, os.ErrDeadlineExceeded) || time.Since(start) > 2*time.Second {
+			t.Errorf("silent client kept for %v: %v", time.Since(start), err)
+		}
+	}
+	raw, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rawDone := make(chan struct{})
+	go func() { defer close(rawDone); silent(raw) }()
+	tc, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: k.CA.Roots, ServerName: expattest.ServerName, NextProtos: []string{ALPN}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dial(t, addr, k.clientCreds(t, true, nil)).Check(ctxT(t), &grpc_health_v1.HealthCheckRequest{}); err != nil {
+		t.Fatalf("a good client waited behind silent ones: %v", err)
+	}
+	silent(tc)
+	<-rawDone
 }
