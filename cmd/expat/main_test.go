@@ -69,7 +69,7 @@ type fixture struct {
 	key                         *ecdsa.PrivateKey
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{dir: t.TempDir()}
 	ca, err := expattest.NewCA()
@@ -110,7 +110,7 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-func (f *fixture) kitKeyFile(t *testing.T, name string) *ecdsa.PrivateKey {
+func (f *fixture) kitKeyFile(t testing.TB, name string) *ecdsa.PrivateKey {
 	t.Helper()
 	k, err := testkit.GenerateKey()
 	if err != nil {
@@ -124,7 +124,7 @@ func (f *fixture) kitKeyFile(t *testing.T, name string) *ecdsa.PrivateKey {
 	return k
 }
 
-func (f *fixture) write(t *testing.T, name string, b []byte) string {
+func (f *fixture) write(t testing.TB, name string, b []byte) string {
 	t.Helper()
 	p := filepath.Join(f.dir, name)
 	if err := os.WriteFile(p, b, 0o600); err != nil {
@@ -135,7 +135,7 @@ func (f *fixture) write(t *testing.T, name string, b []byte) string {
 
 // policy writes a test-kit policy trusting the fixture's kit key and
 // requiring measurement app = value.
-func (f *fixture) policy(t *testing.T, name string, value []byte) string {
+func (f *fixture) policy(t testing.TB, name string, value []byte) string {
 	t.Helper()
 	doc := fmt.Sprintf(`{"version":1,"technology":"test-kit","model":"background-check",
   "test_kit":{"trusted_keys":["kit-pub.pem"],"measurements":{"app":%q}}}`, hex.EncodeToString(value))
@@ -144,7 +144,7 @@ func (f *fixture) policy(t *testing.T, name string, value []byte) string {
 
 // proc is a running expat process whose stderr JSON log lines are collected.
 type proc struct {
-	t     *testing.T
+	t     testing.TB
 	cmd   *exec.Cmd
 	mu    sync.Mutex
 	lines []map[string]any
@@ -153,7 +153,7 @@ type proc struct {
 	done  chan struct{}
 }
 
-func start(t *testing.T, args ...string) *proc {
+func start(t testing.TB, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(binary(t), args...)
 	stderr, err := cmd.StderrPipe()
@@ -239,7 +239,7 @@ func (p *proc) addr() string {
 }
 
 // run runs the binary to completion and returns its exit status and output.
-func run(t *testing.T, stdin io.Reader, args ...string) (int, string, string) {
+func run(t testing.TB, stdin io.Reader, args ...string) (int, string, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

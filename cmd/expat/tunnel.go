@@ -322,6 +322,17 @@ func addrString(a net.Addr) string {
 	return a.String()
 }
 
+// copyBufSize is the buffer of each direction: larger than io.Copy's 32 KiB
+// so that each write to an *expat.Conn fills many DATA frames at once.
+const copyBufSize = 256 << 10
+
+// copyBuf is io.Copy through a buffer of copyBufSize.
+func copyBuf(dst io.Writer, src io.Reader) (int64, error) {
+	buf := make([]byte, copyBufSize)
+	// Hide ReaderFrom/WriterTo so that the buffer is used.
+	return io.CopyBuffer(struct{ io.Writer }{dst}, struct{ io.Reader }{src}, buf)
+}
+
 // halfCloser is a connection whose write side closes on its own
 // (*net.TCPConn, *expat.Conn).
 type halfCloser interface {
@@ -331,7 +342,8 @@ type halfCloser interface {
 
 // forward copies a→b and b→a until both directions have ended, passing
 // each end of stream on as a half-close, and returns the bytes copied each
-// way. Backpressure is io.Copy's: a slow reader stalls its writer. The
+// way. Backpressure is io.Copy's: a slow reader stalls its writer, and at most
+// copyBufSize bytes per direction are in this process. The
 // first error other than a clean end of stream closes both connections.
 func forward(a, b halfCloser) (ab, ba int64, err error) {
 	var once sync.Once
@@ -348,7 +360,7 @@ func forward(a, b halfCloser) (ab, ba int64, err error) {
 	go func() {
 		defer wg.Done()
 		var e error
-		ab, e = io.Copy(b, a)
+		ab, e = copyBuf(b, a)
 		if e == nil {
 			e = b.CloseWrite()
 		}
@@ -357,7 +369,7 @@ func forward(a, b halfCloser) (ab, ba int64, err error) {
 		}
 	}()
 	var e error
-	ba, e = io.Copy(a, b)
+	ba, e = copyBuf(a, b)
 	if e == nil {
 		e = a.CloseWrite()
 	}

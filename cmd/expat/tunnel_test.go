@@ -25,7 +25,7 @@ var (
 
 // attestedServer starts a tunnel server whose test kit reports measurement
 // app = m, forwarding to backend.
-func attestedServer(t *testing.T, f *fixture, backend string, m []byte, extra ...string) *proc {
+func attestedServer(t testing.TB, f *fixture, backend string, m []byte, extra ...string) *proc {
 	t.Helper()
 	args := append([]string{"tunnel", "server", "--listen", "127.0.0.1:0", "--connect", backend,
 		"--cert", f.srvCert, "--key", f.srvKey,
@@ -34,7 +34,7 @@ func attestedServer(t *testing.T, f *fixture, backend string, m []byte, extra ..
 	return start(t, args...)
 }
 
-func tunnelClient(t *testing.T, f *fixture, server, pol string, extra ...string) *proc {
+func tunnelClient(t testing.TB, f *fixture, server, pol string, extra ...string) *proc {
 	t.Helper()
 	args := append([]string{"tunnel", "client", "--listen", "127.0.0.1:0", "--connect", server,
 		"--ca", f.ca, "--server-name", expattest.ServerName, "--policy", pol, "--insecure-test-kit"}, extra...)
@@ -43,7 +43,7 @@ func tunnelClient(t *testing.T, f *fixture, server, pol string, extra ...string)
 
 // echoBackend answers each connection with everything it read, once the
 // client has half-closed, then closes.
-func echoBackend(t *testing.T) string {
+func echoBackend(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -70,7 +70,7 @@ func echoBackend(t *testing.T) string {
 }
 
 // lineEcho echoes each line as it arrives (an interactive protocol).
-func lineEcho(t *testing.T) string {
+func lineEcho(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -1,0 +1,224 @@
+package main_test
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net"
+	"os"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/attested-tls/go-expat/expat/expattest"
+)
+
+// sinkBackend discards what it reads and answers each connection's first
+// byte with one byte (for the connection latency).
+func sinkBackend(tb testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				b := make([]byte, 1)
+				if _, err := io.ReadFull(c, b); err != nil {
+					return
+				}
+				c.Write(b)
+				io.Copy(io.Discard, c)
+				c.Write(b) // the end of the transfer
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// plainForward is a plain TCP forwarder (io.Copy both ways, half-close),
+// the baseline: the same bytes over two such hops.
+func plainForward(tb testing.TB, to string) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				d, err := net.Dial("tcp", to)
+				if err != nil {
+					return
+				}
+				defer d.Close()
+				go func() { io.Copy(d, c); d.(*net.TCPConn).CloseWrite() }()
+				io.Copy(c, d)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// tlsForward is the second baseline: the same two hops with plain TLS 1.3
+// (crypto/tls, no attestation, no expat framing) between them.
+func tlsForward(tb testing.TB, f *fixture, to string) string {
+	cert, err := tls.LoadX509KeyPair(f.srvCert, f.srvKey)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pem, err := os.ReadFile(f.ca)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	srv, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { srv.Close() })
+	go func() {
+		for {
+			c, err := srv.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				d, err := net.Dial("tcp", to)
+				if err != nil {
+					return
+				}
+				defer d.Close()
+				go func() { io.Copy(d, c); d.(*net.TCPConn).CloseWrite() }()
+				io.Copy(c, d)
+				c.(*tls.Conn).CloseWrite()
+			}()
+		}
+	}()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				d, err := tls.Dial("tcp", srv.Addr().String(), &tls.Config{RootCAs: roots, ServerName: expattest.ServerName, MinVersion: tls.VersionTLS13})
+				if err != nil {
+					return
+				}
+				defer d.Close()
+				go func() { io.Copy(d, c); d.CloseWrite() }()
+				io.Copy(c, d)
+				c.(*net.TCPConn).CloseWrite()
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// transfer opens a connection to addr, measures the time to the first
+// answer byte (connection latency), sends n bytes, half-closes and waits
+// for the backend's last byte; it returns the latency and the throughput.
+func transfer(tb testing.TB, addr string, n int) (time.Duration, float64) {
+	t0 := time.Now()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Minute))
+	one := []byte{1}
+	c.Write(one)
+	if _, err := io.ReadFull(c, one); err != nil {
+		tb.Fatal(err)
+	}
+	lat := time.Since(t0)
+	if n == 0 {
+		return lat, 0
+	}
+	buf := make([]byte, 256<<10)
+	t1 := time.Now()
+	for sent := 0; sent < n; sent += len(buf) {
+		if _, err := c.Write(buf); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	c.(*net.TCPConn).CloseWrite()
+	if _, err := io.ReadFull(c, one); err != nil {
+		tb.Fatal(err)
+	}
+	return lat, float64(n) / time.Since(t1).Seconds() / 1e6
+}
+
+func median[T int64 | float64 | time.Duration](v []T) T {
+	s := append([]T(nil), v...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+// BenchmarkTunnel measures, in one run, the tunnel (two expat processes,
+// attested TLS between them) against two plain TCP forwarders carrying the
+// same bytes, and against two forwarders with plain TLS 1.3 between them
+// (crypto/tls alone: the cost of encryption without attestation or expat's
+// framing): throughput (MB/s, median over b.N transfers of 64 MiB each,
+// alternating) and the latency of a new connection to the first answer
+// byte (median of 20 each, after the transfers).
+func BenchmarkTunnel(b *testing.B) {
+	f := newFixture(b)
+	backend := sinkBackend(b)
+	srv := attestedServer(b, f, backend, good)
+	cli := tunnelClient(b, f, srv.addr(), f.policy(b, "p.json", good))
+	tun := cli.addr()
+	plain := plainForward(b, plainForward(b, backend))
+	tlsf := tlsForward(b, f, backend)
+	const n = 64 << 20
+	for _, a := range []string{tun, plain, tlsf} {
+		transfer(b, a, n/8) // warm up
+	}
+	var tunRate, plainRate, tlsRate []float64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		_, r := transfer(b, tun, n)
+		tunRate = append(tunRate, r)
+		_, r = transfer(b, plain, n)
+		plainRate = append(plainRate, r)
+		_, r = transfer(b, tlsf, n)
+		tlsRate = append(tlsRate, r)
+	}
+	b.StopTimer()
+	var tunLat, plainLat []time.Duration
+	for i := 0; i < 20; i++ {
+		l, _ := transfer(b, tun, 0)
+		tunLat = append(tunLat, l)
+		l, _ = transfer(b, plain, 0)
+		plainLat = append(plainLat, l)
+	}
+	tr, pr, sr := median(tunRate), median(plainRate), median(tlsRate)
+	b.ReportMetric(tr, "tunnel-MB/s")
+	b.ReportMetric(pr, "plain-MB/s")
+	b.ReportMetric(sr, "tls-MB/s")
+	b.ReportMetric(tr/pr, "ratio-vs-plain")
+	b.ReportMetric(tr/sr, "ratio-vs-tls")
+	b.ReportMetric(float64(median(tunLat).Microseconds())/1000, "tunnel-connect-ms")
+	b.ReportMetric(float64(median(plainLat).Microseconds())/1000, "plain-connect-ms")
+	b.ReportMetric(float64((median(tunLat)-median(plainLat)).Microseconds())/1000, "added-connect-ms")
+}
