@@ -24,8 +24,9 @@ import (
 // AllowCollections is set; then every record of the collection, at any
 // depth, is routed, every one must be accepted against the same Expected,
 // and the Results are merged (see Verify). Dispatch does not check that a
-// collection's items are bound to each other; since each is appraised
-// against this connection's challenge, each must be bound to it.
+// collection's items are bound to each other (verifier/composite does);
+// since each is appraised against this connection's challenge, each must
+// be bound to it.
 //
 // The zero value rejects everything. A Dispatch must not be modified while
 // in use.
@@ -67,15 +68,11 @@ func (d *Dispatch) Lookup(mediaType string) (Verifier, error) {
 
 // Verify decodes cmw and appraises it with the registered Verifier(s).
 //
-// For a collection the merged Result has: Model and Technology of the
-// items when they all agree (else Model BackgroundCheck only if all items
-// were background-check, Passport otherwise, and Technology the items'
-// technologies joined by "+"), MediaType the collection's __cmwc_t (or
-// "cmw-collection"), Status the WorstTier and each TrustVector claim the
-// WorstClaim over the items, Measurements and Claims prefixed with the item's
-// label path ("gpu/firmware"), Verifier the distinct verifiers joined by
-// ", ", AppraisedAt the earliest, and EAR only when exactly one item
-// carried one.
+// For a collection the Result is Merge of the items' Results, with
+// MediaType the collection's __cmwc_t (or "cmw-collection"); it names no
+// KeyBinding stronger than KeyByBinder and no PlatformIDs, since the items
+// are not bound to each other (verifier/composite appraises a collection
+// whose items are).
 func (d *Dispatch) Verify(ctx context.Context, b []byte, exp *Expected) (*Result, error) {
 	c, err := d.Decode(b)
 	if err != nil {
@@ -123,13 +120,8 @@ func (d *Dispatch) verifyDecoded(ctx context.Context, c *cmw.CMW, b []byte, exp 
 		return nil, Reject(CheckFormat, nil, "CMW collections are not accepted")
 	}
 
-	var err error
-	type itemResult struct {
-		path string
-		res  *Result
-	}
-	var results []itemResult
-	err = walkItems(c, nil, func(path []string, item *cmw.CMW) error {
+	var results []ItemResult
+	err := walkItems(c, nil, func(path []string, item *cmw.CMW) error {
 		r, _ := item.Record()
 		v, err := d.Lookup(r.MediaType)
 		if err != nil {
@@ -151,7 +143,7 @@ func (d *Dispatch) verifyDecoded(ctx context.Context, c *cmw.CMW, b []byte, exp 
 		if res == nil {
 			return fmt.Errorf("verifier: nil result for item %s", strings.Join(path, "/"))
 		}
-		results = append(results, itemResult{strings.Join(path, "/"), res})
+		results = append(results, ItemResult{strings.Join(path, "/"), res})
 		return nil
 	})
 	if err != nil {
@@ -160,67 +152,7 @@ func (d *Dispatch) verifyDecoded(ctx context.Context, c *cmw.CMW, b []byte, exp 
 	if len(results) == 0 {
 		return nil, errors.New("verifier: empty collection")
 	}
-
-	out := &Result{
-		Model:       results[0].res.Model,
-		Technology:  results[0].res.Technology,
-		Status:      results[0].res.Status,
-		TrustVector: results[0].res.TrustVector,
-		MediaType:   c.CollectionType(),
-		Claims:      map[string]string{},
-	}
-	if out.MediaType == "" {
-		out.MediaType = "cmw-collection"
-	}
-	var techs, verifiers []string
-	seenTech, seenVer := map[string]bool{}, map[string]bool{}
-	ears := 0
-	allBG := true
-	for _, ir := range results {
-		r := ir.res
-		if r.Model != BackgroundCheck {
-			allBG = false
-		}
-		if !seenTech[r.Technology] {
-			seenTech[r.Technology] = true
-			techs = append(techs, r.Technology)
-		}
-		if !seenVer[r.Verifier] {
-			seenVer[r.Verifier] = true
-			verifiers = append(verifiers, r.Verifier)
-		}
-		out.Status = WorstTier(out.Status, r.Status)
-		out.TrustVector.Merge(r.TrustVector)
-		for _, m := range r.Measurements {
-			out.Measurements = append(out.Measurements, Measurement{Name: ir.path + "/" + m.Name, Value: m.Value})
-		}
-		for k, v := range r.Claims {
-			out.Claims[ir.path+"/"+k] = v
-		}
-		if out.AppraisedAt.IsZero() || (!r.AppraisedAt.IsZero() && r.AppraisedAt.Before(out.AppraisedAt)) {
-			out.AppraisedAt = r.AppraisedAt
-		}
-		if len(r.EAR) > 0 {
-			ears++
-			out.EAR = r.EAR
-		}
-	}
-	if ears != 1 {
-		out.EAR = nil
-	}
-	if len(techs) > 1 {
-		out.Technology = strings.Join(techs, "+")
-	}
-	for _, ir := range results {
-		if ir.res.Model != out.Model {
-			out.Model = Passport
-			if allBG {
-				out.Model = BackgroundCheck
-			}
-		}
-	}
-	out.Verifier = strings.Join(verifiers, ", ")
-	return out, nil
+	return Merge(c.CollectionType(), results), nil
 }
 
 func walkItems(c *cmw.CMW, path []string, fn func([]string, *cmw.CMW) error) error {

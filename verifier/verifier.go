@@ -390,6 +390,10 @@ const (
 	// CheckPlatform: the attested machine is not one the relying party
 	// pinned or allows (Result.PlatformIDs).
 	CheckPlatform
+	// CheckLink: the items of a composite are not bound to each other (an
+	// anchor's user data does not commit to a bound item's key), so they
+	// may come from different machines (verifier/composite).
+	CheckLink
 	numChecks
 )
 
@@ -399,7 +403,7 @@ var checkNames = [numChecks]string{
 	CheckEventLog: "eventlog", CheckTCB: "tcb", CheckDebug: "debug", CheckPolicy: "policy", CheckVMPL: "vmpl",
 	CheckLifecycle: "lifecycle", CheckConfig: "config", CheckPersonalization: "personalization",
 	CheckCollateral: "collateral", CheckStatus: "status", CheckAge: "age", CheckIssuer: "issuer",
-	CheckPlatform: "platform",
+	CheckPlatform: "platform", CheckLink: "link",
 }
 
 // String returns the check's name ("format", "signature", ...).

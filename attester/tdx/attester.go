@@ -67,7 +67,14 @@ func (a *Attester) Attest(ctx context.Context, ch attester.Challenge) ([]byte, e
 	if err != nil {
 		return nil, err
 	}
-	ev, err := a.Evidence(ctx, rd)
+	return a.AttestReportData(ctx, rd)
+}
+
+// AttestReportData is Attest for a REPORTDATA value laid out by the caller
+// (attester/composite, whose anchor quote commits to a vTPM's attestation
+// key rather than to the channel).
+func (a *Attester) AttestReportData(ctx context.Context, reportData [64]byte) ([]byte, error) {
+	ev, err := a.Evidence(ctx, reportData)
 	if err != nil {
 		return nil, err
 	}
