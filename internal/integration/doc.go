@@ -11,7 +11,11 @@
 //     parallel), with the Exported Authenticator's key resident in the TPM
 //     and certified by TPM2_Certify, appraised by verifier/tpm pinning the
 //     AK;
-//   - both at once, with verifier.Dispatch choosing by media type.
+//   - both at once, with verifier.Dispatch choosing by media type;
+//   - composite Evidence (attester/composite, verifier/composite): a
+//     SEV-SNP or TDX report committing to a vTPM's AK (the simulator, or
+//     swtpm for a second machine) and the vTPM's channel-bound quote,
+//     with items spliced from two machines, replayed or dropped.
 //
 // They need no hardware, no network beyond loopback and no flags. The
 // package has no API.
