@@ -186,8 +186,16 @@ type Config struct {
 	// AcceptWarning also accepts results whose status is "warning".
 	// "affirming" is always accepted; "none" and "contraindicated" never.
 	AcceptWarning bool
-	// MaxAge is the oldest iat accepted; 0 means DefaultMaxAge.
+	// MaxAge is the oldest iat accepted (except where KeyBoundMaxAge
+	// applies); 0 means DefaultMaxAge.
 	MaxAge time.Duration
+	// KeyBoundMaxAge, when positive, replaces MaxAge for EARs without
+	// eat_nonce, accepted by key binding alone (Bindings includes
+	// BindKey): how old a reusable key-bound passport may be. 0 means
+	// MaxAge. Such an EAR proves the platform state at its issuance, not
+	// now; KeyBoundMaxAge (with exp) is how stale that state may be, and
+	// how long a revoked platform or key stays accepted.
+	KeyBoundMaxAge time.Duration
 	// ClockSkew is how far in the future iat and nbf may lie; 0 means
 	// DefaultClockSkew, a negative value means none.
 	ClockSkew time.Duration
@@ -281,9 +289,17 @@ func (v *Verifier) VerifyJWT(ctx context.Context, token []byte, exp *verifier.Ex
 			now = v.cfg.Time()
 		}
 	}
+	bindings := v.cfg.Bindings
+	if bindings == 0 {
+		bindings = BindNonce
+	}
 	maxAge := v.cfg.MaxAge
 	if maxAge <= 0 {
 		maxAge = DefaultMaxAge
+	}
+	if c.nonce == nil && bindings&BindKey != 0 && v.cfg.KeyBoundMaxAge > 0 {
+		// Only key binding can accept it (checked below).
+		maxAge = v.cfg.KeyBoundMaxAge
 	}
 	skew := v.cfg.ClockSkew
 	if skew == 0 {
@@ -309,10 +325,6 @@ func (v *Verifier) VerifyJWT(ctx context.Context, token []byte, exp *verifier.Ex
 	}
 
 	// Binding to this connection.
-	bindings := v.cfg.Bindings
-	if bindings == 0 {
-		bindings = BindNonce
-	}
 	nonceOK := false
 	if c.nonce != nil {
 		want, err := nonceValue(exp)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jws"
@@ -41,6 +42,9 @@ type Issuer struct {
 	KeyAttestation bool
 	// Time is the clock for iat; nil means time.Now.
 	Time func() time.Time
+	// Rand is the source of key-bound issuance nonces (NewKeyRequest);
+	// nil means crypto/rand.
+	Rand io.Reader
 }
 
 // Issue appraises evidence against exp with the Appraiser and, if it is
@@ -50,12 +54,8 @@ type Issuer struct {
 // and optionally the key attestation. A rejection by
 // the Appraiser is returned as is; no EAR is issued for it.
 func (i *Issuer) Issue(ctx context.Context, evidence []byte, exp *verifier.Expected) ([]byte, *verifier.Result, error) {
-	if i.Appraiser == nil || i.Key == nil {
-		return nil, nil, errors.New("ear: Issuer needs an Appraiser and a Key")
-	}
-	alg, ok := algFor(i.Key.Public())
-	if !ok {
-		return nil, nil, fmt.Errorf("ear: unsupported issuer key %T", i.Key.Public())
+	if err := i.check(); err != nil {
+		return nil, nil, err
 	}
 	if exp == nil {
 		return nil, nil, errors.New("ear: nil Expected")
@@ -64,23 +64,51 @@ func (i *Issuer) Issue(ctx context.Context, evidence []byte, exp *verifier.Expec
 	if err != nil {
 		return nil, nil, err
 	}
-	if i.KeyAttestation && len(exp.SPKI) == 0 {
-		return nil, nil, errors.New("ear: key attestation needs Expected.SPKI")
+	var akpub []byte
+	if i.KeyAttestation {
+		if len(exp.SPKI) == 0 {
+			return nil, nil, errors.New("ear: key attestation needs Expected.SPKI")
+		}
+		akpub = exp.SPKI
 	}
+	return i.issue(ctx, evidence, exp, &nonce, akpub)
+}
+
+// check reports whether the Issuer can sign.
+func (i *Issuer) check() error {
+	if i.Appraiser == nil || i.Key == nil {
+		return errors.New("ear: Issuer needs an Appraiser and a Key")
+	}
+	if _, ok := algFor(i.Key.Public()); !ok {
+		return fmt.Errorf("ear: unsupported issuer key %T", i.Key.Public())
+	}
+	return nil
+}
+
+func (i *Issuer) now() time.Time {
+	if i.Time != nil {
+		return i.Time()
+	}
+	return time.Now()
+}
+
+func (i *Issuer) validity() time.Duration {
+	if i.Validity <= 0 {
+		return DefaultValidity
+	}
+	return i.Validity
+}
+
+// issue appraises evidence against exp and signs the EAR: with eat_nonce
+// when nonce is set, with the key attestation of akpub when it is set.
+func (i *Issuer) issue(ctx context.Context, evidence []byte, exp *verifier.Expected, nonce *string, akpub []byte) ([]byte, *verifier.Result, error) {
+	alg, _ := algFor(i.Key.Public())
 	res, err := i.Appraiser.Verify(ctx, evidence, exp)
 	if err != nil {
 		return nil, nil, err
 	}
 
-	now := time.Now
-	if i.Time != nil {
-		now = i.Time
-	}
-	iat := now().Unix()
-	validity := i.Validity
-	if validity <= 0 {
-		validity = DefaultValidity
-	}
+	iat := i.now().Unix()
 	name := i.Name
 	if name == "" {
 		name = "go-expat local issuer"
@@ -107,16 +135,16 @@ func (i *Issuer) Issue(ctx context.Context, evidence []byte, exp *verifier.Expec
 			SourcedData:      vear.TrustClaim(tv.SourcedData),
 		},
 	}
-	if i.KeyAttestation {
+	if akpub != nil {
 		appraisal.VeraisonKeyAttestation = &map[string]interface{}{
-			"akpub": base64.RawURLEncoding.EncodeToString(exp.SPKI),
+			"akpub": base64.RawURLEncoding.EncodeToString(akpub),
 		}
 	}
 	ar := vear.AttestationResult{
 		Profile:    &profile,
 		VerifierID: &vear.VerifierIdentity{Build: &build, Developer: &name},
 		IssuedAt:   &iat,
-		Nonce:      &nonce,
+		Nonce:      nonce,
 		Submods:    map[string]*vear.Appraisal{submod: appraisal},
 	}
 	body, err := ar.MarshalJSON() // validates
@@ -128,7 +156,7 @@ func (i *Issuer) Issue(ctx context.Context, evidence []byte, exp *verifier.Expec
 		return nil, nil, fmt.Errorf("ear: %w", err)
 	}
 	claims["iss"], _ = json.Marshal(name)
-	claims["exp"], _ = json.Marshal(iat + int64(validity/time.Second))
+	claims["exp"], _ = json.Marshal(iat + int64(i.validity()/time.Second))
 	payload, err := json.Marshal(claims)
 	if err != nil {
 		return nil, nil, fmt.Errorf("ear: %w", err)
@@ -148,6 +176,16 @@ func (i *Issuer) Issue(ctx context.Context, evidence []byte, exp *verifier.Expec
 		return nil, nil, fmt.Errorf("ear: signing: %w", err)
 	}
 	return token, res, nil
+}
+
+// passportRecord wraps an EAR in the CMW record a passport attester
+// returns: cmw.MediaTypeEAR, indicator attestation results, CBOR.
+func passportRecord(token []byte) ([]byte, error) {
+	rec, err := cmw.NewRecord(cmw.MediaTypeEAR, token, cmw.AttestationResults)
+	if err != nil {
+		return nil, err
+	}
+	return rec.Marshal()
 }
 
 // PassportAttester is an attester.Attester for the passport model: it
@@ -176,19 +214,11 @@ func (p *PassportAttester) Attest(ctx context.Context, ch attester.Challenge) ([
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now
-	if p.Issuer.Time != nil {
-		now = p.Issuer.Time
-	}
 	token, _, err := p.Issuer.Issue(ctx, ev, &verifier.Expected{
-		Challenge: ch, SPKI: p.SPKI, PublicKey: p.PublicKey, Now: now(),
+		Challenge: ch, SPKI: p.SPKI, PublicKey: p.PublicKey, Now: p.Issuer.now(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ear: local appraisal: %w", err)
 	}
-	rec, err := cmw.NewRecord(cmw.MediaTypeEAR, token, cmw.AttestationResults)
-	if err != nil {
-		return nil, err
-	}
-	return rec.Marshal()
+	return passportRecord(token)
 }
