@@ -39,7 +39,31 @@
 // Issuer is a local Verifier that appraises Evidence with any
 // verifier.Verifier and issues an EAR for it; PassportAttester chains an
 // attester.Attester and an Issuer so that the passport model works end to
-// end in one process.
+// end in one process, with a fresh EAR per connection; ReusablePassport
+// does the same with one key-bound EAR for many connections (below).
+//
+// # Reusable key-attested passports
+//
+// A nonce-bound EAR serves one connection: every connection costs fresh
+// Evidence and an appraisal. A key-bound EAR serves every connection made
+// with one Exported Authenticator key until it expires: Issuer.IssueForKey
+// issues it (akpub = the key's SPKI, no eat_nonce, exp = iat + Validity)
+// after appraising Evidence over the key challenge (KeyChallenge: the
+// key's SPKI and a fresh issuance nonce from the Issuer, never a
+// connection's challenge), and ReusablePassport hands the same EAR to
+// every connection, obtaining the next one in the background before exp.
+// The relying party opts in with Config.Bindings including BindKey and
+// bounds the age with Config.KeyBoundMaxAge; each connection then shows
+// only that its Exported Authenticator was signed with the attested key.
+//
+// Security caveat: the freshness of a key-bound passport is its lifetime.
+// It proves the platform state at issuance, not now: a platform
+// compromised, reconfigured or revoked after issuance keeps presenting a
+// valid passport until the earlier of its exp and iat + KeyBoundMaxAge,
+// and so does anyone who obtains the attested private key. Revocation
+// latency equals that lifetime. Keep it short, keep the EA key where the
+// Evidence says it is (a TPM-resident key, KeyBinding KeyInResult), and
+// use nonce-bound EARs where the state must be proven now.
 //
 // Not implemented: JWT JSON serialization, nested JWTs, RSA keys, EAR in
 // CWT form, remote key discovery (jku, x5u, x5c and jwk headers are
