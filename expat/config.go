@@ -260,6 +260,7 @@ func (c *Config) logger() *slog.Logger {
 const (
 	DefaultSetupTimeout        = 30 * time.Second
 	DefaultPeerRequestInterval = 250 * time.Millisecond
+	DefaultMaxPeerRequests     = 2
 )
 
 func (c *Config) setupTimeout() time.Duration {
@@ -285,7 +286,7 @@ func (c *Config) maxPeerRequests() int {
 	if c.MaxPeerRequests > 0 {
 		return c.MaxPeerRequests
 	}
-	return 2
+	return DefaultMaxPeerRequests
 }
 
 func (c *Config) maxAuthenticatorSize() int {
@@ -346,6 +347,13 @@ func (c *Config) check() error {
 	}
 	return nil
 }
+
+// Check validates c for a connection that carries application data: a
+// Conn, Listen, Dial, and the integrations (expathttp, expatgrpc,
+// expatquic) all call it first. NewEndpoint, for carriers of EA messages
+// alone, checks less: a Verifier without RequirePeerAttestation is fine
+// there.
+func (c *Config) Check() error { return c.checkConn() }
 
 // checkConn validates the configuration of a Conn.
 func (c *Config) checkConn() error {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/attested-tls/go-expat/ea"
+	"github.com/attested-tls/go-expat/expat/internal/pace"
 )
 
 // Conn is an attested connection: a net.Conn over an established TLS 1.3
@@ -67,6 +68,9 @@ type Conn struct {
 	ctrlN     atomic.Int32
 	wdeadline atomic.Pointer[time.Time]
 
+	// pacer paces our answers to the peer's requests.
+	pacer *pace.Pacer
+
 	// attestSem serializes our re-attestations: one request of ours is
 	// outstanding at a time, so a peer's MaxPeerRequests is never exceeded
 	// by concurrent Attest calls, which queue instead.
@@ -87,8 +91,6 @@ type Conn struct {
 	expiry       *time.Timer   // ends the latest attestation at its ValidUntil
 	reattest     *time.Timer   // the next scheduled re-attestation
 	peerAccepts  []string      // formats the peer accepts, from its SETUP
-	peerQueued   int           // peer requests accepted and not yet answered
-	nextAnswer   time.Time     // earliest start of our next answer to the peer
 	closed       bool
 	closeErr     error // why the connection ended
 	writeClosed  bool  // CloseWrite was called
@@ -162,6 +164,7 @@ func newConn(tc *tls.Conn, isServer bool, cfg *Config) (*Conn, error) {
 	return &Conn{
 		tc: tc, ep: ep, cfg: cfg, isServer: isServer,
 		ctx: ctx, cancel: cancel,
+		pacer:      pace.New(cfg.maxPeerRequests(), cfg.peerRequestInterval()),
 		wsem:       make(chan struct{}, 1),
 		attestSem:  make(chan struct{}, 1),
 		hsDone:     make(chan struct{}),
@@ -1187,20 +1190,11 @@ func (c *Conn) acceptPeerRequest(msg []byte, setup bool) error {
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	if c.peerQueued >= c.cfg.maxPeerRequests() {
-		c.mu.Unlock()
+	delay, err := c.pacer.Start()
+	if err != nil {
 		return wrapErr("answer", alertUnexpectedMessage, ErrTooManyRequests)
 	}
-	c.peerQueued++
-	now := time.Now() // pacing is in real time, whatever Config.Time says
-	start := now
-	if start.Before(c.nextAnswer) {
-		start = c.nextAnswer
-	}
-	c.nextAnswer = start.Add(c.cfg.peerRequestInterval())
-	c.mu.Unlock()
-	go c.answerPeer(req, setup, start.Sub(now))
+	go c.answerPeer(req, setup, delay)
 	return nil
 }
 
@@ -1214,10 +1208,12 @@ func (c *Conn) answerPeer(req *ea.Request, setup bool, delay time.Duration) {
 		case <-t.C:
 		case <-c.ctx.Done():
 			t.Stop()
+			c.pacer.Done()
 			return
 		}
 	}
 	if err := c.ctx.Err(); err != nil {
+		c.pacer.Done()
 		return
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.setupTimeout())
@@ -1235,6 +1231,7 @@ func (c *Conn) answerPeer(req *ea.Request, setup bool, delay time.Duration) {
 	if err != nil {
 		c.cfg.logger().Warn("expat: cannot attest for peer", "err", err)
 		if auth, err = c.ep.refuse(req); err != nil {
+			c.pacer.Done()
 			c.fail(err)
 			return
 		}
@@ -1242,9 +1239,7 @@ func (c *Conn) answerPeer(req *ea.Request, setup bool, delay time.Duration) {
 	// The work is done: the request no longer counts against
 	// MaxPeerRequests (its answer may reach the peer, and the peer's next
 	// request us, before this goroutine runs again).
-	c.mu.Lock()
-	c.peerQueued--
-	c.mu.Unlock()
+	c.pacer.Done()
 	err = c.writeCtrl(c.ctx, frameAuthenticator, []byte{byte(len(req.Context))}, req.Context, auth)
 	if err != nil {
 		c.fail(wrapErr("answer", alertInternalError, err))

@@ -36,10 +36,15 @@ func TestPacer(t *testing.T) {
 	if err := p.Begin(ctx); err != nil { // the abandoned turn released its slot
 		t.Fatal(err)
 	}
-	// Defaults: expat's.
+	// Defaults: expat's (DefaultMaxPeerRequests in progress at once).
 	d := NewPacer(&expat.Config{})
-	if d.max != 2 || d.interval != expat.DefaultPeerRequestInterval {
-		t.Fatalf("defaults %d, %v", d.max, d.interval)
+	for i := range expat.DefaultMaxPeerRequests {
+		if err := d.Begin(ctx); err != nil {
+			t.Fatalf("default pacer, request %d: %v", i, err)
+		}
+	}
+	if err := d.Begin(ctx); !errors.Is(err, ErrTooManyRequests) {
+		t.Fatalf("default pacer beyond DefaultMaxPeerRequests: %v", err)
 	}
 }
 
