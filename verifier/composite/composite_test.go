@@ -16,6 +16,7 @@ import (
 	"github.com/attested-tls/go-expat/attester/tpm/bundle"
 	"github.com/attested-tls/go-expat/cmw"
 	"github.com/attested-tls/go-expat/internal/checktest"
+	"github.com/attested-tls/go-expat/internal/tpmtest"
 	"github.com/attested-tls/go-expat/verifier"
 	vsevsnp "github.com/attested-tls/go-expat/verifier/sevsnp"
 	vtpm "github.com/attested-tls/go-expat/verifier/tpm"
@@ -30,26 +31,7 @@ func akPublic(t testing.TB) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pt, err := k.PublicKey.ECDH()
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw := pt.Bytes() // 04 || X || Y
-	pub := tpm2.TPMTPublic{
-		Type:    tpm2.TPMAlgECC,
-		NameAlg: tpm2.TPMAlgSHA256,
-		ObjectAttributes: tpm2.TPMAObject{FixedTPM: true, FixedParent: true, SensitiveDataOrigin: true,
-			UserWithAuth: true, Restricted: true, SignEncrypt: true},
-		Parameters: tpm2.NewTPMUPublicParms(tpm2.TPMAlgECC, &tpm2.TPMSECCParms{
-			Symmetric: tpm2.TPMTSymDefObject{Algorithm: tpm2.TPMAlgNull},
-			Scheme: tpm2.TPMTECCScheme{Scheme: tpm2.TPMAlgECDSA,
-				Details: tpm2.NewTPMUAsymScheme(tpm2.TPMAlgECDSA, &tpm2.TPMSSigSchemeECDSA{HashAlg: tpm2.TPMAlgSHA256})},
-			CurveID: tpm2.TPMECCNistP256,
-			KDF:     tpm2.TPMTKDFScheme{Scheme: tpm2.TPMAlgNull},
-		}),
-		Unique: tpm2.NewTPMUPublicID(tpm2.TPMAlgECC, &tpm2.TPMSECCPoint{
-			X: tpm2.TPM2BECCParameter{Buffer: raw[1:33]}, Y: tpm2.TPM2BECCParameter{Buffer: raw[33:]}}),
-	}
+	pub := tpmtest.ECCPublic(&k.PublicKey, true)
 	return tpm2.Marshal(pub)
 }
 

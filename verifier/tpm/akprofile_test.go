@@ -19,6 +19,7 @@ import (
 	"github.com/attested-tls/go-expat/attester"
 	"github.com/attested-tls/go-expat/attester/tpm/bundle"
 	"github.com/attested-tls/go-expat/internal/checktest"
+	"github.com/attested-tls/go-expat/internal/tpmtest"
 	"github.com/attested-tls/go-expat/verifier"
 	vtpm "github.com/attested-tls/go-expat/verifier/tpm"
 )
@@ -28,28 +29,6 @@ import (
 // that the relying party trusts for AK certificates.
 
 var oidTCGAIKCertificate = asn1.ObjectIdentifier{2, 23, 133, 8, 3}
-
-// eccPublic is a TPMT_PUBLIC for a P-256 ECDSA/SHA-256 key whose attributes
-// claim whatever the forger likes.
-func eccPublic(k *ecdsa.PublicKey, restricted bool) tpm2.TPMTPublic {
-	pt, _ := k.ECDH()
-	raw := pt.Bytes() // 0x04 || X || Y
-	return tpm2.TPMTPublic{
-		Type:    tpm2.TPMAlgECC,
-		NameAlg: tpm2.TPMAlgSHA256,
-		ObjectAttributes: tpm2.TPMAObject{FixedTPM: true, FixedParent: true, SensitiveDataOrigin: true,
-			UserWithAuth: true, Restricted: restricted, SignEncrypt: true},
-		Parameters: tpm2.NewTPMUPublicParms(tpm2.TPMAlgECC, &tpm2.TPMSECCParms{
-			Symmetric: tpm2.TPMTSymDefObject{Algorithm: tpm2.TPMAlgNull},
-			Scheme: tpm2.TPMTECCScheme{Scheme: tpm2.TPMAlgECDSA,
-				Details: tpm2.NewTPMUAsymScheme(tpm2.TPMAlgECDSA, &tpm2.TPMSSigSchemeECDSA{HashAlg: tpm2.TPMAlgSHA256})},
-			CurveID: tpm2.TPMECCNistP256,
-			KDF:     tpm2.TPMTKDFScheme{Scheme: tpm2.TPMAlgNull},
-		}),
-		Unique: tpm2.NewTPMUPublicID(tpm2.TPMAlgECC, &tpm2.TPMSECCPoint{
-			X: tpm2.TPM2BECCParameter{Buffer: raw[1:33]}, Y: tpm2.TPM2BECCParameter{Buffer: raw[33:]}}),
-	}
-}
 
 func tpmSign(t *testing.T, k *ecdsa.PrivateKey, msg []byte) []byte {
 	t.Helper()
@@ -69,7 +48,7 @@ func tpmSign(t *testing.T, k *ecdsa.PrivateKey, msg []byte) []byte {
 // signed by the software "AK", with akChain as the AK certificate chain.
 func forgedBundle(t *testing.T, ak *ecdsa.PrivateKey, eaKey *ecdsa.PublicKey, qd [32]byte, akChain [][]byte) []byte {
 	t.Helper()
-	akPub := eccPublic(&ak.PublicKey, true)
+	akPub := tpmtest.ECCPublic(&ak.PublicKey, true)
 	akName, err := tpm2.ObjectName(&akPub)
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +64,7 @@ func forgedBundle(t *testing.T, ak *ecdsa.PrivateKey, eaKey *ecdsa.PublicKey, qd
 			PCRDigest: tpm2.TPM2BDigest{Buffer: digest[:]},
 		}),
 	})
-	keyPub := eccPublic(eaKey, false)
+	keyPub := tpmtest.ECCPublic(eaKey, false)
 	keyName, err := tpm2.ObjectName(&keyPub)
 	if err != nil {
 		t.Fatal(err)
@@ -157,7 +136,7 @@ func TestAKCertificateProfile(t *testing.T) {
 	ch := attester.Challenge{Hash: crypto.SHA256, Binding: make([]byte, 32), AIKPubHash: aik[:]}
 	qd, _ := ch.QualifyingData32()
 	exp := &verifier.Expected{Challenge: ch, PublicKey: &ea.PublicKey, SPKI: spki, Now: time.Now()}
-	akPub := eccPublic(&ak.PublicKey, true)
+	akPub := tpmtest.ECCPublic(&ak.PublicKey, true)
 	akName, _ := tpm2.ObjectName(&akPub)
 
 	akProfile := func(c *x509.Certificate) { c.UnknownExtKeyUsage = []asn1.ObjectIdentifier{oidTCGAIKCertificate} }
