@@ -20,8 +20,9 @@ import (
 // is its bytes in the input).
 //
 // A record whose media type has no registered Verifier is rejected with
-// CheckFormat. Collections are rejected (CheckFormat) unless
-// AllowCollections is set; then every record of the collection, at any
+// CheckFormat. A collection whose type is registered in Collections goes
+// to that Verifier as a whole. Other collections are rejected
+// (CheckFormat) unless AllowCollections is set; then every record of the collection, at any
 // depth, is routed, every one must be accepted against the same Expected,
 // and the Results are merged (see Verify). Dispatch does not check that a
 // collection's items are bound to each other (verifier/composite does);
@@ -37,12 +38,20 @@ type Dispatch struct {
 	Verifiers map[string]Verifier
 	// AllowCollections accepts CMW collections (see the type's doc).
 	AllowCollections bool
+	// Collections maps a collection type (__cmwc_t, compared exactly) to
+	// the Verifier that appraises such a collection as a whole, such as
+	// verifier/composite's for attester/composite.CollectionType. A
+	// top-level collection of a registered type goes to that Verifier only
+	// (as decoded, when it is a DecodedVerifier, else as bytes), whether
+	// or not AllowCollections is set; its items are never routed one by
+	// one.
+	Collections map[string]Verifier
 	// Limits bound the CMW; nil means package cmw's defaults (cmw.MaxSize,
 	// 65535 bytes, which Limits can only lower).
 	Limits *cmw.Limits
 }
 
-var _ Verifier = (*Dispatch)(nil)
+var _ DecodedVerifier = (*Dispatch)(nil)
 
 // Lookup returns the Verifier registered for mediaType.
 func (d *Dispatch) Lookup(mediaType string) (Verifier, error) {
@@ -112,6 +121,18 @@ func (d *Dispatch) verifyDecoded(ctx context.Context, c *cmw.CMW, b []byte, exp 
 			var err error
 			if b, err = c.Marshal(); err != nil {
 				return nil, fmt.Errorf("verifier: serializing the record: %w", err)
+			}
+		}
+		return v.Verify(ctx, b, exp)
+	}
+	if v := d.Collections[c.CollectionType()]; v != nil && c.CollectionType() != "" {
+		if dv, ok := v.(DecodedVerifier); ok {
+			return dv.VerifyDecoded(ctx, c, exp)
+		}
+		if b == nil {
+			var err error
+			if b, err = c.Marshal(); err != nil {
+				return nil, fmt.Errorf("verifier: serializing the collection: %w", err)
 			}
 		}
 		return v.Verify(ctx, b, exp)

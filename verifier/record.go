@@ -23,6 +23,17 @@ type RecordVerifier interface {
 	VerifyRecord(ctx context.Context, rec cmw.Record, exp *Expected) (*Result, error)
 }
 
+// DecodedVerifier is a Verifier that also appraises a CMW (record or
+// collection) already decoded by package cmw: Dispatch, and
+// verifier/composite's Verifier, which Dispatch.Collections hands a
+// collection as decoded.
+type DecodedVerifier interface {
+	Verifier
+	// VerifyDecoded appraises c, decoded by cmw.Decode, against exp. Like
+	// Verify, it returns a Result only on acceptance.
+	VerifyDecoded(ctx context.Context, c *cmw.CMW, exp *Expected) (*Result, error)
+}
+
 // VerifyCMW decodes b with package cmw (within cmw.MaxSize, in its
 // canonical encoding, one record) and appraises the record with
 // v.VerifyRecord. A CMW that does not decode, or is a collection, is a

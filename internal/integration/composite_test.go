@@ -10,6 +10,7 @@ package integration_test
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"encoding/hex"
 	"errors"
 	"sync"
@@ -353,4 +354,38 @@ func TestCompositeRejected(t *testing.T) {
 			t.Errorf("machine %s's own composite: %v", name, err)
 		}
 	}
+}
+
+// verifier.Dispatch hands a collection of the composite's type to the
+// composite Verifier as a whole, beside plain records; routed item by item
+// (AllowCollections, each item against the channel), a composite is
+// refused, since its anchor is not bound to the channel.
+func TestCompositeDispatch(t *testing.T) {
+	a := newMachine(t, openTPM(t))
+	p := expattest.NewPKI(t)
+	d := &verifier.Dispatch{
+		Verifiers:   map[string]verifier.Verifier{cmw.MediaTypeSEVSNP: a.plat.Verifier(t, vsevsnp.Policy{})},
+		Collections: map[string]verifier.Verifier{acomposite.CollectionType: compositeVerifier(t, a.plat, nil)},
+	}
+	att, err := expattest.Connect(t, p, a.comp, d)
+	if err != nil {
+		t.Fatalf("composite through Dispatch: %v", err)
+	}
+	if att.Result.MediaType != acomposite.CollectionType || att.Result.Claims["vtpm/ak-trust"] != "anchor" {
+		t.Fatalf("result %+v", att.Result)
+	}
+	if att, err = expattest.Connect(t, p, a.plat.TSMAttester(t, nil, nil), d); err != nil || att.Result.Technology != vsevsnp.Technology {
+		t.Fatalf("plain SEV-SNP through the same Dispatch: %v", err)
+	}
+
+	zero := make([]byte, 32)
+	pinned, err := vtpm.New(&vtpm.Config{TrustedAKs: []crypto.PublicKey{a.tpm.AKPublicKey()},
+		PCRPolicy: map[int][][]byte{0: {zero}, 7: {zero}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oneByOne := &verifier.Dispatch{AllowCollections: true, Verifiers: map[string]verifier.Verifier{
+		cmw.MediaTypeSEVSNP: a.plat.Verifier(t, vsevsnp.Policy{}), cmw.MediaTypeTPM2: pinned}}
+	_, err = expattest.Connect(t, p, a.comp, oneByOne)
+	expattest.WantRejected(t, err, verifier.CheckChallenge)
 }

@@ -98,7 +98,7 @@ type Verifier struct {
 	limits      *cmw.Limits
 }
 
-var _ verifier.Verifier = (*Verifier)(nil)
+var _ verifier.DecodedVerifier = (*Verifier)(nil)
 
 // New checks cfg and returns a Verifier; cfg is copied.
 func New(cfg *Config) (*Verifier, error) {
@@ -141,11 +141,21 @@ type parsed struct {
 // parse decodes b and takes the composite apart (no appraisal).
 func (v *Verifier) parse(b []byte) (*parsed, error) {
 	if v == nil || v.anchor == nil {
-		return nil, verifier.Reject(verifier.CheckFormat, nil, "composite: no composite is configured")
+		return nil, errNotConfigured
 	}
 	c, err := cmw.Decode(b, v.limits)
 	if err != nil {
 		return nil, verifier.Reject(verifier.CheckFormat, err, "composite: undecodable CMW")
+	}
+	return v.split(c)
+}
+
+var errNotConfigured = verifier.Reject(verifier.CheckFormat, nil, "composite: no composite is configured")
+
+// split takes a decoded composite apart (no appraisal).
+func (v *Verifier) split(c *cmw.CMW) (*parsed, error) {
+	if v == nil || v.anchor == nil {
+		return nil, errNotConfigured
 	}
 	if !c.IsCollection() || c.CollectionType() != acomposite.CollectionType {
 		return nil, verifier.Reject(verifier.CheckFormat, nil, "composite: not a collection of type %q", acomposite.CollectionType)
@@ -204,6 +214,28 @@ func (v *Verifier) Verify(ctx context.Context, b []byte, exp *verifier.Expected)
 	if err != nil {
 		return nil, err
 	}
+	return v.verify(ctx, p, exp)
+}
+
+// VerifyDecoded is Verify for a CMW already decoded by package cmw (within
+// limits no larger than Config.Limits): verifier.Dispatch hands it a
+// collection of type attester/composite.CollectionType registered in
+// Dispatch.Collections.
+func (v *Verifier) VerifyDecoded(ctx context.Context, c *cmw.CMW, exp *verifier.Expected) (*verifier.Result, error) {
+	if exp == nil {
+		return nil, errors.New("composite: nil Expected")
+	}
+	if c == nil {
+		return nil, verifier.Reject(verifier.CheckFormat, nil, "composite: no CMW")
+	}
+	p, err := v.split(c)
+	if err != nil {
+		return nil, err
+	}
+	return v.verify(ctx, p, exp)
+}
+
+func (v *Verifier) verify(ctx context.Context, p *parsed, exp *verifier.Expected) (*verifier.Result, error) {
 	links := make([]acomposite.Link, len(v.bound))
 	for i, bd := range v.bound {
 		links[i] = acomposite.Link{Label: bd.Label, Key: p.keys[i]}
