@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/attested-tls/go-expat/ea"
+	"github.com/attested-tls/go-expat/expat/internal/frame"
 	"github.com/attested-tls/go-expat/expat/internal/pace"
 )
 
@@ -1015,7 +1016,7 @@ func (c *Conn) readLoop() {
 			}
 			continue
 		}
-		payload, err := readPayload(c.tc, n)
+		payload, err := frame.ReadPayload(c.tc, n)
 		if err != nil {
 			c.readFailed(err)
 			return
@@ -1085,24 +1086,6 @@ func (c *Conn) readData(n int) error {
 	c.mu.Unlock()
 	c.signal(c.dataReady)
 	return nil
-}
-
-// readPayload reads n bytes, growing the buffer as bytes arrive rather than
-// allocating what the peer claims up front.
-func readPayload(r io.Reader, n int) ([]byte, error) {
-	if n <= 4096 {
-		b := make([]byte, n)
-		_, err := io.ReadFull(r, b)
-		return b, err
-	}
-	var buf bytes.Buffer
-	if _, err := io.CopyN(&buf, r, int64(n)); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }
 
 func (c *Conn) handleControl(typ byte, payload []byte) error {

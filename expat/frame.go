@@ -2,8 +2,10 @@ package expat
 
 import (
 	"bytes"
-	"fmt"
+	"errors"
 	"io"
+
+	"github.com/attested-tls/go-expat/expat/internal/frame"
 )
 
 // The stream framing used by Conn.
@@ -55,7 +57,7 @@ const (
 	frameVersion        = 0x01
 	frameVersionFormats = 0x02
 
-	frameHeaderLen = 4
+	frameHeaderLen = frame.HeaderLen
 	// maxDataPayload is the largest DATA payload: a full frame fills one
 	// TLS record (2^14 bytes of plaintext) exactly.
 	maxDataPayload = 16384 - frameHeaderLen
@@ -64,51 +66,39 @@ const (
 	maxRequestPayload = 1 + 4 + 1 + 255 + 2 + 65535
 )
 
+// frameLimit is the largest payload accepted for each frame type.
+func frameLimit(maxAuth int) frame.Limit {
+	return func(typ byte) (int, bool) {
+		switch typ {
+		case frameSetup:
+			return maxRequestPayload + 2 + maxFormatsLength, true
+		case frameRequest:
+			return maxRequestPayload - 1, true
+		case frameAuthenticator:
+			return maxAuth, true
+		case frameData:
+			return maxDataPayload, true
+		case frameClose, frameEnd:
+			return 1, true
+		}
+		return 0, false
+	}
+}
+
 // readFrameHeader reads one frame header and checks the claimed length
 // against the limit for its type before anything is allocated.
 func readFrameHeader(r io.Reader, hdr *[frameHeaderLen]byte, maxAuth int) (typ byte, n int, err error) {
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return 0, 0, err
+	typ, n, err = frame.ReadHeader(r, hdr, frameLimit(maxAuth))
+	var fe *frame.Error
+	if errors.As(err, &fe) {
+		return 0, 0, framingError(fe.Msg)
 	}
-	typ = hdr[0]
-	n = int(hdr[1])<<16 | int(hdr[2])<<8 | int(hdr[3])
-	var limit int
-	switch typ {
-	case frameSetup:
-		limit = maxRequestPayload + 2 + maxFormatsLength
-	case frameRequest:
-		limit = maxRequestPayload - 1
-	case frameAuthenticator:
-		limit = maxAuth
-	case frameData:
-		limit = maxDataPayload
-	case frameClose, frameEnd:
-		limit = 1
-	default:
-		return 0, 0, framingError(fmt.Sprintf("unknown frame type 0x%02x", typ))
-	}
-	if n > limit {
-		return 0, 0, framingError(fmt.Sprintf("frame type 0x%02x of %d bytes exceeds %d", typ, n, limit))
-	}
-	if n == 0 {
-		// Every frame type has a non-empty payload (SETUP at least its
-		// version byte).
-		return 0, 0, framingError(fmt.Sprintf("empty frame of type 0x%02x", typ))
-	}
-	return typ, n, nil
+	return typ, n, err
 }
 
 // appendFrame appends a frame to dst.
 func appendFrame(dst []byte, typ byte, payload ...[]byte) []byte {
-	n := 0
-	for _, p := range payload {
-		n += len(p)
-	}
-	dst = append(dst, typ, byte(n>>16), byte(n>>8), byte(n))
-	for _, p := range payload {
-		dst = append(dst, p...)
-	}
-	return dst
+	return frame.Append(dst, typ, payload...)
 }
 
 // parseFrames splits a buffer into frames; used by the fuzz target and tests

@@ -1,8 +1,10 @@
 package expatquic
 
 import (
-	"fmt"
+	"errors"
 	"io"
+
+	"github.com/attested-tls/go-expat/expat/internal/frame"
 )
 
 // The control stream: the first bidirectional stream the client opens
@@ -33,8 +35,7 @@ const (
 	frameAuthenticator byte = 0x03
 	frameReady         byte = 0x06
 
-	frameVersion   = 0x01
-	frameHeaderLen = 4
+	frameVersion = 0x01
 	// maxRequestPayload bounds a request: message header, context (≤ 255)
 	// and extensions (< 2^16), plus SETUP's version byte.
 	maxRequestPayload = 1 + 4 + 1 + 255 + 2 + 65535
@@ -45,43 +46,38 @@ type frameError struct{ msg string }
 
 func (e *frameError) Error() string { return "expatquic: framing: " + e.msg }
 
-// readFrame reads one frame, checking the claimed length against the
-// limit of its type before anything is allocated, and reading a large
-// payload as it arrives.
+// limit is the largest payload accepted for each frame type.
+func limit(maxAuth int) frame.Limit {
+	return func(typ byte) (int, bool) {
+		switch typ {
+		case frameSetup:
+			return maxRequestPayload, true
+		case frameRequest:
+			return maxRequestPayload - 1, true
+		case frameAuthenticator:
+			return 1 + 255 + maxAuth, true
+		case frameReady:
+			return 1, true
+		}
+		return 0, false
+	}
+}
+
+// readFrame reads one frame (expat/internal/frame: the claimed length is
+// checked against its type's limit before anything is allocated, and a
+// large payload is read as it arrives).
 func readFrame(r io.Reader, maxAuth int) (typ byte, payload []byte, err error) {
-	var hdr [frameHeaderLen]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+	var hdr [frame.HeaderLen]byte
+	typ, n, err := frame.ReadHeader(r, &hdr, limit(maxAuth))
+	var fe *frame.Error
+	if errors.As(err, &fe) {
+		return 0, nil, &frameError{fe.Msg}
+	}
+	if err != nil {
 		return 0, nil, err
 	}
-	typ = hdr[0]
-	n := int(hdr[1])<<16 | int(hdr[2])<<8 | int(hdr[3])
-	var limit int
-	switch typ {
-	case frameSetup:
-		limit = maxRequestPayload
-	case frameRequest:
-		limit = maxRequestPayload - 1
-	case frameAuthenticator:
-		limit = 1 + 255 + maxAuth
-	case frameReady:
-		limit = 1
-	default:
-		return 0, nil, &frameError{fmt.Sprintf("unknown frame type 0x%02x", typ)}
-	}
-	if n == 0 || n > limit {
-		return 0, nil, &frameError{fmt.Sprintf("frame type 0x%02x of %d bytes (limit %d)", typ, n, limit)}
-	}
-	payload = make([]byte, 0, min(n, 4096))
-	for len(payload) < n {
-		chunk := min(n-len(payload), 4096)
-		start := len(payload)
-		payload = append(payload, make([]byte, chunk)...)
-		if _, err := io.ReadFull(r, payload[start:]); err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return 0, nil, err
-		}
+	if payload, err = frame.ReadPayload(r, n); err != nil {
+		return 0, nil, err
 	}
 	if typ == frameReady && payload[0] != 0 {
 		return 0, nil, &frameError{"malformed READY"}
@@ -91,13 +87,5 @@ func readFrame(r io.Reader, maxAuth int) (typ byte, payload []byte, err error) {
 
 // appendFrame appends a frame to dst.
 func appendFrame(dst []byte, typ byte, payload ...[]byte) []byte {
-	n := 0
-	for _, p := range payload {
-		n += len(p)
-	}
-	dst = append(dst, typ, byte(n>>16), byte(n>>8), byte(n))
-	for _, p := range payload {
-		dst = append(dst, p...)
-	}
-	return dst
+	return frame.Append(dst, typ, payload...)
 }
