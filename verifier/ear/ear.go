@@ -56,6 +56,11 @@
 // bounds the age with Config.KeyBoundMaxAge; each connection then shows
 // only that its Exported Authenticator was signed with the attested key.
 //
+// A Verifier keeps the claims of the last key-bound EARs whose signature
+// it checked (at most 64, keyed by SHA-256 of the exact token), so that a
+// passport presented again costs no signature check or parse; its age,
+// binding and status are checked on every connection.
+//
 // Security caveat: the freshness of a key-bound passport is its lifetime.
 // It proves the platform state at issuance, not now: a platform
 // compromised, reconfigured or revoked after issuance keeps presenting a
@@ -77,12 +82,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	vear "github.com/veraison/ear"
@@ -232,7 +239,8 @@ type Config struct {
 
 // Verifier checks EARs (passport model). It is safe for concurrent use.
 type Verifier struct {
-	cfg Config
+	cfg    Config
+	reused reusedTokens
 }
 
 var _ verifier.RecordVerifier = (*Verifier)(nil)
@@ -283,15 +291,9 @@ func (v *Verifier) VerifyJWT(ctx context.Context, token []byte, exp *verifier.Ex
 	if exp == nil {
 		return nil, errors.New("ear: nil Expected")
 	}
-	payload, err := v.checkSignature(token)
+	c, err := v.signedClaims(token)
 	if err != nil {
 		return nil, err
-	}
-
-	// Signed content from here on; still parsed strictly (claims.go).
-	c, err := parseClaims(payload)
-	if err != nil {
-		return nil, verifier.Reject(verifier.CheckFormat, err, "ear: signed content")
 	}
 
 	profiles := v.cfg.Profiles
@@ -448,6 +450,65 @@ func (v *Verifier) VerifyJWT(ctx context.Context, token []byte, exp *verifier.Ex
 		res.Claims["ear.verifier-id.build"] = *c.build
 	}
 	return res, nil
+}
+
+// signedClaims verifies token's signature and parses its claims, or
+// finds them in the cache of reused tokens.
+func (v *Verifier) signedClaims(token []byte) (*claims, error) {
+	digest := sha256.Sum256(token)
+	if c := v.reused.get(digest); c != nil {
+		return c, nil
+	}
+	payload, err := v.checkSignature(token)
+	if err != nil {
+		return nil, err
+	}
+	// Signed content from here on; still parsed strictly (claims.go).
+	c, err := parseClaims(payload)
+	if err != nil {
+		return nil, verifier.Reject(verifier.CheckFormat, err, "ear: signed content")
+	}
+	if c.nonce == nil {
+		v.reused.put(digest, c)
+	}
+	return c, nil
+}
+
+// maxReusedTokens bounds the cache of reused tokens of a Verifier.
+const maxReusedTokens = 64
+
+// reusedTokens caches the claims of EARs without eat_nonce (key-bound
+// passports, presented again on every connection) whose signature a
+// Verifier has checked, keyed by SHA-256 of the exact token: a token seen
+// again skips the signature check and the parse, never the checks of age,
+// binding and status, which depend on the connection and the time. The
+// claims are never modified after parseClaims. Nonce-bound EARs serve one
+// connection and are not cached. At most maxReusedTokens entries; when
+// full, an arbitrary entry makes room.
+type reusedTokens struct {
+	mu sync.Mutex
+	m  map[[sha256.Size]byte]*claims
+}
+
+func (r *reusedTokens) get(k [sha256.Size]byte) *claims {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.m[k]
+}
+
+func (r *reusedTokens) put(k [sha256.Size]byte, c *claims) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil {
+		r.m = map[[sha256.Size]byte]*claims{}
+	}
+	for old := range r.m {
+		if len(r.m) < maxReusedTokens {
+			break
+		}
+		delete(r.m, old)
+	}
+	r.m[k] = c
 }
 
 func contains(list []string, s string) bool {

@@ -715,3 +715,71 @@ type attesterFunc func(context.Context, attester.Challenge) ([]byte, error)
 func (f attesterFunc) Attest(ctx context.Context, ch attester.Challenge) ([]byte, error) {
 	return f(ctx, ch)
 }
+
+// TestReusedTokenCache: a key-bound EAR seen again skips the signature
+// check, never the checks of age, key and status; nonce-bound EARs are
+// not kept; the cache is bounded; other bytes are checked afresh.
+func TestReusedTokenCache(t *testing.T) {
+	k := newKeyFixture(t, time.Hour)
+	ctx := context.Background()
+	rp := k.keyVerifier(10 * time.Minute)
+	issue := func() []byte {
+		req, err := k.issuer.NewKeyRequest(k.eaSPKI)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, _ := (&testkit.Attester{Key: k.ak}).Attest(ctx, req.Challenge())
+		tok, _, err := k.issuer.IssueForKey(ctx, req, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	tok := issue()
+	ch := connChallenge(k.eaSPKI, 1)
+	at := func(d time.Duration, spki []byte) *verifier.Expected {
+		return &verifier.Expected{Challenge: ch, SPKI: spki, Now: now.Add(d)}
+	}
+	for range 3 {
+		if _, err := rp.VerifyJWT(ctx, tok, at(time.Minute, k.eaSPKI)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(rp.reused.m); n != 1 {
+		t.Fatalf("%d cached tokens", n)
+	}
+	_, err := rp.VerifyJWT(ctx, tok, at(11*time.Minute, k.eaSPKI))
+	wantCheck(t, nil, err, verifier.CheckAge)
+	_, err = rp.VerifyJWT(ctx, tok, at(time.Minute, k.eaSPKIOther(t)))
+	wantCheck(t, nil, err, verifier.CheckKey)
+
+	// The same claims under another signature are checked afresh.
+	forged := append(bytes.Clone(tok[:bytes.LastIndexByte(tok, '.')+1]), []byte(b64(bytes.Repeat([]byte{1}, 64)))...)
+	_, err = rp.VerifyJWT(ctx, forged, at(time.Minute, k.eaSPKI))
+	wantCheck(t, nil, err, verifier.CheckSignature)
+	// A Verifier that does not trust the issuer rejects the token.
+	cfg := k.config()
+	cfg.Keys, cfg.Bindings = []TrustedKey{{Key: &k.eaKey.PublicKey}}, BindKey
+	_, err = mustNew(cfg).VerifyJWT(ctx, tok, at(time.Minute, k.eaSPKI))
+	wantCheck(t, nil, err, verifier.CheckSignature)
+
+	// Nonce-bound EARs are not kept.
+	nrp := k.verifier()
+	nb, err := k.passAtt.Attest(ctx, ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nrp.Verify(ctx, nb, &verifier.Expected{Challenge: ch, Now: now}); err != nil || len(nrp.reused.m) != 0 {
+		t.Fatalf("nonce-bound: %v, %d cached", err, len(nrp.reused.m))
+	}
+
+	for i := range maxReusedTokens + 10 {
+		k.clk.Advance(time.Second) // another iat: another token
+		if _, err := rp.VerifyJWT(ctx, issue(), at(time.Duration(i+2)*time.Second, k.eaSPKI)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(rp.reused.m); n > maxReusedTokens {
+		t.Fatalf("%d cached tokens, bound %d", n, maxReusedTokens)
+	}
+}
