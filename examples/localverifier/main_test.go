@@ -93,7 +93,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}()
 
-	client, err := veraison.New(veraison.Config{URL: "http://" + addr.String(), EARKeys: []ear.TrustedKey{{ID: "e2e", Key: earPub}}, MaxAttempts: 1})
+	client, err := veraison.New(&veraison.Config{URL: "http://" + addr.String(), EARKeys: []ear.TrustedKey{{ID: "e2e", Key: earPub}}, MaxAttempts: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,7 +66,7 @@ func ruleBackends(t *testing.T) []ruleBackend {
 		http.Error(w, "down", http.StatusServiceUnavailable)
 	}))
 	t.Cleanup(srv.Close)
-	vc, err := veraison.New(veraison.Config{URL: srv.URL, EARKeys: []ear.TrustedKey{{Key: &key.PublicKey}}, MaxAttempts: 1})
+	vc, err := veraison.New(&veraison.Config{URL: srv.URL, EARKeys: []ear.TrustedKey{{Key: &key.PublicKey}}, MaxAttempts: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,7 @@ func ExampleNewService() {
 	defer srv.Close()
 
 	// The relying party pins the service's EAR key.
-	client, _ := veraison.New(veraison.Config{URL: srv.URL, EARKeys: []ear.TrustedKey{{Key: &earKey.PublicKey}}})
+	client, _ := veraison.New(&veraison.Config{URL: srv.URL, EARKeys: []ear.TrustedKey{{Key: &earKey.PublicKey}}})
 	rp := veraison.NewVerifier(client)
 
 	// In go-expat the challenge comes from the TLS exporter; here any

@@ -94,7 +94,7 @@ func newEnv(t testing.TB, opts ...envOpt) *env {
 	}
 	srv := httptest.NewServer(svc)
 	t.Cleanup(srv.Close)
-	c, err := veraison.New(veraison.Config{URL: srv.URL, EARKeys: []ear.TrustedKey{{Key: &ek.PublicKey}}, RetryBase: time.Millisecond, Time: clk.Now})
+	c, err := veraison.New(&veraison.Config{URL: srv.URL, EARKeys: []ear.TrustedKey{{Key: &ek.PublicKey}}, RetryBase: time.Millisecond, Time: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -65,7 +65,7 @@ func TestBackgroundCheck(t *testing.T) {
 // appraises with it; the document is Veraison-shaped.
 func TestWellKnown(t *testing.T) {
 	e := newEnv(t)
-	c, err := veraison.New(veraison.Config{URL: e.srv.URL, InsecureTrustServiceKey: true})
+	c, err := veraison.New(&veraison.Config{URL: e.srv.URL, InsecureTrustServiceKey: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,7 +51,7 @@ func TestTPMQuote(t *testing.T) {
 	}
 	e := newEnv(t, func(c *local.Config, d *verifier.Dispatch) { d.Verifiers[cmw.MediaTypeTPM2] = tv })
 	// verifier/tpm reports "warning" without a PCR policy.
-	c, err := veraison.New(veraison.Config{URL: e.srv.URL, EARKeys: []ear.TrustedKey{{Key: &e.earKey.PublicKey}}, AllowWarning: true, MaxAttempts: 1})
+	c, err := veraison.New(&veraison.Config{URL: e.srv.URL, EARKeys: []ear.TrustedKey{{Key: &e.earKey.PublicKey}}, AllowWarning: true, MaxAttempts: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -397,7 +397,7 @@ func (b builder) veraison(s *Veraison) (verifier.Verifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := veraison.New(veraison.Config{URL: s.URL, HTTPClient: b.opts.HTTPClient, EARKeys: keys,
+	c, err := veraison.New(&veraison.Config{URL: s.URL, HTTPClient: b.opts.HTTPClient, EARKeys: keys,
 		AllowWarning: s.AllowWarning, RequestTimeout: rt, Time: b.opts.Time})
 	if err != nil {
 		return nil, &Error{Path: at, Err: err}

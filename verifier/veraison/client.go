@@ -46,7 +46,11 @@ const (
 	DefaultMaxEARAge       = 5 * time.Minute
 )
 
-// Config configures a Client. It must not be modified after New.
+// Config configures a Client. The zero value (and a nil *Config) is
+// refused by New: URL and EARKeys are required, so that no Client exists
+// without a service and the keys its EARs must be signed with. Every other
+// zero field means the default named in its comment. A Config must not be
+// modified after New.
 type Config struct {
 	// URL is the base URL of Veraison's verification service, e.g.
 	// "https://veraison.example:8080". Required.
@@ -123,8 +127,17 @@ func (e *HTTPError) Error() string {
 	return s
 }
 
-// New returns a Client for cfg.
-func New(cfg Config) (*Client, error) {
+// New returns a Client for cfg; cfg is copied, and nil means the zero
+// Config, which New refuses (no URL, no EARKeys). It fails for a URL that
+// is not http or https with a host, and for EARKeys verifier/ear refuses.
+func New(cfg *Config) (*Client, error) {
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	return newClient(*cfg)
+}
+
+func newClient(cfg Config) (*Client, error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("veraison: bad URL %q", cfg.URL)

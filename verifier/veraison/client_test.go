@@ -55,7 +55,7 @@ func evidence(t testing.TB, ch attester.Challenge) []byte {
 
 func newVerifier(t testing.TB, cfg veraison.Config) *veraison.Verifier {
 	t.Helper()
-	c, err := veraison.New(cfg)
+	c, err := veraison.New(&cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,18 +281,25 @@ func TestLocalRejections(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	if _, err := veraison.New(veraison.Config{URL: "ftp://x", EARKeys: keysOf(&k.PublicKey)}); err == nil {
+	if _, err := veraison.New(&veraison.Config{URL: "ftp://x", EARKeys: keysOf(&k.PublicKey)}); err == nil {
 		t.Error("ftp URL accepted")
 	}
-	if _, err := veraison.New(veraison.Config{URL: "http://127.0.0.1:1"}); err == nil {
+	if _, err := veraison.New(&veraison.Config{URL: "http://127.0.0.1:1"}); err == nil {
 		t.Error("a Config without EAR keys accepted")
+	}
+	// The zero Config, given as nil or as a pointer to a zero value, is
+	// refused (no URL, no EAR keys).
+	for name, cfg := range map[string]*veraison.Config{"nil": nil, "zero": {}} {
+		if c, err := veraison.New(cfg); err == nil || c != nil {
+			t.Errorf("New(%s Config) = %v, %v", name, c, err)
+		}
 	}
 }
 
 func TestPassport(t *testing.T) {
 	f := newFake(t)
 	srv := f.start(t)
-	c, err := veraison.New(veraison.Config{URL: srv.URL, EARKeys: keysOf(&f.key.PublicKey)})
+	c, err := veraison.New(&veraison.Config{URL: srv.URL, EARKeys: keysOf(&f.key.PublicKey)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +343,7 @@ func TestPassport(t *testing.T) {
 	checktest.Rejected(t, err, verifier.CheckAge)
 	// A passport EAR signed by a key the relying party does not trust.
 	k2, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	c2, _ := veraison.New(veraison.Config{URL: srv.URL, EARKeys: keysOf(&k2.PublicKey)})
+	c2, _ := veraison.New(&veraison.Config{URL: srv.URL, EARKeys: keysOf(&k2.PublicKey)})
 	_, err = veraison.NewVerifier(c2).Verify(context.Background(), b, &verifier.Expected{Challenge: ch})
 	checktest.Rejected(t, err, verifier.CheckSignature)
 
@@ -360,7 +367,7 @@ func TestRefusesUnconfiguredEARKey(t *testing.T) {
 	srv := f.start(t)
 	configured, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	for _, insecure := range []bool{false, true} {
-		c, err := veraison.New(veraison.Config{URL: srv.URL, EARKeys: keysOf(&configured.PublicKey), InsecureTrustServiceKey: insecure})
+		c, err := veraison.New(&veraison.Config{URL: srv.URL, EARKeys: keysOf(&configured.PublicKey), InsecureTrustServiceKey: insecure})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -370,7 +377,7 @@ func TestRefusesUnconfiguredEARKey(t *testing.T) {
 		checktest.Rejected(t, err, verifier.CheckSignature)
 	}
 	// A passport signed by the service's (unconfigured) key.
-	trusting, err := veraison.New(veraison.Config{URL: srv.URL, EARKeys: keysOf(&f.key.PublicKey)})
+	trusting, err := veraison.New(&veraison.Config{URL: srv.URL, EARKeys: keysOf(&f.key.PublicKey)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,7 +390,7 @@ func TestRefusesUnconfiguredEARKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _ := veraison.New(veraison.Config{URL: srv.URL, EARKeys: keysOf(&configured.PublicKey)})
+	c, _ := veraison.New(&veraison.Config{URL: srv.URL, EARKeys: keysOf(&configured.PublicKey)})
 	_, err = veraison.NewVerifier(c).Verify(context.Background(), pass, &verifier.Expected{Challenge: ch})
 	checktest.Rejected(t, err, verifier.CheckSignature)
 	if n := f.wellKnown.Load(); n != 0 {

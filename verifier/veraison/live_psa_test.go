@@ -87,7 +87,7 @@ func setupPSA(t testing.TB, profile string) *livePSA {
 	}
 	p.Claims.Profile = profile
 	provisionPSA(t, p)
-	c, err := veraison.New(veraison.Config{URL: url, EARKeys: liveKeys(t)})
+	c, err := veraison.New(&veraison.Config{URL: url, EARKeys: liveKeys(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,7 +392,7 @@ func TestLivePSAInstanceIDNotBoundToIAK(t *testing.T) {
 		t.Fatal("instance ID unchanged")
 	}
 	provisionPSA(t, p)
-	c, err := veraison.New(veraison.Config{URL: url, EARKeys: liveKeys(t)})
+	c, err := veraison.New(&veraison.Config{URL: url, EARKeys: liveKeys(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

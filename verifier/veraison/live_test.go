@@ -269,7 +269,7 @@ func setupLive(t testing.TB, keyFromWellKnown bool) *live {
 	if keyFromWellKnown {
 		cfg.EARKeys, cfg.InsecureTrustServiceKey = nil, true
 	}
-	c, err := veraison.New(cfg)
+	c, err := veraison.New(&cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,7 +433,7 @@ func TestLiveStopped(t *testing.T) {
 		if withKey {
 			cfg.EARKeys = liveKeys(t)
 		}
-		c, _ := veraison.New(cfg)
+		c, _ := veraison.New(&cfg)
 		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 		start := time.Now()
 		res, err := veraison.NewVerifier(c).Verify(ctx, ev, &verifier.Expected{Challenge: ch})
