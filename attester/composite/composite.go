@@ -16,7 +16,10 @@
 // The anchor's report is not bound to the channel, only to the bound
 // items' keys: it may be older than the connection (a real platform may
 // produce it once, at boot). Freshness and the channel binding come from
-// the bound items.
+// the bound items. The anchor must be asked for its report by the
+// component that owns the bound items (on SEV-SNP, the SVSM at VMPL 0 that
+// hosts the vTPM): a report from a less privileged level vouches for
+// nothing the verifier should trust (see verifier/composite).
 //
 // # Layout
 //

@@ -11,15 +11,20 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"sync"
 	"testing"
 
 	"github.com/fxamacker/cbor/v2"
+	"github.com/google/go-tpm/tpm2"
 
 	"github.com/attested-tls/go-expat/attester"
 	acomposite "github.com/attested-tls/go-expat/attester/composite"
+	asevsnp "github.com/attested-tls/go-expat/attester/sevsnp"
 	"github.com/attested-tls/go-expat/attester/sevsnp/sevsnptest"
 	"github.com/attested-tls/go-expat/attester/tpm"
 	"github.com/attested-tls/go-expat/cmw"
@@ -388,4 +393,67 @@ func TestCompositeDispatch(t *testing.T) {
 		cmw.MediaTypeSEVSNP: a.plat.Verifier(t, vsevsnp.Policy{}), cmw.MediaTypeTPM2: pinned}}
 	_, err = expattest.Connect(t, p, a.comp, oneByOne)
 	expattest.WantRejected(t, err, verifier.CheckChallenge)
+}
+
+// The anchor vouches for a vTPM only if the report comes from where the
+// vTPM lives (VMPL 0, the SVSM): a guest kernel at VMPL 2 can ask for a
+// report committing to any key. The attack: software forges a whole vTPM
+// (an "AK" that is a software key, a quote over this channel's challenge,
+// a TPM2_Certify of the EA key) and gets a genuine VMPL 2 report committing
+// to it. The anchor's default policy (VMPL 0 only) refuses it (CheckVMPL);
+// a relying party that accepts VMPL 2 reports for its anchor would accept
+// the forgery, which is why the VMPL policy is part of the link.
+func TestCompositeForgedVTPM(t *testing.T) {
+	plat := sevsnptest.NewPlatform(t)
+	ak, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ea, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	akPub := tpm2.Marshal(tpmtest.ECCPublic(&ak.PublicKey, true))
+	forgedVTPM := attestFunc(func(ctx context.Context, ch attester.Challenge) ([]byte, error) {
+		qd, err := ch.QualifyingData32()
+		if err != nil {
+			return nil, err
+		}
+		return tpmtest.ForgedBundle(ak, &ea.PublicKey, qd, nil)
+	})
+	forger, err := acomposite.New(&acomposite.Config{
+		Anchor: plat.TSMAttester(t, nil, &asevsnp.Options{VMPL: 2}),
+		Items:  []acomposite.Item{{Label: acomposite.VTPMLabel, Attester: forgedVTPM, Key: akPub}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newVerifier := func(vmpls []uint32) *vcomposite.Verifier {
+		kind, err := vtpm.NewBoundAK(&vtpm.Config{PCRPolicy: map[int][][]byte{7: {make([]byte, 32)}}, RequireKeyAttestation: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := vcomposite.New(&vcomposite.Config{Anchor: plat.Verifier(t, vsevsnp.Policy{VMPLs: vmpls}),
+			Bound: []vcomposite.Bound{{Label: acomposite.VTPMLabel, Kind: kind}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	p := expattest.NewPKI(t)
+	connect := func(v verifier.Verifier) error {
+		cert := p.Issue(t, expattest.ServerName, ea)
+		srv, cli := expattest.TLSPair(t, p, cert, nil)
+		_, c, _, cerr := expattest.AttestedPair(t, srv, cli,
+			&expat.Config{Attester: forger, Certificate: &cert},
+			&expat.Config{RequirePeerAttestation: true, Verifier: v})
+		if cerr != nil {
+			expattest.WantNoData(t, c)
+		}
+		return cerr
+	}
+	expattest.WantRejected(t, connect(newVerifier(nil)), verifier.CheckVMPL)
+	if err := connect(newVerifier([]uint32{0, 2})); err != nil {
+		t.Fatalf("with VMPL 2 allowed, the forged vTPM was expected to pass (the VMPL policy is the link's guard): %v", err)
+	}
 }

@@ -29,6 +29,17 @@
 // (the anchor's user data names no Exported Authenticator key), and
 // PlatformIDs the anchor's followed by the bound items'.
 //
+// # Caveat: who vouches
+//
+// The link means "the environment the anchor describes committed to this
+// key". It means "this key is that VM's vTPM" only when the anchor's policy
+// pins the component that owns the vTPM: for SEV-SNP the VMPL of the SVSM
+// that hosts it (verifier/sevsnp accepts VMPL 0 only by default; a guest
+// kernel at VMPL 2 can have a report commit to a software "vTPM" of its
+// own), for TDX the measurements of the TD (or L1 VMM) that hosts it. The
+// anchor is not bound to the channel and may predate the connection;
+// freshness and the channel binding come from the bound items.
+//
 // # Adding an item kind
 //
 // A kind of bound item (a GPU's Evidence with its own verifier) is a Kind:

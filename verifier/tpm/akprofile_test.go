@@ -17,7 +17,6 @@ import (
 	"github.com/google/go-tpm/tpm2"
 
 	"github.com/attested-tls/go-expat/attester"
-	"github.com/attested-tls/go-expat/attester/tpm/bundle"
 	"github.com/attested-tls/go-expat/internal/checktest"
 	"github.com/attested-tls/go-expat/internal/tpmtest"
 	"github.com/attested-tls/go-expat/verifier"
@@ -30,55 +29,10 @@ import (
 
 var oidTCGAIKCertificate = asn1.ObjectIdentifier{2, 23, 133, 8, 3}
 
-func tpmSign(t *testing.T, k *ecdsa.PrivateKey, msg []byte) []byte {
-	t.Helper()
-	d := sha256.Sum256(msg)
-	r, s, err := ecdsa.Sign(rand.Reader, k, d[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tpm2.Marshal(tpm2.TPMTSignature{SigAlg: tpm2.TPMAlgECDSA, Signature: tpm2.NewTPMUSignature(tpm2.TPMAlgECDSA,
-		&tpm2.TPMSSignatureECC{Hash: tpm2.TPMAlgSHA256, SignatureR: tpm2.TPM2BECCParameter{Buffer: r.FillBytes(make([]byte, 32))},
-			SignatureS: tpm2.TPM2BECCParameter{Buffer: s.FillBytes(make([]byte, 32))}})})
-}
-
-// forgedBundle is a quote bundle made up in software: an "AK" that is a
-// software key with a public area claiming restricted|fixedTPM, a quote of
-// PCR 7 = 0 over qd, and a TPM2_Certify of the (software) EA key, all
-// signed by the software "AK", with akChain as the AK certificate chain.
+// forgedBundle is tpmtest.ForgedBundle for tests.
 func forgedBundle(t *testing.T, ak *ecdsa.PrivateKey, eaKey *ecdsa.PublicKey, qd [32]byte, akChain [][]byte) []byte {
 	t.Helper()
-	akPub := tpmtest.ECCPublic(&ak.PublicKey, true)
-	akName, err := tpm2.ObjectName(&akPub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pcr7 := make([]byte, 32)
-	digest := sha256.Sum256(pcr7)
-	clock := tpm2.TPMSClockInfo{Clock: 1000, ResetCount: 1, RestartCount: 0, Safe: true}
-	quote := tpm2.Marshal(tpm2.TPMSAttest{
-		Magic: tpm2.TPMGeneratedValue, Type: tpm2.TPMSTAttestQuote, QualifiedSigner: *akName,
-		ExtraData: tpm2.TPM2BData{Buffer: qd[:]}, ClockInfo: clock, FirmwareVersion: 1,
-		Attested: tpm2.NewTPMUAttest(tpm2.TPMSTAttestQuote, &tpm2.TPMSQuoteInfo{
-			PCRSelect: tpm2.TPMLPCRSelection{PCRSelections: []tpm2.TPMSPCRSelection{{Hash: tpm2.TPMAlgSHA256, PCRSelect: []byte{0x80, 0, 0}}}},
-			PCRDigest: tpm2.TPM2BDigest{Buffer: digest[:]},
-		}),
-	})
-	keyPub := tpmtest.ECCPublic(eaKey, false)
-	keyName, err := tpm2.ObjectName(&keyPub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certify := tpm2.Marshal(tpm2.TPMSAttest{
-		Magic: tpm2.TPMGeneratedValue, Type: tpm2.TPMSTAttestCertify, QualifiedSigner: *akName,
-		ExtraData: tpm2.TPM2BData{Buffer: qd[:]}, ClockInfo: clock, FirmwareVersion: 1,
-		Attested: tpm2.NewTPMUAttest(tpm2.TPMSTAttestCertify, &tpm2.TPMSCertifyInfo{Name: *keyName, QualifiedName: *keyName}),
-	})
-	ev, err := bundle.Wrap(&bundle.Bundle{
-		Quote: quote, QuoteSig: tpmSign(t, ak, quote), AKPublic: tpm2.Marshal(akPub),
-		PCRAlg: uint16(tpm2.TPMAlgSHA256), PCRs: map[uint32][]byte{7: pcr7}, AKChain: akChain,
-		Certify: certify, CertifySig: tpmSign(t, ak, certify), KeyPublic: tpm2.Marshal(keyPub),
-	})
+	ev, err := tpmtest.ForgedBundle(ak, eaKey, qd, akChain)
 	if err != nil {
 		t.Fatal(err)
 	}
