@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -17,9 +18,9 @@ import (
 )
 
 // BenchmarkPassportChurn measures attested connections per second in the
-// passport model against plain TLS, in one run, each iteration making one
-// connection of each kind in turn so that load on a shared machine hits
-// all three alike:
+// passport model against plain TLS, in one run, each iteration making a
+// block of connections of each kind in turn so that load on a shared
+// machine hits all three alike:
 //
 //	TLS        new TCP + TLS 1.3 handshake + one byte each way + close
 //	fresh      the same through expat.Listen/Dial, the server presenting
@@ -29,7 +30,8 @@ import (
 //	           (ReusablePassport), checked by a relying party that accepts
 //	           key binding (BindKey)
 //
-// It reports each kind's conn/s and the ratios to TLS:
+// It reports each kind's median conn/s over the rounds and the median of
+// the rounds' ratios to TLS:
 //
 //	go test -run '^$' -bench PassportChurn -count 6 -cpu 1 ./verifier/ear
 func BenchmarkPassportChurn(b *testing.B) {
@@ -87,30 +89,51 @@ func BenchmarkPassportChurn(b *testing.B) {
 	reused := attested(p, keyRP)
 
 	kinds := []struct {
-		name  string
-		dial  func() (net.Conn, error)
-		spent time.Duration
+		name string
+		dial func() (net.Conn, error)
+		rate []float64 // conn/s of each round
 	}{
-		{"TLS", func() (net.Conn, error) { return tls.Dial("tcp", plain.Addr().String(), dialTLS) }, 0},
-		{"fresh", fresh, 0},
-		{"reused", reused, 0},
+		{name: "TLS", dial: func() (net.Conn, error) { return tls.Dial("tcp", plain.Addr().String(), dialTLS) }},
+		{name: "fresh", dial: fresh},
+		{name: "reused", dial: reused},
 	}
-	n := 0
+	// Each iteration is a round: a block of connections of each kind,
+	// starting with another kind each round (so that no kind always
+	// follows the same one's teardown). Ratios are taken within a round,
+	// then the median over rounds.
+	const block = 8
+	var freshRatio, reusedRatio []float64
+	round := 0
 	for b.Loop() {
-		for i := range kinds {
+		for j := range kinds {
+			k := &kinds[(round+j)%len(kinds)]
 			t0 := time.Now()
-			exchange(b, kinds[i].dial)
-			kinds[i].spent += time.Since(t0)
+			for range block {
+				exchange(b, k.dial)
+			}
+			k.rate = append(k.rate, block/time.Since(t0).Seconds())
 		}
-		n++
+		freshRatio = append(freshRatio, kinds[1].rate[round]/kinds[0].rate[round])
+		reusedRatio = append(reusedRatio, kinds[2].rate[round]/kinds[0].rate[round])
+		round++
 	}
-	rate := make([]float64, len(kinds))
-	for i, k := range kinds {
-		rate[i] = float64(n) / k.spent.Seconds()
-		b.ReportMetric(rate[i], k.name+"-conn/s")
+	for _, k := range kinds {
+		b.ReportMetric(median(k.rate), k.name+"-conn/s")
 	}
-	b.ReportMetric(rate[1]/rate[0], "fresh/TLS")
-	b.ReportMetric(rate[2]/rate[0], "reused/TLS")
+	b.ReportMetric(median(freshRatio), "fresh/TLS")
+	b.ReportMetric(median(reusedRatio), "reused/TLS")
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // exchange dials, sends one byte, reads it back and closes (the pattern
