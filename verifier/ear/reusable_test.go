@@ -513,6 +513,7 @@ func TestReusablePassportRefreshFails(t *testing.T) {
 // all get a valid passport (run with -race).
 func TestReusablePassportConcurrent(t *testing.T) {
 	k := newKeyFixture(t, time.Minute)
+	k.count.inner = &testkit.Attester{Key: k.ak, Delay: 2 * time.Millisecond} // a wider refresh window
 	p := k.start(t, ReusablePassportConfig{RefreshBefore: 30 * time.Second})
 	rp := k.keyVerifier(time.Hour)
 	ctx := context.Background()
@@ -561,6 +562,34 @@ func TestReusablePassportConcurrent(t *testing.T) {
 	wg.Wait()
 	if n := k.count.calls.Load(); n != 7 || served.Load() == 0 {
 		t.Fatalf("%d Evidence requests for 7 passports, %d served", n, served.Load())
+	}
+
+	// Callers waiting for the first passport share one issuance.
+	k2 := newKeyFixture(t, time.Minute)
+	gate := make(chan struct{})
+	k2.count.gate.Store(&gate)
+	p2 := k2.start(t, ReusablePassportConfig{})
+	got := make([][]byte, 8)
+	var wg2 sync.WaitGroup
+	for i := range got {
+		wg2.Go(func() {
+			b, err := p2.Attest(ctx, connChallenge(k2.eaSPKI, byte(i)))
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = b
+		})
+	}
+	time.Sleep(20 * time.Millisecond)
+	close(gate)
+	wg2.Wait()
+	for i := range got {
+		if !bytes.Equal(got[i], got[0]) || got[i] == nil {
+			t.Fatalf("caller %d got another passport", i)
+		}
+	}
+	if n := k2.count.calls.Load(); n != 1 {
+		t.Fatalf("%d Evidence requests for one passport", n)
 	}
 }
 
