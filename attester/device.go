@@ -2,13 +2,15 @@ package attester
 
 import (
 	"errors"
+	"math/rand/v2"
 	"time"
 )
 
 // RetryPolicy bounds how a backend retries its attestation device (a TPM, a
 // TEE's guest device or quote service) when the device answers "try again
-// later". The wait starts at Initial and doubles after each attempt up to
-// Max; it never outlasts the caller's ctx. Zero fields take the backend's
+// later" (and go-expat's other bounded retries, such as verifier/ear's
+// passport refresh). The wait starts at Initial and doubles after each
+// attempt up to Max, jittered (Backoff); it never outlasts the caller's ctx. Zero fields take the backend's
 // defaults, which each backend documents.
 type RetryPolicy struct {
 	// MaxAttempts is the number of requests made in total for one call; 1
@@ -33,6 +35,19 @@ func (p RetryPolicy) WithDefaults(def RetryPolicy) RetryPolicy {
 		p.Max = def.Max
 	}
 	return p
+}
+
+// Backoff returns the wait after the attempt-th failed attempt (from 1):
+// Initial doubled attempt-1 times, capped at Max, drawn uniformly from
+// the upper half of that (jitter, so that many callers do not retry in
+// step). p's fields must be positive (WithDefaults).
+func (p RetryPolicy) Backoff(attempt int) time.Duration {
+	w := p.Initial
+	for i := 1; i < attempt && w < p.Max; i++ {
+		w *= 2
+	}
+	w = min(w, p.Max)
+	return w/2 + rand.N(w/2+1)
 }
 
 // ErrThrottled matches (errors.Is) a *DeviceError whose device refused

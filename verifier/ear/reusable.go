@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -21,10 +20,10 @@ import (
 const (
 	// DefaultRefreshAttempts is how many issuances one refresh tries.
 	DefaultRefreshAttempts = 4
-	// DefaultRefreshBackoff is the delay before the first retry of a
+	// DefaultRefreshBackoff is the wait after the first failure of a
 	// refresh; it doubles with each retry, up to DefaultMaxRefreshBackoff.
 	DefaultRefreshBackoff = time.Second
-	// DefaultMaxRefreshBackoff caps the delay between retries.
+	// DefaultMaxRefreshBackoff caps the wait between retries.
 	DefaultMaxRefreshBackoff = 30 * time.Second
 	// DefaultIssueTimeout bounds one issuance (Evidence and appraisal).
 	DefaultIssueTimeout = 30 * time.Second
@@ -72,17 +71,13 @@ type ReusablePassportConfig struct {
 	// expat.Config.ReattestBefore, so that their re-attestation gets the
 	// new passport.
 	RefreshBefore time.Duration
-	// RefreshAttempts is how many issuances one refresh tries;
-	// 0 means DefaultRefreshAttempts.
-	RefreshAttempts int
-	// RefreshBackoff and MaxRefreshBackoff set the delay between them:
-	// RefreshBackoff doubled at each retry, capped at MaxRefreshBackoff,
-	// each delay drawn uniformly from its upper half (jitter). 0 means
-	// DefaultRefreshBackoff and DefaultMaxRefreshBackoff. After a failed
-	// issuance, Attest starts no new one (when it holds no valid
-	// passport) for RefreshBackoff.
-	RefreshBackoff    time.Duration
-	MaxRefreshBackoff time.Duration
+	// Retry bounds one refresh: at most Retry.MaxAttempts issuances,
+	// waiting Retry.Backoff after each failure (Initial doubled at each
+	// retry, capped at Max, jittered). Zero fields mean
+	// DefaultRefreshAttempts, DefaultRefreshBackoff and
+	// DefaultMaxRefreshBackoff. After a failed issuance, Attest starts no
+	// new one (when it holds no valid passport) for Retry.Initial.
+	Retry attester.RetryPolicy
 	// IssueTimeout bounds one issuance; 0 means DefaultIssueTimeout.
 	IssueTimeout time.Duration
 	// Logger receives refresh failures; nil means none.
@@ -94,7 +89,7 @@ type ReusablePassportConfig struct {
 // Authenticator key and hands the same EAR, in a CMW record, to every
 // connection until it expires, without new Evidence per connection. In
 // the background it obtains the next passport RefreshBefore its exp, with
-// at most RefreshAttempts tries per refresh, spaced by jittered
+// at most Retry.MaxAttempts tries per refresh, spaced by jittered
 // exponential backoff; Attest never waits for a refresh while the current
 // passport is valid.
 //
@@ -102,7 +97,7 @@ type ReusablePassportConfig struct {
 // NewReusablePassport, has not finished, or every refresh failed and the
 // passport expired), Attest waits, within its ctx, for an issuance: the
 // one under way, or one it starts (at most one at a time, none within
-// RefreshBackoff of a failure); if that fails, Attest fails with
+// Retry.Initial of a failure); if that fails, Attest fails with
 // ErrNoPassport. An expired EAR is never handed out.
 //
 // The relying party must accept key-bound passports (Config.Bindings with
@@ -166,21 +161,15 @@ func newReusablePassport(cfg *ReusablePassportConfig, newTimer func(time.Duratio
 	if _, err := x509.ParsePKIXPublicKey(c.SPKI); err != nil {
 		return nil, fmt.Errorf("ear: ReusablePassport SPKI: %w", err)
 	}
-	if c.RefreshBefore < 0 || c.RefreshAttempts < 0 || c.RefreshBackoff < 0 || c.MaxRefreshBackoff < 0 || c.IssueTimeout < 0 {
+	if c.RefreshBefore < 0 || c.Retry.MaxAttempts < 0 || c.Retry.Initial < 0 || c.Retry.Max < 0 || c.IssueTimeout < 0 {
 		return nil, errors.New("ear: negative value in ReusablePassportConfig")
 	}
 	if c.RefreshBefore >= c.Issuer.validity() {
 		return nil, fmt.Errorf("ear: RefreshBefore %v is not less than the Issuer's Validity %v", c.RefreshBefore, c.Issuer.validity())
 	}
-	if c.RefreshAttempts == 0 {
-		c.RefreshAttempts = DefaultRefreshAttempts
-	}
-	if c.RefreshBackoff == 0 {
-		c.RefreshBackoff = DefaultRefreshBackoff
-	}
-	if c.MaxRefreshBackoff == 0 {
-		c.MaxRefreshBackoff = DefaultMaxRefreshBackoff
-	}
+	c.Retry = c.Retry.WithDefaults(attester.RetryPolicy{
+		MaxAttempts: DefaultRefreshAttempts, Initial: DefaultRefreshBackoff, Max: DefaultMaxRefreshBackoff,
+	})
 	if c.IssueTimeout == 0 {
 		c.IssueTimeout = DefaultIssueTimeout
 	}
@@ -294,7 +283,7 @@ func (p *ReusablePassport) startLocked() *flight {
 		defer close(f.done)
 		if err != nil {
 			p.lastErr = err
-			p.retryAt = p.cfg.Issuer.now().Add(p.cfg.RefreshBackoff)
+			p.retryAt = p.cfg.Issuer.now().Add(p.cfg.Retry.Initial)
 			return
 		}
 		if p.cur != nil && !next.exp.After(p.cur.exp) {
@@ -370,7 +359,7 @@ func tokenExpiry(token []byte) (time.Time, error) {
 }
 
 // refresher obtains a passport at once, then each one RefreshBefore the
-// current one's exp. A refresh that fails RefreshAttempts times is given
+// current one's exp. A refresh that fails Retry.MaxAttempts times is given
 // up: the refresher then waits for a passport obtained on demand by
 // Attest (once the current one has expired).
 func (p *ReusablePassport) refresher() {
@@ -411,7 +400,7 @@ func (p *ReusablePassport) refresher() {
 	}
 }
 
-// refresh makes up to RefreshAttempts issuances (joining one under way)
+// refresh makes up to Retry.MaxAttempts issuances (joining one under way)
 // until one succeeds. open is false once the ReusablePassport is closed.
 func (p *ReusablePassport) refresh() (ok, open bool) {
 	for attempt := 1; ; attempt++ {
@@ -434,11 +423,11 @@ func (p *ReusablePassport) refresh() (ok, open bool) {
 		if f.err == nil {
 			return true, true
 		}
-		if attempt >= p.cfg.RefreshAttempts {
+		if attempt >= p.cfg.Retry.MaxAttempts {
 			p.log.Warn("ear: key-bound passport refresh given up", "attempts", attempt, "err", f.err)
 			return false, true
 		}
-		d := p.backoff(attempt)
+		d := p.cfg.Retry.Backoff(attempt)
 		p.log.Warn("ear: key-bound passport refresh failed", "attempt", attempt, "retry_in", d, "err", f.err)
 		due, stop := p.newTimer(d)
 		select {
@@ -448,16 +437,4 @@ func (p *ReusablePassport) refresh() (ok, open bool) {
 			return false, false
 		}
 	}
-}
-
-// backoff is the jittered delay after the attempt-th failure: drawn from
-// the upper half of RefreshBackoff·2^(attempt-1), capped at
-// MaxRefreshBackoff.
-func (p *ReusablePassport) backoff(attempt int) time.Duration {
-	d := p.cfg.RefreshBackoff
-	for i := 1; i < attempt && d < p.cfg.MaxRefreshBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, p.cfg.MaxRefreshBackoff)
-	return d/2 + rand.N(d/2+1)
 }

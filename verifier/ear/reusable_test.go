@@ -441,14 +441,14 @@ func TestReusablePassportRefresh(t *testing.T) {
 }
 
 // TestReusablePassportRefreshFails: a refresh that keeps failing is tried
-// RefreshAttempts times, the passport is handed out until its exp and
+// Retry.MaxAttempts times, the passport is handed out until its exp and
 // never after; Attest then fails, starts at most one issuance per
-// RefreshBackoff, and recovers once Evidence is available again.
+// Retry.Initial, and recovers once Evidence is available again.
 func TestReusablePassportRefreshFails(t *testing.T) {
 	k := newKeyFixture(t, time.Minute)
 	ctx := context.Background()
-	p := k.start(t, ReusablePassportConfig{RefreshBefore: 30 * time.Second, RefreshAttempts: 3,
-		RefreshBackoff: time.Second, MaxRefreshBackoff: 2 * time.Second})
+	p := k.start(t, ReusablePassportConfig{RefreshBefore: 30 * time.Second,
+		Retry: attester.RetryPolicy{MaxAttempts: 3, Initial: time.Second, Max: 2 * time.Second}})
 	ch := connChallenge(k.eaSPKI, 1)
 	first, err := p.Attest(ctx, ch)
 	if err != nil {
@@ -485,7 +485,7 @@ func TestReusablePassportRefreshFails(t *testing.T) {
 	if p.Expires() != (time.Time{}) {
 		t.Fatal("Expires names an expired passport")
 	}
-	for range 10 { // within RefreshBackoff: no new Evidence request
+	for range 10 { // within Retry.Initial: no new Evidence request
 		if _, err := p.Attest(ctx, ch); !errors.Is(err, ErrNoPassport) {
 			t.Fatalf("got %v", err)
 		}
@@ -637,8 +637,8 @@ func TestReusablePassportConfig(t *testing.T) {
 		{"no SPKI", func(c *ReusablePassportConfig) { c.SPKI = nil }},
 		{"malformed SPKI", func(c *ReusablePassportConfig) { c.SPKI = []byte{0x30, 1, 0} }},
 		{"RefreshBefore = Validity", func(c *ReusablePassportConfig) { c.RefreshBefore = time.Minute }},
-		{"negative attempts", func(c *ReusablePassportConfig) { c.RefreshAttempts = -1 }},
-		{"negative backoff", func(c *ReusablePassportConfig) { c.RefreshBackoff = -time.Second }},
+		{"negative attempts", func(c *ReusablePassportConfig) { c.Retry.MaxAttempts = -1 }},
+		{"negative backoff", func(c *ReusablePassportConfig) { c.Retry.Initial = -time.Second }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := ok

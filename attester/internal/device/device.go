@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"syscall"
 	"time"
 
@@ -61,16 +60,8 @@ func Throttled(err error) bool {
 	return false
 }
 
-// backoff is the wait after attempt (1-based): Initial doubled attempt-1
-// times, capped at Max, with jitter in [d/2, d].
-func (d *Device) backoff(attempt int) time.Duration {
-	w := d.retry.Initial
-	for i := 1; i < attempt && w < d.retry.Max; i++ {
-		w *= 2
-	}
-	w = min(w, d.retry.Max)
-	return w/2 + rand.N(w/2+1)
-}
+// backoff is the wait after attempt (1-based; RetryPolicy.Backoff).
+func (d *Device) backoff(attempt int) time.Duration { return d.retry.Backoff(attempt) }
 
 func (d *Device) fail(attempts int, retryable, throttled bool, err error) *attester.DeviceError {
 	return &attester.DeviceError{Attester: d.attester, Backend: d.backend, Attempts: attempts,
