@@ -812,3 +812,74 @@ func TestReusedTokenCache(t *testing.T) {
 		t.Fatalf("%d cached tokens, bound %d", n, maxReusedTokens)
 	}
 }
+
+// TestReusablePassportReattest: on a long-lived expat connection whose
+// relying party re-attests before ValidUntil (expat.Config.ReattestBefore),
+// the re-attestation gets the refreshed passport, and the connection stays
+// attested past the first passport's exp (real time: a few seconds).
+func TestReusablePassportReattest(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ca, err := expattest.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ak, _ := testkit.GenerateKey()
+	issKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	cert, err := ca.Issue(expattest.ServerName, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := &countingAttester{inner: &testkit.Attester{Key: ak}}
+	iss := &Issuer{Appraiser: &testkit.Verifier{TrustedKeys: []*ecdsa.PublicKey{&ak.PublicKey}}, Key: issKey, Validity: 4 * time.Second}
+	p, err := NewReusablePassport(&ReusablePassportConfig{Evidence: count, Issuer: iss, SPKI: cert.Leaf.RawSubjectPublicKeyInfo, RefreshBefore: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	rp := mustNew(&Config{Keys: []TrustedKey{{Key: &issKey.PublicKey}}, Bindings: BindKey, KeyBoundMaxAge: time.Minute})
+	reattested := make(chan *expat.Attestation, 4)
+	client := &expat.Config{RequirePeerAttestation: true, Verifier: rp, ReattestBefore: time.Second,
+		OnReattest: func(att *expat.Attestation, err error) {
+			if err != nil {
+				t.Errorf("re-attestation: %v", err)
+				return
+			}
+			reattested <- att
+		}}
+	pair, err := ca.Pair(ctx, &expat.Config{Attester: p, Certificate: &cert}, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pair.Close()
+	first := pair.Client.PeerAttestation()
+	select {
+	case att := <-reattested:
+		if bytes.Equal(att.Result.EAR, first.Result.EAR) || !att.ValidUntil.After(first.ValidUntil) {
+			t.Fatalf("re-attested with the same passport (valid until %v, first %v)", att.ValidUntil, first.ValidUntil)
+		}
+	case <-ctx.Done():
+		t.Fatal("no re-attestation")
+	}
+	if time.Now().Before(first.ValidUntil) {
+		time.Sleep(time.Until(first.ValidUntil) + 100*time.Millisecond)
+	}
+	// Past the first passport's exp the connection still carries data.
+	go func() {
+		b := make([]byte, 1)
+		if _, err := pair.Server.Read(b); err == nil {
+			pair.Server.Write(b)
+		}
+	}()
+	if _, err := pair.Client.Write([]byte{7}); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 1)
+	pair.Client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := pair.Client.Read(b); err != nil || b[0] != 7 {
+		t.Fatalf("after the first passport's exp: %v", err)
+	}
+	if n := count.calls.Load(); n < 2 {
+		t.Fatalf("%d Evidence requests", n)
+	}
+}
