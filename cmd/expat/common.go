@@ -26,6 +26,7 @@ type commonFlags struct {
 	ca           string
 	serverName   string
 	setupTimeout time.Duration
+	saveEvidence string // probe only
 }
 
 func (c *commonFlags) register(fs *flag.FlagSet) {

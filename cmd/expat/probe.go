@@ -10,11 +10,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/attested-tls/go-expat/expat"
+	"github.com/attested-tls/go-expat/verifier"
 )
 
 // probeReport is what probe found, as printed (--json uses the field names).
@@ -61,6 +64,7 @@ func probe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var f commonFlags
 	f.register(fs)
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	fs.StringVar(&f.saveEvidence, "save-evidence", "", "write the CMW the server presented to `FILE` (for expat inspect), whatever the verdict")
 	if err := fs.Parse(args); err != nil {
 		return exitError
 	}
@@ -109,7 +113,17 @@ func (f *commonFlags) probe(ctx context.Context, rep *probeReport) int {
 	if err != nil {
 		return fail("error", err)
 	}
-	cfg := &expat.Config{RequirePeerAttestation: true, Verifier: lp.verifier, SetupTimeout: f.setupTimeout}
+	rec := &recordingVerifier{Verifier: lp.verifier}
+	cfg := &expat.Config{RequirePeerAttestation: true, Verifier: rec, SetupTimeout: f.setupTimeout}
+	if f.saveEvidence != "" {
+		defer func() {
+			if b := rec.last(); b != nil {
+				if err := os.WriteFile(f.saveEvidence, b, 0o644); err != nil {
+					rep.Error += "; expat: --save-evidence: " + err.Error()
+				}
+			}
+		}()
+	}
 	tlsCfg := &tls.Config{RootCAs: roots, ServerName: f.serverName}
 	if att != nil {
 		if cert == nil {
@@ -177,6 +191,26 @@ func (f *commonFlags) probe(ctx context.Context, rep *probeReport) int {
 	rep.Binding = &bindingReport{Hash: a.Challenge.Hash.String(), Binding: hex.EncodeToString(a.Challenge.Binding),
 		AIKPubHash: hex.EncodeToString(a.Challenge.AIKPubHash), Context: hex.EncodeToString(a.Context)}
 	return exitOK
+}
+
+// recordingVerifier keeps a copy of the last CMW it was asked to appraise.
+type recordingVerifier struct {
+	verifier.Verifier
+	mu  sync.Mutex
+	cmw []byte
+}
+
+func (r *recordingVerifier) Verify(ctx context.Context, b []byte, exp *verifier.Expected) (*verifier.Result, error) {
+	r.mu.Lock()
+	r.cmw = append([]byte(nil), b...)
+	r.mu.Unlock()
+	return r.Verifier.Verify(ctx, b, exp)
+}
+
+func (r *recordingVerifier) last() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cmw
 }
 
 // keyAttestation says what the Evidence proves about the EA key.

@@ -43,8 +43,14 @@ func TestProbeTPMSimulator(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "platform        tpm2") || !strings.Contains(out, "PCR7/sha256 = "+zero) || !strings.Contains(out, "ak-trust = pinned") {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
-	code, out, _ = run(t, nil, args(pol("bad.json", strings.Repeat("11", 32)))...)
+	ev := filepath.Join(f.dir, "evidence.cmw")
+	code, out, _ = run(t, nil, append([]string{"probe", "--save-evidence", ev}, args(pol("bad.json", strings.Repeat("11", 32)))[1:]...)...)
 	if code != 1 || !strings.Contains(out, "REJECTED") || !strings.Contains(out, "PCR") {
 		t.Fatalf("exit %d\n%s", code, out)
+	}
+	// The rejected Evidence, saved by probe, inspected.
+	code, out, _ = run(t, nil, "inspect", ev)
+	if code != 0 || !strings.Contains(out, "TPM 2.0 quote bundle") || !strings.Contains(out, "pcr7                   "+zero) {
+		t.Fatalf("inspect: exit %d\n%s", code, out)
 	}
 }
