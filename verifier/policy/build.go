@@ -376,8 +376,19 @@ func (b builder) ear(s *EAR) (verifier.Verifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := ear.New(&ear.Config{Keys: keys, Issuer: s.Issuer, AcceptWarning: s.AcceptWarning,
-		MaxAge: age, Profiles: s.Profiles, Time: b.opts.Time})
+	cfg := &ear.Config{Keys: keys, Issuer: s.Issuer, AcceptWarning: s.AcceptWarning,
+		MaxAge: age, Profiles: s.Profiles, Time: b.opts.Time}
+	if kb := s.KeyBound; kb != nil {
+		path := at + ".key_bound.max_age"
+		if kb.MaxAge == "" {
+			return nil, &Error{Path: path, Err: errors.New("required: how old a key-bound passport may be")}
+		}
+		if cfg.KeyBoundMaxAge, err = duration(path, kb.MaxAge); err != nil {
+			return nil, err
+		}
+		cfg.Bindings = ear.BindNonce | ear.BindKey
+	}
+	v, err := ear.New(cfg)
 	if err != nil {
 		return nil, &Error{Path: at, Err: err}
 	}

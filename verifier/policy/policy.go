@@ -217,6 +217,20 @@ type EAR struct {
 	// MaxAge is the oldest iat accepted (a Go duration, "5m").
 	MaxAge   string   `json:"max_age,omitempty"`
 	Profiles []string `json:"profiles,omitempty"`
+	// KeyBound, when set, also accepts reusable key-bound passports:
+	// EARs without eat_nonce whose key attestation names the Exported
+	// Authenticator's key (ear.BindKey), no older than KeyBound.MaxAge.
+	// Such a passport proves the platform state at its issuance, not now
+	// (see verifier/ear).
+	KeyBound *EARKeyBound `json:"key_bound,omitempty"`
+}
+
+// EARKeyBound is the policy for key-bound passports.
+type EARKeyBound struct {
+	// MaxAge is how old a key-bound passport may be (a Go duration,
+	// "1h"): its freshness, and how long a revoked platform stays
+	// accepted. Required.
+	MaxAge string `json:"max_age"`
 }
 
 // EARKey is an EAR signer key.
