@@ -14,61 +14,39 @@ import (
 )
 
 // sinkBackend discards what it reads and answers each connection's first
-// byte with one byte (for the connection latency).
+// byte with one byte (for the connection latency), and its end of stream
+// with another.
 func sinkBackend(tb testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				b := make([]byte, 1)
-				if _, err := io.ReadFull(c, b); err != nil {
-					return
-				}
-				c.Write(b)
-				io.Copy(io.Discard, c)
-				c.Write(b) // the end of the transfer
-			}()
+	return serveTCP(tb, nil, func(c net.Conn) {
+		b := make([]byte, 1)
+		if _, err := io.ReadFull(c, b); err != nil {
+			return
 		}
-	}()
-	return ln.Addr().String()
+		c.Write(b)
+		io.Copy(io.Discard, c)
+		c.Write(b)
+	})
+}
+
+// relay forwards c to the connection dial returns, both ways, passing each
+// end of stream on.
+func relay(c net.Conn, dial func() (net.Conn, error)) {
+	d, err := dial()
+	if err != nil {
+		return
+	}
+	defer d.Close()
+	go func() { io.Copy(d, c); d.(interface{ CloseWrite() error }).CloseWrite() }()
+	io.Copy(c, d)
+	c.(interface{ CloseWrite() error }).CloseWrite()
 }
 
 // plainForward is a plain TCP forwarder (io.Copy both ways, half-close),
 // the baseline: the same bytes over two such hops.
 func plainForward(tb testing.TB, to string) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				d, err := net.Dial("tcp", to)
-				if err != nil {
-					return
-				}
-				defer d.Close()
-				go func() { io.Copy(d, c); d.(*net.TCPConn).CloseWrite() }()
-				io.Copy(c, d)
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return serveTCP(tb, nil, func(c net.Conn) {
+		relay(c, func() (net.Conn, error) { return net.Dial("tcp", to) })
+	})
 }
 
 // tlsForward is the second baseline: the same two hops with plain TLS 1.3
@@ -88,51 +66,13 @@ func tlsForward(tb testing.TB, f *fixture, to string) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { srv.Close() })
-	go func() {
-		for {
-			c, err := srv.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				d, err := net.Dial("tcp", to)
-				if err != nil {
-					return
-				}
-				defer d.Close()
-				go func() { io.Copy(d, c); d.(*net.TCPConn).CloseWrite() }()
-				io.Copy(c, d)
-				c.(*tls.Conn).CloseWrite()
-			}()
-		}
-	}()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				d, err := tls.Dial("tcp", srv.Addr().String(), &tls.Config{RootCAs: roots, ServerName: expattest.ServerName, MinVersion: tls.VersionTLS13})
-				if err != nil {
-					return
-				}
-				defer d.Close()
-				go func() { io.Copy(d, c); d.CloseWrite() }()
-				io.Copy(c, d)
-				c.(*net.TCPConn).CloseWrite()
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	srvAddr := serveTCP(tb, srv, func(c net.Conn) {
+		relay(c, func() (net.Conn, error) { return net.Dial("tcp", to) })
+	})
+	cfg := &tls.Config{RootCAs: roots, ServerName: expattest.ServerName, MinVersion: tls.VersionTLS13}
+	return serveTCP(tb, nil, func(c net.Conn) {
+		relay(c, func() (net.Conn, error) { return tls.Dial("tcp", srvAddr, cfg) })
+	})
 }
 
 // transfer opens a connection to addr, measures the time to the first

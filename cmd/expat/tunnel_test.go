@@ -41,13 +41,15 @@ func tunnelClient(t testing.TB, f *fixture, server, pol string, extra ...string)
 	return start(t, args...)
 }
 
-// echoBackend answers each connection with everything it read, once the
-// client has half-closed, then closes.
-func echoBackend(t testing.TB) string {
+// serveTCP serves each connection to a fresh loopback listener with
+// handle (which closes it) until the test ends, and returns the address.
+func serveTCP(t testing.TB, ln net.Listener, handle func(net.Conn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	t.Cleanup(func() { ln.Close() })
 	go func() {
@@ -58,35 +60,26 @@ func echoBackend(t testing.TB) string {
 			}
 			go func() {
 				defer c.Close()
-				b, err := io.ReadAll(c)
-				if err != nil {
-					return
-				}
-				c.Write(b)
+				handle(c)
 			}()
 		}
 	}()
 	return ln.Addr().String()
 }
 
-// lineEcho echoes each line as it arrives (an interactive protocol).
-func lineEcho(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); io.Copy(c, c) }()
+// echoBackend answers each connection with everything it read, once the
+// client has half-closed, then closes.
+func echoBackend(t testing.TB) string {
+	return serveTCP(t, nil, func(c net.Conn) {
+		if b, err := io.ReadAll(c); err == nil {
+			c.Write(b)
 		}
-	}()
-	return ln.Addr().String()
+	})
+}
+
+// lineEcho echoes what arrives as it arrives (an interactive protocol).
+func lineEcho(t testing.TB) string {
+	return serveTCP(t, nil, func(c net.Conn) { io.Copy(c, c) })
 }
 
 // TestTunnelEchoHalfClose: the client writes 1 MiB and half-closes; the

@@ -47,7 +47,7 @@ func walk(dec *json.Decoder, t reflect.Type, path string, depth int) error {
 		return &Error{Path: path, Err: errors.New("null is not allowed; leave the member out")}
 	}
 	switch t.Kind() {
-	case reflect.Struct:
+	case reflect.Struct, reflect.Map:
 		if d, ok := tok.(json.Delim); !ok || d != '{' {
 			return typeError(path, "an object", tok)
 		}
@@ -58,45 +58,25 @@ func walk(dec *json.Decoder, t reflect.Type, path string, depth int) error {
 				return &Error{Path: path, Err: fmt.Errorf("malformed JSON: %w", err)}
 			}
 			name := kt.(string)
-			p := path + "." + name
-			if seen[name] {
-				return &Error{Path: p, Err: errors.New("member given twice")}
-			}
-			seen[name] = true
-			f, ok := fieldByTag(t, name)
-			if !ok && name == "comment" {
-				// Every object may carry a comment for the human reader.
-				if err := walk(dec, reflect.TypeOf(""), p, depth+1); err != nil {
-					return err
+			p, elem := path+"["+strconv.Quote(name)+"]", reflect.Type(nil)
+			if t.Kind() == reflect.Map {
+				elem = t.Elem()
+			} else {
+				p = path + "." + name
+				if f, ok := fieldByTag(t, name); ok {
+					elem = f.Type
+				} else if name == "comment" {
+					// Every object may carry a comment for the human reader.
+					elem = reflect.TypeOf("")
+				} else {
+					return &Error{Path: p, Err: errors.New("unknown member (names are case-sensitive)")}
 				}
-				continue
 			}
-			if !ok {
-				return &Error{Path: p, Err: errors.New("unknown member (names are case-sensitive)")}
-			}
-			if err := walk(dec, f.Type, p, depth+1); err != nil {
-				return err
-			}
-		}
-		_, err = dec.Token()
-		return err
-	case reflect.Map:
-		if d, ok := tok.(json.Delim); !ok || d != '{' {
-			return typeError(path, "an object", tok)
-		}
-		seen := map[string]bool{}
-		for dec.More() {
-			kt, err := dec.Token()
-			if err != nil {
-				return &Error{Path: path, Err: fmt.Errorf("malformed JSON: %w", err)}
-			}
-			name := kt.(string)
-			p := path + "[" + strconv.Quote(name) + "]"
 			if seen[name] {
 				return &Error{Path: p, Err: errors.New("member given twice")}
 			}
 			seen[name] = true
-			if err := walk(dec, t.Elem(), p, depth+1); err != nil {
+			if err := walk(dec, elem, p, depth+1); err != nil {
 				return err
 			}
 		}
