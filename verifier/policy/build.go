@@ -49,11 +49,15 @@ type Options struct {
 	TestKit func(keys []*ecdsa.PublicKey, refs []verifier.Measurement) (verifier.Verifier, error)
 }
 
-// Load reads and parses the policy file at path (see Parse).
+// Load reads and parses the policy file at path: YAML (ParseYAML) when its
+// name ends in .yaml or .yml, JSON (Parse) otherwise.
 func Load(path string) (*Policy, error) {
 	b, err := readBounded(path, MaxSize)
 	if err != nil {
 		return nil, &Error{Path: "$", Err: err}
+	}
+	if ext := filepath.Ext(path); ext == ".yaml" || ext == ".yml" {
+		return ParseYAML(b)
 	}
 	return Parse(b)
 }

@@ -26,3 +26,20 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseYAML: as FuzzParse, for YAML.
+func FuzzParseYAML(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("..", "..", "docs", "policy", "*"))
+	for _, name := range files {
+		if b, err := os.ReadFile(name); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte("a: &a [*a, *a]\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := policy.ParseYAML(b)
+		if (p == nil) == (err == nil) {
+			t.Fatalf("policy %v with error %v", p, err)
+		}
+	})
+}

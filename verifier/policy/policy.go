@@ -6,7 +6,7 @@
 // from the backends' own constructors (verifier/tpm, verifier/sevsnp,
 // verifier/tdx, verifier/cca, verifier/ear, verifier/veraison).
 //
-// Parse is the only loader: the expat command and library users read the
+// Parse is the only loader (ParseYAML reads the same document in YAML): the expat command and library users read the
 // same format through it. It is strict: members are matched by their exact
 // name, unknown and duplicate members are errors, values must have their
 // member's JSON type, and every error is a *Error naming the offending
@@ -21,7 +21,10 @@
 // Intel) are the trust anchors unless the policy replaces them; debug is
 // refused unless "allow_debug" is true.
 //
-// Not implemented: YAML, and reference values given as a CoRIM.
+// The same document may be written in YAML (ParseYAML; Load picks by the
+// file name).
+//
+// Not implemented: reference values given as a CoRIM.
 package policy
 
 import (

@@ -23,12 +23,15 @@ import (
 func TestDocExamples(t *testing.T) {
 	dir := filepath.Join("..", "..", "docs", "policy")
 	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
-	if err != nil || len(files) < 6 {
+	yamls, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	files = append(files, yamls...)
+	if err != nil || len(files) < 7 {
 		t.Fatalf("found %d examples (%v)", len(files), err)
 	}
 	want := map[string]func(verifier.Verifier) bool{
 		"tpm.json":      func(v verifier.Verifier) bool { _, ok := v.(*tpm.Verifier); return ok },
 		"sev-snp.json":  func(v verifier.Verifier) bool { _, ok := v.(*sevsnp.Verifier); return ok },
+		"sev-snp.yaml":  func(v verifier.Verifier) bool { _, ok := v.(*sevsnp.Verifier); return ok },
 		"tdx.json":      func(v verifier.Verifier) bool { _, ok := v.(*tdx.Verifier); return ok },
 		"cca.json":      func(v verifier.Verifier) bool { _, ok := v.(*cca.Verifier); return ok },
 		"passport.json": func(v verifier.Verifier) bool { _, ok := v.(*ear.Verifier); return ok },
@@ -154,5 +157,41 @@ func TestTestKitPolicy(t *testing.T) {
 	}
 	if len(gotRefs) != 1 || gotRefs[0].Name != "app" || string(gotRefs[0].Value) != "\x01\x02" {
 		t.Fatalf("refs %v", gotRefs)
+	}
+}
+
+func TestParseYAMLErrors(t *testing.T) {
+	tests := []struct{ name, doc, path string }{
+		{"unknown member", "version: 1\ntechnology: tpm\nmodel: background-check\ntpm: {trusted_ak: []}\n", "$.tpm.trusted_ak"},
+		{"duplicate", "version: 1\nversion: 1\n", "$.version"},
+		{"anchor", "version: 1\ntpm: &a {}\ncca: *a\n", "$.tpm"},
+		{"unquoted digits", "version: 1\ntechnology: tpm\nmodel: background-check\ntpm: {pcrs: {7: [0000]}}\n", `$.tpm.pcrs["7"][0]`},
+		{"hex number", "version: 0x1\n", "$.version"},
+		{"float", "version: 1.5\n", "$.version"},
+		{"null", "version: 1\ntpm: ~\n", "$.tpm"},
+		{"two documents", "version: 1\n---\nversion: 1\n", "$"},
+		{"custom tag", "version: !foo 1\n", "$.version"},
+		{"not yaml", "version: [1\n", "$"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := policy.ParseYAML([]byte(tt.doc))
+			var pe *policy.Error
+			if p != nil || !errors.As(err, &pe) {
+				t.Fatalf("got %v, %v; want a *policy.Error", p, err)
+			}
+			if pe.Path != tt.path {
+				t.Fatalf("got path %s (%v), want %s", pe.Path, err, tt.path)
+			}
+		})
+	}
+	// The YAML and JSON examples are the same policy.
+	dir := filepath.Join("..", "..", "docs", "policy")
+	y, err := policy.Load(filepath.Join(dir, "sev-snp.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if y.SEVSNP == nil || y.SEVSNP.MinimumTCB == nil || y.SEVSNP.MinimumTCB.Microcode != 115 || len(y.SEVSNP.Measurements) != 1 || y.SEVSNP.VMPLs[0] != 0 {
+		t.Fatalf("YAML example read as %+v", y.SEVSNP)
 	}
 }
