@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/attested-tls/go-expat/attester"
@@ -103,9 +104,9 @@ func (a *Attester) Evidence(ctx context.Context, reportData [64]byte) (*wire.Evi
 }
 
 // Quote returns a raw TDX quote for reportData, retrying throttled answers.
-// The quote is checked only for its size and for carrying reportData at
-// the REPORTDATA offset of its body: its signatures are the verifier's job.
-// Failures are *attester.DeviceError.
+// The quote must parse (wire.ParseQuote, strictly) and carry reportData
+// as its REPORTDATA: its signatures are the verifier's job. Failures are
+// *attester.DeviceError.
 func (a *Attester) Quote(ctx context.Context, reportData [64]byte) ([]byte, error) {
 	return device.Do(ctx, a.dev, func() ([]byte, error) {
 		q, err := a.b.quote(reportData)
@@ -116,23 +117,26 @@ func (a *Attester) Quote(ctx context.Context, reportData [64]byte) ([]byte, erro
 	})
 }
 
-// TD quote body offset of REPORTDATA in v4 (header 48 + 520) and v5
-// (header 48 + type 2 + size 4 + 520).
-const (
-	reportDataOffV4 = 48 + 520
-	reportDataOffV5 = 48 + 6 + 520
-)
-
-func checkQuote(q []byte, rd [64]byte) error {
-	if len(q) < wire.MinQuoteSize || len(q) > wire.MaxQuoteSize {
-		return fmt.Errorf("the quote service returned %d bytes", len(q))
+func checkQuote(raw []byte, rd [64]byte) error {
+	if len(raw) < wire.MinQuoteSize || len(raw) > wire.MaxQuoteSize {
+		return fmt.Errorf("the quote service returned %d bytes", len(raw))
 	}
-	off := reportDataOffV4
-	if q[0] == 5 && q[1] == 0 {
-		off = reportDataOffV5
+	q, err := wire.ParseQuote(raw)
+	if err != nil {
+		return malformedQuote{err}
 	}
-	if string(q[off:off+64]) != string(rd[:]) {
+	if q.Body.ReportData != rd {
 		return errors.New("the quote service returned a quote for another REPORTDATA")
 	}
 	return nil
 }
+
+// malformedQuote is a wire.ParseQuote error inside a *attester.DeviceError,
+// whose message already starts with "tdx: ".
+type malformedQuote struct{ err error }
+
+func (e malformedQuote) Error() string {
+	return "the quote service returned a " + strings.TrimPrefix(e.err.Error(), "tdx: ")
+}
+
+func (e malformedQuote) Unwrap() error { return e.err }

@@ -6,6 +6,7 @@ import (
 	"crypto"
 	"crypto/sha256"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -186,6 +187,15 @@ func TestProviderMisbehaves(t *testing.T) {
 	var de *attester.DeviceError
 	if !errors.As(err, &de) || de.Retryable {
 		t.Fatalf("wrong REPORTDATA: err = %v", err)
+	}
+	// A quote that does not parse strictly (one byte after its signed
+	// data) is refused at the source, with the parser's error.
+	f = &tdxtest.Faults{}
+	f.TrailingByte.Store(true)
+	a, _ = tdx.NewTSMAttester(&tdxtest.ConfigFS{Platform: pl, Faults: f}, fast())
+	_, err = a.Attest(context.Background(), challenge("x"))
+	if !errors.As(err, &de) || de.Retryable || !errors.Is(err, wire.ErrMalformed) || strings.Count(err.Error(), "tdx: ") != 1 {
+		t.Fatalf("malformed quote: err = %v", err)
 	}
 	a, _ = tdx.NewTSMAttester(&tdxtest.ConfigFS{Platform: pl, Provider: "sev_guest"}, fast())
 	if _, err := a.Attest(context.Background(), challenge("x")); !errors.As(err, &de) || de.Retryable {

@@ -24,7 +24,6 @@ import (
 	tdxwire "github.com/attested-tls/go-expat/attester/tdx/wire"
 	"github.com/attested-tls/go-expat/attester/tpm/bundle"
 	"github.com/attested-tls/go-expat/cmw"
-	vtdx "github.com/attested-tls/go-expat/verifier/tdx"
 	vtpm "github.com/attested-tls/go-expat/verifier/tpm"
 )
 
@@ -243,7 +242,7 @@ func decodeTDX(b []byte) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	q, err := vtdx.ParseQuote(ev.Quote)
+	q, err := tdxwire.ParseQuote(ev.Quote)
 	if err != nil {
 		return nil, err
 	}

@@ -6,7 +6,8 @@
 // # What Verify checks, in order
 //
 //  1. format: strict CMW and CBOR decoding, then a strict quote parse
-//     (ParseQuote): every length must match, no trailing bytes.
+//     (attester/tdx/wire.ParseQuote): every length must match, no
+//     trailing bytes.
 //  2. chain: the PCK chain in the quote (PCK leaf "Intel SGX PCK
 //     Certificate", "Intel SGX PCK Platform/Processor CA", "Intel SGX Root
 //     CA", ECDSA P-256 / SHA-256) verifies at the appraisal time to a

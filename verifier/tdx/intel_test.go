@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attested-tls/go-expat/attester/tdx/wire"
 	expatcmw "github.com/attested-tls/go-expat/cmw"
 	"github.com/attested-tls/go-expat/verifier"
 	"github.com/attested-tls/go-expat/verifier/collateral"
@@ -59,9 +60,14 @@ func trimmedV4(t *testing.T) []byte {
 	return q[:n]
 }
 
-func reportDataOf(q []byte, off int) (rd [64]byte) {
-	copy(rd[:], q[off:off+64])
-	return rd
+// reportDataOf returns the REPORTDATA of a quote (wire.ParseQuote).
+func reportDataOf(t testing.TB, q []byte) [64]byte {
+	t.Helper()
+	pq, err := wire.ParseQuote(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pq.Body.ReportData
 }
 
 // TestIntelSampleV4 appraises Intel's real production quote shipped by
@@ -86,7 +92,7 @@ func TestIntelSampleV4(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := trimmedV4(t)
-	rd := reportDataOf(q, 48+520)
+	rd := reportDataOf(t, q)
 	_, err = verifyRaw(t, v, q, rd, at)
 	re := wantReject(t, err, verifier.CheckTCB)
 	var te *tdx.TCBError
@@ -108,16 +114,16 @@ func TestIntelSampleV4(t *testing.T) {
 	_, err = verifyRaw(t, v, q, rd, at)
 	wantReject(t, err, verifier.CheckChallenge)
 	// The untrimmed sample has trailing bytes: format.
-	_, err = verifyRaw(t, v, testdata.RawQuote, reportDataOf(q, 48+520), at)
+	_, err = verifyRaw(t, v, testdata.RawQuote, reportDataOf(t, q), at)
 	wantReject(t, err, verifier.CheckFormat)
 	// A test root instead of Intel's: the genuine chain is not trusted.
 	e := newEnv(t)
 	vt, _ := tdx.New(e.opts(tdx.Policy{}))
-	_, err = verifyRaw(t, vt, q, reportDataOf(q, 48+520), at)
+	_, err = verifyRaw(t, vt, q, reportDataOf(t, q), at)
 	wantReject(t, err, verifier.CheckChain)
 	// Today, Intel's sample collateral is expired: rejected, never used.
 	v2, _ := tdx.New(&tdx.Config{Getter: &tdx.PCS{HTTP: collateral.HTTP{Client: &http.Client{Transport: &getterTransport{}}}}, Policy: tdx.Policy{AcceptAnyMRTD: true}})
-	_, err = verifyRaw(t, v2, q, reportDataOf(q, 48+520), time.Now())
+	_, err = verifyRaw(t, v2, q, reportDataOf(t, q), time.Now())
 	if err == nil || !strings.Contains(err.Error(), "expired") {
 		t.Fatalf("err = %v", err)
 	}
@@ -139,7 +145,7 @@ func TestIntelSampleV5(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := testdata.RawQuoteV5
-	pq, err := tdx.ParseQuote(q)
+	pq, err := wire.ParseQuote(q)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/attested-tls/go-expat/attester/tdx/wire"
 	"github.com/google/go-tdx-guest/pcs"
 )
 
@@ -113,7 +114,7 @@ type tcbInputs struct {
 	sgx    []byte // 16 SGX TCB components (PCK certificate)
 	pcesvn uint16
 	tee    [16]byte // TEE_TCB_SVN (quote body)
-	qe     *QEReport
+	qe     *wire.QEReport
 }
 
 func tdxGE(tee [16]byte, comps []pcs.TcbComponent) bool {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/attested-tls/go-expat/attester"
 	"github.com/attested-tls/go-expat/attester/tdx/tdxtest"
+	"github.com/attested-tls/go-expat/attester/tdx/wire"
 	expatcmw "github.com/attested-tls/go-expat/cmw"
 	"github.com/attested-tls/go-expat/internal/checktest"
 	"github.com/attested-tls/go-expat/verifier"
@@ -69,7 +70,7 @@ func genVectors(t *testing.T) {
 
 	ch := challenge("vector")
 	rd, _ := ch.ReportData64()
-	mk := func(p *tdxtest.Platform, mod func(b *tdxtest.Body), o tdxtest.QuoteOptions) []byte {
+	mk := func(p *tdxtest.Platform, mod func(b *wire.Body), o tdxtest.QuoteOptions) []byte {
 		b := p.Template
 		b.ReportData = rd
 		if mod != nil {
@@ -89,16 +90,16 @@ func genVectors(t *testing.T) {
 	}{
 		{"valid", "genuine quote (test PKI) carrying the challenge; UpToDate", "success", wrap(t, mk(pl, nil, tdxtest.QuoteOptions{}), expatcmw.MediaTypeTDX)},
 		{"wrong-challenge", "valid quote whose REPORTDATA is another connection's challenge", "challenge",
-			wrap(t, mk(pl, func(b *tdxtest.Body) { b.ReportData = ord }, tdxtest.QuoteOptions{}), expatcmw.MediaTypeTDX)},
+			wrap(t, mk(pl, func(b *wire.Body) { b.ReportData = ord }, tdxtest.QuoteOptions{}), expatcmw.MediaTypeTDX)},
 		{"quote-signature", "one bit of the quote signature flipped", "signature", wrap(t, mk(pl, nil, tdxtest.QuoteOptions{CorruptQuoteSig: true}), expatcmw.MediaTypeTDX)},
 		{"qe-report-signature", "one bit of the QE report signature flipped", "signature", wrap(t, mk(pl, nil, tdxtest.QuoteOptions{CorruptQESig: true}), expatcmw.MediaTypeTDX)},
 		{"qe-report-data", "QE report data is not SHA-256(attestation key || auth data)", "signature", wrap(t, mk(pl, nil, tdxtest.QuoteOptions{WrongQEReportData: true}), expatcmw.MediaTypeTDX)},
-		{"debug-td", "TD_ATTRIBUTES.DEBUG set", "debug", wrap(t, mk(pl, func(b *tdxtest.Body) { b.TDAttributes[0] |= 1 }, tdxtest.QuoteOptions{}), expatcmw.MediaTypeTDX)},
+		{"debug-td", "TD_ATTRIBUTES.DEBUG set", "debug", wrap(t, mk(pl, func(b *wire.Body) { b.TDAttributes[0] |= 1 }, tdxtest.QuoteOptions{}), expatcmw.MediaTypeTDX)},
 		{"untrusted-root", "PCK chain from a PKI that is not trusted", "chain", wrap(t, mk(foreign, nil, tdxtest.QuoteOptions{}), expatcmw.MediaTypeTDX)},
 		{"revoked-pck", "PCK certificate listed in the PCK CRL", "chain", wrap(t, mk(revokedPl, nil, tdxtest.QuoteOptions{}), expatcmw.MediaTypeTDX)},
 		{"out-of-date-tcb", "SGX TCB components 4 < 5: TCB level OutOfDate", "tcb", wrap(t, mk(oldPl, nil, tdxtest.QuoteOptions{}), expatcmw.MediaTypeTDX)},
 		{"wrong-tdx-module-signer", "MRSIGNERSEAM differs from the TCB info's TDX module", "tcb",
-			wrap(t, mk(pl, func(b *tdxtest.Body) { b.MRSignerSeam[0] = 1 }, tdxtest.QuoteOptions{}), expatcmw.MediaTypeTDX)},
+			wrap(t, mk(pl, func(b *wire.Body) { b.MRSignerSeam[0] = 1 }, tdxtest.QuoteOptions{}), expatcmw.MediaTypeTDX)},
 		{"trailing-byte", "one byte appended after the quote's signed data", "format", wrap(t, append(mk(pl, nil, tdxtest.QuoteOptions{}), 0), expatcmw.MediaTypeTDX)},
 		{"wrong-media-type", "valid quote in a CMW of the SEV-SNP media type", "format", wrap(t, mk(pl, nil, tdxtest.QuoteOptions{}), expatcmw.MediaTypeSEVSNP)},
 	}

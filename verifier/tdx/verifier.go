@@ -224,7 +224,7 @@ func (v *Verifier) now(t time.Time) time.Time {
 // now (zero: Config.Time).
 func (v *Verifier) verifyQuote(ctx context.Context, raw []byte, reportData [64]byte, now time.Time) (*verifier.Result, error) {
 	now = v.now(now)
-	q, err := ParseQuote(raw)
+	q, err := wire.ParseQuote(raw)
 	if err != nil {
 		return nil, verifier.Reject(verifier.CheckFormat, err, "tdx: quote")
 	}
@@ -244,7 +244,7 @@ func (v *Verifier) verifyQuote(ctx context.Context, raw []byte, reportData [64]b
 	}
 
 	// QE report signed by the PCK key, and bound to the attestation key.
-	if !verifyRaw(pck.PublicKey.(*ecdsa.PublicKey), q.QEReport.raw[:], q.QEReportSig[:]) {
+	if !verifyRaw(pck.PublicKey.(*ecdsa.PublicKey), q.QEReport.Marshal(), q.QEReportSig[:]) {
 		return nil, verifier.Reject(verifier.CheckSignature, nil, "tdx: QE report signature does not verify with the PCK key")
 	}
 	h := sha256.New()
@@ -259,7 +259,11 @@ func (v *Verifier) verifyQuote(ctx context.Context, raw []byte, reportData [64]b
 	if err != nil {
 		return nil, verifier.Reject(verifier.CheckSignature, err, "tdx: attestation key")
 	}
-	if !verifyRaw(ak, q.signed, q.Signature[:]) {
+	signed, err := q.SignedBytes()
+	if err != nil {
+		return nil, verifier.Reject(verifier.CheckFormat, err, "tdx: quote")
+	}
+	if !verifyRaw(ak, signed, q.Signature[:]) {
 		return nil, verifier.Reject(verifier.CheckSignature, nil, "tdx: quote signature does not verify with the attestation key")
 	}
 
@@ -431,7 +435,7 @@ func anyEqual(list [][]byte, v []byte) bool {
 	return false
 }
 
-func checkMeasurements(p *Policy, b *Body, attrs uint64) error {
+func checkMeasurements(p *Policy, b *wire.Body, attrs uint64) error {
 	if len(p.MRTD) == 0 && !p.AcceptAnyMRTD {
 		return verifier.Reject(verifier.CheckMeasurement, nil, "tdx: no MRTD policy is configured (Policy.MRTD; AcceptAnyMRTD skips the MRTD check)")
 	}
@@ -472,7 +476,7 @@ func p256Key(raw []byte) (*ecdsa.PublicKey, error) {
 	return k, nil
 }
 
-func (v *Verifier) result(q *Quote, ext *pcs.PckExtensions, rep *TCBReport, ca string, now time.Time) *verifier.Result {
+func (v *Verifier) result(q *wire.Quote, ext *pcs.PckExtensions, rep *TCBReport, ca string, now time.Time) *verifier.Result {
 	p := &v.cfg.Policy
 	// The tier says what was accepted: a TCB status other than UpToDate
 	// or a debug TD, each allowed only by the policy, is a warning.

@@ -83,6 +83,7 @@ func TestAppraisal(t *testing.T) {
 		status  string
 		tier    verifier.Tier
 		inShort string
+		version string // quote_version claim, if set
 	}
 	outOfDate := func(e *env) {
 		latest := e.pl.UpToDateLevels()[0]
@@ -114,6 +115,10 @@ func TestAppraisal(t *testing.T) {
 	}
 	tests := []tc{
 		{name: "accepted", status: "UpToDate", tier: verifier.TierAffirming},
+		{name: "v5 quote, TDX 1.0 body: accepted", ev: quoteWith(tdxtest.QuoteOptions{Version: 5}), status: "UpToDate", tier: verifier.TierAffirming, version: "5"},
+		{name: "v5 quote, TDX 1.5 body: accepted", setup: func(e *env) { e.pl.Template.MRServiceTD[0] = 1 },
+			ev: quoteWith(tdxtest.QuoteOptions{Version: 5, BodyType: wire.BodyTypeTDX15}), status: "UpToDate", tier: verifier.TierAffirming, version: "5"},
+		{name: "v5 quote signature", ev: quoteWith(tdxtest.QuoteOptions{Version: 5, BodyType: wire.BodyTypeTDX15, CorruptQuoteSig: true}), check: verifier.CheckSignature},
 		{name: "debug TD", setup: func(e *env) { e.pl.Template.TDAttributes[0] |= 1 }, check: verifier.CheckDebug},
 		{name: "debug TD allowed by policy: warning", setup: func(e *env) { e.pl.Template.TDAttributes[0] |= 1 }, policy: tdx.Policy{AllowDebug: true}, status: "UpToDate", tier: verifier.TierWarning},
 		{name: "wrong MRTD", policy: tdx.Policy{MRTD: [][]byte{other}}, check: verifier.CheckMeasurement},
@@ -247,6 +252,9 @@ func TestAppraisal(t *testing.T) {
 			}
 			if res.Claims["tcb_status"] != tc.status || res.Status != tc.tier {
 				t.Fatalf("status %q tier %v, want %q %v (claims %v)", res.Claims["tcb_status"], res.Status, tc.status, tc.tier, res.Claims)
+			}
+			if tc.version != "" && res.Claims["quote_version"] != tc.version {
+				t.Fatalf("quote_version %q, want %q", res.Claims["quote_version"], tc.version)
 			}
 			if tc.inShort != "" && !strings.Contains(res.Claims["tcb_short"], tc.inShort) {
 				t.Fatalf("tcb_short %q does not name %q", res.Claims["tcb_short"], tc.inShort)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/attested-tls/go-expat/attester/tdx/wire"
 )
 
 // TCBLevel is one level of a test TCB info.
@@ -134,7 +136,7 @@ func (p *PKI) TCBInfo(s TCBInfoSpec) ([]byte, error) {
 
 // QEIdentitySpec describes a test TD_QE identity.
 type QEIdentitySpec struct {
-	QE     QE
+	QE     wire.QEReport // MiscSelect, Attributes, MRSigner and ISVProdID are used
 	Levels []ModuleLevel // ISVSVN thresholds, highest first
 	Validity
 }

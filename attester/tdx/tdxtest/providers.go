@@ -23,6 +23,9 @@ type Faults struct {
 	Hang chan struct{}
 	// WrongReportData makes the provider quote a different REPORTDATA.
 	WrongReportData atomic.Bool
+	// TrailingByte makes the provider append a byte to the quote, which
+	// a strict parse refuses.
+	TrailingByte atomic.Bool
 	// Requests counts quote requests that reached the provider.
 	Requests atomic.Int64
 }
@@ -41,7 +44,11 @@ func (pl *Platform) serve(f *Faults, rd [64]byte) ([]byte, error) {
 			rd[0] ^= 0xff
 		}
 	}
-	return pl.QuoteFor(rd)
+	q, err := pl.QuoteFor(rd)
+	if err == nil && f != nil && f.TrailingByte.Load() {
+		q = append(q, 0)
+	}
+	return q, err
 }
 
 // ConfigFS is a fake configfs-tsm client (configfsi.Client) for the report

@@ -5,59 +5,14 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/binary"
 	"math/big"
 	"time"
+
+	"github.com/attested-tls/go-expat/attester/tdx/wire"
 )
 
 // Intel's QE vendor ID, carried in every quote header.
 var qeVendorID = [16]byte{0x93, 0x9a, 0x72, 0x33, 0xf7, 0x9c, 0x4c, 0xa9, 0x94, 0x0a, 0x0d, 0xb3, 0x95, 0x7f, 0x06, 0x07}
-
-// Body holds the TD quote body fields (TDX module 1.0 layout, 584 bytes).
-type Body struct {
-	TeeTCBSVN      [16]byte
-	MRSeam         [48]byte
-	MRSignerSeam   [48]byte
-	SeamAttributes [8]byte
-	TDAttributes   [8]byte
-	XFAM           [8]byte
-	MRTD           [48]byte
-	MRConfigID     [48]byte
-	MROwner        [48]byte
-	MROwnerConfig  [48]byte
-	RTMR           [4][48]byte
-	ReportData     [64]byte
-}
-
-// Marshal returns the 584-byte body.
-func (b *Body) Marshal() []byte {
-	out := make([]byte, 0, 584)
-	out = append(out, b.TeeTCBSVN[:]...)
-	out = append(out, b.MRSeam[:]...)
-	out = append(out, b.MRSignerSeam[:]...)
-	out = append(out, b.SeamAttributes[:]...)
-	out = append(out, b.TDAttributes[:]...)
-	out = append(out, b.XFAM[:]...)
-	out = append(out, b.MRTD[:]...)
-	out = append(out, b.MRConfigID[:]...)
-	out = append(out, b.MROwner[:]...)
-	out = append(out, b.MROwnerConfig[:]...)
-	for i := range b.RTMR {
-		out = append(out, b.RTMR[i][:]...)
-	}
-	return append(out, b.ReportData[:]...)
-}
-
-// QE describes the quoting enclave's SGX report.
-type QE struct {
-	CPUSVN     [16]byte
-	MiscSelect uint32
-	Attributes [16]byte
-	MREnclave  [32]byte
-	MRSigner   [32]byte
-	ISVProdID  uint16
-	ISVSVN     uint16
-}
 
 // Platform is a test-only TDX platform: a PCK certificate and key issued by
 // a PKI, a quoting enclave identity and an attestation key.
@@ -67,10 +22,12 @@ type Platform struct {
 	PCKKey    *ecdsa.PrivateKey
 	AttestKey *ecdsa.PrivateKey
 	Opts      PCKOptions
-	QE        QE
+	// QE is the quoting enclave's report; its ReportData is set when a
+	// quote is signed.
+	QE wire.QEReport
 	// Template is the body used by the fake quote providers; ReportData
 	// is replaced by the requested value.
-	Template Body
+	Template wire.Body
 	// QEAuthData is placed in the QE certification data (and hashed into
 	// the QE report data).
 	QEAuthData []byte
@@ -90,8 +47,8 @@ func DefaultPCKOptions() PCKOptions {
 }
 
 // DefaultQE is the quoting enclave identity used by tests.
-func DefaultQE() QE {
-	q := QE{ISVProdID: 2, ISVSVN: 4}
+func DefaultQE() wire.QEReport {
+	q := wire.QEReport{ISVProdID: 2, ISVSVN: 4}
 	q.Attributes[0] = 0x11
 	for i := range q.MRSigner {
 		q.MRSigner[i] = 0xdc
@@ -104,8 +61,8 @@ func DefaultQE() QE {
 
 // DefaultBody is a plausible production TD: not debug, SEPT_VE_DISABLE set,
 // TDX module 1.0 (TEE_TCB_SVN[1] == 0) with module SVN 3 and microcode 5.
-func DefaultBody() Body {
-	var b Body
+func DefaultBody() wire.Body {
+	var b wire.Body
 	b.TeeTCBSVN[0], b.TeeTCBSVN[2] = 3, 5
 	b.TDAttributes[3] = 0x10 // bit 28: SEPT_VE_DISABLE
 	b.XFAM = [8]byte{0xe7, 0x02, 0x06, 0x00, 0x00, 0x00, 0x00, 0x00}
@@ -150,8 +107,15 @@ func pubRaw(k *ecdsa.PublicKey) []byte {
 	return out
 }
 
-// QuoteOptions alter how a quote is produced, to build defective quotes.
+// QuoteOptions alter how a quote is produced, to build defective quotes
+// and other quote versions.
 type QuoteOptions struct {
+	// Version is the quote version: 0 or 4 for v4, 5 for v5.
+	Version uint16
+	// BodyType is the v5 body type: 0 or wire.BodyTypeTDX10 for a TDX 1.0
+	// body, wire.BodyTypeTDX15 for a TDX 1.5 body (the template's
+	// TeeTCBSVN2 and MRServiceTD are then carried). v4 quotes ignore it.
+	BodyType uint16
 	// Chain overrides the PEM PCK chain (default: PCK || platform CA || root).
 	Chain []byte
 	// CorruptQuoteSig / CorruptQESig flip a bit in the respective signature.
@@ -161,73 +125,57 @@ type QuoteOptions struct {
 }
 
 // Quote returns a signed TDX quote v4 over body.
-func (pl *Platform) Quote(body Body) ([]byte, error) { return pl.QuoteWith(body, QuoteOptions{}) }
+func (pl *Platform) Quote(body wire.Body) ([]byte, error) { return pl.QuoteWith(body, QuoteOptions{}) }
 
-// QuoteWith returns a signed TDX quote v4 over body, altered by o.
-func (pl *Platform) QuoteWith(body Body, o QuoteOptions) ([]byte, error) {
-	hdr := make([]byte, 48)
-	binary.LittleEndian.PutUint16(hdr[0:], 4)
-	binary.LittleEndian.PutUint16(hdr[2:], 2)
-	binary.LittleEndian.PutUint32(hdr[4:], 0x81)
-	binary.LittleEndian.PutUint16(hdr[8:], pl.QE.ISVSVN)
-	binary.LittleEndian.PutUint16(hdr[10:], pl.Opts.PCESVN)
-	copy(hdr[12:28], qeVendorID[:])
-	signed := append(hdr, body.Marshal()...)
+// QuoteWith returns a signed TDX quote over body, encoded by package
+// attester/tdx/wire, altered by o.
+func (pl *Platform) QuoteWith(body wire.Body, o QuoteOptions) ([]byte, error) {
+	q := &wire.Quote{Version: 4, BodyType: wire.BodyTypeTDX10, QESVN: pl.QE.ISVSVN, PCESVN: pl.Opts.PCESVN,
+		QEVendorID: qeVendorID, Body: body, QEReport: pl.QE, QEAuthData: pl.QEAuthData, PCKChain: o.Chain}
+	if o.Version == 5 {
+		q.Version = 5
+		if o.BodyType != 0 {
+			q.BodyType = o.BodyType
+		}
+	}
+	if q.BodyType == wire.BodyTypeTDX10 {
+		q.Body.TeeTCBSVN2, q.Body.MRServiceTD = [16]byte{}, [48]byte{}
+	}
+	if q.PCKChain == nil {
+		q.PCKChain = PEM(pl.PCK, pl.PKI.PlatformCA, pl.PKI.Root)
+	}
+	copy(q.AttestationKey[:], pubRaw(&pl.AttestKey.PublicKey))
 
+	// The QE report certifies the attestation key: its REPORTDATA is
+	// SHA-256(attestation key || QE auth data) || 32 zero bytes.
+	q.QEReport.ReportData = [64]byte{}
+	rd := sha256.Sum256(append(q.AttestationKey[:], pl.QEAuthData...))
+	copy(q.QEReport.ReportData[:], rd[:])
+	if o.WrongQEReportData {
+		q.QEReport.ReportData[1] ^= 0xff
+	}
+	qesig, err := rawSig(pl.PCKKey, q.QEReport.Marshal())
+	if err != nil {
+		return nil, err
+	}
+	copy(q.QEReportSig[:], qesig)
+	if o.CorruptQESig {
+		q.QEReportSig[5] ^= 1
+	}
+
+	signed, err := q.SignedBytes()
+	if err != nil {
+		return nil, err
+	}
 	qsig, err := rawSig(pl.AttestKey, signed)
 	if err != nil {
 		return nil, err
 	}
+	copy(q.Signature[:], qsig)
 	if o.CorruptQuoteSig {
-		qsig[10] ^= 1
+		q.Signature[10] ^= 1
 	}
-	akey := pubRaw(&pl.AttestKey.PublicKey)
-
-	// QE report (SGX REPORT body, 384 bytes).
-	qe := make([]byte, 384)
-	copy(qe[0:16], pl.QE.CPUSVN[:])
-	binary.LittleEndian.PutUint32(qe[16:], pl.QE.MiscSelect)
-	copy(qe[48:64], pl.QE.Attributes[:])
-	copy(qe[64:96], pl.QE.MREnclave[:])
-	copy(qe[128:160], pl.QE.MRSigner[:])
-	binary.LittleEndian.PutUint16(qe[256:], pl.QE.ISVProdID)
-	binary.LittleEndian.PutUint16(qe[258:], pl.QE.ISVSVN)
-	rd := sha256.Sum256(append(append([]byte{}, akey...), pl.QEAuthData...))
-	copy(qe[320:352], rd[:])
-	if o.WrongQEReportData {
-		qe[321] ^= 0xff
-	}
-	qesig, err := rawSig(pl.PCKKey, qe)
-	if err != nil {
-		return nil, err
-	}
-	if o.CorruptQESig {
-		qesig[5] ^= 1
-	}
-	chain := o.Chain
-	if chain == nil {
-		chain = PEM(pl.PCK, pl.PKI.PlatformCA, pl.PKI.Root)
-	}
-
-	// QE report certification data (type 6).
-	var qcd []byte
-	qcd = append(qcd, qe...)
-	qcd = append(qcd, qesig...)
-	qcd = binary.LittleEndian.AppendUint16(qcd, uint16(len(pl.QEAuthData)))
-	qcd = append(qcd, pl.QEAuthData...)
-	qcd = binary.LittleEndian.AppendUint16(qcd, 5)
-	qcd = binary.LittleEndian.AppendUint32(qcd, uint32(len(chain)))
-	qcd = append(qcd, chain...)
-
-	var sd []byte
-	sd = append(sd, qsig...)
-	sd = append(sd, akey...)
-	sd = binary.LittleEndian.AppendUint16(sd, 6)
-	sd = binary.LittleEndian.AppendUint32(sd, uint32(len(qcd)))
-	sd = append(sd, qcd...)
-
-	out := append(signed, binary.LittleEndian.AppendUint32(nil, uint32(len(sd)))...)
-	return append(out, sd...), nil
+	return q.Marshal()
 }
 
 // QuoteFor returns a quote over the platform's template body carrying rd.

@@ -1,7 +1,9 @@
 // Package wire defines the Evidence structure carried in a CMW record of
-// media type cmw.MediaTypeTDX ("application/vnd.go-expat.tdx-quote+cbor"),
-// shared by attester/tdx (which produces it) and verifier/tdx (which
-// appraises it).
+// media type cmw.MediaTypeTDX ("application/vnd.go-expat.tdx-quote+cbor")
+// and the Intel TDX quote (v4 and v5) inside it (ParseQuote, Quote): the
+// one description of both layouts, used by attester/tdx (which produces
+// and checks quotes), verifier/tdx (which appraises them) and
+// attester/tdx/tdxtest (which signs test quotes).
 //
 // # Encoding
 //
