@@ -20,6 +20,10 @@ import (
 	"github.com/attested-tls/go-expat/verifier"
 )
 
+// peerVerdictWait is how long probe waits after its setup for the server
+// to refuse it.
+const peerVerdictWait = 300 * time.Millisecond
+
 // probeReport is what probe found, as printed (--json uses the field names).
 type probeReport struct {
 	Address    string            `json:"address"`
@@ -172,6 +176,14 @@ func (f *commonFlags) probe(ctx context.Context, rep *probeReport) int {
 		return fail(verdict(err), err)
 	}
 	rep.TimingsMS["attestation"] = ms(time.Since(t2))
+	// The server may still be appraising what we sent (mutual attestation,
+	// or our refusal to attest) and close with an alert: give it a moment,
+	// so that its refusal is reported rather than missed.
+	conn.SetReadDeadline(time.Now().Add(peerVerdictWait))
+	var one [1]byte
+	if _, err := conn.Read(one[:]); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, io.EOF) {
+		return fail(verdict(err), err)
+	}
 	rep.TimingsMS["total"] = ms(time.Since(t0))
 	a := conn.PeerAttestation()
 	r := a.Result

@@ -89,3 +89,26 @@ func TestBadPolicy(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, out)
 	}
 }
+
+// TestProbeMutual: probe attests itself (--attester) to a server whose
+// policy requires it, and the report names the local attester.
+func TestProbeMutual(t *testing.T) {
+	f := newFixture(t)
+	srv := attestedServer(t, f, echoBackend(t), good, "--ca", f.ca, "--policy", f.policy(t, "srv.json", good))
+	pol := f.policy(t, "p.json", good)
+	mutual := []string{"--cert", f.cliCert, "--key", f.cliKey, "--attester", "testkit", "--test-kit-key", f.kitKey,
+		"--test-kit-measurement", "app=" + hex.EncodeToString(good)}
+	code, out, _ := run(t, nil, probeArgs(f, pol, append(mutual, srv.addr())...)...)
+	if code != 0 || !strings.Contains(out, "local attester  *** TEST KIT") {
+		t.Fatalf("mutual: exit %d\n%s", code, out)
+	}
+	l, _ := srv.waitLog(0, msg("connection"))
+	if l["verdict"] != "verified" {
+		t.Fatalf("server log: %v", l)
+	}
+	// Without attesting, the server refuses the probe.
+	code, out, _ = run(t, nil, probeArgs(f, pol, "--cert", f.cliCert, "--key", f.cliKey, srv.addr())...)
+	if code != 1 || !strings.Contains(out, "REFUSED-BY-PEER") {
+		t.Fatalf("unattested probe: exit %d\n%s", code, out)
+	}
+}
