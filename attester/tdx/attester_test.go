@@ -1,7 +1,6 @@
 package tdx_test
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/sha256"
@@ -85,9 +84,11 @@ func TestAttestCarriesChallenge(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			q := quoteOf(t, out)
-			rd, _ := ch.ReportData64()
-			if !bytes.Equal(q[48+520:48+584], rd[:]) {
+			q, err := wire.ParseQuote(quoteOf(t, out))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rd, _ := ch.ReportData64(); q.Body.ReportData != rd {
 				t.Fatal("REPORTDATA is not ch.ReportData64()")
 			}
 		})

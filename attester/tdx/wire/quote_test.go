@@ -16,15 +16,19 @@ import (
 
 // intelV4 is go-tdx-guest's real v4 sample quote without the bytes its
 // authors appended after the signed data ("extra bytes(only for testing
-// purpose)"), which ParseQuote rejects. The cut is computed from the
-// sample's own signed-data length field (after the 48-byte header and the
-// 584-byte body).
+// purpose)"), which ParseQuote rejects; go-tdx-guest's own parser says
+// which bytes those are.
 func intelV4(t testing.TB) []byte {
 	q := testdata.RawQuote
-	n := 48 + 584 + 4 + int(binary.LittleEndian.Uint32(q[48+584:]))
-	if n > len(q) || !bytes.Contains(q[n:], []byte("extra bytes")) {
-		t.Fatalf("sample layout changed: %d of %d bytes", n, len(q))
+	p, err := abi.QuoteToProto(q)
+	if err != nil {
+		t.Fatal(err)
 	}
+	extra := p.(*pb.QuoteV4).GetExtraBytes()
+	if !bytes.Contains(extra, []byte("extra bytes")) {
+		t.Fatalf("sample changed: extra bytes %q", extra)
+	}
+	n := len(q) - len(extra)
 	return q[:n:n]
 }
 
@@ -216,6 +220,21 @@ func eq(t *testing.T, name string, abi, ours []byte) {
 	t.Helper()
 	if !bytes.Equal(abi, ours) {
 		t.Errorf("%s: go-tdx-guest %x, wire %x", name, abi, ours)
+	}
+}
+
+// The Evidence bounds admit every quote: the smallest one ParseQuote
+// accepts is above MinQuoteSize, and MaxQuoteSize bounds both.
+func TestQuoteSizeBounds(t *testing.T) {
+	b, err := (&wire.Quote{Version: 4, BodyType: wire.BodyTypeTDX10}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) != 1226 || len(b) < wire.MinQuoteSize {
+		t.Fatalf("smallest quote is %d bytes, MinQuoteSize %d", len(b), wire.MinQuoteSize)
+	}
+	if _, err := (&wire.Evidence{Quote: b}).Marshal(); err != nil {
+		t.Fatal(err)
 	}
 }
 

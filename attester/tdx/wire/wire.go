@@ -37,8 +37,9 @@ const (
 	// buffer is 16 KiB (4 * 4 KiB), which a real quote with its PCK chain
 	// (about 5 KiB) never approaches.
 	MaxQuoteSize = 16 << 10
-	// MinQuoteSize is the smallest well-formed quote (v4 with an empty
-	// certification payload would be 0x3FC bytes).
+	// MinQuoteSize is a lower bound on the size of a quote, below that of
+	// every quote ParseQuote accepts (the smallest, v4 with no QE auth
+	// data and no PCK chain, is 1226 bytes); ParseQuote checks the rest.
 	MinQuoteSize = 0x3FC
 	// MaxEvidenceSize bounds the whole CBOR value.
 	MaxEvidenceSize = MaxQuoteSize + 64
