@@ -405,6 +405,10 @@ func (p *ReusablePassport) refresher() {
 func (p *ReusablePassport) refresh() (ok, open bool) {
 	for attempt := 1; ; attempt++ {
 		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return false, false
+		}
 		if cur := p.cur; cur != nil && p.cfg.Issuer.now().Before(cur.refreshAt) {
 			// Obtained meanwhile (on demand by Attest): not due yet.
 			p.mu.Unlock()
