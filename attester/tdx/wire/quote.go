@@ -7,19 +7,7 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 )
 
-// The TDX quote, versions 4 and 5, in the one form go-expat accepts:
-// ECDSA-256 with P-256, QE report certification data (type 6) holding a
-// PCK certificate chain (type 5). Layout: Intel TDX DCAP Quoting Library
-// API, Appendix A.3 (v4) and A.4 (v5); the QE report is an SGX REPORT
-// body (Intel SDM Vol. 3D, REPORTBODY). All integers are little-endian.
-//
-//	quote       = header (48) [v5: body type (2) body size (4)] body
-//	              signed-data-size (4) signed-data
-//	signed-data = signature (64) attestation-key (64)
-//	              cert-type (2) = 6, cert-size (4), qe-cert-data
-//	qe-cert-data = qe-report (384) qe-report-signature (64)
-//	              auth-size (2) auth-data
-//	              cert-type (2) = 5, cert-size (4), PEM PCK chain
+// Quote layout constants (see the package doc).
 const (
 	headerSize      = 48
 	bodySizeTDX10   = 584 // TDX 1.0 TD quote body

@@ -22,6 +22,29 @@
 // (RFC 8949, Section 4.2.1), so that one Evidence has exactly one encoding;
 // indefinite lengths, duplicate or unknown keys, tags, and trailing bytes
 // are rejected, and sizes are bounded before anything is allocated.
+//
+// # Quote
+//
+// ParseQuote and Quote.Marshal implement the TDX quote, versions 4 and 5,
+// in the one form go-expat accepts: ECDSA-256 with P-256, QE report
+// certification data (type 6) holding a PEM PCK certificate chain (type
+// 5). Layout: Intel TDX DCAP Quoting Library API, Appendix A.3 (v4) and
+// A.4 (v5); the QE report is an SGX REPORT body (Intel SDM Vol. 3D,
+// REPORTBODY). All integers are little-endian; sizes in bytes:
+//
+//	quote        = header (48) [v5: body type (2) body size (4)] body
+//	               (584 for TDX 1.0, 648 for TDX 1.5)
+//	               signed-data-size (4) signed-data
+//	signed-data  = signature (64) attestation-key (64)
+//	               cert-type (2) = 6, cert-size (4), qe-cert-data
+//	qe-cert-data = qe-report (384) qe-report-signature (64)
+//	               auth-size (2) auth-data
+//	               cert-type (2) = 5, cert-size (4), PCK chain
+//
+// Parsing is strict like the Evidence's: every length must match the bytes
+// present, nothing may follow, sizes are bounded, and a parsed Quote
+// re-marshals to the same bytes. A test checks the layout against
+// go-tdx-guest's parser on Intel's real sample quotes.
 package wire
 
 import (
