@@ -8,6 +8,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -669,20 +670,30 @@ func TestReusablePassportConfig(t *testing.T) {
 // TestReusablePassportConnections: real attested TLS connections through
 // expat, one key-bound passport (one Evidence) for all of them; the
 // passport replayed on a connection with another EA key is rejected.
-func TestReusablePassportConnections(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+// liveKit is what tests over real connections need: a CA, a server
+// certificate from it, and a test-kit attestation key.
+func liveKit(t *testing.T) (*expattest.CA, tls.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
 	ca, err := expattest.NewCA()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ak, _ := testkit.GenerateKey()
-	issKey, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	eaKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	cert, err := ca.Issue(expattest.ServerName, eaKey)
+	cert, err := ca.Issue(expattest.ServerName, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	ak, err := testkit.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca, cert, ak
+}
+
+func TestReusablePassportConnections(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ca, cert, ak := liveKit(t)
+	issKey, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	count := &countingAttester{inner: &testkit.Attester{Key: ak}}
 	iss := &Issuer{Appraiser: &testkit.Verifier{TrustedKeys: []*ecdsa.PublicKey{&ak.PublicKey}}, Key: issKey, Name: "issuer", Validity: time.Hour}
 	p, err := NewReusablePassport(&ReusablePassportConfig{Evidence: count, Issuer: iss, SPKI: cert.Leaf.RawSubjectPublicKeyInfo})
@@ -820,16 +831,8 @@ func TestReusedTokenCache(t *testing.T) {
 func TestReusablePassportReattest(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ca, err := expattest.NewCA()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ak, _ := testkit.GenerateKey()
+	ca, cert, ak := liveKit(t)
 	issKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	cert, err := ca.Issue(expattest.ServerName, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	count := &countingAttester{inner: &testkit.Attester{Key: ak}}
 	iss := &Issuer{Appraiser: &testkit.Verifier{TrustedKeys: []*ecdsa.PublicKey{&ak.PublicKey}}, Key: issKey, Validity: 4 * time.Second}
 	p, err := NewReusablePassport(&ReusablePassportConfig{Evidence: count, Issuer: iss, SPKI: cert.Leaf.RawSubjectPublicKeyInfo, RefreshBefore: 2 * time.Second})
