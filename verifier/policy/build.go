@@ -171,7 +171,31 @@ func (b builder) tpm(s *TPM) (verifier.Verifier, error) {
 
 func (b builder) sevsnp(s *SEVSNP) (verifier.Verifier, error) {
 	const at = "$.sev_snp"
-	cfg := &sevsnp.Config{ProductLine: s.ProductLine, Time: b.opts.Time}
+	cfg := &sevsnp.Config{ProductLine: s.ProductLine, CheckRevocation: s.CheckRevocation, Time: b.opts.Time}
+	if c := s.Collateral; c != nil {
+		switch {
+		case c.FetchFromKDS == (c.BundleDir != ""):
+			return nil, &Error{Path: at + ".collateral", Err: errors.New("want exactly one of fetch_from_kds and bundle_dir")}
+		case c.BundleDir != "":
+			if c.KDSURL != "" || c.CacheDir != "" {
+				return nil, &Error{Path: at + ".collateral.bundle_dir", Err: errors.New("kds_url and cache_dir go with fetch_from_kds")}
+			}
+			bundle, err := sevsnp.LoadBundle(b.path(c.BundleDir))
+			if err != nil {
+				return nil, &Error{Path: at + ".collateral.bundle_dir", Err: err}
+			}
+			cfg.Collateral = bundle
+		default:
+			dir := ""
+			if c.CacheDir != "" {
+				dir = b.path(c.CacheDir)
+			}
+			cfg.Collateral = &sevsnp.Cache{Source: &sevsnp.KDS{BaseURL: c.KDSURL, HTTP: collateral.HTTP{Client: b.opts.HTTPClient}},
+				Dir: dir, Time: b.opts.Time}
+		}
+	} else if s.CheckRevocation {
+		return nil, &Error{Path: at + ".check_revocation", Err: errors.New("needs collateral (the CRL comes from there)")}
+	}
 	pol := &cfg.Policy
 	var err error
 	if pol.Measurements, err = hexList(at+".measurements", s.Measurements, 48); err != nil {
@@ -221,9 +245,9 @@ func (b builder) sevsnp(s *SEVSNP) (verifier.Verifier, error) {
 
 func (b builder) tdx(s *TDX) (verifier.Verifier, error) {
 	const at = "$.tdx"
-	cfg := &tdx.Config{Time: b.opts.Time}
-	if b.opts.HTTPClient != nil {
-		cfg.Getter = &tdx.PCS{HTTP: collateral.HTTP{Client: b.opts.HTTPClient}}
+	cfg := &tdx.Config{Time: b.opts.Time, SkipRevocation: s.SkipRevocation}
+	if b.opts.HTTPClient != nil || s.PCSURL != "" {
+		cfg.Getter = &tdx.PCS{BaseURL: s.PCSURL, HTTP: collateral.HTTP{Client: b.opts.HTTPClient}}
 	}
 	pol := &cfg.Policy
 	var err error
@@ -465,15 +489,19 @@ func (b builder) read(path, s string) ([]byte, error) {
 	if s == "" {
 		return nil, &Error{Path: path, Err: errors.New("empty: want PEM text or a file name")}
 	}
-	name := s
-	if !filepath.IsAbs(name) && b.opts.Dir != "" {
-		name = filepath.Join(b.opts.Dir, name)
-	}
-	data, err := readBounded(name, maxKeyFile)
+	data, err := readBounded(b.path(s), maxKeyFile)
 	if err != nil {
 		return nil, wrap(path, err)
 	}
 	return data, nil
+}
+
+// path resolves a file name of the policy against Options.Dir.
+func (b builder) path(name string) string {
+	if !filepath.IsAbs(name) && b.opts.Dir != "" {
+		return filepath.Join(b.opts.Dir, name)
+	}
+	return name
 }
 
 func (b builder) pemBlock(path, s, typ string) ([]byte, error) {

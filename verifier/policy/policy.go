@@ -135,9 +135,26 @@ type SEVSNP struct {
 	VMPLs                    []uint32 `json:"vmpls,omitempty"`
 	// ProductLine names the product of reports that do not ("Milan", ...).
 	ProductLine string `json:"product_line,omitempty"`
+	// Collateral supplies VCEKs (and CRLs) that reports do not carry.
+	// Absent: none (a report must carry its VCEK in its certificate table).
+	Collateral *SNPCollateral `json:"collateral,omitempty"`
+	// CheckRevocation fetches the product's CRL through Collateral and
+	// rejects revoked keys.
+	CheckRevocation bool `json:"check_revocation,omitempty"`
 	// Roots replaces AMD's roots: each entry a PEM bundle (ARK, ASK, ASVK)
 	// of one product line. Empty means AMD's published roots.
 	Roots []SNPRoot `json:"roots,omitempty"`
+}
+
+// SNPCollateral says where SEV-SNP collateral comes from: AMD's KDS (or
+// a mirror at KDSURL), cached in memory and in CacheDir if set, or only
+// the files of BundleDir (offline). Exactly one of FetchFromKDS and
+// BundleDir.
+type SNPCollateral struct {
+	FetchFromKDS bool   `json:"fetch_from_kds,omitempty"`
+	KDSURL       string `json:"kds_url,omitempty"`
+	CacheDir     string `json:"cache_dir,omitempty"`
+	BundleDir    string `json:"bundle_dir,omitempty"`
 }
 
 // SNPTCB is a SEV-SNP TCB minimum.
@@ -174,6 +191,11 @@ type TDX struct {
 	AllowOutOfDate           bool `json:"allow_out_of_date,omitempty"`
 	// TrustedRoots replaces Intel's SGX root CA (PEM CERTIFICATE).
 	TrustedRoots []string `json:"trusted_roots,omitempty"`
+	// PCSURL replaces Intel's PCS (a PCCS with the same paths).
+	PCSURL string `json:"pcs_url,omitempty"`
+	// SkipRevocation disables the PCK and root CRL checks (only where
+	// revocation is checked elsewhere).
+	SkipRevocation bool `json:"skip_revocation,omitempty"`
 }
 
 // CCA configures verifier/cca.
