@@ -347,3 +347,50 @@ func TestTunnelConnectionLimit(t *testing.T) {
 		t.Fatalf("second connection after the first ended: %q %v", b, err)
 	}
 }
+
+// TestTunnelServerReload: on the server side too, SIGHUP makes new
+// connections use the new policy (here: the attesting client's measurement
+// is no longer approved) while a live connection keeps working.
+func TestTunnelServerReload(t *testing.T) {
+	f := newFixture(t)
+	srvPol := f.policy(t, "srv.json", good)
+	srv := attestedServer(t, f, lineEcho(t), good, "--ca", f.ca, "--policy", srvPol)
+	cli := tunnelClient(t, f, srv.addr(), f.policy(t, "cli.json", good),
+		"--cert", f.cliCert, "--key", f.cliKey, "--attester", "testkit", "--test-kit-key", f.kitKey,
+		"--test-kit-measurement", "app="+hex.EncodeToString(good))
+	addr := cli.addr()
+	live, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	live.SetDeadline(time.Now().Add(30 * time.Second))
+	echo := func(s string) {
+		t.Helper()
+		live.Write([]byte(s))
+		buf := make([]byte, len(s))
+		if _, err := io.ReadFull(live, buf); err != nil || string(buf) != s {
+			t.Fatalf("live connection: %q, %v", buf, err)
+		}
+	}
+	echo("before")
+	f.policy(t, "srv.json", []byte("good-app-v2"))
+	srv.cmd.Process.Signal(syscall.SIGHUP)
+	srv.waitLog(0, msg("policy reloaded"))
+	echo("after")
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	c.Write([]byte("x"))
+	if got, _ := io.ReadAll(c); len(got) != 0 {
+		t.Fatalf("new connection under the server's new policy got %q", got)
+	}
+	c.Close()
+	l, _ := srv.waitLog(0, func(l map[string]any) bool { return l["msg"] == "connection" && l["verdict"] == "rejected" })
+	if l["policy_generation"].(float64) != 2 {
+		t.Fatalf("rejected under generation %v", l["policy_generation"])
+	}
+	echo("still")
+}
