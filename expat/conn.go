@@ -95,7 +95,8 @@ type Conn struct {
 	closed       bool
 	closeErr     error // why the connection ended
 	writeClosed  bool  // CloseWrite was called
-	peerEnded    bool  // the peer sent END
+	peerEnded    bool  // the peer sent END, or closed cleanly
+	peerGone     bool  // the peer closed cleanly: nothing more will be read
 	rq           []rqChunk
 	rqBytes      int
 	rdeadline    time.Time
@@ -515,6 +516,14 @@ func (c *Conn) Attest(ctx context.Context) (*Attestation, error) {
 	}
 	defer func() { <-c.attestSem }()
 
+	c.mu.Lock()
+	gone := c.peerGone
+	c.mu.Unlock()
+	if gone {
+		err := wrapErr("attest", 0, fmt.Errorf("the peer closed its side of the connection: %w", io.EOF))
+		c.attestFailed(err)
+		return nil, err
+	}
 	req, err := c.ep.NewRequest()
 	if err != nil {
 		c.attestFailed(err)
@@ -1042,9 +1051,35 @@ func (c *Conn) readFailed(err error) {
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		err = fmt.Errorf("expat: peer closed the connection mid-frame: %w", err)
 	}
+	if err == io.EOF && c.peerClosedCleanly() {
+		return
+	}
 	// A clean close by the peer (TLS close_notify at a frame boundary)
 	// surfaces as io.EOF from Read once buffered data is consumed.
 	c.shutdown(err, 0, false)
+}
+
+// peerClosedCleanly handles the peer's clean close (TLS close_notify at a
+// frame boundary) while our side still has work that needs nothing more
+// from it — verifying an answer that already arrived, writing our own —
+// so that a peer that answers and then closes does not turn a verdict into
+// io.EOF. The peer's data then ends (Read returns io.EOF once the buffered
+// data is read) and nothing more can be asked of it. It reports false when
+// the connection must end now: the setup still waits for the peer.
+func (c *Conn) peerClosedCleanly() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.setup == setupRunning {
+		waitsForPeer := c.waiting&oblPeerSetup != 0 ||
+			(c.waiting&oblPeerAttest != 0 && (c.cur == nil || !c.cur.got))
+		if waitsForPeer {
+			return false
+		}
+	}
+	c.peerEnded = true
+	c.peerGone = true
+	c.signal(c.dataReady)
+	return true
 }
 
 // readData reads a DATA frame's payload into the receive queue.

@@ -765,3 +765,39 @@ func TestSetupCompleteThenCancel(t *testing.T) {
 		}
 	}
 }
+
+// A peer that answers and then closes cleanly (close_notify) still gets
+// its verdict: the setup completes from what arrived, and Read then
+// returns io.EOF. A peer that closes before answering fails the setup
+// with io.EOF. (Found by the expat command's probe.)
+func TestPeerAnswersThenCloses(t *testing.T) {
+	p := newPKI(t)
+	k := newKit(t)
+	t.Run("answer then close", func(t *testing.T) {
+		c, peer, hs := victimClient(t, p, k, tlsOpts{}, nil)
+		answerSetup(t, peer, p, k)
+		peer.tc.Close()
+		if err := waitErr(t, hs); err != nil {
+			t.Fatalf("setup: %v, want the verdict on what arrived", err)
+		}
+		if c.PeerAttestation() == nil {
+			t.Fatal("no attestation")
+		}
+		if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("Read: %v, want io.EOF", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := c.Attest(ctx); !errors.Is(err, io.EOF) {
+			t.Fatalf("Attest after the peer left: %v, want io.EOF at once", err)
+		}
+	})
+	t.Run("close before answering", func(t *testing.T) {
+		_, peer, hs := victimClient(t, p, k, tlsOpts{}, nil)
+		peer.setupRequest()
+		peer.tc.Close()
+		if err := waitErr(t, hs); !errors.Is(err, io.EOF) {
+			t.Fatalf("setup: %v, want io.EOF", err)
+		}
+	})
+}
