@@ -1011,9 +1011,9 @@ func (c *Conn) awaitCtrl(ctx context.Context, f *ctrlFrame) error {
 func (c *Conn) readLoop() {
 	defer c.reader.Done()
 	var hdr [frameHeaderLen]byte
-	maxAuth := c.cfg.maxAuthenticatorSize() + 256
+	limit := frameLimit(c.cfg.maxAuthenticatorSize() + 256) // once: no allocation per frame
 	for {
-		typ, n, err := readFrameHeader(c.tc, &hdr, maxAuth)
+		typ, n, err := readFrameHeader(c.tc, &hdr, limit)
 		if err != nil {
 			c.readFailed(err)
 			return

@@ -87,11 +87,15 @@ func frameLimit(maxAuth int) frame.Limit {
 
 // readFrameHeader reads one frame header and checks the claimed length
 // against the limit for its type before anything is allocated.
-func readFrameHeader(r io.Reader, hdr *[frameHeaderLen]byte, maxAuth int) (typ byte, n int, err error) {
-	typ, n, err = frame.ReadHeader(r, hdr, frameLimit(maxAuth))
-	var fe *frame.Error
-	if errors.As(err, &fe) {
-		return 0, 0, framingError(fe.Msg)
+func readFrameHeader(r io.Reader, hdr *[frameHeaderLen]byte, limit frame.Limit) (typ byte, n int, err error) {
+	typ, n, err = frame.ReadHeader(r, hdr, limit)
+	if err != nil {
+		// Declared here, not above: errors.As moves fe to the heap, and
+		// this runs once per frame.
+		var fe *frame.Error
+		if errors.As(err, &fe) {
+			return 0, 0, framingError(fe.Msg)
+		}
 	}
 	return typ, n, err
 }
@@ -110,7 +114,7 @@ func parseFrames(b []byte, maxAuth int) ([][2][]byte, error) {
 			return nil, framingError("truncated header")
 		}
 		var hdr [frameHeaderLen]byte
-		typ, n, err := readFrameHeader(bytes.NewReader(b[:frameHeaderLen]), &hdr, maxAuth)
+		typ, n, err := readFrameHeader(bytes.NewReader(b[:frameHeaderLen]), &hdr, frameLimit(maxAuth))
 		if err != nil {
 			return nil, err
 		}

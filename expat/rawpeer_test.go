@@ -64,7 +64,7 @@ func (p *rawPeer) sendAuth(reqCtx, auth []byte) error {
 func (p *rawPeer) next() (byte, []byte, error) {
 	p.tc.SetReadDeadline(time.Now().Add(10 * time.Second))
 	var hdr [frameHeaderLen]byte
-	typ, n, err := readFrameHeader(p.tc, &hdr, 1<<20)
+	typ, n, err := readFrameHeader(p.tc, &hdr, frameLimit(1<<20))
 	if err != nil {
 		return 0, nil, err
 	}

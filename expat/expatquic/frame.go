@@ -69,11 +69,11 @@ func limit(maxAuth int) frame.Limit {
 func readFrame(r io.Reader, maxAuth int) (typ byte, payload []byte, err error) {
 	var hdr [frame.HeaderLen]byte
 	typ, n, err := frame.ReadHeader(r, &hdr, limit(maxAuth))
-	var fe *frame.Error
-	if errors.As(err, &fe) {
-		return 0, nil, &frameError{fe.Msg}
-	}
 	if err != nil {
+		var fe *frame.Error
+		if errors.As(err, &fe) {
+			return 0, nil, &frameError{fe.Msg}
+		}
 		return 0, nil, err
 	}
 	if payload, err = frame.ReadPayload(r, n); err != nil {
