@@ -1237,9 +1237,7 @@ func (c *Conn) answerPeer(req *ea.Request, setup bool, delay time.Duration) {
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.setupTimeout())
 	defer cancel()
 	c.mu.Lock()
-	if accepted := c.peerAccepts; accepted != nil {
-		ctx = context.WithValue(ctx, acceptedKey{}, accepted)
-	}
+	ctx = WithPeerAcceptedFormats(ctx, c.peerAccepts)
 	c.mu.Unlock()
 	var auth []byte
 	err := c.mayRelease(ctx)

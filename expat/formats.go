@@ -59,6 +59,9 @@ const (
 	maxFormats       = 32
 	maxFormatLen     = 255
 	maxFormatsLength = 2 * maxFormats * (2 + maxFormatLen)
+	// MaxFormatsLength bounds EncodeFormats' output: what a carrier's
+	// frame limit must allow for it.
+	MaxFormatsLength = maxFormatsLength
 )
 
 // Roles of a format list in a SETUP frame.
@@ -254,3 +257,49 @@ var (
 	_ attester.Attester = SelectAttester(nil)
 	_ Formats           = SelectAttester(nil)
 )
+
+// Capability discovery for other carriers (expathttp, expatquic): the same
+// lists, their one binary encoding (the SETUP frame's), the same check.
+
+// Formats returns what c states in capability discovery: the formats it
+// accepts (as a relying party) and produces (as an attester).
+func (c *Config) Formats() (accepted, produced []string) {
+	f := c.ourFormats()
+	return f.accepts, f.produces
+}
+
+// EncodeFormats is the binary encoding of format lists that SETUP version 2
+// carries: entries of role (1: accepts, 2: produces) | length (1) | media
+// type. The lists must have passed Config.Check.
+func EncodeFormats(accepted, produced []string) []byte {
+	return setupFormats{accepts: accepted, produces: produced}.marshal()
+}
+
+// DecodeFormats parses EncodeFormats' encoding strictly (bounded counts
+// and lengths, printable ASCII); a malformed list matches ErrFraming.
+func DecodeFormats(b []byte) (accepted, produced []string, err error) {
+	if len(b) > maxFormatsLength {
+		return nil, nil, framingError("formats longer than the limit")
+	}
+	f, err := parseSetupFormats(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f.accepts, f.produces, nil
+}
+
+// CheckFormats fails, with an *Error (handshake_failure) wrapping a
+// *FormatMismatchError, when both lists are stated and share nothing.
+// weAttest says which list is ours (produced when true).
+func CheckFormats(produced, accepted []string, weAttest bool) error {
+	return matchFormats(produced, accepted, weAttest)
+}
+
+// WithPeerAcceptedFormats returns ctx carrying the formats the peer
+// accepts, for the Attester (PeerAcceptedFormats reads them).
+func WithPeerAcceptedFormats(ctx context.Context, accepted []string) context.Context {
+	if accepted == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, acceptedKey{}, accepted)
+}

@@ -65,15 +65,17 @@ type Conn struct {
 	weReady   bool // our READY is (being) sent: the peer's streams are welcome
 	peerReady bool
 	peerSetup bool
-	setupCtx  []byte
-	pending   map[string]chan result
-	latest    *expat.Attestation
-	attested  bool
-	seq       uint64
-	err       error // why the connection ended
-	pacer     *carrier.Pacer
-	done      chan struct{} // setup completed or failed
-	doneOnce  sync.Once
+	// peerAccepts are the formats the peer accepts, from its SETUP.
+	peerAccepts []string
+	setupCtx    []byte
+	pending     map[string]chan result
+	latest      *expat.Attestation
+	attested    bool
+	seq         uint64
+	err         error // why the connection ended
+	pacer       *carrier.Pacer
+	done        chan struct{} // setup completed or failed
+	doneOnce    sync.Once
 
 	streams chan *quic.Stream
 	uni     chan *quic.ReceiveStream
@@ -191,6 +193,11 @@ func (c *Conn) start(ctx context.Context) error {
 		return c.wrapQUIC(err)
 	}
 	payload := []byte{frameVersion}
+	if acc, prod := c.cfg.Formats(); len(acc) > 0 || len(prod) > 0 {
+		// Capability discovery, as expat.Conn's SETUP version 2.
+		f := expat.EncodeFormats(acc, prod)
+		payload = append([]byte{frameVersionFormats, byte(len(f) >> 8), byte(len(f))}, f...)
+	}
 	require := c.cfg.RequirePeerAttestation
 	if require {
 		req, err := c.ep.Request()
@@ -264,13 +271,14 @@ func (c *Conn) handle(typ byte, payload []byte) error {
 		if peerSetup {
 			return &frameError{"second SETUP"}
 		}
-		if payload[0] != frameVersion {
-			return &frameError{fmt.Sprintf("unsupported version %d", payload[0])}
+		req, err := c.setupFormats(payload)
+		if err != nil {
+			return err
 		}
 		c.mu.Lock()
 		c.peerSetup = true
 		c.mu.Unlock()
-		if req := payload[1:]; len(req) > 0 {
+		if len(req) > 0 {
 			return c.answer(req)
 		}
 		return nil
@@ -297,6 +305,46 @@ func (c *Conn) checkDoneLocked() {
 	}
 }
 
+// setupFormats reads the version and formats of the peer's SETUP, fails
+// at once when no format is in common (expat.CheckFormats), and returns
+// the request that follows.
+func (c *Conn) setupFormats(payload []byte) ([]byte, error) {
+	switch payload[0] {
+	case frameVersion:
+		return payload[1:], nil
+	case frameVersionFormats:
+	default:
+		return nil, &frameError{fmt.Sprintf("unsupported version %d", payload[0])}
+	}
+	if len(payload) < 3 {
+		return nil, &frameError{"SETUP without its formats length"}
+	}
+	n := int(payload[1])<<8 | int(payload[2])
+	if len(payload) < 3+n {
+		return nil, &frameError{"SETUP formats longer than the frame"}
+	}
+	peerAcc, peerProd, err := expat.DecodeFormats(payload[3 : 3+n])
+	if err != nil {
+		return nil, err
+	}
+	req := payload[3+n:]
+	acc, prod := c.cfg.Formats()
+	if c.cfg.Attester != nil && len(req) > 0 {
+		if err := expat.CheckFormats(prod, peerAcc, true); err != nil {
+			return nil, err
+		}
+	}
+	if c.cfg.RequirePeerAttestation {
+		if err := expat.CheckFormats(peerProd, acc, false); err != nil {
+			return nil, err
+		}
+	}
+	c.mu.Lock()
+	c.peerAccepts = peerAcc
+	c.mu.Unlock()
+	return req, nil
+}
+
 // answer answers a peer request in its own goroutine, paced as expat.Conn
 // paces (carrier.Pacer); too many requests in progress close the
 // connection.
@@ -315,7 +363,10 @@ func (c *Conn) answer(req []byte) error {
 	go func() {
 		defer c.wg.Done()
 		defer c.pacer.End()
-		auth, err := c.ep.Respond(c.ctx, req)
+		c.mu.Lock()
+		actx := expat.WithPeerAcceptedFormats(c.ctx, c.peerAccepts)
+		c.mu.Unlock()
+		auth, err := c.ep.Respond(actx, req)
 		if err != nil {
 			var e *expat.Error
 			if errors.As(err, &e) && e.Op == "parse request" {

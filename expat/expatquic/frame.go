@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 
+	"github.com/attested-tls/go-expat/expat"
 	"github.com/attested-tls/go-expat/expat/internal/frame"
 )
 
@@ -36,6 +37,9 @@ const (
 	frameReady         byte = 0x06
 
 	frameVersion = 0x01
+	// frameVersionFormats is SETUP version 2, as expat.Conn's: version |
+	// formats length (2) | formats (expat.EncodeFormats) | [EA request].
+	frameVersionFormats = 0x02
 	// maxRequestPayload bounds a request: message header, context (≤ 255)
 	// and extensions (< 2^16), plus SETUP's version byte.
 	maxRequestPayload = 1 + 4 + 1 + 255 + 2 + 65535
@@ -51,7 +55,7 @@ func limit(maxAuth int) frame.Limit {
 	return func(typ byte) (int, bool) {
 		switch typ {
 		case frameSetup:
-			return maxRequestPayload, true
+			return maxRequestPayload + 2 + expat.MaxFormatsLength, true
 		case frameRequest:
 			return maxRequestPayload - 1, true
 		case frameAuthenticator:
