@@ -375,11 +375,32 @@ func (h *handler) exchange(w http.ResponseWriter, r *http.Request, sc *serverCon
 		sc.fail(w, r, err)
 		return
 	}
+	peerAcc, peerProd, err := parseFormatsHeader(r.Header)
+	if err != nil {
+		sc.fail(w, r, err)
+		return
+	}
 	hdr := w.Header()
 	hdr.Set("Cache-Control", "no-store")
 	hdr.Set(HeaderVersion, version)
+	if f := formatsHeader(sc.cfg); f != "" {
+		hdr.Set(HeaderFormats, f) // also on a refusal: the client can name both lists
+	}
+	acc, prod := sc.cfg.Formats()
+	if req != nil && sc.cfg.Attester != nil {
+		if err := expat.CheckFormats(prod, peerAcc, true); err != nil {
+			sc.fail(w, r, err)
+			return
+		}
+	}
+	if sc.cfg.RequirePeerAttestation {
+		if err := expat.CheckFormats(peerProd, acc, false); err != nil {
+			sc.fail(w, r, err)
+			return
+		}
+	}
 	if req != nil {
-		auth, err := sc.answer(r.Context(), req)
+		auth, err := sc.answer(expat.WithPeerAcceptedFormats(r.Context(), peerAcc), req)
 		if err != nil {
 			sc.fail(w, r, err)
 			return

@@ -370,13 +370,14 @@ type clientConn struct {
 
 	served bool // guarded by t.mu
 
-	mu        sync.Mutex
-	att       *expat.Attestation
-	attested  bool
-	failed    bool
-	seq       uint64
-	idleTimer *time.Timer
-	pacer     *carrier.Pacer
+	mu          sync.Mutex
+	peerAccepts []string // formats the server accepts (HeaderFormats)
+	att         *expat.Attestation
+	attested    bool
+	failed      bool
+	seq         uint64
+	idleTimer   *time.Timer
+	pacer       *carrier.Pacer
 }
 
 func (c *clientConn) peer() *expat.Attestation {
@@ -547,6 +548,9 @@ func (c *clientConn) answer(ctx context.Context, req []byte) ([]byte, error) {
 		return nil, &expat.Error{Op: "answer", Alert: alertAccessDenied, Err: err}
 	}
 	defer c.pacer.End()
+	c.mu.Lock()
+	ctx = expat.WithPeerAcceptedFormats(ctx, c.peerAccepts)
+	c.mu.Unlock()
 	auth, err := c.ep.Respond(ctx, req)
 	if err != nil {
 		var e *expat.Error
@@ -567,6 +571,9 @@ func (c *clientConn) exchange(ctx context.Context, req []byte, auth string) (htt
 		return nil, err
 	}
 	r.Header.Set(HeaderVersion, version)
+	if f := formatsHeader(c.t.cfg); f != "" {
+		r.Header.Set(HeaderFormats, f)
+	}
 	if req != nil {
 		r.Header.Set(HeaderRequest, base64URL(req))
 	}
@@ -583,9 +590,19 @@ func (c *clientConn) exchange(ctx context.Context, req []byte, auth string) (htt
 	drain(resp.Body)
 	switch {
 	case resp.StatusCode == http.StatusOK && resp.Header.Get(HeaderVersion) == version:
+		if err := c.checkFormats(resp.Header); err != nil {
+			return nil, err
+		}
 		return resp.Header, nil
 	case resp.StatusCode == http.StatusForbidden:
 		if alert, ok := parseAlert(resp.Header); ok {
+			if alert == alertHandshakeFailure {
+				// No format in common: name both lists if the server
+				// stated its own.
+				if err := c.checkFormats(resp.Header); err != nil {
+					return nil, err
+				}
+			}
 			// The server refused us and closed the connection: the same
 			// error expat.Conn reports for a CLOSE frame.
 			return nil, &expat.Error{Op: "peer closed", Alert: alert, Remote: true, Err: alert}
@@ -599,4 +616,29 @@ func logger(cfg *expat.Config) *slog.Logger {
 		return cfg.Logger
 	}
 	return slog.New(slog.DiscardHandler)
+}
+
+// checkFormats checks the formats the server stated against ours: what it
+// produces against what we accept (when we require its attestation), what
+// it accepts against what we produce (when we attest).
+func (c *clientConn) checkFormats(h http.Header) error {
+	peerAcc, peerProd, err := parseFormatsHeader(h)
+	if err != nil {
+		return err
+	}
+	acc, prod := c.t.cfg.Formats()
+	if c.t.cfg.RequirePeerAttestation {
+		if err := expat.CheckFormats(peerProd, acc, false); err != nil {
+			return err
+		}
+	}
+	if c.t.cfg.Attester != nil {
+		if err := expat.CheckFormats(prod, peerAcc, true); err != nil {
+			return err
+		}
+	}
+	c.mu.Lock()
+	c.peerAccepts = peerAcc
+	c.mu.Unlock()
+	return nil
 }

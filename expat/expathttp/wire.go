@@ -40,6 +40,12 @@ const (
 	// routing hint: the authenticator is validated against that request.
 	HeaderAuthenticator = "Expat-Authenticator"
 
+	// HeaderFormats carries capability discovery (use cases §4.4) on the
+	// setup exchange, both ways: base64url of expat.EncodeFormats — the
+	// CMW media types the sender accepts and produces. A side with no
+	// format in common fails at once (expat.CheckFormats).
+	HeaderFormats = "Expat-Formats"
+
 	// HeaderAlert, on a 403 response, is the TLS alert (decimal) that the
 	// server's refusal implies, as expat.Conn sends in a CLOSE frame.
 	HeaderAlert = "Expat-Alert"
@@ -61,6 +67,7 @@ const maxRequest = 4 + 1 + 255 + 2 + 65535
 
 // Alerts used here (RFC 8446, Section 6).
 const (
+	alertHandshakeFailure tls.AlertError = 40
 	alertIllegalParameter tls.AlertError = 47
 	alertAccessDenied     tls.AlertError = 49
 	alertInternalError    tls.AlertError = 80
@@ -195,4 +202,29 @@ func alertOf(err error) tls.AlertError {
 		return e.Alert
 	}
 	return alertInternalError
+}
+
+// formatsHeader is cfg's HeaderFormats value, "" when it states nothing.
+func formatsHeader(cfg *expat.Config) string {
+	acc, prod := cfg.Formats()
+	if len(acc) == 0 && len(prod) == 0 {
+		return ""
+	}
+	return base64URL(expat.EncodeFormats(acc, prod))
+}
+
+// parseFormatsHeader reads the peer's HeaderFormats (none: nothing stated).
+func parseFormatsHeader(h http.Header) (accepted, produced []string, err error) {
+	v, err := single(h, HeaderFormats)
+	if err != nil || v == "" {
+		return nil, nil, wrapParse(HeaderFormats, err)
+	}
+	b, err := decode(v, expat.MaxFormatsLength)
+	if err != nil {
+		return nil, nil, protocolError(HeaderFormats, err)
+	}
+	if accepted, produced, err = expat.DecodeFormats(b); err != nil {
+		return nil, nil, protocolError(HeaderFormats, err)
+	}
+	return accepted, produced, nil
 }
