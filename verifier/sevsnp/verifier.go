@@ -288,12 +288,21 @@ func (v *Verifier) VerifyRecord(ctx context.Context, rec expatcmw.Record, exp *v
 		!bytes.Equal(report.GetChipId(), exts.HWID) {
 		return nil, verifier.Reject(verifier.CheckChain, nil, "sevsnp: VCEK certificate is for another chip")
 	}
+	// The appraisal is good while its endorsement is: the VCEK/VLEK
+	// certificate's validity and, when checked, the CRL's next update.
+	expires := ec.cert.NotAfter
 	if v.cfg.CheckRevocation {
-		if err := v.checkRevocation(ctx, info.SigningKey, ec, now); err != nil {
+		next, err := v.checkRevocation(ctx, info.SigningKey, ec, now)
+		if err != nil {
 			return nil, err
 		}
+		if next.Before(expires) {
+			expires = next
+		}
 	}
-	return v.result(report, pol, provisional, line, info.SigningKey, now), nil
+	res := v.result(report, pol, provisional, line, info.SigningKey, now)
+	res.Expires = expires
+	return res, nil
 }
 
 // checkPolicy applies the Policy to the report's fields (no signature is
@@ -469,28 +478,28 @@ func lineFromCert(der []byte, key abi.ReportSigner) string {
 // checkRevocation checks the CRL of the root that the endorsement key
 // chained to: signed by that root's ARK, listing neither the intermediate
 // that issued the key nor the key's certificate.
-func (v *Verifier) checkRevocation(ctx context.Context, key abi.ReportSigner, ec *endorsementCert, now time.Time) error {
+func (v *Verifier) checkRevocation(ctx context.Context, key abi.ReportSigner, ec *endorsementCert, now time.Time) (nextUpdate time.Time, err error) {
 	der, err := v.cfg.Collateral.CRL(ctx, ec.root.line, key == abi.VlekReportSigner)
 	if err != nil {
-		return unavailable("fetching the CRL", err)
+		return time.Time{}, unavailable("fetching the CRL", err)
 	}
 	crl, err := x509.ParseRevocationList(der)
 	if err != nil {
-		return unavailable("parsing the CRL", err)
+		return time.Time{}, unavailable("parsing the CRL", err)
 	}
 	if now.After(crl.NextUpdate) || now.Before(crl.ThisUpdate) {
-		return unavailable("CRL is not current", nil)
+		return time.Time{}, unavailable("CRL is not current", nil)
 	}
 	if err := crl.CheckSignatureFrom(ec.root.ark); err != nil {
-		return verifier.Reject(verifier.CheckChain, err, "sevsnp: CRL is not signed by the ARK of the endorsement key's chain")
+		return time.Time{}, verifier.Reject(verifier.CheckChain, err, "sevsnp: CRL is not signed by the ARK of the endorsement key's chain")
 	}
 	ica, _ := ec.root.ica(key)
 	for _, rc := range crl.RevokedCertificateEntries {
 		if (ica != nil && rc.SerialNumber.Cmp(ica.SerialNumber) == 0) || rc.SerialNumber.Cmp(ec.cert.SerialNumber) == 0 {
-			return verifier.Reject(verifier.CheckChain, nil, "sevsnp: certificate serial %v revoked at %v", rc.SerialNumber, rc.RevocationTime)
+			return time.Time{}, verifier.Reject(verifier.CheckChain, nil, "sevsnp: certificate serial %v revoked at %v", rc.SerialNumber, rc.RevocationTime)
 		}
 	}
-	return nil
+	return crl.NextUpdate, nil
 }
 
 func allZero(b []byte) bool {

@@ -28,3 +28,17 @@ func TestPlatformIDs(t *testing.T) {
 		t.Fatalf("PCK identifier %v", id)
 	}
 }
+
+// The appraisal is good until its collateral expires: Result.Expires is
+// set, after the appraisal time and no later than the PCK certificate.
+func TestExpiresFromCollateral(t *testing.T) {
+	e := newEnv(t)
+	ch := challenge("expires")
+	res, err := e.verifier(tdx.Policy{MRTD: [][]byte{e.pl.Template.MRTD[:]}}).Verify(context.Background(), e.evidence(ch), expected(ch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Expires.IsZero() || !res.Expires.After(e.now) {
+		t.Fatalf("Expires %v, want a time after the appraisal (%v)", res.Expires, e.now)
+	}
+}

@@ -372,6 +372,13 @@ func (v *Verifier) verifyQuote(ctx context.Context, raw []byte, reportData [64]b
 		return nil, err
 	}
 	res := v.result(q, ext, rep, ca4(caCN), now)
+	// Good while its collateral is: the TCB info and QE identity (each
+	// until the earlier of its nextUpdate and its signer's expiry), the
+	// PCK certificate and, when checked, the root CA CRL.
+	res.Expires = earliest(ti.expires, qi.expires, pck.NotAfter)
+	if rootCRL != nil {
+		res.Expires = earliest(res.Expires, rootCRL.expires)
+	}
 	pckKey := sha256.Sum256(pck.RawSubjectPublicKeyInfo)
 	fmspcBytes, _ := hex.DecodeString(fmspc) // validFMSPC checked it
 	res.PlatformIDs = []verifier.PlatformID{
