@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/quic-go/quic-go"
 
@@ -353,18 +354,31 @@ func (c *Conn) answer(req []byte) error {
 	if err != nil {
 		return &expat.Error{Op: "answer", Alert: alertIllegalParameter, Err: err}
 	}
-	if err := c.pacer.Begin(c.ctx); err != nil {
-		if errors.Is(err, carrier.ErrTooManyRequests) {
-			return &expat.Error{Op: "answer", Alert: alertUnexpectedMessage, Err: err}
-		}
-		return nil // the connection is ending
+	// Counted here, waited for in the answering goroutine: the reader
+	// never blocks on the pace (a request beyond the count closes the
+	// connection at once).
+	delay, err := c.pacer.Reserve()
+	if err != nil {
+		return &expat.Error{Op: "answer", Alert: alertUnexpectedMessage, Err: err}
 	}
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
 		defer c.pacer.End()
+		if delay > 0 {
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-c.ctx.Done():
+				t.Stop()
+				return
+			}
+		}
+		// Each answer is bounded (SetupTimeout), like expat.Conn's.
+		actx, cancel := context.WithTimeout(c.ctx, carrier.SetupTimeout(c.cfg))
+		defer cancel()
 		c.mu.Lock()
-		actx := expat.WithPeerAcceptedFormats(c.ctx, c.peerAccepts)
+		actx = expat.WithPeerAcceptedFormats(actx, c.peerAccepts)
 		c.mu.Unlock()
 		auth, err := c.ep.Respond(actx, req)
 		if err != nil {

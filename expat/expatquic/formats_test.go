@@ -6,9 +6,11 @@ import (
 	"slices"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/attested-tls/go-expat/attester"
 	"github.com/attested-tls/go-expat/cmw"
+	"github.com/attested-tls/go-expat/ea"
 	"github.com/attested-tls/go-expat/expat"
 )
 
@@ -70,3 +72,47 @@ func (a *countingAttester) Attest(ctx context.Context, ch attester.Challenge) ([
 }
 
 func (a *countingAttester) Formats() []string { return a.inner.(expat.Formats).Formats() }
+
+// The control stream's reader never waits out the pace: with a long
+// PeerRequestInterval, a client's third request in a row (beyond
+// MaxPeerRequests) closes the connection at once, not after the second
+// one's turn has come.
+func TestPacingDoesNotBlockReader(t *testing.T) {
+	k := newKit(t)
+	ctx := ctxT(t)
+	cfg := k.serverConfig(false)
+	cfg.PeerRequestInterval = 2 * time.Second
+	l := listen(t, k, cfg)
+	go l.Accept(ctx)
+	qc := rawClient(t, ctx, k, l.Addr().String())
+	ctrl, err := qc.OpenStreamSync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctrl.Write(appendFrame(nil, frameSetup, []byte{frameVersion}))
+	cs := qc.ConnectionState().TLS
+	sess, err := ea.New(&cs, cs.CipherSuite, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frames []byte
+	for range 3 {
+		req, err := sess.NewRequest([]ea.Extension{{Type: expat.DefaultExtensionType, Data: []byte{}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, _ := req.Marshal()
+		frames = appendFrame(frames, frameRequest, msg)
+	}
+	start := time.Now()
+	ctrl.Write(frames)
+	select {
+	case <-qc.Context().Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("connection not closed after a request beyond MaxPeerRequests")
+	}
+	wantCode(t, context.Cause(qc.Context()), alertUnexpectedMessage)
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("closed after %v: the reader waited for the pace", d)
+	}
+}

@@ -75,6 +75,12 @@ func (p *Pacer) Begin(ctx context.Context) error {
 	return nil
 }
 
+// Reserve is Begin without the wait: it counts one attestation (or
+// refuses it, ErrTooManyRequests) at once and returns how long the caller
+// must wait before starting it, so that a reader can count a request
+// without blocking; End follows as for Begin.
+func (p *Pacer) Reserve() (time.Duration, error) { return p.p.Start() }
+
 // End ends an attestation that Begin let start.
 func (p *Pacer) End() { p.p.Done() }
 
