@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/attested-tls/go-expat/ea"
+	"github.com/attested-tls/go-expat/expat/internal/bound"
 	"github.com/attested-tls/go-expat/expat/internal/frame"
 	"github.com/attested-tls/go-expat/expat/internal/pace"
 )
@@ -344,7 +345,7 @@ func (c *Conn) awaitVerified(ctx context.Context, ex *exchange) (*Attestation, e
 	case <-c.ctx.Done():
 		return nil, c.endErr()
 	}
-	att, err := bounded(ctx, func(ctx context.Context) (*Attestation, error) {
+	att, err := bound.Run(ctx, func(ctx context.Context) (*Attestation, error) {
 		return c.ep.VerifyFor(ctx, ex.req.Context, auth)
 	})
 	if err != nil {
@@ -1242,7 +1243,7 @@ func (c *Conn) answerPeer(req *ea.Request, setup bool, delay time.Duration) {
 	var auth []byte
 	err := c.mayRelease(ctx)
 	if err == nil {
-		auth, err = bounded(ctx, func(ctx context.Context) ([]byte, error) { return c.ep.answer(ctx, req) })
+		auth, err = bound.Run(ctx, func(ctx context.Context) ([]byte, error) { return c.ep.answer(ctx, req) })
 	}
 	if err != nil {
 		c.cfg.logger().Warn("expat: cannot attest for peer", "err", err)
@@ -1322,27 +1323,6 @@ func (c *Conn) deliver(payload []byte) error {
 	// An answer to a request we never sent, or already answered:
 	// RFC 9261, Section 5.2.3.
 	return wrapErr("verify", alertIllegalParameter, fmt.Errorf("%w: authenticator for no outstanding request", ea.ErrUnknownContext))
-}
-
-// bounded runs f under ctx and returns at ctx's end even if f ignores ctx;
-// f's late result is then dropped.
-func bounded[T any](ctx context.Context, f func(context.Context) (T, error)) (T, error) {
-	type result struct {
-		v   T
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		v, err := f(ctx)
-		ch <- result{v, err}
-	}()
-	select {
-	case r := <-ch:
-		return r.v, r.err
-	case <-ctx.Done():
-		var zero T
-		return zero, ctx.Err()
-	}
 }
 
 // deadlineTimer returns a timer channel for dl, nil for the zero time.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/attested-tls/go-expat/ea"
 	"github.com/attested-tls/go-expat/expat"
+	"github.com/attested-tls/go-expat/expat/internal/bound"
 	"github.com/attested-tls/go-expat/expat/internal/carrier"
 )
 
@@ -380,7 +381,8 @@ func (c *Conn) answer(req []byte) error {
 		c.mu.Lock()
 		actx = expat.WithPeerAcceptedFormats(actx, c.peerAccepts)
 		c.mu.Unlock()
-		auth, err := c.ep.Respond(actx, req)
+		// An Attester that ignores ctx is abandoned at the bound.
+		auth, err := bound.Run(actx, func(ctx context.Context) ([]byte, error) { return c.ep.Respond(ctx, req) })
 		if err != nil {
 			var e *expat.Error
 			if errors.As(err, &e) && e.Op == "parse request" {

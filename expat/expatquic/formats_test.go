@@ -116,3 +116,52 @@ func TestPacingDoesNotBlockReader(t *testing.T) {
 		t.Fatalf("closed after %v: the reader waited for the pace", d)
 	}
 }
+
+// stuckAttester ignores ctx until released.
+type stuckAttester struct{ release chan struct{} }
+
+func (a stuckAttester) Attest(ctx context.Context, ch attester.Challenge) ([]byte, error) {
+	<-a.release
+	return nil, errors.New("released")
+}
+
+// An Attester that ignores ctx is abandoned at SetupTimeout: the client
+// gets the refusal in time, and the server's connection closes promptly.
+func TestStuckAttesterBounded(t *testing.T) {
+	k := newKit(t)
+	ctx := ctxT(t)
+	stuck := stuckAttester{make(chan struct{})}
+	defer close(stuck.release)
+	cfg := k.serverConfig(false)
+	cfg.Attester = stuck
+	cfg.SetupTimeout = 300 * time.Millisecond
+	l := listen(t, k, cfg)
+	accepted := make(chan *Conn, 1)
+	go func() { s, _ := l.Accept(ctx); accepted <- s }()
+	start := time.Now()
+	_, err := Dial(ctx, l.Addr().String(), k.clientTLS(), nil, k.clientConfig(false))
+	// The server's answer and its own setup share the bound: the client
+	// sees the refusal or the server's close, in time either way.
+	var e *expat.Error
+	if !errors.Is(err, expat.ErrPeerRefused) && !(errors.As(err, &e) && e.Remote) {
+		t.Fatalf("Dial: %v, want the server's refusal or close (its Attester overran)", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("refusal after %v", d)
+	}
+	l.Close()
+	select {
+	case s := <-accepted:
+		if s != nil {
+			done := make(chan struct{})
+			go func() { s.Close(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(2 * time.Second):
+				t.Fatal("server Close waited for the stuck Attester")
+			}
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("Accept did not return")
+	}
+}
