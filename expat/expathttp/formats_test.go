@@ -8,23 +8,10 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/attested-tls/go-expat/attester"
 	"github.com/attested-tls/go-expat/cmw"
 	"github.com/attested-tls/go-expat/expat"
+	"github.com/attested-tls/go-expat/expat/internal/carriertest"
 )
-
-// countingAttester counts calls and keeps the inner Attester's formats.
-type countingAttester struct {
-	inner attester.Attester
-	n     atomic.Int32
-}
-
-func (a *countingAttester) Attest(ctx context.Context, ch attester.Challenge) ([]byte, error) {
-	a.n.Add(1)
-	return a.inner.Attest(ctx, ch)
-}
-
-func (a *countingAttester) Formats() []string { return a.inner.(expat.Formats).Formats() }
 
 // Capability discovery over HTTP (HeaderFormats on the setup exchange): a
 // client accepting none of the server's formats fails before the first
@@ -34,7 +21,7 @@ func TestFormatsOverHTTP(t *testing.T) {
 	k := newKit(t)
 	var calls atomic.Int32
 	scfg := k.serverConfig(false)
-	counting := &countingAttester{inner: scfg.Attester}
+	counting := &carriertest.CountingAttester{Inner: scfg.Attester}
 	scfg.Attester = counting
 	url := serve(t, echo(&calls), k.serverTLS(), scfg)
 
@@ -42,8 +29,8 @@ func TestFormatsOverHTTP(t *testing.T) {
 	if _, _, err := get(t, c, context.Background(), url+"/x"); err != nil {
 		t.Fatalf("matching formats: %v", err)
 	}
-	if counting.n.Load() != 1 {
-		t.Fatalf("attester calls %d, want 1", counting.n.Load())
+	if counting.N.Load() != 1 {
+		t.Fatalf("attester calls %d, want 1", counting.N.Load())
 	}
 
 	cfg := k.clientConfig(false)
@@ -57,8 +44,8 @@ func TestFormatsOverHTTP(t *testing.T) {
 	if !slices.Equal(fm.Produced, []string{cmw.MediaTypeTestKit}) || !slices.Equal(fm.Accepted, []string{cmw.MediaTypeEAR}) || fm.WeAttest {
 		t.Fatalf("lists %q / %q (we attest %v)", fm.Produced, fm.Accepted, fm.WeAttest)
 	}
-	if counting.n.Load() != 1 {
-		t.Fatalf("the server produced Evidence for a client that accepts none of its formats (%d calls)", counting.n.Load())
+	if counting.N.Load() != 1 {
+		t.Fatalf("the server produced Evidence for a client that accepts none of its formats (%d calls)", counting.N.Load())
 	}
 	if calls.Load() != 1 {
 		t.Fatalf("the handler ran %d times, want 1 (the refused client's request must not reach it)", calls.Load())

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/attested-tls/go-expat/cmw"
 	"github.com/attested-tls/go-expat/ea"
 	"github.com/attested-tls/go-expat/expat"
+	"github.com/attested-tls/go-expat/expat/internal/carriertest"
 )
 
 // Capability discovery over QUIC, as over expat.Conn: the SETUP states the
@@ -32,7 +32,7 @@ func TestFormatsOverQUIC(t *testing.T) {
 
 	// The client accepts only EARs.
 	scfg := k.serverConfig(false)
-	calls := &countingAttester{inner: scfg.Attester}
+	calls := &carriertest.CountingAttester{Inner: scfg.Attester}
 	scfg.Attester = calls
 	l2 := listen(t, k, scfg)
 	serr := make(chan error, 1)
@@ -55,23 +55,10 @@ func TestFormatsOverQUIC(t *testing.T) {
 	if !errors.Is(err, expat.ErrNoCommonFormat) && !(errors.As(err, &e) && e.Remote) {
 		t.Fatalf("Dial: %v", err)
 	}
-	if n := calls.n.Load(); n != 0 {
+	if n := calls.N.Load(); n != 0 {
 		t.Fatalf("the server produced Evidence %d times for a peer that accepts none of its formats", n)
 	}
 }
-
-// countingAttester counts calls and keeps the inner Attester's formats.
-type countingAttester struct {
-	inner attester.Attester
-	n     atomic.Int32
-}
-
-func (a *countingAttester) Attest(ctx context.Context, ch attester.Challenge) ([]byte, error) {
-	a.n.Add(1)
-	return a.inner.Attest(ctx, ch)
-}
-
-func (a *countingAttester) Formats() []string { return a.inner.(expat.Formats).Formats() }
 
 // The control stream's reader never waits out the pace: with a long
 // PeerRequestInterval, a client's third request in a row (beyond

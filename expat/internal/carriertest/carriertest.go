@@ -5,12 +5,16 @@
 package carriertest
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/tls"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/attested-tls/go-expat/attester"
+	"github.com/attested-tls/go-expat/expat"
 	"github.com/attested-tls/go-expat/expat/expattest"
 	"github.com/attested-tls/go-expat/expat/expattest/testkit"
 )
@@ -72,3 +76,18 @@ func CheckGoroutines(t *testing.T) {
 		}
 	})
 }
+
+// CountingAttester counts its calls and keeps the inner Attester's
+// formats (expat.Formats), for tests that show no Evidence was produced.
+type CountingAttester struct {
+	Inner attester.Attester
+	N     atomic.Int32
+}
+
+func (a *CountingAttester) Attest(ctx context.Context, ch attester.Challenge) ([]byte, error) {
+	a.N.Add(1)
+	return a.Inner.Attest(ctx, ch)
+}
+
+// Formats returns the inner Attester's formats.
+func (a *CountingAttester) Formats() []string { return a.Inner.(expat.Formats).Formats() }
