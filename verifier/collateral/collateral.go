@@ -2,11 +2,13 @@
 // obtain verification collateral (certificates, CRLs, TCB information):
 // FetchError, the one error of a failed fetch; ErrNotFound, the source's
 // authoritative "no such item"; HTTP, a bounded GET with retries honouring
-// Retry-After; and Cache, a bounded in-memory cache of verified items that
+// Retry-After; Cache, a bounded in-memory cache of verified items that
 // coalesces concurrent fetches, never serves an item past its expiry and
-// remembers failures for a bounded time. verifier/sevsnp (AMD's KDS) and
-// verifier/tdx (Intel's PCS) build their collateral sources and caches on
-// it; a future backend can too. Each backend keeps what is its own: the
+// remembers failures for a bounded time; and Verified, a bounded LRU of
+// verdicts a backend computed itself (verified certificate chains, checked
+// CRLs), each served only within the period it holds for. verifier/sevsnp
+// (AMD's KDS) and verifier/tdx (Intel's PCS) build their collateral
+// sources and caches on it; a future backend can too. Each backend keeps what is its own: the
 // item names, the URLs, and the parsing and verification of what is
 // fetched (an offline bundle is a backend's source that answers from
 // memory, failing with ErrNotFound for what it lacks).

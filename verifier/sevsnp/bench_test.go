@@ -18,6 +18,9 @@ import (
 
 // BenchmarkVerifyWarm: verification with warm caches (the VCEK and CRL
 // fetched once from an httptest KDS), Evidence without a certificate table.
+// vcek and vcek+crl use the Verifier's cache of verified chains and
+// checked CRLs (the default); the -uncached twins, run beside them in the
+// same run, are the baseline: every chain and CRL checked again.
 func BenchmarkVerifyWarm(b *testing.B) {
 	p := sevsnptest.NewPlatform(b)
 	k := newKDS(b, p, nil)
@@ -30,20 +33,30 @@ func BenchmarkVerifyWarm(b *testing.B) {
 			name = "vcek+crl"
 			k.crl = p.CRL(b, time.Now(), 24*time.Hour)
 		}
-		b.Run(name, func(b *testing.B) {
-			v := kdsVerifier(b, p, k, &sevsnp.Cache{}, crl)
-			if _, err := v.Verify(context.Background(), rec, exp); err != nil {
-				b.Fatal(err)
+		for _, cached := range []bool{true, false} {
+			n := name
+			if !cached {
+				n += "-uncached"
 			}
-			before := k.hits.Load()
-			b.ResetTimer()
-			for b.Loop() {
+			b.Run(n, func(b *testing.B) {
+				v := kdsVerifier(b, p, k, &sevsnp.Cache{}, crl)
+				if !cached {
+					v.DisableCaches()
+				}
 				if _, err := v.Verify(context.Background(), rec, exp); err != nil {
 					b.Fatal(err)
 				}
-			}
-			b.ReportMetric(float64(k.hits.Load()-before), "fetches")
-		})
+				before := k.hits.Load()
+				b.ReportAllocs()
+				b.ResetTimer()
+				for b.Loop() {
+					if _, err := v.Verify(context.Background(), rec, exp); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(k.hits.Load()-before), "fetches")
+			})
+		}
 	}
 }
 
@@ -107,22 +120,32 @@ func FuzzVerify(f *testing.F) {
 }
 
 // BenchmarkChainAndSignature: the chain and report signature step alone,
-// ours (chain.go) against go-sev-guest's verify.SnpAttestation (what this
-// package called before) on the same report, certificate and roots.
+// ours (chain.go; ours with the cache of verified chains, ours-uncached
+// without) against go-sev-guest's verify.SnpAttestation (what this package
+// called before) on the same report, certificate and roots.
 func BenchmarkChainAndSignature(b *testing.B) {
 	p := sevsnptest.NewPlatform(b)
 	for _, s := range platformReports(b, p)[:3:3] {
 		b.Run(s.name, func(b *testing.B) {
 			roots := p.Roots()
-			v := mustNew(b, &sevsnp.Config{Roots: roots})
 			now := time.Now()
-			b.Run("ours", func(b *testing.B) {
-				for b.Loop() {
-					if err := v.ChainAndSignature(s.report, s.ek.Raw, now); err != nil {
-						b.Fatal(err)
-					}
+			for _, cached := range []bool{true, false} {
+				name := "ours"
+				if !cached {
+					name = "ours-uncached"
 				}
-			})
+				b.Run(name, func(b *testing.B) {
+					v := mustNew(b, &sevsnp.Config{Roots: roots})
+					if !cached {
+						v.DisableCaches()
+					}
+					for b.Loop() {
+						if err := v.ChainAndSignature(s.report, s.ek.Raw, now); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+			}
 			b.Run("go-sev-guest", func(b *testing.B) {
 				for b.Loop() {
 					if err := goSevGuest(roots, s.report, s.ek.Raw, now); err != nil {

@@ -16,6 +16,7 @@ package sevsnp
 import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -143,6 +144,32 @@ type endorsementCert struct {
 	cert *x509.Certificate
 	exts *kds.Extensions
 	root *trustedRoot
+	// from and until bound the period in which the chain verifies: the
+	// latest NotBefore and the earliest NotAfter of the certificate, the
+	// intermediate and the ARK. Every other check of checkChain is
+	// independent of the time.
+	from, until time.Time
+	// first tells that root is the first candidate of its product line:
+	// only then does checkChain, at any time within [from, until], give
+	// this result again (an earlier candidate that failed might succeed
+	// at another time), so only then is the result cached.
+	first bool
+}
+
+// chainKey names a chain verification: the exact endorsement key
+// certificate and what, in the report, picked the roots it was checked
+// against (a Verifier's roots are fixed at New).
+type chainKey struct {
+	ek   [sha256.Size]byte // SHA-256 of the certificate's DER
+	key  abi.ReportSigner
+	line string // the report's product line, "" for version 2
+}
+
+// crlKey names a checked CRL: its exact DER and the root whose ARK
+// signed it.
+type crlKey struct {
+	crl  [sha256.Size]byte
+	root *trustedRoot
 }
 
 // checkChain verifies that ek (the VCEK or VLEK, per key) is a KDS
@@ -171,9 +198,19 @@ func checkChain(roots map[string][]*trustedRoot, ek *x509.Certificate, key abi.R
 		return nil, fmt.Errorf("sevsnp: no trusted root for product line %q", line)
 	}
 	var last error
-	for _, r := range candidates {
+	for i, r := range candidates {
 		if last = checkIssuedBy(r, ek, key, now); last == nil {
-			return &endorsementCert{cert: ek, exts: exts, root: r}, nil
+			ec := &endorsementCert{cert: ek, exts: exts, root: r, first: i == 0, from: ek.NotBefore, until: ek.NotAfter}
+			ica, _ := r.ica(key)
+			for _, c := range []*x509.Certificate{ica, r.ark} {
+				if c.NotBefore.After(ec.from) {
+					ec.from = c.NotBefore
+				}
+				if c.NotAfter.Before(ec.until) {
+					ec.until = c.NotAfter
+				}
+			}
+			return ec, nil
 		}
 	}
 	return nil, fmt.Errorf("sevsnp: %v certificate not verified by any trusted %s root: %w", key, line, last)

@@ -56,6 +56,11 @@
 //     REPORTED_TCB. With Config.CheckRevocation, the CRL of the root that
 //     certified the key (signed by its ARK, not past its NextUpdate) must
 //     not list that ASK/ASVK or the endorsement key certificate.
+//     A chain verified before (the same certificate bytes, signing key and
+//     product line) is taken from the Verifier's cache while the appraisal
+//     time is within the validity of all three certificates, and a CRL
+//     checked before (the same bytes) while it is current; revocation in
+//     the CRL at hand is checked every time (see Verifier).
 //  9. signature: the report's signature under the certified key: ECDSA
 //     P-384 with SHA-384 over report bytes [0, 0x2A0) exactly as
 //     received, R and S 72-byte little-endian fields at 0x2A0 and 0x2E8

@@ -24,3 +24,15 @@ func (v *Verifier) ChainAndSignature(report, ekDER []byte, now time.Time) error 
 	_, err = v.chainAndSignature(report, r, info.SigningKey, ekDER, now)
 	return err
 }
+
+// DisableCaches turns off v's caches of verified chains and checked CRLs
+// (before first use): the uncached baseline of the benchmarks, and the
+// other side of the cache's differential tests.
+func (v *Verifier) DisableCaches() {
+	v.chains.MaxEntries, v.crls.MaxEntries = -1, -1
+}
+
+// CacheLens returns how many verified chains and checked CRLs v keeps.
+func (v *Verifier) CacheLens() (chains, crls int) {
+	return v.chains.Len(), v.crls.Len()
+}

@@ -3,6 +3,7 @@ package sevsnp
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/x509"
 	"encoding/binary"
@@ -149,10 +150,22 @@ type Config struct {
 }
 
 // Verifier appraises SEV-SNP Evidence. It is safe for concurrent use.
+//
+// It keeps the endorsement key certificate chains it verified and the
+// CRLs whose signature it checked (at most collateral.DefaultMaxEntries
+// of each, least recently used dropped first), keyed by a SHA-256 of their
+// exact DER, and relies on one only at an appraisal time within the
+// validity period of every certificate of the chain (the CRL's thisUpdate
+// to nextUpdate): a cached verdict is the one a new check would give. The
+// report's signature and the revocation of the chain's certificates (in
+// the CRL obtained for this appraisal) are checked every time.
 type Verifier struct {
 	cfg   Config
 	roots map[string][]*trustedRoot
 	meas  map[[48]byte]bool
+
+	chains collateral.Verified[chainKey, *endorsementCert]
+	crls   collateral.Verified[crlKey, *x509.RevocationList]
 }
 
 var _ verifier.RecordVerifier = (*Verifier)(nil)
@@ -383,7 +396,22 @@ func parseReport(raw []byte) (*spb.Report, abi.SignerInfo, error) {
 // report that does not verify under the key it names is a "signature"
 // rejection whether or not the certificate chains; otherwise a
 // certificate that does not chain is a "chain" rejection.
+//
+// A chain verified before (the same certificate bytes, signer and product
+// line), at a time within its certificates' validity periods, is not
+// verified again; the report's signature always is.
 func (v *Verifier) chainAndSignature(raw []byte, r *spb.Report, key abi.ReportSigner, ekDER []byte, now time.Time) (*endorsementCert, error) {
+	knownLine := ""
+	if fms := r.GetCpuid1EaxFms(); fms != 0 {
+		knownLine = kds.ProductLineFromFms(fms)
+	}
+	ck := chainKey{ek: sha256.Sum256(ekDER), key: key, line: knownLine}
+	if ec, ok := v.chains.Get(ck, now); ok {
+		if err := checkReportSignature(raw, ec.cert); err != nil {
+			return nil, verifier.Reject(verifier.CheckSignature, err, "sevsnp: report signature")
+		}
+		return ec, nil
+	}
 	ek, err := x509.ParseCertificate(ekDER)
 	if err != nil {
 		return nil, verifier.Reject(verifier.CheckChain, err, "sevsnp: %v certificate", key)
@@ -391,13 +419,12 @@ func (v *Verifier) chainAndSignature(raw []byte, r *spb.Report, key abi.ReportSi
 	if err := checkReportSignature(raw, ek); err != nil {
 		return nil, verifier.Reject(verifier.CheckSignature, err, "sevsnp: report signature")
 	}
-	knownLine := ""
-	if fms := r.GetCpuid1EaxFms(); fms != 0 {
-		knownLine = kds.ProductLineFromFms(fms)
-	}
 	ec, err := checkChain(v.roots, ek, key, knownLine, now)
 	if err != nil {
 		return nil, verifier.Reject(verifier.CheckChain, err, "sevsnp: %v certificate does not chain to a trusted root", key)
+	}
+	if ec.first {
+		v.chains.Put(ck, ec, ec.from, ec.until)
 	}
 	return ec, nil
 }
@@ -483,15 +510,22 @@ func (v *Verifier) checkRevocation(ctx context.Context, key abi.ReportSigner, ec
 	if err != nil {
 		return time.Time{}, unavailable("fetching the CRL", err)
 	}
-	crl, err := x509.ParseRevocationList(der)
-	if err != nil {
-		return time.Time{}, unavailable("parsing the CRL", err)
-	}
-	if now.After(crl.NextUpdate) || now.Before(crl.ThisUpdate) {
-		return time.Time{}, unavailable("CRL is not current", nil)
-	}
-	if err := crl.CheckSignatureFrom(ec.root.ark); err != nil {
-		return time.Time{}, verifier.Reject(verifier.CheckChain, err, "sevsnp: CRL is not signed by the ARK of the endorsement key's chain")
+	// A CRL checked before (these exact bytes, this root's ARK) is not
+	// parsed and checked again while current: the window below is the
+	// one it is cached for.
+	ck := crlKey{crl: sha256.Sum256(der), root: ec.root}
+	crl, ok := v.crls.Get(ck, now)
+	if !ok {
+		if crl, err = x509.ParseRevocationList(der); err != nil {
+			return time.Time{}, unavailable("parsing the CRL", err)
+		}
+		if now.After(crl.NextUpdate) || now.Before(crl.ThisUpdate) {
+			return time.Time{}, unavailable("CRL is not current", nil)
+		}
+		if err := crl.CheckSignatureFrom(ec.root.ark); err != nil {
+			return time.Time{}, verifier.Reject(verifier.CheckChain, err, "sevsnp: CRL is not signed by the ARK of the endorsement key's chain")
+		}
+		v.crls.Put(ck, crl, crl.ThisUpdate, crl.NextUpdate)
 	}
 	ica, _ := ec.root.ica(key)
 	for _, rc := range crl.RevokedCertificateEntries {
