@@ -3,7 +3,7 @@ GO ?= go
 PKGS ?= ./...
 FUZZTIME ?= 20s
 
-.PHONY: test test-veraison check fmt vet race tidy fuzz bench demo
+.PHONY: test test-veraison check fmt vet race tidy fuzz fuzz-long bench demo
 
 test:
 	$(GO) test -count=1 $(PKGS)
@@ -36,6 +36,14 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+# Runs every fuzz target for FUZZTIME each (5m unless FUZZTIME is given),
+# copies a bounded part of the corpus found (at most 50 entries, 1 MiB per
+# target) into testdata/fuzz/<Target>/, and writes executions and crashes
+# per target to docs/perf/fuzz.tsv; fails if any target crashed. See
+# scripts/fuzz-long.sh for the format and the other knobs.
+fuzz-long:
+	GO=$(GO) PKGS='$(PKGS)' FUZZTIME=$(if $(filter command line environment,$(origin FUZZTIME)),$(FUZZTIME),5m) bash scripts/fuzz-long.sh
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 $(PKGS)
