@@ -45,3 +45,22 @@ func NoRepeat(t testing.TB, err error) {
 		seen[seg] = true
 	}
 }
+
+// SameVerdict fails t (without stopping it) unless a and b are the same
+// verdict: both nil, or both errors with the same message and, for
+// rejections, the same Check. For differential tests: a cached path
+// against the uncached one, a new implementation against the old.
+func SameVerdict(t testing.TB, name string, a, b error) {
+	t.Helper()
+	if (a == nil) != (b == nil) {
+		t.Errorf("%s: %v, want %v", name, a, b)
+		return
+	}
+	if a == nil {
+		return
+	}
+	var ra, rb *verifier.RejectedError
+	if errors.As(a, &ra) != errors.As(b, &rb) || (ra != nil && ra.Check != rb.Check) || a.Error() != b.Error() {
+		t.Errorf("%s: %v, want %v", name, a, b)
+	}
+}

@@ -20,23 +20,6 @@ import (
 	"github.com/attested-tls/go-expat/verifier/sevsnp"
 )
 
-// sameVerdict fails t unless both errors are nil or both are rejections
-// of the same check with the same message.
-func sameVerdict(t *testing.T, name string, cached, uncached error) {
-	t.Helper()
-	if (cached == nil) != (uncached == nil) {
-		t.Errorf("%s: cached %v, uncached %v", name, cached, uncached)
-		return
-	}
-	if cached == nil {
-		return
-	}
-	var a, b *verifier.RejectedError
-	if errors.As(cached, &a) != errors.As(uncached, &b) || (a != nil && a.Check != b.Check) || cached.Error() != uncached.Error() {
-		t.Errorf("%s: cached %v, uncached %v", name, cached, uncached)
-	}
-}
-
 // Every report and certificate (valid, altered in one byte, VCEK and
 // VLEK, versions 2 and 3), at times inside and just outside the
 // certificates' validity, gets the same verdict from a Verifier with a
@@ -69,7 +52,7 @@ func TestChainCacheDifferential(t *testing.T) {
 						for range 2 { // the second time from the cache, if at all
 							name := rname + "/" + s.name + "/" + cname + "/" + at.String()
 							c := cached.ChainAndSignature(s.report, der, at)
-							sameVerdict(t, name, c, uncached.ChainAndSignature(s.report, der, at))
+							checktest.SameVerdict(t, name, c, uncached.ChainAndSignature(s.report, der, at))
 							if c == nil {
 								accepted++
 							}

@@ -17,6 +17,14 @@
 //  3. signature: the QE report is signed by the PCK key, its REPORTDATA is
 //     SHA-256(attestation key || QE authentication data), and the quote
 //     (header and body) is signed by that attestation key.
+//
+// A PCK chain and QE report signature checked before (SHA-256 of the
+// quote's exact PCK chain bytes, QE report and its signature) are taken
+// from the Verifier's cache while the appraisal time is within the
+// validity of all three certificates: the verdict a new check would give.
+// The binding to the attestation key, the quote's signature and
+// revocation (step 6, against the CRLs current at the appraisal) are
+// checked every time.
 //  4. challenge: REPORTDATA equals Expected.ReportData64()
 //     (SHA-512(binding || AIK_pub_hash)), compared in constant time. This
 //     is the binding of the Evidence to the TLS connection.

@@ -82,7 +82,8 @@ type Config struct {
 	Time func() time.Time
 	// Name identifies this verifier in results (default "go-expat/tdx").
 	Name string
-	// MaxCacheEntries bounds the collateral cache (0: 256).
+	// MaxCacheEntries bounds the collateral cache and the cache of
+	// verified PCK chains, each (0 or negative: 256).
 	MaxCacheEntries int
 	// FailureTTL is how long a failed collateral fetch (or invalid
 	// collateral) is remembered and reported again without asking the
@@ -92,7 +93,9 @@ type Config struct {
 
 // Verifier appraises TDX Evidence. It caches verified collateral until the
 // earliest of its nextUpdate and its signer's expiry, and never uses an
-// item past that time. It is safe for concurrent use.
+// item past that time; and the PCK chains (with the QE report signed by
+// their key) it verified, used only within the validity of the chain's
+// certificates. It is safe for concurrent use.
 type Verifier struct {
 	cfg    Config
 	trust  trust
@@ -104,6 +107,9 @@ type Verifier struct {
 	tcbInfo    collateral.Cache[string, *verifiedTCBInfo]
 	qeIdentity collateral.Cache[struct{}, *verifiedQEIdentity]
 	crls       collateral.Cache[crlKey, *verifiedCRL]
+	// PCK chains verified, with the QE report their key signed
+	// (collateral.Verified: each only within its certificates' validity).
+	chains collateral.Verified[pckKey, *verifiedPCK]
 }
 
 var _ verifier.RecordVerifier = (*Verifier)(nil)
@@ -170,6 +176,7 @@ func New(cfg *Config) (*Verifier, error) {
 		v.cfg.MaxCacheEntries = 256
 	}
 	v.tcbInfo.MaxEntries, v.qeIdentity.MaxEntries, v.crls.MaxEntries = v.cfg.MaxCacheEntries, 1, v.cfg.MaxCacheEntries
+	v.chains.MaxEntries = v.cfg.MaxCacheEntries
 	v.tcbInfo.FailureTTL, v.qeIdentity.FailureTTL, v.crls.FailureTTL = v.cfg.FailureTTL, v.cfg.FailureTTL, v.cfg.FailureTTL
 	return v, nil
 }
@@ -229,24 +236,16 @@ func (v *Verifier) verifyQuote(ctx context.Context, raw []byte, reportData [64]b
 		return nil, verifier.Reject(verifier.CheckFormat, err, "tdx: quote")
 	}
 
-	// PCK chain (PCK leaf, PCK CA, root) to a trusted root.
-	certs, err := parsePEMChain(q.PCKChain, 3)
+	// PCK chain (PCK leaf, PCK CA, root) to a trusted root, and the QE
+	// report signed by the PCK key: from the cache if checked before.
+	pc, err := v.pckChain(q, now)
 	if err != nil {
-		return nil, verifier.Reject(verifier.CheckChain, err, "tdx: PCK chain")
+		return nil, err
 	}
-	pck, ca, root := certs[0], certs[1], certs[2]
+	pck, ca, root := pc.pck, pc.ca, pc.root
 	caCN := ca.Subject.CommonName
-	if caCN != platformCACN && caCN != processorCN {
-		return nil, verifier.Reject(verifier.CheckChain, nil, "tdx: PCK issuer is %q", caCN)
-	}
-	if err := v.trust.verifyTo(now, pck, pckCN, ca, root); err != nil {
-		return nil, verifier.Reject(verifier.CheckChain, err, "tdx: PCK chain")
-	}
 
-	// QE report signed by the PCK key, and bound to the attestation key.
-	if !verifyRaw(pck.PublicKey.(*ecdsa.PublicKey), q.QEReport.Marshal(), q.QEReportSig[:]) {
-		return nil, verifier.Reject(verifier.CheckSignature, nil, "tdx: QE report signature does not verify with the PCK key")
-	}
+	// The QE report bound to the attestation key.
 	h := sha256.New()
 	h.Write(q.AttestationKey[:])
 	h.Write(q.QEAuthData)
@@ -282,12 +281,9 @@ func (v *Verifier) verifyQuote(ctx context.Context, raw []byte, reportData [64]b
 		return nil, err
 	}
 
-	ext, err := pcs.PckCertificateExtensions(pck)
+	ext, err := pc.ext, pc.extErr
 	if err != nil {
-		return nil, verifier.Reject(verifier.CheckChain, err, "tdx: PCK certificate extensions")
-	}
-	if len(ext.TCB.CPUSvnComponents) != 16 || !validFMSPC(strings.ToLower(ext.FMSPC)) {
-		return nil, verifier.Reject(verifier.CheckChain, nil, "tdx: PCK certificate has malformed SGX extensions")
+		return nil, err
 	}
 	fmspc := strings.ToLower(ext.FMSPC)
 
@@ -386,6 +382,74 @@ func (v *Verifier) verifyQuote(ctx context.Context, raw []byte, reportData [64]b
 		{Kind: "tdx.pck-key-sha256", Value: pckKey[:]},
 	}
 	return res, nil
+}
+
+// verifiedPCK is a PCK chain verified to a trusted root, with the QE
+// report that its PCK key signed.
+type verifiedPCK struct {
+	pck, ca, root *x509.Certificate
+	// ext is the PCK certificate's SGX extensions; extErr, when they are
+	// malformed, is the rejection (reported after the policy checks).
+	ext    *pcs.PckExtensions
+	extErr error
+}
+
+// pckKey names a verified PCK chain: SHA-256 over the quote's exact PCK
+// chain bytes, and over the QE report and its signature. A Verifier's
+// trusted roots are fixed at New.
+type pckKey struct {
+	chain, qeReport [sha256.Size]byte
+}
+
+// pckChain checks the quote's PCK chain (PCK leaf, PCK CA, root) to a
+// trusted root at now and the QE report's signature by the PCK key. A
+// chain and QE report checked before, at a time within the validity of
+// all three certificates (the only time-dependent part of the checks), is
+// taken from v.chains: the verdict of checking again. Only successes are
+// kept.
+func (v *Verifier) pckChain(q *wire.Quote, now time.Time) (*verifiedPCK, error) {
+	qeReport := q.QEReport.Marshal()
+	k := pckKey{chain: sha256.Sum256(q.PCKChain)}
+	h := sha256.New()
+	h.Write(qeReport)
+	h.Write(q.QEReportSig[:])
+	h.Sum(k.qeReport[:0])
+	if pc, ok := v.chains.Get(k, now); ok {
+		return pc, nil
+	}
+	certs, err := parsePEMChain(q.PCKChain, 3)
+	if err != nil {
+		return nil, verifier.Reject(verifier.CheckChain, err, "tdx: PCK chain")
+	}
+	pc := &verifiedPCK{pck: certs[0], ca: certs[1], root: certs[2]}
+	caCN := pc.ca.Subject.CommonName
+	if caCN != platformCACN && caCN != processorCN {
+		return nil, verifier.Reject(verifier.CheckChain, nil, "tdx: PCK issuer is %q", caCN)
+	}
+	if err := v.trust.verifyTo(now, pc.pck, pckCN, pc.ca, pc.root); err != nil {
+		return nil, verifier.Reject(verifier.CheckChain, err, "tdx: PCK chain")
+	}
+	if !verifyRaw(pc.pck.PublicKey.(*ecdsa.PublicKey), qeReport, q.QEReportSig[:]) {
+		return nil, verifier.Reject(verifier.CheckSignature, nil, "tdx: QE report signature does not verify with the PCK key")
+	}
+	pc.ext, err = pcs.PckCertificateExtensions(pc.pck)
+	switch {
+	case err != nil:
+		pc.extErr = verifier.Reject(verifier.CheckChain, err, "tdx: PCK certificate extensions")
+	case len(pc.ext.TCB.CPUSvnComponents) != 16 || !validFMSPC(strings.ToLower(pc.ext.FMSPC)):
+		pc.extErr = verifier.Reject(verifier.CheckChain, nil, "tdx: PCK certificate has malformed SGX extensions")
+	}
+	from, until := pc.pck.NotBefore, pc.pck.NotAfter
+	for _, c := range []*x509.Certificate{pc.ca, pc.root} {
+		if c.NotBefore.After(from) {
+			from = c.NotBefore
+		}
+		if c.NotAfter.Before(until) {
+			until = c.NotAfter
+		}
+	}
+	v.chains.Put(k, pc, from, until)
+	return pc, nil
 }
 
 func ca4(cn string) string {
