@@ -63,11 +63,19 @@ func BenchmarkBareCrypto(b *testing.B) {
 }
 
 // BenchmarkEARound is one real round: NewRequest, Marshal, ParseRequest,
-// Authenticate (ECDSA P-256) and Validate with a pinned key.
+// Authenticate and Validate with a pinned key, for each signature scheme
+// (ECDSA P-256 is the one BenchmarkBareCrypto floors).
 func BenchmarkEARound(b *testing.B) {
-	cfg := &Config{SignatureSchemes: []tls.SignatureScheme{tls.ECDSAWithP256AndSHA256}}
+	for _, scheme := range []tls.SignatureScheme{tls.ECDSAWithP256AndSHA256, tls.ECDSAWithP384AndSHA384,
+		tls.Ed25519, tls.PSSWithSHA256} {
+		b.Run(scheme.String(), func(b *testing.B) { benchEARound(b, scheme) })
+	}
+}
+
+func benchEARound(b *testing.B, scheme tls.SignatureScheme) {
+	cfg := &Config{SignatureSchemes: []tls.SignatureScheme{scheme}}
 	cli, srv := sessionPair(b, cfg, cfg)
-	cert := schemeCert(tls.ECDSAWithP256AndSHA256, "bench.test")
+	cert := schemeCert(scheme, "bench.test")
 	opts := &ValidateOptions{PinnedKey: cert.PrivateKey.(crypto.Signer).Public()}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -2,11 +2,16 @@ package tpm_test
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/google/go-tpm/tpm2"
 
+	atpm "github.com/attested-tls/go-expat/attester/tpm"
 	"github.com/attested-tls/go-expat/internal/tpmtest"
+	vtpm "github.com/attested-tls/go-expat/verifier/tpm"
 )
 
 // The cost of an attestation against the TPM's own command time, measured
@@ -84,5 +89,47 @@ func BenchmarkVerify(b *testing.B) {
 		if _, err := v.Verify(ctx, ev, exp); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkVerifyEventLog: Verifier.Verify of Evidence carrying a TCG
+// event log of n measurements (spread over PCRs 0, 4 and 7, each also
+// extended into the simulator so that the replay matches), with
+// RequireEventLog: the cost of the appraisal against the log's length.
+//
+//	go test -run '^$' -bench VerifyEventLog ./verifier/tpm
+func BenchmarkVerifyEventLog(b *testing.B) {
+	for _, n := range []int{0, 10, 100, 1000} {
+		b.Run(fmt.Sprintf("events=%d", n), func(b *testing.B) {
+			events := []tpmtest.Event{{PCR: 0, Type: 3, Data: append([]byte("StartupLocality\x00"), 0)}}
+			for i := range n {
+				events = append(events, tpmtest.Event{PCR: []uint32{0, 4, 7}[i%3], Type: 0x80000003,
+					Data: fmt.Appendf(nil, "component %d", i)})
+			}
+			log, digests := tpmtest.EventLog(events)
+			path := filepath.Join(b.TempDir(), "binary_bios_measurements")
+			if err := os.WriteFile(path, log, 0o600); err != nil {
+				b.Fatal(err)
+			}
+			f := newFixture(b, &atpm.Config{EventLogPath: path})
+			for i, e := range events {
+				if e.Type != 3 {
+					tpmtest.Extend(b, f.sim, int(e.PCR), digests[i])
+				}
+			}
+			exp := expected("log", f.key)
+			ctx := context.Background()
+			ev, err := f.att.Attest(ctx, exp.Challenge)
+			if err != nil {
+				b.Fatal(err)
+			}
+			v := pinned(b, f, func(c *vtpm.Config) { c.RequireEventLog = true })
+			b.SetBytes(int64(len(log)))
+			for b.Loop() {
+				if _, err := v.Verify(ctx, ev, exp); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
