@@ -173,6 +173,10 @@ func attestedPair(t testing.TB, srv, cli *tls.Conn, scfg, ccfg *Config) (s, c *C
 	return s, c, serr, cerr
 }
 
+// reattestContexts is the context record of reattestPair's ends: enough
+// for the rounds of a benchmark run (each re-attestation uses a context).
+const reattestContexts = 1 << 20
+
 // reattestPair returns both ends of a connection where the server attested
 // to the client, whose re-attestation requests the server answers at once
 // (PeerRequestInterval 1 ns): the test kit's pair for Attest tests.
@@ -180,8 +184,8 @@ func reattestPair(t testing.TB, p *pki, k *kit) (s, c *Conn) {
 	t.Helper()
 	srv, cli := tlsPair(t, p, tlsOpts{})
 	s, c, serr, cerr := attestedPair(t, srv, cli,
-		&Config{Attester: k.att, Certificate: &p.server, PeerRequestInterval: time.Nanosecond},
-		&Config{RequirePeerAttestation: true, Verifier: k.ver})
+		&Config{Attester: k.att, Certificate: &p.server, PeerRequestInterval: time.Nanosecond, MaxContexts: reattestContexts},
+		&Config{RequirePeerAttestation: true, Verifier: k.ver, MaxContexts: reattestContexts})
 	if serr != nil || cerr != nil {
 		t.Fatalf("setup: server %v, client %v", serr, cerr)
 	}
