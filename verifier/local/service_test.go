@@ -55,6 +55,12 @@ func TestBackgroundCheck(t *testing.T) {
 	if _, err := e.earVerifier().Verify(context.Background(), b, &verifier.Expected{Challenge: ch}); err != nil {
 		t.Fatalf("ear.Verifier on the service's EAR: %v", err)
 	}
+	// The client deletes its session in the background, within
+	// veraison.DeleteTimeout.
+	deadline := time.Now().Add(veraison.DeleteTimeout + time.Second)
+	for e.svc.Sessions() != 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
 	if n := e.svc.Sessions(); n != 0 {
 		t.Fatalf("%d sessions left after the client deleted its own", n)
 	}

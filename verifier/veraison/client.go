@@ -46,6 +46,24 @@ const (
 	DefaultMaxEARAge       = 5 * time.Minute
 )
 
+// Session cleanup and connection reuse.
+const (
+	// MaxPendingDeletes bounds the session deletions a Client has in
+	// flight. Deleting a session is an optional cleanup step of Veraison's
+	// challenge-response API (sessions are garbage collected after their
+	// expiry anyway), so a Client sends it in the background, after the
+	// appraisal returned, and skips it when this many are still pending.
+	MaxPendingDeletes = 8
+	// DeleteTimeout bounds each session deletion.
+	DeleteTimeout = time.Second
+	// MaxIdleConnsPerHost is the idle keep-alive connections the Client's
+	// own transport (Config.HTTPClient nil, or without a Transport) keeps
+	// to the service, so that concurrent appraisals and background
+	// deletions reuse connections instead of dialling (and for https,
+	// handshaking) again; net/http's default keeps 2.
+	MaxIdleConnsPerHost = 32
+)
+
 // Config configures a Client. The zero value (and a nil *Config) is
 // refused by New: URL and EARKeys are required, so that no Client exists
 // without a service and the keys its EARs must be signed with. Every other
@@ -59,7 +77,12 @@ type Config struct {
 	// default settings. Its Timeout, if any, applies per request. The
 	// Client uses a copy whose CheckRedirect refuses every redirect: the
 	// Evidence never goes anywhere but URL's host, and a redirecting
-	// service is unavailable (not retried).
+	// service is unavailable (not retried). A nil Transport (also with a
+	// nil HTTPClient) means the Client's own: net/http's default
+	// transport keeping up to MaxIdleConnsPerHost idle connections, closed
+	// by Client.Close. A Transport of the caller's should keep-alive
+	// enough connections for the appraisals in flight plus
+	// MaxPendingDeletes.
 	HTTPClient *http.Client
 	// EARKeys are the keys the service signs its EARs with (the public
 	// part of its EAR signing key; ear.KeysFromJWKS reads a JWK Set; a key
@@ -80,7 +103,7 @@ type Config struct {
 	// "warning". By default only "affirming" results are accepted.
 	AllowWarning bool
 	// MaxAttempts bounds the attempts per appraisal (one attempt = new
-	// session, submission, deletion); 0 means DefaultMaxAttempts.
+	// session and submission); 0 means DefaultMaxAttempts.
 	// Attempts are retried only on unreachable, 5xx and 429 answers.
 	MaxAttempts int
 	// RetryBase is the base of the exponential backoff with full jitter
@@ -105,11 +128,24 @@ type Config struct {
 // Client talks to one Veraison verification service. It is safe for
 // concurrent use.
 type Client struct {
-	cfg  Config
-	base *url.URL
+	cfg        Config
+	base       *url.URL
+	newSession *url.URL        // base + pathNewSession, resolving Location
+	newPrefix  string          // newSession + "?nonce="
+	transport  *http.Transport // the Client's own, or nil
 
 	mu  sync.Mutex
 	ear *expatear.Verifier // checks every EAR; built from EARKeys, or on first use from the fetched key
+
+	// Background session deletions: at most MaxPendingDeletes (deletes
+	// is their semaphore), each bounded by DeleteTimeout, all cancelled
+	// by Close (bg).
+	bg      context.Context
+	stop    context.CancelFunc
+	deletes chan struct{}
+	wg      sync.WaitGroup
+	closeMu sync.Mutex
+	closed  bool
 }
 
 // HTTPError is an unexpected HTTP answer from Veraison.
@@ -150,6 +186,12 @@ func newClient(cfg Config) (*Client, error) {
 		*hc = *cfg.HTTPClient
 	}
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	var own *http.Transport
+	if hc.Transport == nil {
+		own = http.DefaultTransport.(*http.Transport).Clone()
+		own.MaxIdleConnsPerHost = MaxIdleConnsPerHost
+		hc.Transport = own
+	}
 	cfg.HTTPClient = hc
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = DefaultMaxAttempts
@@ -172,7 +214,10 @@ func newClient(cfg Config) (*Client, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Client{cfg: cfg, base: u}
+	c := &Client{cfg: cfg, base: u, transport: own, deletes: make(chan struct{}, MaxPendingDeletes)}
+	c.newSession = u.JoinPath(pathNewSession)
+	c.newPrefix = c.newSession.String() + "?nonce="
+	c.bg, c.stop = context.WithCancel(context.Background())
 	if len(cfg.EARKeys) > 0 {
 		ev, err := c.earVerifier(cfg.EARKeys)
 		if err != nil {
@@ -241,6 +286,9 @@ func decodeRecord(b []byte) (*cmw.CMW, cmw.Record, error) {
 
 // appraise is Appraise for evidence already decoded as dec.
 func (c *Client) appraise(ctx context.Context, dec *cmw.CMW, evidence, nonce []byte) (*Appraisal, error) {
+	if c.bg.Err() != nil {
+		return nil, verifier.Unavailable(false, nil, "veraison: Client closed")
+	}
 	exp, err := expatear.ExpectedForNonce(nonce, c.cfg.Time())
 	if err != nil {
 		return nil, fmt.Errorf("veraison: %w", err)
@@ -297,13 +345,15 @@ func (c *Client) backoff(attempt int, retryAfter time.Duration) time.Duration {
 	return d
 }
 
-// attempt runs one session: create (with our nonce), submit, delete.
+// attempt runs one session: create it with our nonce, submit the Evidence
+// (two requests, the fewest Veraison's challenge-response API allows: a new
+// session takes no Evidence), and leave its deletion to the background
+// (deleteLater).
 func (c *Client) attempt(ctx context.Context, ctype string, evidence, nonce []byte) (ear []byte, retryAfter time.Duration, err error) {
-	u := c.base.JoinPath(pathNewSession)
-	q := url.Values{}
-	q.Set("nonce", base64.URLEncoding.EncodeToString(nonce))
-	u.RawQuery = q.Encode()
-	resp, body, err := c.do(ctx, "new session", http.MethodPost, u.String(), "", nil)
+	// Standard base64url with padding, as Veraison v0.0.2501 parses it; no
+	// character of it needs escaping in a query.
+	u := c.newPrefix + base64.URLEncoding.EncodeToString(nonce)
+	resp, body, err := c.do(ctx, "new session", http.MethodPost, u, "", nil)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -321,13 +371,14 @@ func (c *Client) attempt(ctx context.Context, ctype string, evidence, nonce []by
 	if err != nil || resp.Header.Get("Location") == "" {
 		return nil, 0, verifier.Unavailable(false, err, "veraison: new session: bad Location header")
 	}
-	sessURL := u.ResolveReference(loc)
+	sessURL := c.newSession.ResolveReference(loc)
 	if sessURL.Scheme != c.base.Scheme || sessURL.Host != c.base.Host {
 		return nil, 0, verifier.Unavailable(false, nil, "veraison: new session: Location %q leaves the service", sessURL)
 	}
-	defer c.deleteSession(ctx, sessURL.String())
+	su := sessURL.String()
+	defer c.deleteLater(su)
 
-	resp, body, err = c.do(ctx, "submit", http.MethodPost, sessURL.String(), ctype, evidence)
+	resp, body, err = c.do(ctx, "submit", http.MethodPost, su, ctype, evidence)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -337,12 +388,14 @@ func (c *Client) attempt(ctx context.Context, ctype string, evidence, nonce []by
 		if polls >= 50 {
 			return nil, 0, verifier.Unavailable(true, nil, "veraison: appraisal still processing")
 		}
+		t := time.NewTimer(20 * time.Millisecond)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return nil, 0, verifier.Unavailable(true, ctx.Err(), "veraison: waiting for the appraisal")
-		case <-time.After(20 * time.Millisecond):
+		case <-t.C:
 		}
-		resp, body, err = c.do(ctx, "poll", http.MethodGet, sessURL.String(), "", nil)
+		resp, body, err = c.do(ctx, "poll", http.MethodGet, su, "", nil)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -373,12 +426,60 @@ func (c *Client) attempt(ctx context.Context, ctype string, evidence, nonce []by
 	return []byte(*sess.Result), 0, nil
 }
 
-func (c *Client) deleteSession(ctx context.Context, u string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-	defer cancel()
-	if _, _, err := c.do(ctx, "delete session", http.MethodDelete, u, "", nil); err != nil {
-		c.cfg.Logger.Debug("veraison: deleting session", "err", err)
+// deleteLater deletes session u in the background, best effort: the
+// appraisal does not wait for it. At most MaxPendingDeletes run at once,
+// each bounded by DeleteTimeout and cancelled by Close; beyond that, and
+// once the Client is closed, the session is left to expire, as Veraison's
+// API allows (a session is garbage collected after its expiry; the
+// deletion is an optional cleanup step).
+func (c *Client) deleteLater(u string) {
+	select {
+	case c.deletes <- struct{}{}:
+	default:
+		c.cfg.Logger.Debug("veraison: session left to expire", "reason", "too many deletions pending")
+		return
 	}
+	c.closeMu.Lock()
+	if c.closed {
+		c.closeMu.Unlock()
+		<-c.deletes
+		return
+	}
+	c.wg.Add(1)
+	c.closeMu.Unlock()
+	go func() {
+		defer c.wg.Done()
+		defer func() { <-c.deletes }()
+		ctx, cancel := context.WithTimeout(c.bg, DeleteTimeout)
+		defer cancel()
+		resp, body, err := c.do(ctx, "delete session", http.MethodDelete, u, "", nil)
+		switch {
+		case err != nil:
+			c.cfg.Logger.Debug("veraison: deleting session", "err", err)
+		case resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusOK:
+			c.cfg.Logger.Debug("veraison: deleting session", "err", httpError("delete session", resp, body))
+		}
+	}()
+}
+
+// Close cancels the session deletions still in flight, waits for them to
+// return (at once: their requests are cancelled) and closes the idle
+// connections of the Client's own transport. Appraisals after Close fail
+// (a non-retryable *verifier.UnavailableError); those already running
+// finish but delete no session. Close is not required to release the
+// Client's resources: a deletion ends within DeleteTimeout and idle
+// connections within the transport's idle timeout. It is safe to call
+// more than once.
+func (c *Client) Close() error {
+	c.closeMu.Lock()
+	c.closed = true
+	c.closeMu.Unlock()
+	c.stop()
+	c.wg.Wait()
+	if c.transport != nil {
+		c.transport.CloseIdleConnections()
+	}
+	return nil
 }
 
 type session struct {

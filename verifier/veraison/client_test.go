@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -59,7 +60,19 @@ func newVerifier(t testing.TB, cfg veraison.Config) *veraison.Verifier {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { c.Close() })
 	return veraison.NewVerifier(c)
+}
+
+// eventually waits up to 5 s for cond (background work of the Client).
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after 5 s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func wantUnavailable(t *testing.T, err error, retryable bool) {
@@ -94,9 +107,11 @@ func TestBackgroundCheck(t *testing.T) {
 			if res.TrustVector.Hardware != 2 || res.Claims["submod.CCA_REALM.status"] != "affirming" {
 				t.Fatalf("result %+v", res)
 			}
-			if f.deletes.Load() != 1 || f.lastContentType != "application/cmw+cbor" {
-				t.Fatalf("deletes %d, content type %q", f.deletes.Load(), f.lastContentType)
+			if f.newSessions.Load() != 1 || f.submits.Load() != 1 || f.lastContentType != "application/cmw+cbor" {
+				t.Fatalf("%d sessions, %d submissions, content type %q", f.newSessions.Load(), f.submits.Load(), f.lastContentType)
 			}
+			// The session is deleted after the appraisal, in the background.
+			eventually(t, "session deleted", func() bool { return f.deletes.Load() == 1 })
 		}},
 		{name: "key fetched from the well-known endpoint (insecure opt-in)", setup: func(f *fakeVeraison, cfg *veraison.Config) {
 			cfg.EARKeys, cfg.InsecureTrustServiceKey = nil, true
@@ -473,4 +488,121 @@ func TestSubmodMergeEveryPair(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestSessionCleanup: an appraisal is two requests (new session,
+// submission) and returns without waiting for the session's deletion,
+// which runs in the background: at most MaxPendingDeletes at once (the
+// others are left to expire, as Veraison's API allows), each cancelled by
+// Close, which returns at once; a closed Client appraises nothing.
+func TestSessionCleanup(t *testing.T) {
+	ch := challenge("cleanup")
+	ev := evidence(t, ch)
+	f := newFake(t)
+	release := make(chan struct{})
+	var inFlight, maxInFlight, cancelled atomic.Int32
+	f.deleteFn = func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for m := maxInFlight.Load(); n > m && !maxInFlight.CompareAndSwap(m, n); m = maxInFlight.Load() {
+		}
+		select {
+		case <-release:
+			w.WriteHeader(http.StatusNoContent)
+		case <-r.Context().Done():
+			cancelled.Add(1)
+		}
+	}
+	srv := f.start(t)
+	defer close(release)
+	c, err := veraison.New(&veraison.Config{URL: srv.URL, EARKeys: keysOf(&f.key.PublicKey)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	v := veraison.NewVerifier(c)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	n := veraison.MaxPendingDeletes + 3
+	for i := range n {
+		// Each returns although every earlier deletion is still held.
+		if _, err := v.Verify(ctx, ev, &verifier.Expected{Challenge: ch}); err != nil {
+			t.Fatalf("appraisal %d: %v", i, err)
+		}
+	}
+	if f.newSessions.Load() != int32(n) || f.submits.Load() != int32(n) {
+		t.Fatalf("%d appraisals: %d sessions, %d submissions", n, f.newSessions.Load(), f.submits.Load())
+	}
+	eventually(t, "deletions pending", func() bool { return inFlight.Load() == veraison.MaxPendingDeletes })
+	if got := maxInFlight.Load(); got != veraison.MaxPendingDeletes {
+		t.Fatalf("%d deletions in flight at most, want %d", got, veraison.MaxPendingDeletes)
+	}
+	if got := f.deletes.Load(); got != veraison.MaxPendingDeletes {
+		t.Fatalf("%d deletions sent, want %d (the others left to expire)", got, veraison.MaxPendingDeletes)
+	}
+
+	start := time.Now()
+	c.Close()
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("Close took %v", d)
+	}
+	eventually(t, "deletions cancelled", func() bool { return cancelled.Load() == veraison.MaxPendingDeletes })
+	_, err = v.Verify(ctx, ev, &verifier.Expected{Challenge: ch})
+	wantUnavailable(t, err, false)
+	if f.newSessions.Load() != int32(n) {
+		t.Fatal("a closed Client sent a request")
+	}
+	c.Close() // again: no effect
+}
+
+// TestConnectionReuse: sequential appraisals (each with its background
+// deletion) reuse kept-alive connections instead of dialling per request,
+// and so do concurrent ones, up to one connection per request in flight.
+func TestConnectionReuse(t *testing.T) {
+	ch := challenge("reuse")
+	ev := evidence(t, ch)
+	f := newFake(t)
+	srv := f.start(t)
+	v := newVerifier(t, veraison.Config{URL: srv.URL, EARKeys: keysOf(&f.key.PublicKey)})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const n = 50
+	for i := range n {
+		if _, err := v.Verify(ctx, ev, &verifier.Expected{Challenge: ch}); err != nil {
+			t.Fatalf("appraisal %d: %v", i, err)
+		}
+	}
+	eventually(t, "deletions", func() bool { return f.deletes.Load() == n })
+	// One connection for the appraisals, and the few a deletion still in
+	// flight when the next appraisal starts makes the transport open.
+	if got := f.conns.Load(); got > 1+veraison.MaxPendingDeletes {
+		t.Fatalf("%d connections for %d sequential appraisals (%d requests)", got, n, 3*n)
+	}
+	t.Logf("%d sequential appraisals: %d connections", n, f.conns.Load())
+
+	before := f.conns.Load()
+	const workers = 4
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*n)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range n {
+				if _, err := v.Verify(ctx, ev, &verifier.Expected{Challenge: ch}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if got := f.conns.Load() - before; got > workers+veraison.MaxPendingDeletes {
+		t.Fatalf("%d new connections for %d appraisals from %d workers", got, workers*n, workers)
+	}
+	t.Logf("%d concurrent appraisals: %d new connections", workers*n, f.conns.Load()-before)
 }

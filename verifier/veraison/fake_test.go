@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -49,7 +50,11 @@ type fakeVeraison struct {
 	failCode int
 	delay    time.Duration
 	submitFn func(w http.ResponseWriter) bool // optional override
+	// deleteFn, when set, answers a session deletion (after counting it).
+	deleteFn func(w http.ResponseWriter, r *http.Request)
 	location string
+	// conns counts the connections accepted (set by start).
+	conns atomic.Int32
 
 	newSessions, submits, deletes, wellKnown, unknown atomic.Int32
 	mu                                                sync.Mutex
@@ -196,6 +201,10 @@ func (f *fakeVeraison) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.session(w, http.StatusOK, "complete", n, &res)
 	case r.Method == http.MethodDelete && strings.HasPrefix(r.URL.Path, "/challenge-response/v1/session/"):
 		f.deletes.Add(1)
+		if f.deleteFn != nil {
+			f.deleteFn(w, r)
+			return
+		}
 		w.WriteHeader(http.StatusNoContent)
 	default:
 		f.unknown.Add(1)
@@ -204,7 +213,13 @@ func (f *fakeVeraison) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *fakeVeraison) start(t testing.TB) *httptest.Server {
-	s := httptest.NewServer(f)
+	s := httptest.NewUnstartedServer(f)
+	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			f.conns.Add(1)
+		}
+	}
+	s.Start()
 	t.Cleanup(s.Close)
 	return s
 }
