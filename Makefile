@@ -3,7 +3,7 @@ GO ?= go
 PKGS ?= ./...
 FUZZTIME ?= 20s
 
-.PHONY: test test-veraison check fmt vet race tidy fuzz fuzz-long bench demo
+.PHONY: test test-veraison test-veraison-bench check fmt vet race tidy fuzz fuzz-long bench report demo
 
 test:
 	$(GO) test -count=1 $(PKGS)
@@ -14,6 +14,10 @@ test:
 # with throwaway stores and keys, runs the tests, stops them.
 test-veraison:
 	bash scripts/veraison/run-tests.sh
+
+# The live Veraison benchmarks alone (also part of make report).
+test-veraison-bench:
+	bash scripts/veraison/run-tests.sh -run '^$$' -bench '^Benchmark(LiveEndToEnd|LocalEndToEnd|LiveThroughput4)$$' -benchtime 2s -count 3
 
 check: fmt vet race tidy
 
@@ -47,6 +51,13 @@ fuzz-long:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 $(PKGS)
+
+# Runs the benchmarks that define the cost (about 15 minutes on 2 cores)
+# and regenerates docs/PERFORMANCE.md and docs/perf/*.png. The generator is
+# its own module (tools/report), so its plotting dependency stays out of
+# ours. REPORT_FLAGS, e.g. -only churn,bulk -rounds 2, narrows a trial run.
+report:
+	cd tools/report && $(GO) run . -root ../.. $(REPORT_FLAGS)
 
 demo:
 	$(GO) run ./examples/quickstart

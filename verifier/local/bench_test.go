@@ -153,7 +153,7 @@ func benchBackends(b *testing.B, e *env) []benchBackend {
 	return out
 }
 
-// BenchmarkLocalEndToEnd compares, for every backend, one appraisal of the
+// BenchmarkAppraisal compares, for every backend, one appraisal of the
 // same Evidence in process (the backend's verifier through the Dispatch),
 // in process with the EAR (the service's Issuer signing it and verifier/ear
 // checking it, no HTTP) and through the service over loopback HTTP with
@@ -164,7 +164,7 @@ func benchBackends(b *testing.B, e *env) []benchBackend {
 // x-in-process+ear; 1 = as fast). Each also reports its median latency
 // (p50-ns). The Evidence is made once per backend: this measures the
 // appraisal, not the attester.
-func BenchmarkLocalEndToEnd(b *testing.B) {
+func BenchmarkAppraisal(b *testing.B) {
 	e := newEnv(b)
 	backends := benchBackends(b, e)
 	iss := &ear.Issuer{Appraiser: e.dispatch, Key: e.earKey, Name: "local-test", KeyID: "local-test-key"}

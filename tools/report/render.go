@@ -1,0 +1,272 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+)
+
+// stamp describes the machine and the code measured.
+type stamp struct {
+	date, host, cpuModel, goVersion, commit string
+	cpus                                    int
+	dirty                                   bool
+	loadStart, loadEnd                      string
+	elapsed                                 string
+}
+
+// doc accumulates the Markdown document.
+type doc struct {
+	strings.Builder
+	st      *store
+	jobs    []Job  // as run (rounds may differ from the table's)
+	plotDir string // relative to the document
+}
+
+func (d *doc) p(format string, args ...any) { fmt.Fprintf(d, format+"\n", args...) }
+
+// fmtNum prints v with three significant digits (more for large values,
+// no exponent).
+func fmtNum(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "n/a"
+	}
+	a := math.Abs(v)
+	switch {
+	case a >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case a >= 10:
+		return fmt.Sprintf("%.1f", v)
+	case a >= 1:
+		return fmt.Sprintf("%.2f", v)
+	case a == 0:
+		return "0"
+	default:
+		return fmt.Sprintf("%.3g", v)
+	}
+}
+
+func scaleOf(s float64) float64 {
+	if s == 0 {
+		return 1
+	}
+	return s
+}
+
+// cell prints a stat: "median (min–max, n)".
+func cell(s stat, scale float64, unit string) string {
+	if !s.ok {
+		return "n/a"
+	}
+	sc := scaleOf(scale)
+	v := fmtNum(s.med*sc) + " " + unit
+	if s.n > 1 {
+		v += fmt.Sprintf(" <sub>%s–%s, n=%d</sub>", fmtNum(s.lo*sc), fmtNum(s.hi*sc), s.n)
+	}
+	return v
+}
+
+func ratioCell(s stat) string {
+	if !s.ok {
+		return "n/a"
+	}
+	v := fmtNum(s.med) + "×"
+	if s.n > 1 {
+		v += fmt.Sprintf(" <sub>%s–%s</sub>", fmtNum(s.lo), fmtNum(s.hi))
+	}
+	return v
+}
+
+// commands returns the commands of the jobs that produced refs, in the
+// order of the job table.
+func (d *doc) commands(refs []Ref) []string {
+	ids := map[string]bool{}
+	for _, r := range refs {
+		if id, ok := d.st.jobOf[r.Bench]; ok {
+			ids[id] = true
+		}
+	}
+	var out []string
+	for _, j := range d.jobs {
+		if ids[j.ID] {
+			out = append(out, "`"+j.command()+"`")
+		}
+	}
+	if ids["veraison"] {
+		out = append(out, "`make test-veraison-bench`")
+	}
+	return out
+}
+
+// rowRefs lists the refs of a row (value and ratio).
+func rowRefs(v Ref, q *Ratio) []Ref {
+	refs := []Ref{v}
+	if q != nil {
+		refs = append(refs, q.Num...)
+		refs = append(refs, q.Den...)
+	}
+	return refs
+}
+
+func (d *doc) section(sec Section, g map[string][]goalRow) {
+	d.p("## %s\n", sec.Title)
+	d.p("%s\n", sec.Text)
+	d.p("| benchmark | median (min–max, samples) | %s |", sec.VsHeader)
+	d.p("| --- | --- | --- |")
+	var refs []Ref
+	for _, row := range sec.Rows {
+		if row.Match != nil {
+			names := d.st.names(row.Match.MatchString)
+			if len(names) == 0 {
+				d.p("| %s (none in this run) | n/a | n/a |", strings.TrimPrefix(row.Match.String(), "^"))
+			}
+			for _, n := range names {
+				ref := Ref{n, row.Metric}
+				q := substitute(row.Vs, n)
+				refs = append(refs, rowRefs(ref, q)...)
+				unit := row.Unit
+				if unit == "" {
+					unit = row.Metric
+				}
+				vs := "—"
+				if q != nil {
+					vs = ratioCell(d.st.ratio(q))
+				}
+				d.p("| %s | %s | %s |", strings.TrimPrefix(n, "Benchmark"), cell(d.st.stat(ref), row.Scale, unit), vs)
+			}
+			continue
+		}
+		refs = append(refs, rowRefs(row.Val, row.Vs)...)
+		unit := row.Unit
+		if unit == "" {
+			unit = row.Val.Metric
+		}
+		val := "—"
+		if row.Val.Bench != "" {
+			val = cell(d.st.stat(row.Val), row.Scale, unit)
+		}
+		vs := "—"
+		if row.Vs != nil {
+			vs = ratioCell(d.st.ratio(row.Vs))
+		}
+		d.p("| %s | %s | %s |", row.Label, val, vs)
+	}
+	d.p("")
+	d.commandLines(refs)
+	for _, id := range sec.Goals {
+		for _, r := range g[id] {
+			d.goalLine(r)
+		}
+	}
+	if len(sec.Goals) > 0 {
+		d.p("")
+	}
+	for _, id := range sec.Plots {
+		pl := plotByID(id)
+		if pl == nil {
+			continue
+		}
+		d.p("![%s](%s/%s.png)\n", pl.title, d.plotDir, id)
+		cmds := d.commands(pl.refs(d.st))
+		if len(cmds) == 0 {
+			cmds = []string{"no data in this run"}
+		}
+		d.p("<sub>Plot: %s, drawn from the table above; %s.</sub>\n", pl.title, strings.Join(cmds, ", "))
+	}
+}
+
+func (d *doc) commandLines(refs []Ref) {
+	cmds := d.commands(refs)
+	if len(cmds) == 0 {
+		d.p("Command: none of these benchmarks ran.\n")
+		return
+	}
+	d.p("Command: %s.\n", strings.Join(cmds, "; "))
+}
+
+func (d *doc) goalLine(r goalRow) {
+	what := r.g.Text
+	if r.label != "" {
+		what += " — " + strings.TrimPrefix(r.label, "Benchmark")
+	}
+	measured := "n/a"
+	if r.st.ok {
+		measured = fmtNum(r.display()) + " " + r.g.Unit
+		if r.g.Unit == "×" {
+			measured = fmtNum(r.display()) + "×"
+		}
+	}
+	d.p("- **%s** — goal: %s; measured: %s (%s).", r.verdict(), what, measured, goalHow(r))
+}
+
+func goalHow(r goalRow) string {
+	if !r.st.ok {
+		return "not measured in this run"
+	}
+	if r.g.Match != nil || (r.g.Ratio != nil && len(r.g.Ratio.Den) > 0) {
+		return fmt.Sprintf("median of %d per-round ratios", r.st.n)
+	}
+	return fmt.Sprintf("median of %d rounds", r.st.n)
+}
+
+func (d *doc) goalsTable(g map[string][]goalRow) {
+	d.p("## Goals (issue #14, item 3)\n")
+	d.p("Each goal is a ratio of two benchmarks measured in this run, interleaved (or, for the passport, a ratio the benchmark takes within each of its own rounds), except the last, which is absolute. It is repeated beside its figure below.\n")
+	d.p("| verdict | goal | measured | command |")
+	d.p("| --- | --- | --- | --- |")
+	for _, gl := range goals {
+		for _, r := range g[gl.ID] {
+			what := gl.Text
+			if r.label != "" {
+				what += " — " + strings.TrimPrefix(r.label, "Benchmark")
+			}
+			m := "n/a"
+			if r.st.ok {
+				m = fmtNum(r.display())
+				if gl.Unit == "×" {
+					m += "×"
+				} else {
+					m += " " + gl.Unit
+				}
+			}
+			cmds := d.commands(r.refs)
+			if len(cmds) == 0 {
+				cmds = []string{"(not run)"}
+			}
+			d.p("| **%s** | %s | %s | %s |", r.verdict(), what, m, strings.Join(cmds, "<br>"))
+		}
+	}
+	d.p("")
+}
+
+func (d *doc) notes() {
+	var ids []string
+	for id := range d.st.notes {
+		ids = append(ids, id)
+	}
+	if len(ids) == 0 {
+		return
+	}
+	slices.Sort(ids)
+	d.p("## Problems in this run\n")
+	d.p("Benchmarks that failed, were absent (n/a above) or were cut by the time budget:\n")
+	for _, id := range ids {
+		for _, n := range d.st.notes[id] {
+			first, rest, _ := strings.Cut(n, "\n")
+			d.p("- `%s`: %s", id, first)
+			if strings.TrimSpace(rest) != "" {
+				d.p("\n  ```\n%s\n  ```", indent(rest, "  "))
+			}
+		}
+	}
+	d.p("")
+}
+
+func indent(s, pre string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = pre + l
+	}
+	return strings.Join(lines, "\n")
+}

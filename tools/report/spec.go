@@ -1,0 +1,313 @@
+package main
+
+import (
+	"regexp"
+	"time"
+)
+
+// This file is the table that drives the report: which benchmarks run
+// (jobs), what the document shows of them (sections, rows), and the goals
+// (issue #14, item 3). Benchmark names are the only coupling with the
+// library's tests: a name that matches nothing shows as n/a.
+
+// Job is a set of benchmarks of one package, each run `Rounds` times, one
+// round of every job after another (so that a baseline and its subject, and
+// figures compared across packages, see the same load).
+type Job struct {
+	ID        string
+	Pkg       string   // relative to the repository root, "./expat"
+	Units     []string // benchmarks run one at a time: "BenchmarkX" or "BenchmarkX/sub"
+	Benchtime string
+	Rounds    int
+	Tags      string
+	Timeout   time.Duration // for one unit's run
+}
+
+var jobs = []Job{
+	{ID: "ea", Pkg: "./ea", Units: []string{"BenchmarkHandshake", "BenchmarkBareCrypto", "BenchmarkEARound"},
+		Benchtime: "300ms", Rounds: 5},
+	{ID: "testkit", Pkg: "./expat/expattest/testkit", Units: []string{"BenchmarkAttestVerify", "BenchmarkBaselineECDSA"},
+		Benchtime: "300ms", Rounds: 5},
+	{ID: "churn", Pkg: "./expat", Units: []string{"BenchmarkChurnTLS", "BenchmarkChurnAttested", "BenchmarkChurnMutualTLS", "BenchmarkChurnMutual"},
+		Benchtime: "1s", Rounds: 5},
+	{ID: "pipe", Pkg: "./expat", Units: []string{"BenchmarkHandshakeTLS", "BenchmarkSetupMutualAttested"},
+		Benchtime: "500ms", Rounds: 5},
+	{ID: "passport", Pkg: "./verifier/ear", Units: []string{"BenchmarkPassportChurn"},
+		Benchtime: "16x", Rounds: 5},
+	{ID: "backends", Pkg: "./internal/integration", Units: []string{"BenchmarkTLSHandshake", "BenchmarkSEVSNPAttestedSetup", "BenchmarkTPMAttestedSetup"},
+		Benchtime: "500ms", Rounds: 5},
+	{ID: "bulk", Pkg: "./expat", Units: []string{"BenchmarkThroughputTLS", "BenchmarkThroughputAttested"},
+		Benchtime: "1s", Rounds: 5},
+	{ID: "memory", Pkg: "./expat", Units: []string{"BenchmarkIdleConnMemory"},
+		Benchtime: "2x", Rounds: 3},
+	{ID: "reattest", Pkg: "./expat", Units: []string{"BenchmarkAttestIdle", "BenchmarkAttestUnderBulk"},
+		Benchtime: "1s", Rounds: 5},
+	{ID: "scale", Pkg: "./expat", Units: []string{"BenchmarkConcurrentSetup"},
+		Benchtime: "3x", Rounds: 2, Timeout: 5 * time.Minute},
+	{ID: "local", Pkg: "./verifier/local", Units: []string{"BenchmarkAppraisal"},
+		Benchtime: "300ms", Rounds: 5},
+	{ID: "sevsnp", Pkg: "./verifier/sevsnp", Units: []string{"BenchmarkVerifyWarm", "BenchmarkVerifyTable", "BenchmarkBaselineGoSevGuest", "BenchmarkVerifyCached"},
+		Benchtime: "300ms", Rounds: 3},
+	{ID: "tpmsize", Pkg: "./verifier/tpm", Units: []string{"BenchmarkVerify", "BenchmarkVerifyEventLog"},
+		Benchtime: "300ms", Rounds: 3},
+	{ID: "cmwsize", Pkg: "./verifier", Units: []string{"BenchmarkDispatchCollection"},
+		Benchtime: "300ms", Rounds: 3},
+	{ID: "http", Pkg: "./expat/expathttp", Units: []string{"BenchmarkKeepAlive/plain", "BenchmarkKeepAlive/attested", "BenchmarkFirstRequest/plain", "BenchmarkFirstRequest/attested"},
+		Benchtime: "500ms", Rounds: 5},
+	{ID: "grpc", Pkg: "./expat/expatgrpc", Units: []string{"BenchmarkUnary/plain", "BenchmarkUnary/attested"},
+		Benchtime: "500ms", Rounds: 5},
+	{ID: "quic", Pkg: "./expat/expatquic", Units: []string{"BenchmarkStreamThroughput/plain", "BenchmarkStreamThroughput/attested"},
+		Benchtime: "1s", Rounds: 5},
+	{ID: "tunnel", Pkg: "./cmd/expat", Units: []string{"BenchmarkTunnel"},
+		Benchtime: "3x", Rounds: 2, Timeout: 5 * time.Minute},
+}
+
+// profileJob is the benchmark whose CPU profile the report summarizes.
+var profileJob = Job{ID: "profile", Pkg: "./expat", Units: []string{"BenchmarkChurnAttested"}, Benchtime: "4s", Rounds: 1}
+
+// veraisonLive runs the live Veraison benchmarks through the project's
+// script (which builds Veraison once, cached, and starts it on loopback).
+var veraisonLive = struct {
+	Script  string
+	Args    []string
+	Timeout time.Duration
+}{
+	Script:  "scripts/veraison/run-tests.sh",
+	Args:    []string{"-run", "^$", "-bench", "^Benchmark(LiveEndToEnd|LocalEndToEnd|LiveThroughput4)$", "-benchtime", "2s", "-count", "3"},
+	Timeout: 6 * time.Minute,
+}
+
+// Ref names one metric of one benchmark. Metric "op/s" is 1e9 / ns/op.
+type Ref struct{ Bench, Metric string }
+
+// Ratio is, per round, the sum of Num over the sum of Den, and then the
+// median over the rounds where all of them were measured. With no Den it is
+// the median of Num's sum itself.
+type Ratio struct{ Num, Den []Ref }
+
+// faster is how many times subject's rate the baseline's is, from times
+// (subject rate / baseline rate).
+func faster(subj, base string) *Ratio {
+	return &Ratio{Num: []Ref{{base, "ns/op"}}, Den: []Ref{{subj, "ns/op"}}}
+}
+
+// per is subject's metric over the baseline's.
+func per(subj, base, metric string) *Ratio {
+	return &Ratio{Num: []Ref{{subj, metric}}, Den: []Ref{{base, metric}}}
+}
+
+// Goal is one target of issue #14 item 3.
+type Goal struct {
+	ID     string
+	Text   string
+	Ratio  *Ratio
+	AtMost bool    // the target is an upper bound (else a lower bound)
+	Target float64 // in display units
+	Scale  float64 // display value = measured * Scale (0: 1)
+	Unit   string  // "×" or "ms"
+	// Match, if set, makes one goal row per benchmark name it matches;
+	// Base (a regexp replacement of that name) names the baseline, and
+	// the row's ratio is the baseline's ns/op over the match's.
+	Match *regexp.Regexp
+	Base  string
+}
+
+var goals = []Goal{
+	{ID: "passport", Text: "conn/s with a reused key-bound passport ≥ 0.75× plain TLS",
+		Ratio: &Ratio{Num: []Ref{{"BenchmarkPassportChurn", "reused/TLS"}}}, Target: 0.75, Unit: "×"},
+	{ID: "server", Text: "conn/s with test-kit Evidence, server-only ≥ 0.72× plain TLS",
+		Ratio: per("BenchmarkChurnAttested", "BenchmarkChurnTLS", "conn/s"), Target: 0.72, Unit: "×"},
+	{ID: "mutual", Text: "conn/s with mutual test-kit Evidence ≥ 0.65× mutual TLS",
+		Ratio: per("BenchmarkChurnMutual", "BenchmarkChurnMutualTLS", "conn/s"), Target: 0.65, Unit: "×"},
+	{ID: "sevsnp", Text: "SEV-SNP appraisals/s with the verified-chain cache ≥ 2× uncached",
+		Match: regexp.MustCompile(`^BenchmarkVerifyWarm/(vcek(\+crl)?)$`), Base: "BenchmarkVerifyWarm/${1}-uncached", Target: 2, Unit: "×"},
+	{ID: "local", Text: "appraisals/s through the local Verifier service ≥ 0.6× in process (every backend)",
+		Match: regexp.MustCompile(`^BenchmarkAppraisal/(.+)/service$`), Base: "BenchmarkAppraisal/${1}/in-process", Target: 0.6, Unit: "×"},
+	{ID: "reattest", Text: "re-attestation (idle) ≤ 1.3× one EA round + Attest + Verify",
+		Ratio: &Ratio{Num: []Ref{{"BenchmarkAttestIdle", "ns/op"}},
+			Den: []Ref{{"BenchmarkEARound/ECDSAWithP256AndSHA256", "ns/op"}, {"BenchmarkAttestVerify/attest+verify", "ns/op"}}},
+		AtMost: true, Target: 1.3, Unit: "×"},
+	{ID: "memory", Text: "idle attested pair's memory ≤ 2× plain TLS pair",
+		Ratio:  &Ratio{Num: []Ref{{"BenchmarkIdleConnMemory", "B/attested-pair"}}, Den: []Ref{{"BenchmarkIdleConnMemory", "B/plain-pair"}}},
+		AtMost: true, Target: 2, Unit: "×"},
+	{ID: "bulk", Text: "bulk throughput ≥ 0.95× bare TLS",
+		Ratio: per("BenchmarkThroughputAttested", "BenchmarkThroughputTLS", "MB/s"), Target: 0.95, Unit: "×"},
+	{ID: "underbulk", Text: "re-attestation behind bulk data ≤ 10 ms",
+		Ratio: &Ratio{Num: []Ref{{"BenchmarkAttestUnderBulk", "ns/op"}}}, AtMost: true, Target: 10, Scale: 1e-6, Unit: "ms"},
+}
+
+// Row is one line of a section's table. With Match set it expands to one
+// row per benchmark name matched (Label then is the name), and Vs, if set,
+// is applied with "$0" in its refs replaced by that name.
+type Row struct {
+	Label  string
+	Val    Ref
+	Scale  float64 // display value = median * Scale (0: 1)
+	Unit   string  // display unit (default: the metric)
+	Vs     *Ratio  // the ratio column
+	Match  *regexp.Regexp
+	Metric string // with Match: the metric shown
+}
+
+// Section is a part of the document: a table, its goals, its plots.
+type Section struct {
+	Title    string
+	Text     string
+	VsHeader string
+	Rows     []Row
+	Goals    []string
+	Plots    []string // plot IDs (plots.go)
+}
+
+func rate(bench string) Ref { return Ref{bench, "op/s"} }
+
+const (
+	p256Round = "BenchmarkEARound/ECDSAWithP256AndSHA256"
+)
+
+var sections = []Section{
+	{Title: "Exported Authenticator round per signature scheme",
+		Text: "One RFC 9261 round in process (NewRequest, Marshal, ParseRequest, Authenticate, Validate with a pinned key) per signature scheme, " +
+			"against a full TLS 1.3 handshake over net.Pipe (P-256) and the bare cryptography of a P-256 round (one sign, one verify, four exporter calls, two HMACs).",
+		VsHeader: "× handshake time",
+		Rows: []Row{
+			{Label: "TLS 1.3 handshake (P-256, both sides)", Val: Ref{"BenchmarkHandshake", "ns/op"}, Scale: 1e-3, Unit: "µs"},
+			{Label: "bare crypto of a P-256 round", Val: Ref{"BenchmarkBareCrypto", "ns/op"}, Scale: 1e-3, Unit: "µs",
+				Vs: per("BenchmarkBareCrypto", "BenchmarkHandshake", "ns/op")},
+			{Match: regexp.MustCompile(`^BenchmarkEARound/`), Metric: "ns/op", Scale: 1e-3, Unit: "µs",
+				Vs: per("$0", "BenchmarkHandshake", "ns/op")},
+			{Label: "P-256 round ÷ its bare crypto", Val: Ref{}, Vs: per(p256Round, "BenchmarkBareCrypto", "ns/op")},
+		},
+		Plots: []string{"ea"}},
+	{Title: "Attested setup per backend and model",
+		Text: "New connections per second over loopback TCP (dial, TLS 1.3 handshake, attestation setup, one byte each way, close; both ends in one process), " +
+			"and per backend a connection pair with its setup (expattest.TLSPair + AttestedPair). Ratios are per round, median over rounds.",
+		VsHeader: "× plain",
+		Rows: []Row{
+			{Label: "plain TLS, server certificate (ChurnTLS)", Val: Ref{"BenchmarkChurnTLS", "conn/s"}},
+			{Label: "test kit, server attests (ChurnAttested)", Val: Ref{"BenchmarkChurnAttested", "conn/s"},
+				Vs: per("BenchmarkChurnAttested", "BenchmarkChurnTLS", "conn/s")},
+			{Label: "plain mutual TLS (ChurnMutualTLS)", Val: Ref{"BenchmarkChurnMutualTLS", "conn/s"}},
+			{Label: "test kit, both attest (ChurnMutual)", Val: Ref{"BenchmarkChurnMutual", "conn/s"},
+				Vs: per("BenchmarkChurnMutual", "BenchmarkChurnMutualTLS", "conn/s")},
+			{Label: "passport: plain TLS (PassportChurn)", Val: Ref{"BenchmarkPassportChurn", "TLS-conn/s"}, Unit: "conn/s"},
+			{Label: "passport: fresh EAR per connection", Val: Ref{"BenchmarkPassportChurn", "fresh-conn/s"}, Unit: "conn/s",
+				Vs: &Ratio{Num: []Ref{{"BenchmarkPassportChurn", "fresh/TLS"}}}},
+			{Label: "passport: reused key-bound EAR", Val: Ref{"BenchmarkPassportChurn", "reused-conn/s"}, Unit: "conn/s",
+				Vs: &Ratio{Num: []Ref{{"BenchmarkPassportChurn", "reused/TLS"}}}},
+			{Label: "net.Pipe: TLS handshake, client certs (HandshakeTLS)", Val: rate("BenchmarkHandshakeTLS"), Unit: "setups/s"},
+			{Label: "net.Pipe: + mutual test-kit attestation (SetupMutualAttested)", Val: rate("BenchmarkSetupMutualAttested"), Unit: "setups/s",
+				Vs: faster("BenchmarkSetupMutualAttested", "BenchmarkHandshakeTLS")},
+			{Label: "loopback TLS pair (integration TLSHandshake)", Val: rate("BenchmarkTLSHandshake"), Unit: "setups/s"},
+			{Label: "SEV-SNP, server attests (fake configfs-tsm, P-384 VCEK)", Val: rate("BenchmarkSEVSNPAttestedSetup"), Unit: "setups/s",
+				Vs: faster("BenchmarkSEVSNPAttestedSetup", "BenchmarkTLSHandshake")},
+			{Label: "TPM 2.0 simulator, server attests (key in the TPM)", Val: rate("BenchmarkTPMAttestedSetup"), Unit: "setups/s",
+				Vs: faster("BenchmarkTPMAttestedSetup", "BenchmarkTLSHandshake")},
+		},
+		Goals: []string{"passport", "server", "mutual"},
+		Plots: []string{"setup"}},
+	{Title: "Bulk throughput",
+		Text:     "1 MiB writes over an established connection pair on loopback TCP, one direction.",
+		VsHeader: "× bare TLS",
+		Rows: []Row{
+			{Label: "bare tls.Conn (ThroughputTLS)", Val: Ref{"BenchmarkThroughputTLS", "MB/s"}},
+			{Label: "attested expat.Conn (ThroughputAttested)", Val: Ref{"BenchmarkThroughputAttested", "MB/s"},
+				Vs: per("BenchmarkThroughputAttested", "BenchmarkThroughputTLS", "MB/s")},
+			{Label: "allocations per MiB, attested", Val: Ref{"BenchmarkThroughputAttested", "allocs/op"}, Unit: "allocs"},
+		},
+		Goals: []string{"bulk"},
+		Plots: []string{"throughput"}},
+	{Title: "Memory per idle connection",
+		Text:     "Heap and stack held per idle connection pair (both ends, loopback TCP), 50 pairs, after a warm-up.",
+		VsHeader: "× plain",
+		Rows: []Row{
+			{Label: "plain TLS pair", Val: Ref{"BenchmarkIdleConnMemory", "B/plain-pair"}, Unit: "B"},
+			{Label: "attested pair (test kit)", Val: Ref{"BenchmarkIdleConnMemory", "B/attested-pair"}, Unit: "B",
+				Vs: &Ratio{Num: []Ref{{"BenchmarkIdleConnMemory", "B/attested-pair"}}, Den: []Ref{{"BenchmarkIdleConnMemory", "B/plain-pair"}}}},
+		},
+		Goals: []string{"memory"},
+		Plots: []string{"memory"}},
+	{Title: "Re-attestation latency",
+		Text: "Conn.Attest on an established connection (request, test-kit Evidence, appraisal), idle and while 1 MiB writes stream both ways, " +
+			"against its parts measured alone: one P-256 EA round and one test-kit Attest + Verify.",
+		VsHeader: "× EA round + Attest + Verify",
+		Rows: []Row{
+			{Label: "EA round, P-256 (ea)", Val: Ref{p256Round, "ns/op"}, Scale: 1e-6, Unit: "ms"},
+			{Label: "test-kit Attest + Verify", Val: Ref{"BenchmarkAttestVerify/attest+verify", "ns/op"}, Scale: 1e-6, Unit: "ms"},
+			{Label: "re-attestation, idle (AttestIdle)", Val: Ref{"BenchmarkAttestIdle", "ns/op"}, Scale: 1e-6, Unit: "ms",
+				Vs: &Ratio{Num: []Ref{{"BenchmarkAttestIdle", "ns/op"}}, Den: []Ref{{p256Round, "ns/op"}, {"BenchmarkAttestVerify/attest+verify", "ns/op"}}}},
+			{Label: "re-attestation behind bulk data (AttestUnderBulk)", Val: Ref{"BenchmarkAttestUnderBulk", "ns/op"}, Scale: 1e-6, Unit: "ms",
+				Vs: &Ratio{Num: []Ref{{"BenchmarkAttestUnderBulk", "ns/op"}}, Den: []Ref{{p256Round, "ns/op"}, {"BenchmarkAttestVerify/attest+verify", "ns/op"}}}},
+		},
+		Goals: []string{"reattest", "underbulk"}},
+	{Title: "Appraisals per second",
+		Text: "One appraisal of the same Evidence at a time, per backend: in process (verifier.Dispatch), in process plus EAR signing and checking " +
+			"(ear.Issuer, ear.Verifier), and through the local Verifier service over loopback HTTP (veraison.Client: new session, submission, " +
+			"the complete EAR check; the session's deletion runs in the background).",
+		VsHeader: "× in process",
+		Rows: []Row{
+			{Match: regexp.MustCompile(`^BenchmarkAppraisal/[^/]+/in-process$`), Metric: "op/s", Unit: "appraisals/s"},
+			{Match: regexp.MustCompile(`^BenchmarkAppraisal/[^/]+/in-process\+ear$`), Metric: "op/s", Unit: "appraisals/s",
+				Vs: faster("$0", "$inproc")},
+			{Match: regexp.MustCompile(`^BenchmarkAppraisal/[^/]+/service$`), Metric: "op/s", Unit: "appraisals/s",
+				Vs: faster("$0", "$inproc")},
+			{Label: "test kit Verify alone (testkit)", Val: rate("BenchmarkAttestVerify/verify"), Unit: "appraisals/s"},
+			{Label: "raw ECDSA P-256 sign + verify (testkit baseline)", Val: rate("BenchmarkBaselineECDSA"), Unit: "op/s"},
+			{Label: "TPM quote + certify, simulator (verifier/tpm Verify)", Val: rate("BenchmarkVerify"), Unit: "appraisals/s"},
+			{Match: regexp.MustCompile(`^BenchmarkVerify(Warm|Table|Cached)(/|$)`), Metric: "op/s", Unit: "appraisals/s",
+				Vs: faster("$0", "BenchmarkBaselineGoSevGuest")},
+			{Label: "go-sev-guest verify.SnpAttestation alone", Val: rate("BenchmarkBaselineGoSevGuest"), Unit: "appraisals/s"},
+			{Label: "live Veraison: attest + appraisal (CCA)", Val: rate("BenchmarkLiveEndToEnd"), Unit: "appraisals/s",
+				Vs: faster("BenchmarkLiveEndToEnd", "BenchmarkLocalEndToEnd")},
+			{Label: "same, appraised in process (LocalEndToEnd)", Val: rate("BenchmarkLocalEndToEnd"), Unit: "appraisals/s"},
+			{Label: "live Veraison, 4 in flight", Val: Ref{"BenchmarkLiveThroughput4", "appraisals/s"}, Unit: "appraisals/s"},
+		},
+		Goals: []string{"local", "sevsnp"}},
+	{Title: "Integrations",
+		Text:     "Each integration against its plain-TLS baseline, measured in the same run.",
+		VsHeader: "× plain",
+		Rows: []Row{
+			{Label: "HTTP/2 keep-alive requests, plain", Val: rate("BenchmarkKeepAlive/plain"), Unit: "req/s"},
+			{Label: "HTTP/2 keep-alive requests, attested (expathttp)", Val: rate("BenchmarkKeepAlive/attested"), Unit: "req/s",
+				Vs: faster("BenchmarkKeepAlive/attested", "BenchmarkKeepAlive/plain")},
+			{Label: "HTTP first request on a new connection, plain", Val: rate("BenchmarkFirstRequest/plain"), Unit: "req/s"},
+			{Label: "HTTP first request, attested", Val: rate("BenchmarkFirstRequest/attested"), Unit: "req/s",
+				Vs: faster("BenchmarkFirstRequest/attested", "BenchmarkFirstRequest/plain")},
+			{Label: "gRPC unary, plain TLS credentials", Val: rate("BenchmarkUnary/plain"), Unit: "RPC/s"},
+			{Label: "gRPC unary, attested (expatgrpc, mutual)", Val: rate("BenchmarkUnary/attested"), Unit: "RPC/s",
+				Vs: faster("BenchmarkUnary/attested", "BenchmarkUnary/plain")},
+			{Label: "QUIC stream, plain quic-go", Val: Ref{"BenchmarkStreamThroughput/plain", "MB/s"}},
+			{Label: "QUIC stream, attested (expatquic)", Val: Ref{"BenchmarkStreamThroughput/attested", "MB/s"},
+				Vs: per("BenchmarkStreamThroughput/attested", "BenchmarkStreamThroughput/plain", "MB/s")},
+			{Label: "tunnel: two plain TCP forwarders", Val: Ref{"BenchmarkTunnel", "plain-MB/s"}, Unit: "MB/s"},
+			{Label: "tunnel: two forwarders with plain TLS 1.3", Val: Ref{"BenchmarkTunnel", "tls-MB/s"}, Unit: "MB/s"},
+			{Label: "tunnel: cmd/expat attested (× TLS forwarders)", Val: Ref{"BenchmarkTunnel", "tunnel-MB/s"}, Unit: "MB/s",
+				Vs: &Ratio{Num: []Ref{{"BenchmarkTunnel", "ratio-vs-tls"}}}},
+			{Label: "tunnel: added connect latency", Val: Ref{"BenchmarkTunnel", "added-connect-ms"}, Unit: "ms"},
+		},
+		Plots: []string{"integrations"}},
+	{Title: "Cost at scale: 1 to 1,000 concurrent setups",
+		Text: "n connections dialled at once through one listener (both ends in this process, loopback TCP), plain TLS 1.3 against server attestation " +
+			"with the test kit: wall time per connection, median setup latency, process CPU (getrusage) per connection, memory per open pair.",
+		VsHeader: "× tls at the same n",
+		Rows: []Row{
+			{Match: regexp.MustCompile(`^BenchmarkConcurrentSetup/`), Metric: "p50-setup-ms", Unit: "ms p50 setup"},
+			{Match: regexp.MustCompile(`^BenchmarkConcurrentSetup/kind=attested/`), Metric: "cpu-ns/conn", Scale: 1e-3, Unit: "µs CPU/conn",
+				Vs: per("$0", "$tls", "cpu-ns/conn")},
+			{Match: regexp.MustCompile(`^BenchmarkConcurrentSetup/kind=attested/`), Metric: "B/pair", Unit: "B/pair",
+				Vs: per("$0", "$tls", "B/pair")},
+		},
+		Plots: []string{"scale-latency", "scale-cpu", "scale-memory"}},
+	{Title: "Appraisal cost against Evidence size",
+		Text: "verifier/tpm Verify of Evidence carrying a TCG event log of n measurements (replayed against the quoted PCRs), and verifier.Dispatch " +
+			"of a CMW collection of n test-kit records (items=0: a lone record). A SEV-SNP chain is ARK → ASK → VCEK/VLEK by construction, so " +
+			"its length is not a variable; with the certificate table in the Evidence or the VCEK from the KDS see the SEV-SNP rows above.",
+		VsHeader: "× smallest",
+		Rows: []Row{
+			{Match: regexp.MustCompile(`^BenchmarkVerifyEventLog/`), Metric: "ns/op", Scale: 1e-3, Unit: "µs",
+				Vs: per("$0", "BenchmarkVerifyEventLog/events=0", "ns/op")},
+			{Match: regexp.MustCompile(`^BenchmarkDispatchCollection/`), Metric: "ns/op", Scale: 1e-3, Unit: "µs",
+				Vs: per("$0", "BenchmarkDispatchCollection/items=0", "ns/op")},
+		},
+		Plots: []string{"appraisal-size"}},
+}
