@@ -182,7 +182,7 @@ func TestInspect(t *testing.T) {
 		{"sev-snp.cmw", nil, []string{"SEV-SNP attestation report", "measurement", "report_data", "current_tcb", "debug false", "unverified"}, 0},
 		{"tdx.cmw", nil, []string{"TDX quote", "mrtd", "rtmr3", "td_attributes", "pck_chain"}, 0},
 		{"cca.cmw", nil, []string{"CCA platform token", "CCA realm token", "rim", "rem3", "implementation_id", "software"}, 0},
-		{"tpm.cmw", nil, []string{"TPM 2.0 quote bundle", "pcr0", "pcr7", "SPKI SHA-256", "key_attestation"}, 0},
+		{"tpm.cmw", nil, []string{"TPM 2.0 quote bundle", "pcr0", "pcr7", "SPKI SHA-256", "key_attestation", "quote.extra_data", "quote.pcr_selection    TPM_ALG 0x000b: 0,7", "quote.pcr_digest", "quote_signature        TPM_ALG 0x0018 with hash TPM_ALG 0x000b"}, 0},
 		{"testkit.cmw", nil, []string{"TEST KIT", cmw.MediaTypeTestKit, "(CBOR"}, 0},
 		{"testkit.json.cmw", nil, []string{"TEST KIT", "(JSON"}, 0},
 		{"ear.jwt", nil, []string{"EAR (EAT Attestation Result)", "UNVERIFIED", "claims.submods.test-kit.ear.status", "claims.iss", "header.kid             inspect-test"}, 0},

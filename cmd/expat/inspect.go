@@ -13,11 +13,13 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/go-sev-guest/abi"
 	"github.com/google/go-sev-guest/kds"
+	"github.com/google/go-tpm/tpm2"
 
 	ccawire "github.com/attested-tls/go-expat/attester/cca/wire"
 	snpwire "github.com/attested-tls/go-expat/attester/sevsnp/wire"
@@ -300,8 +302,19 @@ func decodeTPM(b []byte) (*node, error) {
 	} else {
 		n.add("ak", "undecodable TPMT_PUBLIC (%v)", err)
 	}
-	n.add("quote", "%d bytes (TPMS_ATTEST), signature %d bytes", len(bd.Quote), len(bd.QuoteSig))
+	addTPMAttest(n, "quote", bd.Quote, vtpm.ParseQuoteInfo)
+	addTPMSignature(n, "quote_signature", bd.QuoteSig)
 	n.add("key_attestation", "%v", bd.HasKeyAttestation())
+	if bd.HasKeyAttestation() {
+		addTPMAttest(n, "certify", bd.Certify, vtpm.ParseCertifyInfo)
+		addTPMSignature(n, "certify_signature", bd.CertifySig)
+		if pub, err := vtpm.ParseKeyPublic(bd.KeyPublic); err == nil {
+			der, _ := x509.MarshalPKIXPublicKey(pub)
+			n.add("certified_key", "%T, SPKI SHA-256 %s", pub, sha256Hex(der))
+		} else {
+			n.add("certified_key", "undecodable TPMT_PUBLIC (%v)", err)
+		}
+	}
 	for _, der := range bd.AKChain {
 		n.add("ak_chain", "%s", certSummary(der))
 	}
@@ -312,6 +325,49 @@ func decodeTPM(b []byte) (*node, error) {
 		n.add("event_log", "%d bytes", len(bd.EventLog))
 	}
 	return n, nil
+}
+
+// addTPMAttest shows a TPMS_ATTEST's fields under prefix (decoded by
+// verifier/tpm's strict parser, not verified), or why it is undecodable.
+func addTPMAttest(n *node, prefix string, raw []byte, parse func([]byte) (*tpm2.TPMSAttest, error)) {
+	a, err := parse(raw)
+	if err != nil {
+		n.add(prefix, "%d bytes, undecodable (%v)", len(raw), err)
+		return
+	}
+	n.add(prefix+".type", "%#04x", uint16(a.Type))
+	n.add(prefix+".qualified_signer", "%x", a.QualifiedSigner.Buffer)
+	n.add(prefix+".extra_data", "%x", a.ExtraData.Buffer)
+	n.add(prefix+".clock", "%d ms, resets %d, restarts %d, safe %v", a.ClockInfo.Clock, a.ClockInfo.ResetCount, a.ClockInfo.RestartCount, a.ClockInfo.Safe)
+	n.add(prefix+".firmware_version", "%#016x", a.FirmwareVersion)
+	if q, err := a.Attested.Quote(); err == nil {
+		for _, sel := range q.PCRSelect.PCRSelections {
+			var pcrs []string
+			for i, b := range sel.PCRSelect {
+				for bit := 0; bit < 8; bit++ {
+					if b&(1<<bit) != 0 {
+						pcrs = append(pcrs, strconv.Itoa(i*8+bit))
+					}
+				}
+			}
+			n.add(prefix+".pcr_selection", "TPM_ALG %#04x: %s", uint16(sel.Hash), strings.Join(pcrs, ","))
+		}
+		n.add(prefix+".pcr_digest", "%x", q.PCRDigest.Buffer)
+	}
+	if c, err := a.Attested.Certify(); err == nil {
+		n.add(prefix+".name", "%x", c.Name.Buffer)
+		n.add(prefix+".qualified_name", "%x", c.QualifiedName.Buffer)
+	}
+}
+
+// addTPMSignature shows a TPMT_SIGNATURE's algorithms (not verified).
+func addTPMSignature(n *node, label string, raw []byte) {
+	sigAlg, hashAlg, err := vtpm.ParseSignature(raw)
+	if err != nil {
+		n.add(label, "%d bytes, undecodable (%v)", len(raw), err)
+		return
+	}
+	n.add(label, "TPM_ALG %#04x with hash TPM_ALG %#04x, %d bytes", uint16(sigAlg), uint16(hashAlg), len(raw))
 }
 
 func certSummary(der []byte) string {

@@ -155,3 +155,55 @@ func algOf(h crypto.Hash) (uint16, bool) {
 	}
 	return 0, false
 }
+
+// ParseQuoteInfo decodes a quote's TPMS_ATTEST (TPM_ST_ATTEST_QUOTE)
+// strictly, as the Verifier does before any check, and returns it
+// unverified: the signature, the AK and the PCR digest are not checked.
+// For tools that show Evidence (expat inspect).
+func ParseQuoteInfo(data []byte) (*tpm2.TPMSAttest, error) {
+	a, err := parseAttest(data, tpm2.TPMSTAttestQuote)
+	if err != nil {
+		return nil, fmt.Errorf("tpm: quote: %w", err)
+	}
+	return a, nil
+}
+
+// ParseCertifyInfo decodes a TPM2_Certify TPMS_ATTEST
+// (TPM_ST_ATTEST_CERTIFY) strictly and returns it unverified.
+func ParseCertifyInfo(data []byte) (*tpm2.TPMSAttest, error) {
+	a, err := parseAttest(data, tpm2.TPMSTAttestCertify)
+	if err != nil {
+		return nil, fmt.Errorf("tpm: certify: %w", err)
+	}
+	return a, nil
+}
+
+// ParseSignature decodes a TPMT_SIGNATURE strictly and returns its
+// signature and hash algorithms, unverified.
+func ParseSignature(data []byte) (sigAlg, hashAlg tpm2.TPMAlgID, err error) {
+	sig, err := strictUnmarshal[tpm2.TPMTSignature](data)
+	if err != nil {
+		return 0, 0, fmt.Errorf("tpm: signature: %w", err)
+	}
+	if sig.SigAlg == tpm2.TPMAlgECDSA {
+		if e, err := sig.Signature.ECDSA(); err == nil {
+			return sig.SigAlg, e.Hash, nil
+		}
+	}
+	return sig.SigAlg, 0, nil
+}
+
+// ParseKeyPublic decodes a TPMT_PUBLIC strictly (a certified key's public
+// area, Bundle.KeyPublic) and returns its public key, unverified: it does
+// not check the key's attributes, as the Verifier does.
+func ParseKeyPublic(data []byte) (crypto.PublicKey, error) {
+	p, err := strictUnmarshal[tpm2.TPMTPublic](data)
+	if err != nil {
+		return nil, fmt.Errorf("tpm: public area: %w", err)
+	}
+	k, err := tpm2.Pub(*p)
+	if err != nil {
+		return nil, fmt.Errorf("tpm: public area: %w", err)
+	}
+	return k, nil
+}
