@@ -1,6 +1,7 @@
 // Package checktest is the one assertion that go-expat's tests use for
 // verifier rejections: the error is a *verifier.RejectedError of the
-// expected Check, and its message never repeats itself.
+// expected Check, and its message never repeats itself; and SameVerdict,
+// the comparison of two verdicts in differential tests.
 package checktest
 
 import (
