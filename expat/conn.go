@@ -100,6 +100,7 @@ type Conn struct {
 	peerGone     bool  // the peer closed cleanly: nothing more will be read
 	rq           []rqChunk
 	rqBytes      int
+	rqFull       bool // the reader waits for Read to drain rq to rqLowWater
 	rdeadline    time.Time
 	dlChanged    chan struct{} // closed and replaced when a deadline changes
 	dataReady    chan struct{} // signalled when rq, closeErr or rdeadline change
@@ -133,6 +134,10 @@ type rqChunk struct {
 // maxBufferedData bounds application data read from the peer but not yet
 // consumed by Read.
 const maxBufferedData = 4 * maxDataPayload
+
+// rqLowWater is the level to which Read drains a full receive queue before
+// it wakes the reader.
+const rqLowWater = maxBufferedData - 2*maxDataPayload
 
 // closeGrace bounds how long Close spends telling the peer (a CLOSE frame,
 // TLS close_notify) before it cuts the connection.
@@ -603,17 +608,29 @@ func (c *Conn) Read(p []byte) (int, error) {
 			return 0, ErrNotAttested
 		}
 		if len(c.rq) > 0 {
-			n := copy(p, c.rq[0].b)
-			if n == len(c.rq[0].b) {
-				putBuf(c.rq[0].bp)
-				c.rq[0] = rqChunk{}
-				c.rq = c.rq[1:]
-			} else {
-				c.rq[0].b = c.rq[0].b[n:]
+			// As much as is queued and fits: a large buffer takes
+			// several frames in one call.
+			n := 0
+			for n < len(p) && len(c.rq) > 0 {
+				m := copy(p[n:], c.rq[0].b)
+				n += m
+				if m == len(c.rq[0].b) {
+					putBuf(c.rq[0].bp)
+					c.rq[0] = rqChunk{}
+					c.rq = c.rq[1:]
+				} else {
+					c.rq[0].b = c.rq[0].b[m:]
+				}
 			}
 			c.rqBytes -= n
+			wake := c.rqFull && c.rqBytes <= rqLowWater
+			if wake {
+				c.rqFull = false
+			}
 			c.mu.Unlock()
-			c.signal(c.spaceReady)
+			if wake {
+				c.signal(c.spaceReady)
+			}
 			return n, nil
 		}
 		if c.closed {
@@ -1101,7 +1118,11 @@ func (c *Conn) readData(n int) error {
 		c.mu.Unlock()
 		return wrapErr("read", alertUnexpectedMessage, fmt.Errorf("%w: application data from a peer that has not attested", ErrNotAttested))
 	}
+	// A full queue stops the reader until Read has drained it to
+	// rqLowWater: the reader then refills it in a batch rather than
+	// waking for every frame Read consumes.
 	for c.rqBytes+n > maxBufferedData && !c.closed {
+		c.rqFull = true
 		c.mu.Unlock()
 		select {
 		case <-c.spaceReady:
