@@ -10,14 +10,14 @@ import (
 	"github.com/google/go-tdx-guest/verify"
 )
 
-// BenchmarkVerifyWarm: a full Verify (CMW decode, quote parse, PCK chain,
+// BenchmarkQuoteVerify: a full Verify (CMW decode, quote parse, PCK chain,
 // two signatures, binding, revocation, TCB evaluation) with a warm
 // collateral cache. It reports the collateral fetches per 1,000
 // verifications. Run alone it uses the cache of verified PCK chains (the
 // default); its sub-benchmarks cached and uncached (that cache disabled:
 // every PCK chain and QE report signature checked again) measure both in
 // one run.
-func BenchmarkVerifyWarm(b *testing.B) {
+func BenchmarkQuoteVerify(b *testing.B) {
 	e := newEnv(b)
 	ch := challenge("bench")
 	ev := e.evidence(ch)
@@ -54,9 +54,9 @@ func BenchmarkVerifyWarm(b *testing.B) {
 	}
 }
 
-// BenchmarkVerifyCold: same, with a new Verifier (empty cache) each time,
+// BenchmarkQuoteVerifyCold: same, with a new Verifier (empty cache) each time,
 // collateral served over loopback HTTP.
-func BenchmarkVerifyCold(b *testing.B) {
+func BenchmarkQuoteVerifyCold(b *testing.B) {
 	e := newEnv(b)
 	ch := challenge("bench")
 	ev := e.evidence(ch)
