@@ -165,7 +165,7 @@ type Session struct {
 
 	mu       sync.Mutex
 	contexts map[string]contextState
-	pending  map[string]outstanding
+	pending  map[string]outstanding // nil when empty (a map keeps its memory)
 }
 
 // NewSession returns the Session of a connection from its state. It refuses
@@ -204,7 +204,6 @@ func New(exp Exporter, suite uint16, isServer bool, cfg *Config) (*Session, erro
 	return &Session{
 		exp: exp, suite: suite, hash: h, isServer: isServer, cfg: cfg,
 		contexts: make(map[string]contextState),
-		pending:  make(map[string]outstanding),
 	}, nil
 }
 
@@ -351,7 +350,7 @@ func (s *Session) NewRequest(extra []Extension) (*Request, error) {
 			return nil, tooManyContexts()
 		}
 		s.contexts[string(ctx)] = ctxOutstanding
-		s.pending[string(ctx)] = outstanding{req: r.clone(), raw: raw}
+		s.pend(ctx, outstanding{req: r.clone(), raw: raw})
 		s.mu.Unlock()
 		return r, nil
 	}
@@ -367,7 +366,7 @@ func (s *Session) Cancel(req *Request) bool {
 		return false
 	}
 	s.contexts[string(req.Context)] = ctxCancelled
-	delete(s.pending, string(req.Context))
+	s.unpend(req.Context)
 	return true
 }
 
@@ -384,4 +383,22 @@ func (s *Session) LateAnswer(ctx []byte) bool {
 	}
 	s.contexts[string(ctx)] = ctxConsumed
 	return true
+}
+
+// pend records our outstanding request ctx. s.mu is held.
+func (s *Session) pend(ctx []byte, o outstanding) {
+	if s.pending == nil {
+		s.pending = make(map[string]outstanding, 1)
+	}
+	s.pending[string(ctx)] = o
+}
+
+// unpend forgets our outstanding request ctx. The map is dropped when it
+// becomes empty: Go maps do not shrink, and an idle session should not
+// hold the memory of its last request. s.mu is held.
+func (s *Session) unpend(ctx []byte) {
+	delete(s.pending, string(ctx))
+	if len(s.pending) == 0 {
+		s.pending = nil
+	}
 }

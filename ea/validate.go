@@ -128,7 +128,7 @@ func (s *Session) validate(auth []byte, opts *ValidateOptions) (*Authenticated, 
 	switch {
 	case known && st == ctxOutstanding:
 		p := s.pending[string(ctx)]
-		delete(s.pending, string(ctx))
+		s.unpend(ctx)
 		s.contexts[string(ctx)] = ctxConsumed
 		req = p.req
 		of = requestOffer(p.req, p.raw)
@@ -286,6 +286,6 @@ func (s *Session) validateEmpty(auth []byte) *Error {
 		return newError(alertIllegalParameter, KindContext, ErrContextUsed, "empty authenticator for a used context").withContext(ctx)
 	}
 	s.contexts[string(ctx)] = ctxConsumed
-	delete(s.pending, string(ctx))
+	s.unpend(ctx)
 	return newError(alertCertificateRequired, KindEmpty, ErrEmptyAuthenticator, "peer sent the empty authenticator").withContext(ctx)
 }

@@ -168,7 +168,7 @@ func runAuthVector(v authVector) (*Authenticated, error) {
 		switch v.RequestState {
 		case "outstanding":
 			s.contexts[string(req.Context)] = ctxOutstanding
-			s.pending[string(req.Context)] = outstanding{req: req, raw: v.Request}
+			s.pend(req.Context, outstanding{req: req, raw: v.Request})
 		case "validated":
 			s.contexts[string(req.Context)] = ctxConsumed
 		default:

@@ -76,7 +76,7 @@ type Conn struct {
 	// attestSem serializes our re-attestations: one request of ours is
 	// outstanding at a time, so a peer's MaxPeerRequests is never exceeded
 	// by concurrent Attest calls, which queue instead.
-	attestSem chan struct{}
+	attestSem chan struct{} // made by the first Attest (guarded by mu)
 
 	hsOnce sync.Once
 	hsDone chan struct{} // closed when setup has completed or failed
@@ -94,15 +94,17 @@ type Conn struct {
 	reattest     *time.Timer   // the next scheduled re-attestation
 	peerAccepts  []string      // formats the peer accepts, from its SETUP
 	closed       bool
-	closeErr     error // why the connection ended
-	writeClosed  bool  // CloseWrite was called
-	peerEnded    bool  // the peer sent END, or closed cleanly
-	peerGone     bool  // the peer closed cleanly: nothing more will be read
+	closeErr     error                         // why the connection ended
+	ops          map[uint64]context.CancelFunc // see opCtx; nil when empty
+	opSeq        uint64
+	writeClosed  bool // CloseWrite was called
+	peerEnded    bool // the peer sent END, or closed cleanly
+	peerGone     bool // the peer closed cleanly: nothing more will be read
 	rq           []rqChunk
 	rqBytes      int
 	rqFull       bool // the reader waits for Read to drain rq to rqLowWater
 	rdeadline    time.Time
-	dlChanged    chan struct{} // closed and replaced when a deadline changes
+	dlChanged    chan struct{} // closed when a deadline changes; made by deadlines() (nil until someone waits)
 	dataReady    chan struct{} // signalled when rq, closeErr or rdeadline change
 	spaceReady   chan struct{} // signalled when Read drained rq
 	closeOnce    sync.Once
@@ -174,9 +176,7 @@ func newConn(tc *tls.Conn, isServer bool, cfg *Config) (*Conn, error) {
 		ctx: ctx, cancel: cancel,
 		pacer:      pace.New(cfg.maxPeerRequests(), cfg.peerRequestInterval()),
 		wsem:       make(chan struct{}, 1),
-		attestSem:  make(chan struct{}, 1),
 		hsDone:     make(chan struct{}),
-		dlChanged:  make(chan struct{}),
 		dataReady:  make(chan struct{}, 1),
 		spaceReady: make(chan struct{}, 1),
 	}, nil
@@ -246,6 +246,9 @@ type connDeadlines struct{ read, write time.Time }
 func (c *Conn) deadlines() (connDeadlines, <-chan struct{}) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.dlChanged == nil {
+		c.dlChanged = make(chan struct{})
+	}
 	return connDeadlines{c.rdeadline, c.writeDeadline()}, c.dlChanged
 }
 
@@ -258,12 +261,7 @@ func (c *Conn) handshakeErr() error {
 // startSetup starts the setup goroutine; ctx is the caller's (nil for an
 // implicit setup), whose values and cancellation the Verifier sees.
 func (c *Conn) startSetup(ctx context.Context) {
-	parent := ctx
-	if parent == nil {
-		parent = c.ctx
-	}
-	sctx, cancel := context.WithTimeout(parent, c.cfg.setupTimeout())
-	stop := context.AfterFunc(c.ctx, cancel)
+	sctx, cancel := c.opCtx(ctx, c.cfg.setupTimeout())
 
 	payload := []byte{frameVersion}
 	if f := c.cfg.ourFormats(); !f.empty() {
@@ -274,7 +272,6 @@ func (c *Conn) startSetup(ctx context.Context) {
 	if c.cfg.RequirePeerAttestation {
 		req, err := c.ep.NewRequest()
 		if err != nil {
-			stop()
 			cancel()
 			c.fail(err)
 			return
@@ -285,7 +282,6 @@ func (c *Conn) startSetup(ctx context.Context) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		stop()
 		cancel()
 		return
 	}
@@ -304,9 +300,43 @@ func (c *Conn) startSetup(ctx context.Context) {
 	go c.readLoop()
 	go func() {
 		defer cancel()
-		defer stop()
 		c.runSetup(sctx, f, ex)
 	}()
+}
+
+// opCtx returns the context of work the Conn does on its own (the setup,
+// an answer to the peer, a scheduled re-attestation): parent's values and
+// cancellation (none when parent is nil), bounded by d, and cancelled when
+// the Conn ends. It is not derived from c.ctx: a context.Context keeps the
+// memory of every child it ever had, and an idle Conn should hold none of
+// it. Call the CancelFunc when the work is done.
+func (c *Conn) opCtx(parent context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, cancel := context.WithTimeout(parent, d)
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		cancel()
+		return ctx, cancel
+	}
+	c.opSeq++
+	id := c.opSeq
+	if c.ops == nil {
+		c.ops = make(map[uint64]context.CancelFunc, 1)
+	}
+	c.ops[id] = cancel
+	c.mu.Unlock()
+	return ctx, func() {
+		c.mu.Lock()
+		delete(c.ops, id)
+		if len(c.ops) == 0 {
+			c.ops = nil
+		}
+		c.mu.Unlock()
+		cancel()
+	}
 }
 
 // runSetup drives our part of the setup and bounds the whole of it.
@@ -432,7 +462,7 @@ func (c *Conn) expire(seq uint64) {
 // scheduledAttest is a re-attestation the Conn starts on its own
 // (Config.ReattestBefore, ReattestEvery).
 func (c *Conn) scheduledAttest() {
-	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.setupTimeout())
+	ctx, cancel := c.opCtx(nil, c.cfg.setupTimeout())
 	defer cancel()
 	att, err := c.Attest(ctx)
 	if err != nil {
@@ -513,14 +543,20 @@ func (c *Conn) Attest(ctx context.Context) (*Attestation, error) {
 	if c.cfg.Verifier == nil {
 		return nil, errors.New("expat: Attest needs Config.Verifier")
 	}
+	c.mu.Lock()
+	if c.attestSem == nil {
+		c.attestSem = make(chan struct{}, 1)
+	}
+	sem := c.attestSem
+	c.mu.Unlock()
 	select {
-	case c.attestSem <- struct{}{}:
+	case sem <- struct{}{}:
 	case <-ctx.Done():
 		return nil, wrapErr("attest", 0, fmt.Errorf("waited for an earlier Attest; request not sent, connection unchanged: %w", ctx.Err()))
 	case <-c.ctx.Done():
 		return nil, c.endErr()
 	}
-	defer func() { <-c.attestSem }()
+	defer func() { <-sem }()
 
 	c.mu.Lock()
 	gone := c.peerGone
@@ -790,8 +826,10 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 }
 
 func (c *Conn) deadlineChangedLocked() {
-	close(c.dlChanged)
-	c.dlChanged = make(chan struct{})
+	if c.dlChanged != nil {
+		close(c.dlChanged)
+		c.dlChanged = nil // made again by the next deadlines()
+	}
 }
 
 // SetWriteDeadline sets the deadline for Write and CloseWrite, and for
@@ -838,8 +876,13 @@ func (c *Conn) shutdown(err error, alert tls.AlertError, sendAlert bool) {
 		c.failSetupLocked(err)
 		stopTimer(c.expiry)
 		stopTimer(c.reattest)
+		ops := c.ops
+		c.ops = nil
 		c.mu.Unlock()
 		c.cancel()
+		for _, cancel := range ops {
+			cancel()
+		}
 		// Frames still queued will not be written.
 		c.wmu.Lock()
 		q := c.ctrlQ
@@ -1256,7 +1299,7 @@ func (c *Conn) answerPeer(req *ea.Request, setup bool, delay time.Duration) {
 		c.pacer.Done()
 		return
 	}
-	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.setupTimeout())
+	ctx, cancel := c.opCtx(nil, c.cfg.setupTimeout())
 	defer cancel()
 	c.mu.Lock()
 	ctx = WithPeerAcceptedFormats(ctx, c.peerAccepts)
