@@ -31,6 +31,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if mode := os.Getenv(forwarderEnv); mode != "" {
+		os.Exit(forwarderMain(mode))
+	}
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
@@ -155,7 +158,13 @@ type proc struct {
 
 func start(t testing.TB, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(binary(t), args...)
+	return startCmd(t, exec.Command(binary(t), args...))
+}
+
+// startCmd starts cmd as a proc (see start).
+func startCmd(t testing.TB, cmd *exec.Cmd) *proc {
+	t.Helper()
+	args := cmd.Args[1:]
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

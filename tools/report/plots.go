@@ -99,7 +99,7 @@ var integrationRatios = []struct {
 	{"HTTP first req.", faster("BenchmarkFirstRequest/attested", "BenchmarkFirstRequest/plain")},
 	{"gRPC unary", faster("BenchmarkUnary/attested", "BenchmarkUnary/plain")},
 	{"QUIC stream", per("BenchmarkStreamThroughput/attested", "BenchmarkStreamThroughput/plain", "MB/s")},
-	{"tunnel", &Ratio{Num: []Ref{{"BenchmarkTunnel", "ratio-vs-tls"}}}},
+	{"tunnel", &Ratio{Num: []Ref{{"BenchmarkTunnel", "ratio-vs-plain"}}}},
 }
 
 func plotByID(id string) *plotSpec {
