@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -51,23 +50,12 @@ func appraise(t *testing.T, doc any, a attester.Attester) error {
 // the verifier, and root_crl_url is where the root CRL is fetched from,
 // on the test kit's quotes (TD_ATTRIBUTES has bit 28, SEPT_VE_DISABLE).
 func TestTDXPolicy(t *testing.T) {
-	now := time.Now()
-	pki, err := tdxtest.NewPKI(now)
+	served, err := tdxtest.NewServed(time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	pl, err := pki.NewPlatform(tdxtest.DefaultPCKOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	col, err := pl.Collateral(tdxtest.Window(now, 24*time.Hour), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pcs := &tdxtest.PCSServer{}
-	pcs.Set(col)
-	srv := httptest.NewServer(pcs)
-	t.Cleanup(srv.Close)
+	t.Cleanup(served.Close)
+	pl, pcs := served.Platform, served.PCS
 	att, err := atdx.NewTSMAttester(&tdxtest.ConfigFS{Platform: pl}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -87,8 +75,8 @@ func TestTDXPolicy(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tdx := map[string]any{
-				"mrtd": []string{hex.EncodeToString(pl.Template.MRTD[:])}, "trusted_roots": []string{string(tdxtest.PEM(pki.Root))},
-				"pcs_url": srv.URL, "root_crl_url": srv.URL + "/mirror/IntelSGXRootCA.der", "max_cache_entries": 8,
+				"mrtd": []string{hex.EncodeToString(pl.Template.MRTD[:])}, "trusted_roots": []string{string(tdxtest.PEM(served.PKI.Root))},
+				"pcs_url": served.URL, "root_crl_url": served.URL + "/mirror/IntelSGXRootCA.der", "max_cache_entries": 8,
 			}
 			if tt.required != "" {
 				tdx["required_td_attributes"] = tt.required
