@@ -499,3 +499,25 @@ func configWith(t *testing.T, base map[string]any, set map[string]any) map[strin
 	}
 	return out
 }
+
+// TestREADMEConfig: the README's configuration example has this program's
+// shape (it decodes; its "<hex>" placeholders are not meant to build).
+func TestREADMEConfig(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "## Configuration")
+	_, rest, ok2 := strings.Cut(rest, "```json\n")
+	doc, _, ok3 := strings.Cut(rest, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("no JSON example in README.md's Configuration section")
+	}
+	var c config
+	if err := policy.Decode([]byte(doc), &c); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Backends) != 3 || c.Backends[2].Policy == nil || c.Backends[2].Policy.CCA == nil || c.EAR.Key == "" {
+		t.Fatalf("README example read as %+v", c)
+	}
+}

@@ -329,11 +329,12 @@ func Parse(data []byte) (*Policy, error) {
 // matched to v's fields by their exact json tag, unknown and duplicate
 // members, null, values of the wrong JSON type and trailing data refused,
 // a "comment" string allowed in any object. Errors are *Error naming the
-// member by its JSON path. v's fields may be strings, booleans, integers,
-// structs (or pointers to them), slices, arrays and maps with string keys
-// of these, and *Policy: programs whose own configuration embeds policy
-// documents (examples/localverifier) decode it with Decode, then check
-// the embedded policies with Build.
+// member by its JSON path. v's fields may be strings, booleans, integers
+// (int, int64, uint8, uint32, uint64), structs (or pointers to them),
+// slices, arrays and maps with string keys of these, and *Policy:
+// programs whose own configuration embeds policy documents
+// (examples/localverifier) decode it with Decode, then check the embedded
+// policies with Build.
 func Decode(data []byte, v any) error {
 	if len(data) > MaxSize {
 		return &Error{Path: "$", Err: fmt.Errorf("larger than %d bytes", MaxSize)}
