@@ -184,6 +184,7 @@ func TestParseYAMLErrors(t *testing.T) {
 		{"anchor", "version: 1\ntpm: &a {}\ncca: *a\n", "$.tpm"},
 		{"unquoted digits", "version: 1\ntechnology: tpm\nmodel: background-check\ntpm: {pcrs: {7: [0000]}}\n", `$.tpm.pcrs["7"][0]`},
 		{"hex number", "version: 0x1\n", "$.version"},
+		{"unquoted mask", "version: 1\ntechnology: tdx\nmodel: background-check\ntdx: {required_td_attributes: 0x10000000}\n", "$.tdx.required_td_attributes"},
 		{"float", "version: 1.5\n", "$.version"},
 		{"null", "version: 1\ntpm: ~\n", "$.tpm"},
 		{"two documents", "version: 1\n---\nversion: 1\n", "$"},
