@@ -26,7 +26,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -48,7 +47,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready func(net.Addr)
 	fs := flag.NewFlagSet("localverifier", flag.ContinueOnError)
 	fs.SetOutput(out)
 	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on")
-	cfgPath := fs.String("config", "", "configuration file (JSON, see README.md)")
+	cfgPath := fs.String("config", "", "configuration file (JSON: service settings and verifier/policy documents, see README.md)")
 	genkey := fs.String("genkey", "", "write a new ECDSA P-256 EAR signing key (PKCS #8 PEM) to this file, print its public key and exit")
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this certificate chain (PEM)")
 	tlsKey := fs.String("tls-key", "", "private key for -tls-cert (PEM)")
@@ -65,11 +64,8 @@ func run(ctx context.Context, args []string, out io.Writer, ready func(net.Addr)
 	if *cfgPath == "" {
 		return errors.New("-config is required")
 	}
-	raw, err := loader{}.read(*cfgPath)
-	if err != nil {
-		return err
-	}
-	fc, err := parseConfig(raw)
+	// Collateral fetches (AMD KDS, Intel PCS) are bounded per request.
+	cfg, techs, err := load(*cfgPath, &http.Client{Timeout: 20 * time.Second})
 	if err != nil {
 		return err
 	}
@@ -78,11 +74,6 @@ func run(ctx context.Context, args []string, out io.Writer, ready func(net.Addr)
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level}))
-	// Collateral fetches (AMD KDS, Intel PCS) are bounded per request.
-	cfg, err := build(fc, loader{dir: filepath.Dir(*cfgPath)}, &http.Client{Timeout: 20 * time.Second})
-	if err != nil {
-		return err
-	}
 	cfg.Logger = logger
 	svc, err := local.NewService(cfg)
 	if err != nil {
@@ -113,7 +104,7 @@ func run(ctx context.Context, args []string, out io.Writer, ready func(net.Addr)
 		ln = tls.NewListener(ln, srv.TLSConfig)
 		scheme = "https"
 	}
-	logger.Info("localverifier: serving", "url", scheme+"://"+ln.Addr().String(), "backends", fc.backends())
+	logger.Info("localverifier: serving", "url", scheme+"://"+ln.Addr().String(), "backends", techs)
 	if ready != nil {
 		ready(ln.Addr())
 	}

@@ -12,7 +12,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"net"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,6 +31,8 @@ import (
 	"github.com/attested-tls/go-expat/internal/checktest"
 	"github.com/attested-tls/go-expat/verifier"
 	"github.com/attested-tls/go-expat/verifier/ear"
+	"github.com/attested-tls/go-expat/verifier/local"
+	"github.com/attested-tls/go-expat/verifier/policy"
 	"github.com/attested-tls/go-expat/verifier/veraison"
 )
 
@@ -67,7 +68,12 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	f := newFixtures(t, dir)
-	ccaAtt, snp, tdxAtt, cfg := f.ccaAtt, f.snp, f.tdxAtt, f.cfg
+	ccaAtt, snp, tdxAtt := f.ccaAtt, f.snp, f.tdxAtt
+	// SEV-SNP, TDX and CCA inline; TPM from a policy file of its own.
+	cfg := f.config(t, nil, "sev_snp", "tdx", "cca")
+	tb, _ := json.Marshal(f.policies["tpm"])
+	writeFile(t, dir, "tpm.json", tb)
+	cfg["backends"] = append(cfg["backends"].([]any), map[string]any{"file": "tpm.json"})
 	cb, _ := json.Marshal(cfg)
 	cfgPath := filepath.Join(dir, writeFile(t, dir, "cfg.json", cb))
 
@@ -143,15 +149,18 @@ func TestEndToEnd(t *testing.T) {
 }
 
 // fixtures are TEST-ONLY platforms (a CCA platform's CPAK, SEV-SNP test
-// roots, a TDX test PCK root with a PCS-shaped collateral server), their
-// trust anchors written to dir, and a configuration trusting them.
+// roots, a TDX test PCK root with a PCS-shaped collateral server, a TPM
+// AK), their trust anchors written to dir, and policy documents trusting
+// them.
 type fixtures struct {
 	ccaPl  *ccatest.Platform
 	ccaAtt attester.Attester
 	snp    *sevsnptest.Platform
 	tdxPl  *tdxtest.Platform
 	tdxAtt attester.Attester
-	cfg    map[string]any
+	// policies are the verifier/policy documents by section ("tpm",
+	// "sev_snp", "tdx", "cca").
+	policies map[string]map[string]any
 }
 
 func newFixtures(t *testing.T, dir string) *fixtures {
@@ -174,24 +183,13 @@ func newFixtures(t *testing.T, dir string) *fixtures {
 	writeFile(t, dir, "ask.pem", pemOf("CERTIFICATE", r.ASK.Raw))
 
 	// TDX: a test PCK root and a PCS-shaped collateral server.
-	now := time.Now()
-	pki, err := tdxtest.NewPKI(now)
+	served, err := tdxtest.NewServed(time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	tdxPl, err := pki.NewPlatform(tdxtest.DefaultPCKOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	col, err := tdxPl.Collateral(tdxtest.Window(now, 24*time.Hour), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pcs := &tdxtest.PCSServer{}
-	pcs.Set(col)
-	pcsSrv := httptest.NewServer(pcs)
-	t.Cleanup(pcsSrv.Close)
-	writeFile(t, dir, "tdx-root.pem", tdxtest.PEM(pki.Root))
+	t.Cleanup(served.Close)
+	tdxPl := served.Platform
+	writeFile(t, dir, "tdx-root.pem", tdxtest.PEM(served.PKI.Root))
 	tdxAtt, err := atdx.NewTSMAttester(&tdxtest.ConfigFS{Platform: tdxPl}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -202,22 +200,57 @@ func newFixtures(t *testing.T, dir string) *fixtures {
 	akDER, _ := x509.MarshalPKIXPublicKey(&ak.PublicKey)
 	writeFile(t, dir, "ak.pem", pemOf("PUBLIC KEY", akDER))
 
-	cfg := map[string]any{
+	doc := func(tech, section string, body map[string]any) map[string]any {
+		return map[string]any{"version": 1, "technology": tech, "model": "background-check", section: body}
+	}
+	policies := map[string]map[string]any{
+		"tpm": doc("tpm", "tpm", map[string]any{"trusted_aks": []string{"ak.pem"}, "pcrs": map[string]any{"7": []string{strings.Repeat("00", 32)}}}),
+		"sev_snp": doc("sev-snp", "sev_snp", map[string]any{
+			"roots":        []map[string]string{{"product_line": sevsnptest.ProductLine, "ark": "ark.pem", "ask": "ask.pem"}},
+			"measurements": []string{hex.EncodeToString(sevsnptest.Measurement())},
+		}),
+		"tdx": doc("tdx", "tdx", map[string]any{"trusted_roots": []string{"tdx-root.pem"}, "pcs_url": served.URL,
+			"root_crl_url": served.URL + "/IntelSGXRootCA.der", "mrtd": []string{hex.EncodeToString(tdxPl.Template.MRTD[:])}}),
+		"cca": doc("cca", "cca", map[string]any{
+			"cpaks": []map[string]string{{"name": "board-1", "key": "cpak.pem"}},
+			"rims":  []string{hex.EncodeToString(ccaPl.Claims.RIM)}, "accept_any_software": true,
+		}),
+	}
+	return &fixtures{ccaPl: ccaPl, ccaAtt: ccaAtt, snp: snp, tdxPl: tdxPl, tdxAtt: tdxAtt, policies: policies}
+}
+
+// config returns a configuration with the service settings and, inline,
+// the policies of the sections named, after setting each dot-separated
+// path of set (whose first element names the section) in a copy of them.
+func (f *fixtures) config(t *testing.T, set map[string]any, sections ...string) map[string]any {
+	t.Helper()
+	var backends []any
+	for _, sec := range sections {
+		mine := map[string]any{}
+		for path, v := range set {
+			if strings.HasPrefix(path, sec+".") {
+				mine[path] = v
+			}
+		}
+		backends = append(backends, map[string]any{"policy": configWith(t, f.policies[sec], mine)})
+	}
+	return map[string]any{
 		"ear":         map[string]any{"key": "ear-key.pem", "key_id": "e2e", "name": "localverifier e2e", "validity": "2m"},
 		"session_ttl": "30s",
-		"tpm":         map[string]any{"trusted_aks": []string{"ak.pem"}, "pcr_policy": map[string]any{"7": []string{strings.Repeat("00", 32)}}},
-		"sevsnp": map[string]any{
-			"roots":  []map[string]string{{"product_line": sevsnptest.ProductLine, "ark": "ark.pem", "ask": "ask.pem"}},
-			"policy": map[string]any{"measurements": []string{hex.EncodeToString(sevsnptest.Measurement())}},
-		},
-		"tdx": map[string]any{"trusted_roots": "tdx-root.pem", "pcs_url": pcsSrv.URL, "root_crl_url": pcsSrv.URL + "/IntelSGXRootCA.der",
-			"policy": map[string]any{"mrtd": []string{hex.EncodeToString(tdxPl.Template.MRTD[:])}}},
-		"cca": map[string]any{
-			"cpaks":  []map[string]string{{"name": "board-1", "key": "cpak.pem"}},
-			"policy": map[string]any{"rims": []string{hex.EncodeToString(ccaPl.Claims.RIM)}, "accept_any_software": true},
-		},
+		"backends":    backends,
 	}
-	return &fixtures{ccaPl: ccaPl, ccaAtt: ccaAtt, snp: snp, tdxPl: tdxPl, tdxAtt: tdxAtt, cfg: cfg}
+}
+
+// loadMap writes cfg to dir/cfg.json and loads it.
+func loadMap(t *testing.T, dir string, cfg map[string]any) (local.Config, error) {
+	t.Helper()
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, dir, "cfg.json", b)
+	lc, _, err := load(filepath.Join(dir, "cfg.json"), nil)
+	return lc, err
 }
 
 func TestConfigErrors(t *testing.T) {
@@ -228,39 +261,56 @@ func TestConfigErrors(t *testing.T) {
 	pub, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
 	writeFile(t, dir, "pub.pem", pemOf("PUBLIC KEY", pub))
 	writeFile(t, dir, "junk.pem", append(pemOf("PUBLIC KEY", pub), []byte("junk")...))
-	tests := []struct {
-		name, cfg string
-	}{
-		{"empty", ``},
-		{"not an object", `[]`},
-		{"unknown field", `{"ear":{"key":"key.pem"},"cca":{"cpaks":[]},"extra":1}`},
-		{"trailing data", `{"ear":{"key":"key.pem"},"cca":{"cpaks":[]}} {}`},
-		{"no backend", `{"ear":{"key":"key.pem"}}`},
-		{"no EAR key", `{"cca":{"cpaks":[{"key":"pub.pem"}]}}`},
-		{"missing EAR key file", `{"ear":{"key":"nope.pem"},"cca":{"cpaks":[{"key":"pub.pem"}],"policy":{"accept_any_rim":true,"accept_any_software":true}}}`},
-		{"public key as EAR key", `{"ear":{"key":"pub.pem"},"cca":{"cpaks":[{"key":"pub.pem"}],"policy":{"accept_any_rim":true,"accept_any_software":true}}}`},
-		{"bad duration", `{"ear":{"key":"key.pem","validity":"5 minutes"},"cca":{"cpaks":[]}}`},
-		{"negative duration", `{"ear":{"key":"key.pem"},"session_ttl":"-1s","cca":{"cpaks":[]}}`},
-		{"bad hex", `{"ear":{"key":"key.pem"},"cca":{"cpaks":[{"key":"pub.pem"}],"policy":{"rims":["zz"]}}}`},
-		{"no CPAK", `{"ear":{"key":"key.pem"},"cca":{"cpaks":[],"policy":{"accept_any_rim":true,"accept_any_software":true}}}`},
-		{"bytes after PEM", `{"ear":{"key":"key.pem"},"cca":{"cpaks":[{"key":"junk.pem"}],"policy":{"accept_any_rim":true,"accept_any_software":true}}}`},
-		{"private key as CPAK", `{"ear":{"key":"key.pem"},"cca":{"cpaks":[{"key":"key.pem"}],"policy":{"accept_any_rim":true,"accept_any_software":true}}}`},
-		{"TPM trusting nothing", `{"ear":{"key":"key.pem"},"tpm":{}}`},
-		{"TPM bad PCR index", `{"ear":{"key":"key.pem"},"tpm":{"trusted_aks":["pub.pem"],"pcr_policy":{"07":[]}}}`},
-		{"TPM bad bank", `{"ear":{"key":"key.pem"},"tpm":{"trusted_aks":["pub.pem"],"pcr_bank":"md5"}}`},
-		{"SEV-SNP two collateral sources", `{"ear":{"key":"key.pem"},"sevsnp":{"collateral_dir":"x","fetch_from_kds":true,"policy":{"accept_any_measurement":true}}}`},
-		{"SEV-SNP root without ARK", `{"ear":{"key":"key.pem"},"sevsnp":{"roots":[{"product_line":"Milan"}],"policy":{"accept_any_measurement":true}}}`},
-		{"TDX roots not certificates", `{"ear":{"key":"key.pem"},"tdx":{"trusted_roots":"pub.pem"}}`},
+	writeFile(t, dir, "bad.json", []byte(`{"version":1,"technology":"cca","model":"background-check","cca":{"cpaks":[]}}`))
+	const (
+		bc  = `"version":1,"model":"background-check",`
+		cca = `{"policy":{` + bc + `"technology":"cca","cca":{"cpaks":[{"key":"pub.pem"}],"accept_any_rim":true,"accept_any_software":true}}}`
+		key = `"ear":{"key":"key.pem"},`
+	)
+	withCCA := func(ccaBody string) string {
+		return `{` + key + `"backends":[{"policy":{` + bc + `"technology":"cca","cca":` + ccaBody + `}}]}`
 	}
-	wantErr := map[string]string{
-		"empty": "EOF", "not an object": "cannot unmarshal", "unknown field": `unknown field "extra"`,
-		"trailing data": "trailing data", "no backend": "no backend", "no EAR key": "ear.key",
-		"missing EAR key file": "no such file", "public key as EAR key": `want "PRIVATE KEY"`,
-		"bad duration": "bad duration", "negative duration": "bad duration", "bad hex": "bad hexadecimal",
-		"no CPAK": "no CPAK", "bytes after PEM": "not a sequence", "private key as CPAK": `want "PUBLIC KEY"`,
-		"TPM trusting nothing": "no AK would be trusted", "TPM bad PCR index": "bad PCR index", "TPM bad bank": "pcr_bank",
-		"SEV-SNP two collateral sources": "exclusive", "SEV-SNP root without ARK": "ark is required",
-		"TDX roots not certificates": `want "CERTIFICATE"`,
+	with := func(tech, section, body string) string {
+		return `{` + key + `"backends":[{"policy":{` + bc + `"technology":"` + tech + `","` + section + `":` + body + `}}]}`
+	}
+	tests := []struct {
+		name, cfg, want string
+	}{
+		{"empty", ``, "policy: $: malformed JSON"},
+		{"not an object", `[]`, "policy: $: want an object"},
+		{"unknown member", `{` + key + `"backends":[` + cca + `],"extra":1}`, "policy: $.extra: unknown member"},
+		{"member twice", `{` + key + key + `"backends":[` + cca + `]}`, "policy: $.ear: member given twice"},
+		{"trailing data", `{` + key + `"backends":[` + cca + `]} {}`, "policy: $: trailing data"},
+		{"no backend", `{"ear":{"key":"key.pem"}}`, "policy: $.backends: no backend"},
+		{"no EAR key", `{"backends":[` + cca + `]}`, "policy: $.ear.key: required"},
+		{"missing EAR key file", `{"ear":{"key":"nope.pem"},"backends":[` + cca + `]}`, "policy: $.ear.key: open"},
+		{"public key as EAR key", `{"ear":{"key":"pub.pem"},"backends":[` + cca + `]}`, "policy: $.ear.key: want one PEM PRIVATE KEY block"},
+		{"bad duration", `{"ear":{"key":"key.pem","validity":"5 minutes"},"backends":[` + cca + `]}`, "policy: $.ear.validity: want a positive duration"},
+		{"negative duration", `{` + key + `"session_ttl":"-1s","backends":[` + cca + `]}`, "policy: $.session_ttl: want a positive duration"},
+		{"negative limit", `{` + key + `"max_sessions":-1,"backends":[` + cca + `]}`, "policy: $.max_sessions: negative"},
+		{"limit not a number", `{` + key + `"max_sessions":"8","backends":[` + cca + `]}`, "policy: $.max_sessions: want a number"},
+		{"neither file nor policy", `{` + key + `"backends":[{}]}`, "policy: $.backends[0]: want exactly one of file and policy"},
+		{"file and policy", `{` + key + `"backends":[{"file":"bad.json","policy":{}}]}`, "policy: $.backends[0]: want exactly one of file and policy"},
+		{"missing policy file", `{` + key + `"backends":[{"file":"nope.json"}]}`, `$.backends[0].file "nope.json": policy: $: open`},
+		{"error in a policy file", `{` + key + `"backends":[{"file":"bad.json"}]}`, `$.backends[0].file "bad.json": policy: $.cca.cpaks: no trusted CPAK`},
+		{"unknown member in a policy", withCCA(`{"cpaks":[],"rim":[]}`), "policy: $.backends[0].policy.cca.rim: unknown member"},
+		{"policy version", `{` + key + `"backends":[{"policy":{"version":2}}]}`, "policy: $.backends[0].policy.version: want 1"},
+		{"bad hex", withCCA(`{"cpaks":[{"key":"pub.pem"}],"rims":["zz"]}`), "policy: $.backends[0].policy.cca.rims[0]: want hex digits"},
+		{"no CPAK", withCCA(`{"cpaks":[],"accept_any_rim":true,"accept_any_software":true}`), "policy: $.backends[0].policy.cca.cpaks: no trusted CPAK"},
+		{"bytes after PEM", withCCA(`{"cpaks":[{"key":"junk.pem"}],"accept_any_rim":true,"accept_any_software":true}`), "policy: $.backends[0].policy.cca.cpaks[0].key: data after the PEM block"},
+		{"private key as CPAK", withCCA(`{"cpaks":[{"key":"key.pem"}],"accept_any_rim":true,"accept_any_software":true}`), "policy: $.backends[0].policy.cca.cpaks[0].key: want one PEM PUBLIC KEY block"},
+		{"CCA debug lifecycle", withCCA(`{"cpaks":[{"key":"pub.pem"}],"accept_any_rim":true,"accept_any_software":true,"lifecycles":["non-cca-platform-rot-debug"]}`), "policy: $.backends[0].policy.cca.lifecycles[0]: \"non-cca-platform-rot-debug\" is a debug state"},
+		{"two CCA backends", `{` + key + `"backends":[` + cca + `,` + cca + `]}`, "policy: $.backends[1]: a second cca backend"},
+		{"TPM trusting nothing", with("tpm", "tpm", `{}`), "policy: $.backends[0].policy.tpm.trusted_aks: no trust anchor"},
+		{"TPM bad PCR index", with("tpm", "tpm", `{"trusted_aks":["pub.pem"],"pcrs":{"07":[]}}`), `policy: $.backends[0].policy.tpm.pcrs["07"]: want a PCR index`},
+		{"TPM bad bank", with("tpm", "tpm", `{"trusted_aks":["pub.pem"],"pcr_bank":"md5"}`), "policy: $.backends[0].policy.tpm.pcr_bank: unknown bank"},
+		{"SEV-SNP two collateral sources", with("sev-snp", "sev_snp", `{"collateral":{"bundle_dir":"x","fetch_from_kds":true},"accept_any_measurement":true}`), "policy: $.backends[0].policy.sev_snp.collateral: want exactly one"},
+		{"SEV-SNP root without ARK", with("sev-snp", "sev_snp", `{"roots":[{"product_line":"Milan"}],"accept_any_measurement":true}`), "policy: $.backends[0].policy.sev_snp.roots[0].ark: empty"},
+		{"TDX roots not certificates", with("tdx", "tdx", `{"trusted_roots":["pub.pem"],"accept_any_mrtd":true}`), "policy: $.backends[0].policy.tdx.trusted_roots[0]: want one PEM CERTIFICATE block"},
+		{"TDX mask", with("tdx", "tdx", `{"accept_any_mrtd":true,"required_td_attributes":"10"}`), "policy: $.backends[0].policy.tdx.required_td_attributes: want \"0x\""},
+		{"passport policy", `{` + key + `"backends":[{"policy":{"version":1,"model":"passport","ear":{"keys":[{"key":"pub.pem"}]}}}]}`, "policy: $.backends[0].policy.model: want a background check by a local verifier"},
+		{"Veraison policy", `{` + key + `"backends":[{"policy":{` + bc + `"technology":"cca","verifier":"veraison","veraison":{"url":"http://127.0.0.1:1","keys":[{"key":"pub.pem"}]}}}]}`, "policy: $.backends[0].policy.model: want a background check by a local verifier"},
+		{"test-kit policy", with("test-kit", "test_kit", `{"trusted_keys":["pub.pem"]}`), "policy: $.backends[0].policy.technology: test-kit policies are TEST ONLY"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -270,8 +320,12 @@ func TestConfigErrors(t *testing.T) {
 			cancel() // never serve
 			var out bytes.Buffer
 			err := run(ctx, []string{"-listen", "127.0.0.1:0", "-config", p}, &out, func(net.Addr) { t.Error("served a bad configuration") })
-			if err == nil || !strings.Contains(err.Error(), wantErr[tt.name]) {
-				t.Fatalf("got %v, want an error containing %q", err, wantErr[tt.name])
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tt.want)
+			}
+			var pe *policy.Error
+			if !errors.As(err, &pe) {
+				t.Fatalf("%v is not a *policy.Error", err)
 			}
 		})
 	}
@@ -313,9 +367,14 @@ func (l *lockedWriter) String() string {
 	return l.w.String()
 }
 
+// couldNotCheck marks a test case whose appraisal fails without a
+// rejection (collateral unreachable).
+const couldNotCheck = ^verifier.Check(0)
+
 // TestConfigPolicies: every policy of the backends can be written in the
-// configuration, and the built Verifier applies it (genuine Evidence that
-// the policy refuses is rejected with the precise check).
+// configuration's policy documents, and the built Verifier applies it
+// (genuine Evidence that the policy refuses is rejected with the precise
+// check).
 func TestConfigPolicies(t *testing.T) {
 	dir := t.TempDir()
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -323,6 +382,7 @@ func TestConfigPolicies(t *testing.T) {
 	writeFile(t, dir, "ear-key.pem", pemOf("PRIVATE KEY", der))
 	f := newFixtures(t, dir)
 	hex48 := strings.Repeat("ab", 48)
+	pcsURL := f.policies["tdx"]["tdx"].(map[string]any)["pcs_url"].(string)
 	lowerTCB := func(r *spb.Report) { r.CommittedTcb-- } // the boot loader SPL (the low byte): provisional firmware
 
 	snpEv := func(mut func(*spb.Report)) func(*testing.T, attester.Challenge) []byte {
@@ -332,76 +392,80 @@ func TestConfigPolicies(t *testing.T) {
 	ccaEv := func(t *testing.T, ch attester.Challenge) []byte { return mustAttest(t, f.ccaAtt, ch) }
 	tests := []struct {
 		name     string
-		set      map[string]any // path (dot-separated) -> value
+		set      map[string]any // path (dot-separated, from the section) -> value
 		evidence func(*testing.T, attester.Challenge) []byte
 		check    verifier.Check // 0: accepted
 	}{
 		{"sevsnp baseline", nil, snpEv(nil), 0},
-		{"sevsnp minimum_tcb", map[string]any{"sevsnp.policy.minimum_tcb": map[string]any{"microcode": 255}}, snpEv(nil), verifier.CheckTCB},
+		{"sevsnp minimum_tcb", map[string]any{"sev_snp.minimum_tcb": map[string]any{"microcode": 255}}, snpEv(nil), verifier.CheckTCB},
 		{"sevsnp provisional firmware refused", nil, snpEv(lowerTCB), verifier.CheckTCB},
-		{"sevsnp allow_provisional_firmware", map[string]any{"sevsnp.policy.allow_provisional_firmware": true}, snpEv(lowerTCB), 0},
-		{"sevsnp host_data", map[string]any{"sevsnp.policy.host_data": strings.Repeat("11", 32)}, snpEv(nil), verifier.CheckPolicy},
-		{"sevsnp min_guest_svn", map[string]any{"sevsnp.policy.min_guest_svn": 1000}, snpEv(nil), verifier.CheckPolicy},
-		{"sevsnp vmpls", map[string]any{"sevsnp.policy.vmpls": []int{1}}, snpEv(nil), verifier.CheckVMPL},
+		{"sevsnp allow_provisional_firmware", map[string]any{"sev_snp.allow_provisional_firmware": true}, snpEv(lowerTCB), 0},
+		{"sevsnp host_data", map[string]any{"sev_snp.host_data": strings.Repeat("11", 32)}, snpEv(nil), verifier.CheckPolicy},
+		{"sevsnp min_guest_svn", map[string]any{"sev_snp.min_guest_svn": 1000}, snpEv(nil), verifier.CheckPolicy},
+		{"sevsnp vmpls", map[string]any{"sev_snp.vmpls": []int{1}}, snpEv(nil), verifier.CheckVMPL},
 		{"sevsnp debug refused", nil, snpEv(func(r *spb.Report) { r.Policy |= 1 << 19 }), verifier.CheckDebug},
-		{"sevsnp allow_debug", map[string]any{"sevsnp.policy.allow_debug": true}, snpEv(func(r *spb.Report) { r.Policy |= 1 << 19 }), 0},
+		{"sevsnp allow_debug", map[string]any{"sev_snp.allow_debug": true}, snpEv(func(r *spb.Report) { r.Policy |= 1 << 19 }), 0},
+		{"sevsnp no measurements", map[string]any{"sev_snp.measurements": nil}, snpEv(nil), verifier.CheckMeasurement},
+		{"sevsnp accept_any_measurement", map[string]any{"sev_snp.measurements": nil, "sev_snp.accept_any_measurement": true}, snpEv(nil), 0},
+		{"sevsnp KDS failure_ttl (the report carries its VCEK)", map[string]any{"sev_snp.collateral": map[string]any{
+			"fetch_from_kds": true, "kds_url": "http://127.0.0.1:1", "failure_ttl": "1m"}}, snpEv(nil), 0},
 		{"tdx baseline", nil, tdxEv, 0},
-		{"tdx mrtd", map[string]any{"tdx.policy.mrtd": []string{hex48}}, tdxEv, verifier.CheckMeasurement},
-		{"tdx no mrtd", map[string]any{"tdx.policy.mrtd": nil}, tdxEv, verifier.CheckMeasurement},
-		{"tdx accept_any_mrtd", map[string]any{"tdx.policy.mrtd": nil, "tdx.policy.accept_any_mrtd": true}, tdxEv, 0},
-		{"tdx rtmr", map[string]any{"tdx.policy.rtmr": [][]string{nil, nil, {hex48}, nil}}, tdxEv, verifier.CheckMeasurement},
-		{"tdx xfam", map[string]any{"tdx.policy.xfam": "0000000000000000"}, tdxEv, verifier.CheckMeasurement},
-		{"tdx mr_owner", map[string]any{"tdx.policy.mr_owner": hex48}, tdxEv, verifier.CheckMeasurement},
-		{"tdx required_td_attributes", map[string]any{"tdx.policy.required_td_attributes": "0x40000000"}, tdxEv, verifier.CheckMeasurement},
-		{"tdx forbidden_td_attributes", map[string]any{"tdx.policy.forbidden_td_attributes": "0xffffffffffffffff"}, tdxEv, verifier.CheckMeasurement},
+		{"tdx mrtd", map[string]any{"tdx.mrtd": []string{hex48}}, tdxEv, verifier.CheckMeasurement},
+		{"tdx no mrtd", map[string]any{"tdx.mrtd": nil}, tdxEv, verifier.CheckMeasurement},
+		{"tdx accept_any_mrtd", map[string]any{"tdx.mrtd": nil, "tdx.accept_any_mrtd": true}, tdxEv, 0},
+		{"tdx rtmr", map[string]any{"tdx.rtmr": [][]string{{}, {}, {hex48}, {}}}, tdxEv, verifier.CheckMeasurement},
+		{"tdx xfam", map[string]any{"tdx.xfam": "0000000000000000"}, tdxEv, verifier.CheckMeasurement},
+		{"tdx mr_owner", map[string]any{"tdx.mr_owner": hex48}, tdxEv, verifier.CheckMeasurement},
+		{"tdx required_td_attributes", map[string]any{"tdx.required_td_attributes": "0x40000000"}, tdxEv, verifier.CheckMeasurement},
+		{"tdx required_td_attributes met", map[string]any{"tdx.required_td_attributes": "0x10000000"}, tdxEv, 0},
+		{"tdx forbidden_td_attributes", map[string]any{"tdx.forbidden_td_attributes": "0xfffffffffffffffe"}, tdxEv, verifier.CheckMeasurement},
+		{"tdx max_cache_entries", map[string]any{"tdx.max_cache_entries": 2}, tdxEv, 0},
+		{"tdx root CRL elsewhere", map[string]any{"tdx.root_crl_url": pcsURL + "/no-crl-here"}, tdxEv, couldNotCheck},
 		{"cca baseline", nil, ccaEv, 0},
-		{"cca lifecycles", map[string]any{"cca.policy.lifecycles": []string{"non-cca-platform-rot-debug"}}, ccaEv, verifier.CheckLifecycle},
-		{"cca rems", map[string]any{"cca.policy.rems": [][]string{{hex48, hex48, hex48, hex48}}}, ccaEv, verifier.CheckMeasurement},
-		{"cca personalization_values", map[string]any{"cca.policy.personalization_values": []string{strings.Repeat("00", 64)}}, ccaEv, verifier.CheckPersonalization},
-		{"cca platform_configs", map[string]any{"cca.policy.platform_configs": []string{"ff"}}, ccaEv, verifier.CheckConfig},
-		{"cca accept_any_rim", map[string]any{"cca.policy.rims": nil, "cca.policy.accept_any_rim": true}, ccaEv, 0},
-		{"cca no rims", map[string]any{"cca.policy.rims": nil}, ccaEv, verifier.CheckMeasurement},
+		{"cca lifecycles", map[string]any{"cca.lifecycles": []string{"decommissioned"}}, ccaEv, verifier.CheckLifecycle},
+		{"cca lifecycles with secured", map[string]any{"cca.lifecycles": []string{"decommissioned", "secured"}}, ccaEv, 0},
+		{"cca rems", map[string]any{"cca.rems": [][]string{{hex48, hex48, hex48, hex48}}}, ccaEv, verifier.CheckMeasurement},
+		{"cca personalization_values", map[string]any{"cca.personalization_values": []string{strings.Repeat("00", 64)}}, ccaEv, verifier.CheckPersonalization},
+		{"cca platform_configs", map[string]any{"cca.platform_configs": []string{"ff"}}, ccaEv, verifier.CheckConfig},
+		{"cca accept_any_rim", map[string]any{"cca.rims": nil, "cca.accept_any_rim": true}, ccaEv, 0},
+		{"cca no rims", map[string]any{"cca.rims": nil}, ccaEv, verifier.CheckMeasurement},
+		{"cca pinned to another instance", map[string]any{"cca.cpaks": []map[string]string{{"key": "cpak.pem", "instance_id": "01" + strings.Repeat("00", 32)}}}, ccaEv, verifier.CheckKey},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := configWith(t, f.cfg, tt.set)
-			delete(cfg, "tpm") // no TPM Evidence here
-			cb, _ := json.Marshal(cfg)
-			fc, err := parseConfig(cb)
-			if err != nil {
-				t.Fatal(err)
-			}
-			lc, err := build(fc, loader{dir: dir}, nil)
+			lc, err := loadMap(t, dir, f.config(t, tt.set, "sev_snp", "tdx", "cca"))
 			if err != nil {
 				t.Fatal(err)
 			}
 			ch := sevsnptest.RandomChallenge(t)
 			res, err := lc.Appraiser.Verify(context.Background(), tt.evidence(t, ch), &verifier.Expected{Challenge: ch})
-			if tt.check == 0 {
+			switch tt.check {
+			case 0:
 				if err != nil || res == nil {
 					t.Fatalf("got %v, %v", res, err)
 				}
-				return
+			case couldNotCheck:
+				var re *verifier.RejectedError
+				if err == nil || errors.As(err, &re) {
+					t.Fatalf("got %v, %v; want a failure to appraise", res, err)
+				}
+			default:
+				checktest.Rejected(t, err, tt.check)
 			}
-			checktest.Rejected(t, err, tt.check)
 		})
 	}
 
-	// The TPM section: the opt-in and key attestation parse, and the opt-in
+	// The TPM section: the opt-in and key attestation load, and the opt-in
 	// refuses a PCR policy beside it.
 	for name, tc := range map[string]struct {
 		set map[string]any
 		ok  bool
 	}{
-		"accept_any_pcrs":             {map[string]any{"tpm.pcr_policy": nil, "tpm.accept_any_pcrs": true, "tpm.require_key_attestation": true}, true},
+		"baseline":                    {nil, true},
+		"accept_any_pcrs":             {map[string]any{"tpm.pcrs": nil, "tpm.accept_any_pcrs": true, "tpm.require_key_attestation": true}, true},
 		"accept_any_pcrs with policy": {map[string]any{"tpm.accept_any_pcrs": true}, false},
 	} {
-		cb, _ := json.Marshal(configWith(t, f.cfg, tc.set))
-		fc, err := parseConfig(cb)
-		if err == nil {
-			_, err = build(fc, loader{dir: dir}, nil)
-		}
-		if (err == nil) != tc.ok {
+		if _, err := loadMap(t, dir, f.config(t, tc.set, "tpm")); (err == nil) != tc.ok {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
@@ -434,4 +498,26 @@ func configWith(t *testing.T, base map[string]any, set map[string]any) map[strin
 		}
 	}
 	return out
+}
+
+// TestREADMEConfig: the README's configuration example has this program's
+// shape (it decodes; its "<hex>" placeholders are not meant to build).
+func TestREADMEConfig(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "## Configuration")
+	_, rest, ok2 := strings.Cut(rest, "```json\n")
+	doc, _, ok3 := strings.Cut(rest, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("no JSON example in README.md's Configuration section")
+	}
+	var c config
+	if err := policy.Decode([]byte(doc), &c); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Backends) != 3 || c.Backends[2].Policy == nil || c.Backends[2].Policy.CCA == nil || c.EAR.Key == "" {
+		t.Fatalf("README example read as %+v", c)
+	}
 }

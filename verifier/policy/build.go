@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -60,6 +61,36 @@ func Load(path string) (*Policy, error) {
 		return ParseYAML(b)
 	}
 	return Parse(b)
+}
+
+// DecodeFile reads the JSON file at path (at most MaxSize bytes) into v
+// with Decode.
+func DecodeFile(path string, v any) error {
+	b, err := readBounded(path, MaxSize)
+	if err != nil {
+		return &Error{Path: "$", Err: err}
+	}
+	return Decode(b, v)
+}
+
+// Path resolves a file name written in a policy (or in a document decoded
+// with Decode) against o.Dir; absolute names are kept.
+func (o *Options) Path(name string) string {
+	if o == nil {
+		o = &Options{}
+	}
+	return builder{opts: o}.path(name)
+}
+
+// PEM returns the DER of the one PEM block of type typ in s, which is PEM
+// text or the name of a file (at most 1 MiB, relative to o.Dir) holding
+// only that block, as keys and certificates in a policy are read. Errors
+// are *Error at path.
+func (o *Options) PEM(path, s, typ string) ([]byte, error) {
+	if o == nil {
+		o = &Options{}
+	}
+	return builder{opts: o}.pemBlock(path, s, typ)
 }
 
 // Build returns the Verifier that p describes, built by the backend's New.
@@ -177,8 +208,8 @@ func (b builder) sevsnp(s *SEVSNP) (verifier.Verifier, error) {
 		case c.FetchFromKDS == (c.BundleDir != ""):
 			return nil, &Error{Path: at + ".collateral", Err: errors.New("want exactly one of fetch_from_kds and bundle_dir")}
 		case c.BundleDir != "":
-			if c.KDSURL != "" || c.CacheDir != "" {
-				return nil, &Error{Path: at + ".collateral.bundle_dir", Err: errors.New("kds_url and cache_dir go with fetch_from_kds")}
+			if c.KDSURL != "" || c.CacheDir != "" || c.FailureTTL != "" {
+				return nil, &Error{Path: at + ".collateral.bundle_dir", Err: errors.New("kds_url, cache_dir and failure_ttl go with fetch_from_kds")}
 			}
 			bundle, err := sevsnp.LoadBundle(b.path(c.BundleDir))
 			if err != nil {
@@ -190,8 +221,12 @@ func (b builder) sevsnp(s *SEVSNP) (verifier.Verifier, error) {
 			if c.CacheDir != "" {
 				dir = b.path(c.CacheDir)
 			}
+			ttl, err := Duration(at+".collateral.failure_ttl", c.FailureTTL)
+			if err != nil {
+				return nil, err
+			}
 			cfg.Collateral = &sevsnp.Cache{Source: &sevsnp.KDS{BaseURL: c.KDSURL, HTTP: collateral.HTTP{Client: b.opts.HTTPClient}},
-				Dir: dir, Time: b.opts.Time}
+				Dir: dir, Time: b.opts.Time, FailureTTL: ttl}
 		}
 	} else if s.CheckRevocation {
 		return nil, &Error{Path: at + ".check_revocation", Err: errors.New("needs collateral (the CRL comes from there)")}
@@ -245,9 +280,12 @@ func (b builder) sevsnp(s *SEVSNP) (verifier.Verifier, error) {
 
 func (b builder) tdx(s *TDX) (verifier.Verifier, error) {
 	const at = "$.tdx"
-	cfg := &tdx.Config{Time: b.opts.Time, SkipRevocation: s.SkipRevocation}
-	if b.opts.HTTPClient != nil || s.PCSURL != "" {
-		cfg.Getter = &tdx.PCS{BaseURL: s.PCSURL, HTTP: collateral.HTTP{Client: b.opts.HTTPClient}}
+	cfg := &tdx.Config{Time: b.opts.Time, SkipRevocation: s.SkipRevocation, MaxCacheEntries: s.MaxCacheEntries}
+	if s.MaxCacheEntries < 0 {
+		return nil, &Error{Path: at + ".max_cache_entries", Err: errors.New("negative")}
+	}
+	if b.opts.HTTPClient != nil || s.PCSURL != "" || s.RootCRLURL != "" {
+		cfg.Getter = &tdx.PCS{BaseURL: s.PCSURL, RootCRLURL: s.RootCRLURL, HTTP: collateral.HTTP{Client: b.opts.HTTPClient}}
 	}
 	pol := &cfg.Policy
 	var err error
@@ -275,6 +313,23 @@ func (b builder) tdx(s *TDX) (verifier.Verifier, error) {
 				return nil, err
 			}
 		}
+	}
+	for _, m := range []struct {
+		name, v string
+		dst     *uint64
+	}{
+		{"required_td_attributes", s.RequiredTDAttributes, &pol.RequiredTDAttributes},
+		{"forbidden_td_attributes", s.ForbiddenTDAttributes, &pol.ForbiddenTDAttributes},
+	} {
+		if *m.dst, err = mask64(at+"."+m.name, m.v); err != nil {
+			return nil, err
+		}
+		if *m.dst&tdAttrDebug != 0 {
+			return nil, &Error{Path: at + "." + m.name, Err: errors.New("the DEBUG bit (0) is governed by allow_debug: leave it out of the masks")}
+		}
+	}
+	if both := pol.RequiredTDAttributes & pol.ForbiddenTDAttributes; both != 0 {
+		return nil, &Error{Path: at + ".forbidden_td_attributes", Err: fmt.Errorf("bits %#x are also required: every quote would be rejected", both)}
 	}
 	pol.AllowDebug = s.AllowDebug
 	pol.AllowSWHardeningNeeded = s.AllowSWHardeningNeeded
@@ -356,15 +411,70 @@ func (b builder) cca(s *CCA) (verifier.Verifier, error) {
 	if pol.PlatformConfigs, err = hexList(at+".platform_configs", s.PlatformConfigs, 0); err != nil {
 		return nil, err
 	}
-	if s.AllowDebug {
-		pol.Lifecycles = []platform.LifeCycleState{platform.StateSecured,
-			platform.StateNonCCAPlatformDebug, platform.StateRecoverableCCAPlatformDebug}
+	if pol.Lifecycles, err = lifecycles(at+".lifecycles", s.Lifecycles, s.AllowDebug); err != nil {
+		return nil, err
 	}
 	v, err := cca.New(cfg)
 	if err != nil {
 		return nil, &Error{Path: at, Err: err}
 	}
 	return v, nil
+}
+
+// tdAttrDebug is the DEBUG bit of TD_ATTRIBUTES.
+const tdAttrDebug = 1
+
+// mask64 reads a 64-bit mask written "0x" and 1 to 16 hex digits; "" is 0.
+func mask64(path, s string) (uint64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	h, ok := strings.CutPrefix(s, "0x")
+	if !ok || len(h) == 0 || len(h) > 16 {
+		return 0, &Error{Path: path, Err: fmt.Errorf("want \"0x\" and 1 to 16 hex digits, got %q", s)}
+	}
+	v, err := strconv.ParseUint(h, 16, 64)
+	if err != nil {
+		return 0, &Error{Path: path, Err: fmt.Errorf("want \"0x\" and 1 to 16 hex digits, got %q", s)}
+	}
+	return v, nil
+}
+
+// lifecycles returns the CCA lifecycle states accepted: those named (by
+// platform.LifeCycleState's String; "secured" when names is nil), and the
+// two debug states if allowDebug. Nil (cca.Policy's "secured only") when
+// neither is given.
+func lifecycles(path string, names []string, allowDebug bool) ([]platform.LifeCycleState, error) {
+	debug := []platform.LifeCycleState{platform.StateNonCCAPlatformDebug, platform.StateRecoverableCCAPlatformDebug}
+	if names == nil && !allowDebug {
+		return nil, nil
+	}
+	if names != nil && len(names) == 0 {
+		return nil, &Error{Path: path, Err: errors.New("empty: every token would be rejected (leave it out for \"secured\" only)")}
+	}
+	var out []platform.LifeCycleState
+	if names == nil {
+		out = append(out, platform.StateSecured)
+	}
+	for i, name := range names {
+		p := fmt.Sprintf("%s[%d]", path, i)
+		st := platform.StateUnknown
+		for ; st < platform.StateInvalid && st.String() != name; st++ {
+		}
+		switch {
+		case st == platform.StateInvalid:
+			return nil, &Error{Path: p, Err: fmt.Errorf("unknown lifecycle state %q", name)}
+		case slices.Contains(debug, st):
+			return nil, &Error{Path: p, Err: fmt.Errorf("%q is a debug state: set allow_debug instead", name)}
+		case slices.Contains(out, st):
+			return nil, &Error{Path: p, Err: errors.New("listed twice")}
+		}
+		out = append(out, st)
+	}
+	if allowDebug {
+		out = append(out, debug...)
+	}
+	return out, nil
 }
 
 func (b builder) earKeys(at string, keys []EARKey, jwks string) ([]ear.TrustedKey, error) {
@@ -400,7 +510,7 @@ func (b builder) ear(s *EAR) (verifier.Verifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	age, err := duration(at+".max_age", s.MaxAge)
+	age, err := Duration(at+".max_age", s.MaxAge)
 	if err != nil {
 		return nil, err
 	}
@@ -411,7 +521,7 @@ func (b builder) ear(s *EAR) (verifier.Verifier, error) {
 		if kb.MaxAge == "" {
 			return nil, &Error{Path: path, Err: errors.New("required: how old a key-bound passport may be")}
 		}
-		if cfg.KeyBoundMaxAge, err = duration(path, kb.MaxAge); err != nil {
+		if cfg.KeyBoundMaxAge, err = Duration(path, kb.MaxAge); err != nil {
 			return nil, err
 		}
 		cfg.Bindings = ear.BindNonce | ear.BindKey
@@ -432,7 +542,7 @@ func (b builder) veraison(s *Veraison) (verifier.Verifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt, err := duration(at+".request_timeout", s.RequestTimeout)
+	rt, err := Duration(at+".request_timeout", s.RequestTimeout)
 	if err != nil {
 		return nil, err
 	}

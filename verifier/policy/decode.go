@@ -80,8 +80,7 @@ func walk(dec *json.Decoder, t reflect.Type, path string, depth int) error {
 				return err
 			}
 		}
-		_, err = dec.Token()
-		return err
+		return closeToken(dec, path)
 	case reflect.Slice, reflect.Array:
 		if d, ok := tok.(json.Delim); !ok || d != '[' {
 			return typeError(path, "an array", tok)
@@ -94,8 +93,7 @@ func walk(dec *json.Decoder, t reflect.Type, path string, depth int) error {
 				return err
 			}
 		}
-		_, err = dec.Token()
-		return err
+		return closeToken(dec, path)
 	case reflect.String:
 		if _, ok := tok.(string); !ok {
 			return typeError(path, "a string", tok)
@@ -121,6 +119,14 @@ func walk(dec *json.Decoder, t reflect.Type, path string, depth int) error {
 		}
 	default:
 		return &Error{Path: path, Err: fmt.Errorf("policy: internal: unsupported field type %s", t)}
+	}
+	return nil
+}
+
+// closeToken reads the '}' or ']' that ends the value at path.
+func closeToken(dec *json.Decoder, path string) error {
+	if _, err := dec.Token(); err != nil {
+		return &Error{Path: path, Err: fmt.Errorf("malformed JSON: %w", err)}
 	}
 	return nil
 }

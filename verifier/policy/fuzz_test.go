@@ -1,6 +1,7 @@
 package policy_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -24,6 +25,10 @@ func FuzzParse(f *testing.F) {
 		if (p == nil) == (err == nil) {
 			t.Fatalf("policy %v with error %v", p, err)
 		}
+		var pe *policy.Error
+		if err != nil && !errors.As(err, &pe) {
+			t.Fatalf("error %v is not a *policy.Error", err)
+		}
 	})
 }
 
@@ -40,6 +45,35 @@ func FuzzParseYAML(f *testing.F) {
 		p, err := policy.ParseYAML(b)
 		if (p == nil) == (err == nil) {
 			t.Fatalf("policy %v with error %v", p, err)
+		}
+	})
+}
+
+// FuzzDecode: as FuzzParse, for Decode into a document that embeds
+// policies (the shape of examples/localverifier's configuration).
+func FuzzDecode(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("..", "..", "docs", "policy", "*.json"))
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add([]byte(`{"n":1,"backends":[{"file":"x"},{"policy":` + string(b) + `}]}`))
+	}
+	type doc struct {
+		N        int `json:"n"`
+		Backends []struct {
+			File   string         `json:"file"`
+			Policy *policy.Policy `json:"policy"`
+		} `json:"backends"`
+		Names map[string][]string `json:"names"`
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var d doc
+		err := policy.Decode(b, &d)
+		var pe *policy.Error
+		if err != nil && !errors.As(err, &pe) {
+			t.Fatalf("error %v is not a *policy.Error", err)
 		}
 	})
 }

@@ -22,7 +22,9 @@
 // refused unless "allow_debug" is true.
 //
 // The same document may be written in YAML (ParseYAML; Load picks by the
-// file name).
+// file name). Programs whose own configuration embeds policy documents
+// decode it with Decode (the same strict rules) and build each embedded
+// policy with Build.
 //
 // Not implemented: reference values given as a CoRIM.
 package policy
@@ -155,6 +157,10 @@ type SNPCollateral struct {
 	KDSURL       string `json:"kds_url,omitempty"`
 	CacheDir     string `json:"cache_dir,omitempty"`
 	BundleDir    string `json:"bundle_dir,omitempty"`
+	// FailureTTL is how long a failed KDS fetch is remembered and reported
+	// again without asking (a Go duration; absent:
+	// collateral.DefaultFailureTTL). With FetchFromKDS only.
+	FailureTTL string `json:"failure_ttl,omitempty"`
 }
 
 // SNPTCB is a SEV-SNP TCB minimum.
@@ -184,7 +190,14 @@ type TDX struct {
 	MROwner       string      `json:"mr_owner,omitempty"`
 	MROwnerConfig string      `json:"mr_owner_config,omitempty"`
 	XFAM          string      `json:"xfam,omitempty"`
-	AllowDebug    bool        `json:"allow_debug,omitempty"`
+	// RequiredTDAttributes and ForbiddenTDAttributes are bit masks over
+	// TD_ATTRIBUTES read as a little-endian uint64, written "0x" and 1 to
+	// 16 hex digits ("0x10000000": bit 28, SEPT_VE_DISABLE): every
+	// required bit must be set, no forbidden bit may be. The DEBUG bit (0)
+	// is governed by AllowDebug.
+	RequiredTDAttributes  string `json:"required_td_attributes,omitempty"`
+	ForbiddenTDAttributes string `json:"forbidden_td_attributes,omitempty"`
+	AllowDebug            bool   `json:"allow_debug,omitempty"`
 	// TCB statuses accepted besides UpToDate.
 	AllowSWHardeningNeeded   bool `json:"allow_sw_hardening_needed,omitempty"`
 	AllowConfigurationNeeded bool `json:"allow_configuration_needed,omitempty"`
@@ -193,6 +206,11 @@ type TDX struct {
 	TrustedRoots []string `json:"trusted_roots,omitempty"`
 	// PCSURL replaces Intel's PCS (a PCCS with the same paths).
 	PCSURL string `json:"pcs_url,omitempty"`
+	// RootCRLURL replaces the location of Intel's root CA CRL.
+	RootCRLURL string `json:"root_crl_url,omitempty"`
+	// MaxCacheEntries bounds the collateral cache and the cache of
+	// verified PCK chains, each (absent: 256).
+	MaxCacheEntries int `json:"max_cache_entries,omitempty"`
 	// SkipRevocation disables the PCK and root CRL checks (only where
 	// revocation is checked elsewhere).
 	SkipRevocation bool `json:"skip_revocation,omitempty"`
@@ -211,7 +229,13 @@ type CCA struct {
 	Software              []CCASoftware `json:"software,omitempty"`
 	AcceptAnySoftware     bool          `json:"accept_any_software,omitempty"`
 	PlatformConfigs       []string      `json:"platform_configs,omitempty"`
-	// AllowDebug also accepts the two platform debug lifecycle states.
+	// Lifecycles are the accepted platform lifecycle states, by the names
+	// of github.com/veraison/ccatoken's platform.LifeCycleState
+	// ("secured", "decommissioned", ...). Absent: "secured" only. The two
+	// debug states are not listed here: AllowDebug adds them.
+	Lifecycles []string `json:"lifecycles,omitempty"`
+	// AllowDebug also accepts the two platform debug lifecycle states
+	// ("non-cca-platform-rot-debug", "recoverable-cca-platform-rot-debug").
 	AllowDebug bool `json:"allow_debug,omitempty"`
 }
 
@@ -290,23 +314,45 @@ type TestKit struct {
 // technology and model and the sections they require, and that no other
 // section is present.
 func Parse(data []byte) (*Policy, error) {
-	if len(data) > MaxSize {
-		return nil, &Error{Path: "$", Err: fmt.Errorf("larger than %d bytes", MaxSize)}
-	}
-	if err := checkShape(data, reflect.TypeOf(Policy{})); err != nil {
-		return nil, err
-	}
-	// checkShape has matched every member to a field by its exact name
-	// (or is a "comment"), so the case-insensitive matching of
-	// encoding/json cannot pick another field.
 	var p Policy
-	if err := json.Unmarshal(data, &p); err != nil {
-		return nil, &Error{Path: "$", Err: err}
+	if err := Decode(data, &p); err != nil {
+		return nil, err
 	}
 	if err := p.check(); err != nil {
 		return nil, err
 	}
 	return &p, nil
+}
+
+// Decode reads a JSON document into v (a pointer to a struct) under the
+// rules Parse applies to a policy document: at most MaxSize bytes, members
+// matched to v's fields by their exact json tag, unknown and duplicate
+// members, null, values of the wrong JSON type and trailing data refused,
+// a "comment" string allowed in any object. Errors are *Error naming the
+// member by its JSON path. v's fields may be strings, booleans, integers
+// (int, int64, uint8, uint32, uint64), structs (or pointers to them),
+// slices, arrays and maps with string keys of these, and *Policy:
+// programs whose own configuration embeds policy documents
+// (examples/localverifier) decode it with Decode, then check the embedded
+// policies with Build.
+func Decode(data []byte, v any) error {
+	if len(data) > MaxSize {
+		return &Error{Path: "$", Err: fmt.Errorf("larger than %d bytes", MaxSize)}
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return &Error{Path: "$", Err: fmt.Errorf("policy: internal: Decode into %T", v)}
+	}
+	if err := checkShape(data, rv.Type().Elem()); err != nil {
+		return err
+	}
+	// checkShape has matched every member to a field by its exact name
+	// (or is a "comment"), so the case-insensitive matching of
+	// encoding/json cannot pick another field.
+	if err := json.Unmarshal(data, v); err != nil {
+		return &Error{Path: "$", Err: err}
+	}
+	return nil
 }
 
 func (p *Policy) check() error {
@@ -381,7 +427,9 @@ func (p *Policy) Section() string {
 	return strings.ReplaceAll(p.Technology, "-", "_")
 }
 
-func duration(path, s string) (time.Duration, error) {
+// Duration reads a Go duration string ("5m", "150s") at path: "" is 0,
+// anything else must be a positive duration. Errors are *Error at path.
+func Duration(path, s string) (time.Duration, error) {
 	if s == "" {
 		return 0, nil
 	}
