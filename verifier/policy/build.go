@@ -162,11 +162,15 @@ func (b builder) tpm(s *TPM) (verifier.Verifier, error) {
 			}
 		}
 	}
+	w, err := b.applyCoRIM(at, s.CoRIM, cfg)
+	if err != nil {
+		return nil, err
+	}
 	v, err := tpm.New(cfg)
 	if err != nil {
 		return nil, &Error{Path: at, Err: err}
 	}
-	return v, nil
+	return b.within(v, w)
 }
 
 func (b builder) sevsnp(s *SEVSNP) (verifier.Verifier, error) {
@@ -236,11 +240,15 @@ func (b builder) sevsnp(s *SEVSNP) (verifier.Verifier, error) {
 		}
 		cfg.Roots = append(cfg.Roots, root)
 	}
+	w, err := b.applyCoRIM(at, s.CoRIM, cfg)
+	if err != nil {
+		return nil, err
+	}
 	v, err := sevsnp.New(cfg)
 	if err != nil {
 		return nil, &Error{Path: at, Err: err}
 	}
-	return v, nil
+	return b.within(v, w)
 }
 
 func (b builder) tdx(s *TDX) (verifier.Verifier, error) {
@@ -287,11 +295,15 @@ func (b builder) tdx(s *TDX) (verifier.Verifier, error) {
 		}
 		cfg.TrustedRoots = append(cfg.TrustedRoots, cert)
 	}
+	w, err := b.applyCoRIM(at, s.CoRIM, cfg)
+	if err != nil {
+		return nil, err
+	}
 	v, err := tdx.New(cfg)
 	if err != nil {
 		return nil, &Error{Path: at, Err: err}
 	}
-	return v, nil
+	return b.within(v, w)
 }
 
 func (b builder) cca(s *CCA) (verifier.Verifier, error) {
@@ -360,11 +372,15 @@ func (b builder) cca(s *CCA) (verifier.Verifier, error) {
 		pol.Lifecycles = []platform.LifeCycleState{platform.StateSecured,
 			platform.StateNonCCAPlatformDebug, platform.StateRecoverableCCAPlatformDebug}
 	}
+	w, err := b.applyCoRIM(at, s.CoRIM, cfg)
+	if err != nil {
+		return nil, err
+	}
 	v, err := cca.New(cfg)
 	if err != nil {
 		return nil, &Error{Path: at, Err: err}
 	}
-	return v, nil
+	return b.within(v, w)
 }
 
 func (b builder) earKeys(at string, keys []EARKey, jwks string) ([]ear.TrustedKey, error) {

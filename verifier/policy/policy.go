@@ -117,6 +117,9 @@ type TPM struct {
 	AcceptAnyPCRs         bool `json:"accept_any_pcrs,omitempty"`
 	RequireKeyAttestation bool `json:"require_key_attestation,omitempty"`
 	RequireEventLog       bool `json:"require_event_log,omitempty"`
+	// CoRIM names CoRIMs whose reference values are added to those given
+	// inline (corim.go: profiles and encodings).
+	CoRIM []CoRIMSource `json:"corim,omitempty"`
 }
 
 // SEVSNP configures verifier/sevsnp.
@@ -144,6 +147,9 @@ type SEVSNP struct {
 	// Roots replaces AMD's roots: each entry a PEM bundle (ARK, ASK, ASVK)
 	// of one product line. Empty means AMD's published roots.
 	Roots []SNPRoot `json:"roots,omitempty"`
+	// CoRIM names CoRIMs whose reference values are added to those given
+	// inline (corim.go: profiles and encodings).
+	CoRIM []CoRIMSource `json:"corim,omitempty"`
 }
 
 // SNPCollateral says where SEV-SNP collateral comes from: AMD's KDS (or
@@ -196,6 +202,9 @@ type TDX struct {
 	// SkipRevocation disables the PCK and root CRL checks (only where
 	// revocation is checked elsewhere).
 	SkipRevocation bool `json:"skip_revocation,omitempty"`
+	// CoRIM names CoRIMs whose reference values are added to those given
+	// inline (corim.go: profiles and encodings).
+	CoRIM []CoRIMSource `json:"corim,omitempty"`
 }
 
 // CCA configures verifier/cca.
@@ -213,6 +222,9 @@ type CCA struct {
 	PlatformConfigs       []string      `json:"platform_configs,omitempty"`
 	// AllowDebug also accepts the two platform debug lifecycle states.
 	AllowDebug bool `json:"allow_debug,omitempty"`
+	// CoRIM names CoRIMs whose reference values are added to those given
+	// inline (corim.go: profiles and encodings).
+	CoRIM []CoRIMSource `json:"corim,omitempty"`
 }
 
 // CPAK is a trusted CCA platform attestation key.
