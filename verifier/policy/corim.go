@@ -72,7 +72,7 @@ const MaxCoRIMSize = 1 << 20
 
 // Profile identifiers.
 const (
-	profileSNP        = "http://amd.com/please-permalink-me"  // draft-deeglaze-amd-sev-snp-corim-profile-02
+	profileSNP        = "http://amd.com/please-permalink-me" // draft-deeglaze-amd-sev-snp-corim-profile-02
 	profileSNPTag     = "tag:amd.com,2025:snp-corim-profile" // its repository's later examples
 	profileIntel      = "2.16.840.1.113741.1.16.1"           // draft-cds-rats-intel-corim-profile
 	profileCCAPlatorm = "http://arm.com/cca/ssd/1"           // draft-ydb-rats-cca-endorsements

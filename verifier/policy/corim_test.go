@@ -501,3 +501,212 @@ func TestCoRIMBackends(t *testing.T) {
 		})
 	}
 }
+
+// snpCoRIM is a SEV-SNP CoRIM for measurement m, with extra members in the
+// measurement's values and the environment given.
+func snpCoRIM(t testing.TB, profile string, env map[string]any, mkey any, values map[string]any) *corim.UnsignedCorim {
+	meas := map[string]any{"value": values}
+	if mkey != nil {
+		meas["key"] = map[string]any{"type": "uint", "value": mkey}
+	}
+	return unsignedCoRIM(t, profile, false, comidJSON(triple(env, meas)))
+}
+
+// TestCoRIMErrors: CoRIMs that are malformed, of another profile or with
+// values the backend does not enforce are refused at Build, with a
+// *policy.Error at the CoRIM's member naming the fault (and the triple).
+func TestCoRIMErrors(t *testing.T) {
+	dir := t.TempDir()
+	k := snpKit(t, dir)
+	m := sevsnptest.Measurement()
+	snpEnv := classEnv("uuid", snpClassUUID)
+	digests := map[string]any{"digests": []string{digestJSON("sha-384", m)}}
+	good := cborOf(t, snpCoRIM(t, profSNP, snpEnv, 0, digests))
+	signer, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	writeFile(t, dir, "signer.pem", pemPublic(t, &signer.PublicKey))
+	now := time.Now()
+	expiredSigned := signedCoRIM(t, snpCoRIM(t, profSNP, snpEnv, 0, digests), signer, now.Add(-2*time.Hour), now.Add(-time.Hour))
+	futureSigned := signedCoRIM(t, snpCoRIM(t, profSNP, snpEnv, 0, digests), signer, now.Add(time.Hour), now.Add(2*time.Hour))
+	tampered := signedCoRIM(t, snpCoRIM(t, profSNP, snpEnv, 0, digests), signer, now.Add(-time.Hour), now.Add(time.Hour))
+	i := bytes.Index(tampered, m)
+	if i < 0 {
+		t.Fatal("measurement not found in the signed CoRIM")
+	}
+	tampered[i] ^= 1
+	expired := snpCoRIM(t, profSNP, snpEnv, 0, digests).SetRimValidity(now.Add(-time.Hour), nil)
+	withDep := snpCoRIM(t, profSNP, snpEnv, 0, digests).AddDependentRim("https://example.com/other.corim", nil)
+	instanceEnv := map[string]any{"class": snpEnv["class"], "instance": map[string]any{"type": "bytes", "value": b64(make([]byte, 64))}}
+	tpmRegs := map[string]any{"integrity-registers": map[string]any{"7": map[string]any{"key-type": "uint", "value": []string{digestJSON("sha-384", make([]byte, 48))}}}}
+
+	tests := []struct {
+		name    string
+		section string // "" is sev_snp
+		src     map[string]any
+		extra   map[string]any
+		want    string
+	}{
+		{name: "truncated", src: map[string]any{"base64": b64(good[:len(good)/2])}, want: "malformed CBOR"},
+		{name: "not CBOR", src: map[string]any{"base64": b64([]byte("{\"corim\": 1}"))}, want: "malformed CBOR"},
+		{name: "trailing data", src: map[string]any{"base64": b64(append(bytes.Clone(good), 0))}, want: "malformed CBOR"},
+		{name: "duplicate key", src: map[string]any{"base64": b64([]byte{0xa2, 0x00, 0x61, 'x', 0x00, 0x61, 'y'})}, want: "duplicate"},
+		{name: "other tag", src: map[string]any{"base64": b64(append([]byte{0xd9, 0x01, 0xf4}, good...))}, want: "tag 500"},
+		{name: "wrong profile", src: map[string]any{"base64": b64(cborOf(t, snpCoRIM(t, profCCA, snpEnv, 0, digests)))}, want: `profile "http://arm.com/cca/ssd/1"`},
+		{name: "no profile", src: map[string]any{"base64": b64(cborOf(t, snpCoRIM(t, "", snpEnv, 0, digests)))}, want: `profile "none"`},
+		{name: "wrong class", src: map[string]any{"base64": b64(cborOf(t, snpCoRIM(t, profSNP, classEnv("uuid", "67b28b6c-34cc-40a1-9117-ab5b05911e37"), 0, digests)))}, want: "tags[0].reference-triples[0].measurements[0]: environment: class-id"},
+		{name: "instance", src: map[string]any{"base64": b64(cborOf(t, snpCoRIM(t, profSNP, instanceEnv, 0, digests)))}, want: "instance-specific"},
+		{name: "sha-256 MEASUREMENT", src: map[string]any{"base64": b64(cborOf(t, snpCoRIM(t, profSNP, snpEnv, 0, map[string]any{"digests": []string{digestJSON("sha-256", m[:32])}})))}, want: "SHA-384"},
+		{name: "unsupported hash", src: map[string]any{"base64": b64(cborOf(t, snpCoRIM(t, profSNP, snpEnv, 0, map[string]any{"digests": []string{digestJSON("sha3-384", m)}})))}, want: "hash algorithm"},
+		{name: "svn not enforced", src: map[string]any{"base64": b64(cborOf(t, snpCoRIM(t, profSNP, snpEnv, 0, map[string]any{"digests": digests["digests"], "svn": map[string]any{"type": "exact-value", "value": 3}})))}, want: "measurement-values svn is not enforced"},
+		{name: "unknown mkey", src: map[string]any{"base64": b64(cborOf(t, snpCoRIM(t, profSNP, snpEnv, 3, map[string]any{"raw-value": map[string]any{"type": "bytes", "value": b64(make([]byte, 32))}})))}, want: "mkey 3"},
+		{name: "no mkey", src: map[string]any{"base64": b64(cborOf(t, snpCoRIM(t, profSNP, snpEnv, nil, digests)))}, want: "mkey"},
+		{name: "host data conflict", src: map[string]any{"base64": b64(cborOf(t, snpCoRIM(t, profSNP, snpEnv, 8, map[string]any{"raw-value": map[string]any{"type": "bytes", "value": b64(make([]byte, 32))}})))},
+			extra: map[string]any{"host_data": strings.Repeat("11", 32)}, want: "HOST_DATA differs"},
+		{name: "expired", src: map[string]any{"base64": b64(cborOf(t, expired))}, want: "expired at"},
+		{name: "signature expired", src: map[string]any{"base64": b64(expiredSigned), "signer": "signer.pem"}, want: "expired at"},
+		{name: "signature not yet valid", src: map[string]any{"base64": b64(futureSigned), "signer": "signer.pem"}, want: "not valid before"},
+		{name: "tampered", src: map[string]any{"base64": b64(tampered), "signer": "signer.pem"}, want: "signature"},
+		{name: "dependent rims", src: map[string]any{"base64": b64(cborOf(t, withDep))}, want: "dependent-rims"},
+		{name: "file and base64", src: map[string]any{"base64": b64(good), "file": "x.corim"}, want: "exactly one"},
+		{name: "neither", src: map[string]any{}, want: "exactly one"},
+		{name: "bad base64", src: map[string]any{"base64": "!!"}, want: "base64"},
+		{name: "missing file", src: map[string]any{"file": "nope.corim"}, want: "no such file"},
+		{name: "oversize file", src: map[string]any{"file": "big.corim"}, want: "larger than"},
+		{name: "tpm with a profile", section: "tpm", src: map[string]any{"base64": b64(cborOf(t, snpCoRIM(t, profSNP, snpEnv, nil, tpmRegs)))}, want: "want none (base CoRIM)"},
+		{name: "tpm other bank only", section: "tpm", src: map[string]any{"base64": b64(cborOf(t, snpCoRIM(t, "", snpEnv, nil, tpmRegs)))}, want: "no SHA-256 digest"},
+		{name: "tdx from an SEV-SNP CoRIM", section: "tdx", src: map[string]any{"base64": b64(good)}, want: "profile"},
+		{name: "cca from an SEV-SNP CoRIM", section: "cca", src: map[string]any{"base64": b64(good)}, want: "profile"},
+	}
+	big := make([]byte, policy.MaxCoRIMSize+1)
+	writeFile(t, dir, "big.corim", big)
+	sections := map[string]*backendKit{
+		"tpm": {technology: "tpm", section: "tpm", anchors: map[string]any{"trusted_aks": []string{"keys/tpm-ak.pem"}}},
+		"tdx": {technology: "tdx", section: "tdx"},
+		"cca": {technology: "cca", section: "cca", anchors: map[string]any{"cpaks": []any{map[string]any{"key": "keys/cca-cpak.pem"}}}},
+	}
+	docs := filepath.Join("..", "..", "docs", "policy")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			kit, d := k, dir
+			if tt.section != "" {
+				kit, d = sections[tt.section], docs
+				if tt.src["signer"] != nil || tt.src["file"] != nil {
+					t.Fatal("test case must be inline")
+				}
+			}
+			_, err := build(t, policyWith(t, kit, d, []map[string]any{tt.src}, tt.extra), d, nil)
+			var pe *policy.Error
+			if !errors.As(err, &pe) {
+				t.Fatalf("got %v, want a *policy.Error", err)
+			}
+			if !strings.HasPrefix(pe.Path, "$."+kit.section+".corim[0]") || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v (path %s), want an error at $.%s.corim[0] containing %q", err, pe.Path, kit.section, tt.want)
+			}
+			if strings.Count(err.Error(), "policy: ") != 1 {
+				t.Errorf("prefix repeated: %v", err)
+			}
+		})
+	}
+
+	// No strict prefix of a CoRIM decodes.
+	for n := 0; n < len(good); n++ {
+		if derr, _ := policy.ExtractCoRIM(good[:n], nil); derr == nil {
+			t.Fatalf("prefix of %d bytes of %d decoded", n, len(good))
+		}
+	}
+}
+
+// TestCoRIMValidity: a verifier built from a CoRIM with a validity period
+// appraises only within it, and its Results expire at its end.
+func TestCoRIMValidity(t *testing.T) {
+	dir := t.TempDir()
+	k := snpKit(t, dir)
+	now := time.Now()
+	notAfter := now.Add(time.Hour).Truncate(time.Second)
+	uc := k.corims(t, false)[0].SetRimValidity(notAfter, nil)
+	src := []map[string]any{{"base64": b64(cborOf(t, uc))}}
+	v, err := build(t, policyWith(t, k, dir, src, nil), dir, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := v.(interface{ Unwrap() verifier.Verifier }); !ok {
+		t.Fatalf("built %T, want the bounded verifier", v)
+	}
+	ev, exp := k.attest(t)
+	exp.Now = now
+	res, err := v.Verify(context.Background(), ev, exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Expires.IsZero() || res.Expires.After(notAfter) {
+		t.Fatalf("result expires %v, want at most %v", res.Expires, notAfter)
+	}
+	exp.Now = notAfter.Add(time.Second)
+	res, err = v.Verify(context.Background(), ev, exp)
+	if res != nil || !errors.Is(err, verifier.ErrUnavailable) || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("after not-after: got %v, %v; want unavailable", res, err)
+	}
+	// Built after not-after: refused at once.
+	_, err = build(t, policyWith(t, k, dir, src, nil), dir, func() time.Time { return notAfter.Add(time.Minute) })
+	var pe *policy.Error
+	if !errors.As(err, &pe) || pe.Path != "$.sev_snp.corim[0]" {
+		t.Fatalf("got %v", err)
+	}
+	// Without a validity period the backend's own verifier is returned.
+	v, err = build(t, policyWith(t, k, dir, []map[string]any{{"base64": b64(cborOf(t, k.corims(t, false)[0]))}}, nil), dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := v.(interface{ Unwrap() verifier.Verifier }); ok {
+		t.Fatalf("built %T", v)
+	}
+}
+
+// TestCoRIMUnion: values from a CoRIM and inline values are both accepted.
+func TestCoRIMUnion(t *testing.T) {
+	dir := t.TempDir()
+	k := snpKit(t, dir)
+	ev, exp := k.attest(t)
+	other := hex.EncodeToString(flip(sevsnptest.Measurement()))
+	for name, tc := range map[string]struct {
+		corimWrong bool
+		inline     string
+	}{
+		"good CoRIM, other inline": {false, other},
+		"other CoRIM, good inline": {true, hex.EncodeToString(sevsnptest.Measurement())},
+	} {
+		t.Run(name, func(t *testing.T) {
+			src := []map[string]any{{"base64": b64(cborOf(t, k.corims(t, tc.corimWrong)[0]))}}
+			v, err := build(t, policyWith(t, k, dir, src, map[string]any{"measurements": []string{tc.inline}}), dir, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := v.Verify(context.Background(), ev, exp); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	// The insecure opt-in is refused beside CoRIM reference values.
+	src := []map[string]any{{"base64": b64(cborOf(t, k.corims(t, false)[0]))}}
+	_, err := build(t, policyWith(t, k, dir, src, map[string]any{"accept_any_measurement": true}), dir, nil)
+	var pe *policy.Error
+	if !errors.As(err, &pe) || pe.Path != "$.sev_snp" {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// TestCoRIMModuleTestcases reads the corim module's own example CoRIMs
+// (from the module cache, never copied): they are PSA/generic CoRIMs of no
+// profile ours read, and must be refused cleanly, not crash.
+func TestCoRIMModuleTestcases(t *testing.T) {
+	for _, name := range corimModuleTestcases(t) {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		derr, bad := policy.ExtractCoRIM(b, nil)
+		if bad != nil {
+			t.Fatalf("%s: %v", filepath.Base(name), bad)
+		}
+		t.Logf("%s: %v", filepath.Base(name), derr)
+	}
+}
