@@ -178,6 +178,19 @@ func flip(b []byte) []byte {
 	return c
 }
 
+// attestWith returns a kit's attest function for an attester of
+// Evidence bound to a 64-byte report data value.
+func attestWith(att attester.Attester) func(testing.TB) ([]byte, *verifier.Expected) {
+	return func(t testing.TB) ([]byte, *verifier.Expected) {
+		ch := sevsnptest.RandomChallenge(t)
+		ev, err := att.Attest(context.Background(), ch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev, &verifier.Expected{Challenge: ch}
+	}
+}
+
 func snpKit(t *testing.T, dir string) *backendKit {
 	p := sevsnptest.NewPlatform(t)
 	r := p.Roots()[0]
@@ -241,15 +254,8 @@ func tdxKit(t *testing.T, dir string) *backendKit {
 				"integrity-registers": map[string]any{"1": map[string]any{"key-type": "uint", "value": []string{digestJSON("sha-384", rtmr1)}}},
 			}})))}
 		},
-		attest: func(t testing.TB) ([]byte, *verifier.Expected) {
-			ch := sevsnptest.RandomChallenge(t)
-			ev, err := att.Attest(context.Background(), ch)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return ev, &verifier.Expected{Challenge: ch}
-		},
-		check: verifier.CheckMeasurement,
+		attest: attestWith(att),
+		check:  verifier.CheckMeasurement,
 	}
 }
 
@@ -297,15 +303,8 @@ func ccaKit(t *testing.T, dir string) *backendKit {
 				unsignedCoRIM(t, profRealm, false, comidJSON(realm)),
 			}
 		},
-		attest: func(t testing.TB) ([]byte, *verifier.Expected) {
-			ch := sevsnptest.RandomChallenge(t)
-			ev, err := att.Attest(context.Background(), ch)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return ev, &verifier.Expected{Challenge: ch}
-		},
-		check: verifier.CheckMeasurement,
+		attest: attestWith(att),
+		check:  verifier.CheckMeasurement,
 	}
 }
 

@@ -24,7 +24,18 @@
 // The same document may be written in YAML (ParseYAML; Load picks by the
 // file name).
 //
-// Not implemented: reference values given as a CoRIM.
+// Reference values may also be given as CoRIMs (draft-ietf-rats-corim):
+// the "corim" member of the tpm, sev_snp, tdx and cca sections names
+// unsigned CoRIMs (tag 501, or the bare map that github.com/veraison/corim
+// writes) or signed ones (COSE_Sign1, tag 18), whose signature is verified
+// with the key the same member names. Each backend reads the triples of
+// its CoRIM profile (corim.go lists them and their drafts), refuses any
+// constraint it does not enforce, and takes the values as a union with
+// those given inline. A CoRIM's validity period, and its signature's, are
+// checked at Build and at every appraisal. Not supported: dependent RIMs,
+// instance-specific reference values, masked raw values, Intel or AMD
+// values beyond MRTD, RTMRs, MEASUREMENT and HOST_DATA (TCB levels, SVNs,
+// flags), and the test kit (it has no CoRIM profile).
 package policy
 
 import (
