@@ -19,7 +19,8 @@ package policy
 //     with raw-value 560(HOST_DATA).
 //   - tdx: draft-cds-rats-intel-corim-profile (profile OID
 //     2.16.840.1.113741.1.16.1): tee.mrtee (measurement-values-map key -83,
-//     digests) is the TD's MRTD. The profile names no encoding for RTMRs;
+//     digests; or its alternative form, mkey 83 with digests) is the TD's
+//     MRTD. The profile names no encoding for RTMRs;
 //     we read the base CoRIM integrity-registers with the unsigned indices
 //     0..3 as RTMR 0..3 (SHA-384 digests).
 //   - cca: the Arm CCA endorsement profiles (draft-ydb-rats-cca-endorsements,
@@ -743,13 +744,18 @@ func (d *corimDoc) tdx() (mrtd [][]byte, rtmr [4][][]byte, err error) {
 		if err := noInstance(t); err != nil {
 			return err
 		}
-		if len(m.Key) > 0 {
-			return errors.New("mkey: TD measurements have none")
+		mrtee := mvalMRTEE
+		if k, ok := mkeyUint(m); ok && k == -mvalMRTEE {
+			// The profile's alternative form: mkey 83 (tee.mrtee) with
+			// the digests in mval.digests.
+			mrtee = mvalDigests
+		} else if len(m.Key) > 0 {
+			return fmt.Errorf("mkey %s: TD measurements have none, or 83 (tee.mrtee)", diag(m.Key))
 		}
-		if err := onlyValues(m, mvalMRTEE, mvalRegisters); err != nil {
+		if err := onlyValues(m, mrtee, mvalRegisters); err != nil {
 			return err
 		}
-		if raw, ok := m.Values[mvalMRTEE]; ok {
+		if raw, ok := m.Values[mrtee]; ok {
 			ds, err := decodeDigests(raw)
 			if err != nil {
 				return fmt.Errorf("tee.mrtee: %w", err)

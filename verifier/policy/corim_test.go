@@ -159,6 +159,8 @@ type backendKit struct {
 	attest func(t testing.TB) ([]byte, *verifier.Expected)
 	// check is the rejection of Evidence that does not match.
 	check verifier.Check
+	// platform is the test kit's platform.
+	platform any
 }
 
 func writeFile(t testing.TB, dir, name string, b []byte) {
@@ -254,8 +256,9 @@ func tdxKit(t *testing.T, dir string) *backendKit {
 				"integrity-registers": map[string]any{"1": map[string]any{"key-type": "uint", "value": []string{digestJSON("sha-384", rtmr1)}}},
 			}})))}
 		},
-		attest: attestWith(att),
-		check:  verifier.CheckMeasurement,
+		attest:   attestWith(att),
+		check:    verifier.CheckMeasurement,
+		platform: pl,
 	}
 }
 
@@ -707,5 +710,103 @@ func TestCoRIMModuleTestcases(t *testing.T) {
 			t.Fatalf("%s: %v", filepath.Base(name), bad)
 		}
 		t.Logf("%s: %v", filepath.Base(name), derr)
+	}
+}
+
+// TestCoRIMTDXMkeyForm: the Intel profile's alternative encoding of
+// tee.mrtee (mkey 83, the digests in mval.digests) gives the MRTD too.
+func TestCoRIMTDXMkeyForm(t *testing.T) {
+	dir := t.TempDir()
+	k := tdxKit(t, dir)
+	ev, exp := k.attest(t)
+	for _, wrong := range []bool{false, true} {
+		t.Run(fmt.Sprintf("wrong=%v", wrong), func(t *testing.T) {
+			pl := k.platform.(*tdxtest.Platform)
+			mrtd := pl.Template.MRTD[:]
+			if wrong {
+				mrtd = flip(mrtd)
+			}
+			env := map[string]any{"class": map[string]any{"id": map[string]any{"type": "oid", "value": "2.16.840.1.113741.1.2.3.4.5"}}}
+			uc := unsignedCoRIM(t, profIntel, false, comidJSON(triple(env,
+				map[string]any{"key": map[string]any{"type": "uint", "value": 83}, "value": map[string]any{"digests": []string{digestJSON("sha-384", mrtd)}}})))
+			v, err := build(t, policyWith(t, k, dir, []map[string]any{{"base64": b64(cborOf(t, uc))}}, nil), dir, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := v.Verify(context.Background(), ev, exp)
+			if wrong {
+				checktest.Rejected(t, err, verifier.CheckMeasurement)
+			} else if err != nil || res == nil {
+				t.Fatalf("got %v, %v", res, err)
+			}
+		})
+	}
+}
+
+// TestCoRIMModuleSigned: the corim module's signed example (made by
+// Veraison's gen-testcase with the module's test key, read from the module
+// cache) verifies with that key, and not once altered.
+func TestCoRIMModuleSigned(t *testing.T) {
+	var signed, jwkFile string
+	for _, f := range corimModuleTestcases(t) {
+		if filepath.Base(f) == "signed-good-corim.cbor" {
+			signed, jwkFile = f, filepath.Join(filepath.Dir(f), "src", "ec-p256.jwk")
+		}
+	}
+	if signed == "" {
+		t.Skip("the corim module's testcases are not in the module cache")
+	}
+	b, err := os.ReadFile(signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jb, err := os.ReadFile(jwkFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var jwk struct{ X, Y string }
+	if err := json.Unmarshal(jb, &jwk); err != nil {
+		t.Fatal(err)
+	}
+	x, _ := base64.RawURLEncoding.DecodeString(jwk.X)
+	y, _ := base64.RawURLEncoding.DecodeString(jwk.Y)
+	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if derr, bad := policy.ExtractCoRIM(b, pub); derr != nil || bad != nil {
+		t.Fatalf("the module's signed CoRIM: %v, %v", derr, bad)
+	}
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if derr, _ := policy.ExtractCoRIM(b, &other.PublicKey); derr == nil || !strings.Contains(derr.Error(), "signature") {
+		t.Fatalf("another key: %v", derr)
+	}
+	c := bytes.Clone(b)
+	c[len(c)-70] ^= 1 // in the payload, before the 64-byte signature
+	if derr, _ := policy.ExtractCoRIM(c, pub); derr == nil {
+		t.Fatal("altered CoRIM accepted")
+	}
+}
+
+// TestDocCoRIMExample: the CoRIM example policy of docs/POLICY.md parses.
+func TestDocCoRIMExample(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "POLICY.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	i := strings.Index(s, "## Reference values from a CoRIM")
+	j := strings.Index(s[i:], "```json\n")
+	if i < 0 || j < 0 {
+		t.Fatal("example not found")
+	}
+	s = s[i+j+len("```json\n"):]
+	doc := strings.Replace(s[:strings.Index(s, "```")], "<48 bytes, hex: a locally built image>", strings.Repeat("00", 48), 1)
+	p, err := policy.Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.SEVSNP.CoRIM) != 1 || p.SEVSNP.CoRIM[0].Signer == "" {
+		t.Fatalf("read as %+v", p.SEVSNP)
 	}
 }
