@@ -18,19 +18,21 @@ package policy
 //     profile, mkey 0 with digests [[7 (sha-384), MEASUREMENT]], mkey 8
 //     with raw-value 560(HOST_DATA).
 //   - tdx: draft-cds-rats-intel-corim-profile (profile OID
-//     2.16.840.1.113741.1.16.1): tee.mrtee (measurement-values-map key -83,
-//     digests; or its alternative form, mkey 83 with digests) is the TD's
-//     MRTD. The profile names no encoding for RTMRs;
-//     we read the base CoRIM integrity-registers with the unsigned indices
-//     0..3 as RTMR 0..3 (SHA-384 digests).
+//     2.16.840.1.113741.1.16.1): tee.mrtee (measurement-values-map key
+//     -83, digests; or the profile's alternative form, mkey 83 with
+//     digests) is the TD's MRTD. The profile names no encoding for RTMRs:
+//     we read the base CoRIM integrity-registers with the unsigned
+//     indices 0..3 as RTMR 0..3 (SHA-384 digests).
 //   - cca: the Arm CCA endorsement profiles (draft-ydb-rats-cca-endorsements,
 //     as Veraison implements them): "http://arm.com/cca/ssd/1" for the
-//     platform (class-id 600(implementation ID); mkey 601(psa refval-id
-//     {1: label, 4: version, 5: signer-id}, draft-fdb-rats-psa-endorsements) with digests for a software component;
-//     mkey 602(platform-config-id) with raw-value 560(configuration) for
-//     the platform configuration) and "http://arm.com/cca/realm/1" for a
-//     realm (instance 560(RIM); raw-value 560(personalization value);
-//     integrity-registers "rim", "rem0".."rem3").
+//     platform (class-id 600(implementation ID); mkey 601(psa-refval-id
+//     {1: label, 4: version, 5: signer-id} of
+//     draft-fdb-rats-psa-endorsements) with digests for a software
+//     component; mkey 602(platform-config-id) with raw-value
+//     560(configuration) for the platform configuration) and
+//     "http://arm.com/cca/realm/1" for a realm (instance 560(RIM);
+//     raw-value 560(personalization value); integrity-registers "rim",
+//     "rem0".."rem3").
 //
 // Fail closed: a measurement-values-map member, mkey, triple shape or
 // profile that the backend does not enforce is an error, never ignored (a
@@ -73,11 +75,11 @@ const MaxCoRIMSize = 1 << 20
 
 // Profile identifiers.
 const (
-	profileSNP        = "http://amd.com/please-permalink-me" // draft-deeglaze-amd-sev-snp-corim-profile-02
-	profileSNPTag     = "tag:amd.com,2025:snp-corim-profile" // its repository's later examples
-	profileIntel      = "2.16.840.1.113741.1.16.1"           // draft-cds-rats-intel-corim-profile
-	profileCCAPlatorm = "http://arm.com/cca/ssd/1"           // draft-ydb-rats-cca-endorsements
-	profileCCARealm   = "http://arm.com/cca/realm/1"
+	profileSNP         = "http://amd.com/please-permalink-me" // draft-deeglaze-amd-sev-snp-corim-profile-02
+	profileSNPTag      = "tag:amd.com,2025:snp-corim-profile" // its repository's later examples
+	profileIntel       = "2.16.840.1.113741.1.16.1"           // draft-cds-rats-intel-corim-profile
+	profileCCAPlatform = "http://arm.com/cca/ssd/1"           // draft-ydb-rats-cca-endorsements
+	profileCCARealm    = "http://arm.com/cca/realm/1"
 )
 
 // SEV-SNP class-ids (draft-deeglaze-amd-sev-snp-corim-profile: by chip
@@ -797,6 +799,7 @@ func (d *corimDoc) tdx() (mrtd [][]byte, rtmr [4][][]byte, err error) {
 
 // ccaRefs are the reference values of CCA CoRIMs.
 type ccaRefs struct {
+	implIDs  [][]byte // of the platform CoMIDs' classes
 	software []cca.SoftwareComponent
 	configs  [][]byte
 	rims     [][]byte
@@ -810,16 +813,18 @@ func (d *corimDoc) cca(r *ccaRefs) error {
 		return d.ccaRealm(r)
 	}
 	n := len(r.software) + len(r.configs)
-	err := d.forEach([]string{profileCCAPlatorm, profileCCARealm}, func(t *refTriple, m measurement) error {
+	err := d.forEach([]string{profileCCAPlatform, profileCCARealm}, func(t *refTriple, m measurement) error {
 		if err := noInstance(t); err != nil {
 			return err
 		}
 		if t.env.Class == nil {
 			return errors.New("environment: no class")
 		}
-		if id, ok := taggedBytes(t.env.Class.ClassID, tagPSAImplID); !ok || len(id) != 32 {
+		id, ok := taggedBytes(t.env.Class.ClassID, tagPSAImplID)
+		if !ok || len(id) != 32 {
 			return errors.New("environment: class-id is not 600(implementation ID, 32 bytes)")
 		}
+		r.implIDs = append(r.implIDs, id)
 		var tag cbor.RawTag
 		if len(m.Key) == 0 || corimDec.Unmarshal(m.Key, &tag) != nil {
 			return errors.New("mkey: want 601(psa refval-id) or 602(platform-config-id)")
@@ -1035,6 +1040,9 @@ func (b builder) applyCoRIM(at string, srcs []CoRIMSource, cfg any) (window, err
 			if err := d.cca(&r); err != nil {
 				return w, corimError(at, i, err)
 			}
+			if err := implementationPinned(c.TrustedKeys, r.implIDs); err != nil {
+				return w, corimError(at, i, err)
+			}
 			p := &c.Policy
 			p.Software = append(p.Software, r.software...)
 			p.PlatformConfigs = append(p.PlatformConfigs, r.configs...)
@@ -1046,6 +1054,28 @@ func (b builder) applyCoRIM(at string, srcs []CoRIMSource, cfg any) (window, err
 		}
 	}
 	return w, nil
+}
+
+// implementationPinned refuses platform reference values for an
+// implementation that no trusted CPAK can sign for, when every CPAK is
+// pinned to an implementation: the values would otherwise be accepted for
+// the pinned platforms, which are of another implementation.
+func implementationPinned(keys []cca.TrustedKey, ids [][]byte) error {
+	for _, k := range keys {
+		if len(k.ImplementationID) == 0 {
+			return nil
+		}
+	}
+	for _, id := range ids {
+		found := false
+		for _, k := range keys {
+			found = found || bytes.Equal(k.ImplementationID, id)
+		}
+		if !found {
+			return fmt.Errorf("reference values for implementation %x, to which no trusted CPAK is pinned", id)
+		}
+	}
+	return nil
 }
 
 // window is when the reference values of a section's CoRIMs may be used

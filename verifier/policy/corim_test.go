@@ -306,8 +306,9 @@ func ccaKit(t *testing.T, dir string) *backendKit {
 				unsignedCoRIM(t, profRealm, false, comidJSON(realm)),
 			}
 		},
-		attest: attestWith(att),
-		check:  verifier.CheckMeasurement,
+		attest:   attestWith(att),
+		check:    verifier.CheckMeasurement,
+		platform: p,
 	}
 }
 
@@ -614,6 +615,31 @@ func TestCoRIMErrors(t *testing.T) {
 		if derr, _ := policy.ExtractCoRIM(good[:n], nil); derr == nil {
 			t.Fatalf("prefix of %d bytes of %d decoded", n, len(good))
 		}
+	}
+}
+
+// TestCoRIMCCAImplementation: platform reference values for an
+// implementation that the pinned CPAKs are not pinned to are refused.
+func TestCoRIMCCAImplementation(t *testing.T) {
+	dir := t.TempDir()
+	k := ccaKit(t, dir)
+	c := k.platform.(*ccatest.Platform).Claims
+	srcs := fileSources(t, dir, "cca", encodeAll(t, k.corims(t, false), func(uc *corim.UnsignedCorim) []byte { return cborOf(t, uc) }))
+	for name, tc := range map[string]struct {
+		impl string
+		ok   bool
+	}{"same": {hex.EncodeToString(c.ImplementationID), true}, "other": {strings.Repeat("ab", 32), false}} {
+		t.Run(name, func(t *testing.T) {
+			cpaks := []any{map[string]any{"key": "cpak.pem", "implementation_id": tc.impl}}
+			_, err := build(t, policyWith(t, k, dir, srcs, map[string]any{"cpaks": cpaks}), dir, nil)
+			if tc.ok != (err == nil) {
+				t.Fatalf("got %v", err)
+			}
+			var pe *policy.Error
+			if err != nil && (!errors.As(err, &pe) || pe.Path != "$.cca.corim[0]" || !strings.Contains(err.Error(), "no trusted CPAK")) {
+				t.Fatalf("got %v", err)
+			}
+		})
 	}
 }
 
