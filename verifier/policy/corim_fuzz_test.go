@@ -66,3 +66,35 @@ func FuzzCoRIM(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkCoRIM decodes and extracts a SEV-SNP CoRIM of 64 measurements,
+// unsigned and signed (ES256).
+func BenchmarkCoRIM(b *testing.B) {
+	signer, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	var digests []string
+	for i := 0; i < 64; i++ {
+		m := make([]byte, 48)
+		m[0] = byte(i)
+		digests = append(digests, digestJSON("sha-384", m))
+	}
+	uc := snpCoRIM(b, profSNP, classEnv("uuid", snpClassUUID), 0, map[string]any{"digests": digests})
+	now := time.Now()
+	for _, tc := range []struct {
+		name string
+		data []byte
+		key  any
+	}{
+		{"unsigned", cborOf(b, uc), nil},
+		{"signed", signedCoRIM(b, uc, signer, now.Add(-time.Hour), now.Add(time.Hour)), &signer.PublicKey},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(tc.data)))
+			for b.Loop() {
+				if derr, bad := policy.ExtractCoRIM(tc.data, tc.key); derr != nil || bad != nil {
+					b.Fatal(derr, bad)
+				}
+			}
+		})
+	}
+}
