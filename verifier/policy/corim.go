@@ -580,6 +580,46 @@ func onlyValues(m measurement, allowed ...int) error {
 	return nil
 }
 
+// only returns the measurement-values member key, refusing any other.
+func only(m measurement, key int) (cbor.RawMessage, error) {
+	if err := onlyValues(m, key); err != nil {
+		return nil, err
+	}
+	return m.Values[key], nil
+}
+
+// onlyDigests reads the digests of a measurement that has nothing else.
+func onlyDigests(m measurement) ([]digest, error) {
+	raw, err := only(m, mvalDigests)
+	if err != nil {
+		return nil, err
+	}
+	return decodeDigests(raw)
+}
+
+// onlyRawValue reads the raw-value of a measurement that has nothing
+// else.
+func onlyRawValue(m measurement) ([]byte, error) {
+	raw, err := only(m, mvalRawValue)
+	if err != nil {
+		return nil, err
+	}
+	return rawValue(raw)
+}
+
+// sha384Values returns the values of ds, which must all be SHA-384
+// digests of what.
+func sha384Values(ds []digest, what string) ([][]byte, error) {
+	var out [][]byte
+	for _, dg := range ds {
+		if dg.alg != crypto.SHA384 {
+			return nil, fmt.Errorf("%s is a SHA-384 digest, got %v", what, dg.alg)
+		}
+		out = append(out, dg.value)
+	}
+	return out, nil
+}
+
 // rawValue reads raw-value 560(bytes); masked raw values are refused
 // (the backends compare exactly).
 func rawValue(raw cbor.RawMessage) ([]byte, error) {
@@ -650,10 +690,11 @@ func (d *corimDoc) tpmPCRs(bank crypto.Hash) (map[int][][]byte, error) {
 		if err := noInstance(t); err != nil {
 			return err
 		}
-		if err := onlyValues(m, mvalRegisters); err != nil {
+		raw, err := only(m, mvalRegisters)
+		if err != nil {
 			return err
 		}
-		regs, err := registers(m.Values[mvalRegisters])
+		regs, err := registers(raw)
 		if err != nil {
 			return err
 		}
@@ -700,24 +741,17 @@ func (d *corimDoc) snp() (measurements [][]byte, hostData []byte, err error) {
 		k, ok := mkeyUint(m)
 		switch {
 		case ok && k == 0:
-			if err := onlyValues(m, mvalDigests); err != nil {
-				return err
-			}
-			ds, err := decodeDigests(m.Values[mvalDigests])
+			ds, err := onlyDigests(m)
 			if err != nil {
 				return err
 			}
-			for _, dg := range ds {
-				if dg.alg != crypto.SHA384 {
-					return fmt.Errorf("digests: MEASUREMENT is a SHA-384 digest, got %v", dg.alg)
-				}
-				measurements = append(measurements, dg.value)
-			}
-		case ok && k == 8:
-			if err := onlyValues(m, mvalRawValue); err != nil {
+			vs, err := sha384Values(ds, "digests: MEASUREMENT")
+			if err != nil {
 				return err
 			}
-			v, err := rawValue(m.Values[mvalRawValue])
+			measurements = append(measurements, vs...)
+		case ok && k == 8:
+			v, err := onlyRawValue(m)
 			if err != nil {
 				return err
 			}
@@ -762,13 +796,12 @@ func (d *corimDoc) tdx() (mrtd [][]byte, rtmr [4][][]byte, err error) {
 			if err != nil {
 				return fmt.Errorf("tee.mrtee: %w", err)
 			}
-			for _, dg := range ds {
-				if dg.alg != crypto.SHA384 {
-					return fmt.Errorf("tee.mrtee: MRTD is a SHA-384 digest, got %v", dg.alg)
-				}
-				mrtd = append(mrtd, dg.value)
-				n++
+			vs, err := sha384Values(ds, "tee.mrtee: MRTD")
+			if err != nil {
+				return err
 			}
+			mrtd = append(mrtd, vs...)
+			n += len(vs)
 		}
 		if raw, ok := m.Values[mvalRegisters]; ok {
 			regs, err := registers(raw)
@@ -780,13 +813,12 @@ func (d *corimDoc) tdx() (mrtd [][]byte, rtmr [4][][]byte, err error) {
 				if err != nil || i < 0 || i > 3 {
 					return fmt.Errorf("integrity-registers[%s]: want an RTMR index 0..3", name)
 				}
-				for _, dg := range ds {
-					if dg.alg != crypto.SHA384 {
-						return fmt.Errorf("integrity-registers[%d]: RTMRs are SHA-384, got %v", i, dg.alg)
-					}
-					rtmr[i] = append(rtmr[i], dg.value)
-					n++
+				vs, err := sha384Values(ds, fmt.Sprintf("integrity-registers[%d]: RTMR", i))
+				if err != nil {
+					return err
 				}
+				rtmr[i] = append(rtmr[i], vs...)
+				n += len(vs)
 			}
 		}
 		return nil
@@ -843,10 +875,7 @@ func (d *corimDoc) cca(r *ccaRefs) error {
 			if id.Label == "" {
 				return errors.New("mkey: psa refval-id without label (the component type)")
 			}
-			if err := onlyValues(m, mvalDigests); err != nil {
-				return err
-			}
-			ds, err := decodeDigests(m.Values[mvalDigests])
+			ds, err := onlyDigests(m)
 			if err != nil {
 				return err
 			}
@@ -855,10 +884,7 @@ func (d *corimDoc) cca(r *ccaRefs) error {
 					SignerID: bytes.Clone(id.SignerID), Value: dg.value})
 			}
 		case tagCCAConfigID:
-			if err := onlyValues(m, mvalRawValue); err != nil {
-				return err
-			}
-			v, err := rawValue(m.Values[mvalRawValue])
+			v, err := onlyRawValue(m)
 			if err != nil {
 				return err
 			}
