@@ -193,11 +193,15 @@ func (b builder) tpm(s *TPM) (verifier.Verifier, error) {
 			}
 		}
 	}
+	w, err := b.applyCoRIM(at, s.CoRIM, cfg)
+	if err != nil {
+		return nil, err
+	}
 	v, err := tpm.New(cfg)
 	if err != nil {
 		return nil, &Error{Path: at, Err: err}
 	}
-	return v, nil
+	return b.within(v, w)
 }
 
 func (b builder) sevsnp(s *SEVSNP) (verifier.Verifier, error) {
@@ -271,11 +275,15 @@ func (b builder) sevsnp(s *SEVSNP) (verifier.Verifier, error) {
 		}
 		cfg.Roots = append(cfg.Roots, root)
 	}
+	w, err := b.applyCoRIM(at, s.CoRIM, cfg)
+	if err != nil {
+		return nil, err
+	}
 	v, err := sevsnp.New(cfg)
 	if err != nil {
 		return nil, &Error{Path: at, Err: err}
 	}
-	return v, nil
+	return b.within(v, w)
 }
 
 func (b builder) tdx(s *TDX) (verifier.Verifier, error) {
@@ -342,11 +350,15 @@ func (b builder) tdx(s *TDX) (verifier.Verifier, error) {
 		}
 		cfg.TrustedRoots = append(cfg.TrustedRoots, cert)
 	}
+	w, err := b.applyCoRIM(at, s.CoRIM, cfg)
+	if err != nil {
+		return nil, err
+	}
 	v, err := tdx.New(cfg)
 	if err != nil {
 		return nil, &Error{Path: at, Err: err}
 	}
-	return v, nil
+	return b.within(v, w)
 }
 
 func (b builder) cca(s *CCA) (verifier.Verifier, error) {
@@ -414,11 +426,15 @@ func (b builder) cca(s *CCA) (verifier.Verifier, error) {
 	if pol.Lifecycles, err = lifecycles(at+".lifecycles", s.Lifecycles, s.AllowDebug); err != nil {
 		return nil, err
 	}
+	w, err := b.applyCoRIM(at, s.CoRIM, cfg)
+	if err != nil {
+		return nil, err
+	}
 	v, err := cca.New(cfg)
 	if err != nil {
 		return nil, &Error{Path: at, Err: err}
 	}
-	return v, nil
+	return b.within(v, w)
 }
 
 // tdAttrDebug is the DEBUG bit of TD_ATTRIBUTES.

@@ -26,7 +26,18 @@
 // decode it with Decode (the same strict rules) and build each embedded
 // policy with Build.
 //
-// Not implemented: reference values given as a CoRIM.
+// Reference values may also be given as CoRIMs (draft-ietf-rats-corim):
+// the "corim" member of the tpm, sev_snp, tdx and cca sections names
+// unsigned CoRIMs (tag 501, or the bare map that github.com/veraison/corim
+// writes) or signed ones (COSE_Sign1, tag 18), whose signature is verified
+// with the key the same member names. Each backend reads the triples of
+// its CoRIM profile (corim.go lists them and their drafts), refuses any
+// constraint it does not enforce, and takes the values as a union with
+// those given inline. A CoRIM's validity period, and its signature's, are
+// checked at Build and at every appraisal. Not supported: dependent RIMs,
+// instance-specific reference values, masked raw values, Intel or AMD
+// values beyond MRTD, RTMRs, MEASUREMENT and HOST_DATA (TCB levels, SVNs,
+// flags), and the test kit (it has no CoRIM profile).
 package policy
 
 import (
@@ -119,6 +130,9 @@ type TPM struct {
 	AcceptAnyPCRs         bool `json:"accept_any_pcrs,omitempty"`
 	RequireKeyAttestation bool `json:"require_key_attestation,omitempty"`
 	RequireEventLog       bool `json:"require_event_log,omitempty"`
+	// CoRIM names CoRIMs whose reference values are added to those given
+	// inline (corim.go: profiles and encodings).
+	CoRIM []CoRIMSource `json:"corim,omitempty"`
 }
 
 // SEVSNP configures verifier/sevsnp.
@@ -146,6 +160,9 @@ type SEVSNP struct {
 	// Roots replaces AMD's roots: each entry a PEM bundle (ARK, ASK, ASVK)
 	// of one product line. Empty means AMD's published roots.
 	Roots []SNPRoot `json:"roots,omitempty"`
+	// CoRIM names CoRIMs whose reference values are added to those given
+	// inline (corim.go: profiles and encodings).
+	CoRIM []CoRIMSource `json:"corim,omitempty"`
 }
 
 // SNPCollateral says where SEV-SNP collateral comes from: AMD's KDS (or
@@ -214,6 +231,9 @@ type TDX struct {
 	// SkipRevocation disables the PCK and root CRL checks (only where
 	// revocation is checked elsewhere).
 	SkipRevocation bool `json:"skip_revocation,omitempty"`
+	// CoRIM names CoRIMs whose reference values are added to those given
+	// inline (corim.go: profiles and encodings).
+	CoRIM []CoRIMSource `json:"corim,omitempty"`
 }
 
 // CCA configures verifier/cca.
@@ -237,6 +257,9 @@ type CCA struct {
 	// AllowDebug also accepts the two platform debug lifecycle states
 	// ("non-cca-platform-rot-debug", "recoverable-cca-platform-rot-debug").
 	AllowDebug bool `json:"allow_debug,omitempty"`
+	// CoRIM names CoRIMs whose reference values are added to those given
+	// inline (corim.go: profiles and encodings).
+	CoRIM []CoRIMSource `json:"corim,omitempty"`
 }
 
 // CPAK is a trusted CCA platform attestation key.
