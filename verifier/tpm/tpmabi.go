@@ -459,6 +459,20 @@ func (p *public) eccSigningKey() (*ecdsa.PublicKey, error) {
 	return k.(*ecdsa.PublicKey), nil
 }
 
+// p256SPKIPrefix is the DER SubjectPublicKeyInfo of a NIST P-256 key
+// (RFC 5480, Section 2: id-ecPublicKey, secp256r1) up to and including
+// the 0x04 of its uncompressed point (SEC 1, Section 2.3.3), as
+// x509.MarshalPKIXPublicKey writes it; X and Y follow.
+var p256SPKIPrefix = []byte{0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
+	0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00, 0x04}
+
+// p256SPKI returns the SubjectPublicKeyInfo DER of a public area that
+// eccSigningKey accepted (P-256, 32-byte coordinates).
+func (p *public) p256SPKI() []byte {
+	out := make([]byte, 0, len(p256SPKIPrefix)+len(p.eccX)+len(p.eccY))
+	return append(append(append(out, p256SPKIPrefix...), p.eccX...), p.eccY...)
+}
+
 // parseAK decodes the AK's TPMT_PUBLIC and checks it is a restricted,
 // TPM-generated, non-duplicable ECDSA-P256-SHA256 signing key.
 func parseAK(data []byte) (*public, *ecdsa.PublicKey, error) {

@@ -6,6 +6,7 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/binary"
 	"errors"
 	"flag"
@@ -311,8 +312,9 @@ func diffAK(t testing.TB, data []byte) {
 		return
 	}
 	name, _ := tpm2.ObjectName(refP)
-	if !k.Equal(refK) || !bytes.Equal(p.name(), name.Buffer) {
-		t.Fatal("AK key or name differ")
+	spki, err := x509.MarshalPKIXPublicKey(refK)
+	if err != nil || !k.Equal(refK) || !bytes.Equal(p.name(), name.Buffer) || !bytes.Equal(p.p256SPKI(), spki) {
+		t.Fatalf("AK key, name or SPKI differ (%v)", err)
 	}
 }
 

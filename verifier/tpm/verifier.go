@@ -232,7 +232,7 @@ func (v *Verifier) VerifyRecord(ctx context.Context, rec cmw.Record, exp *verifi
 		return nil, verifier.Reject(verifier.CheckAK, err, "tpm: unacceptable attestation key")
 	}
 	name := ak.name()
-	trust, err := v.trustAK(akKey, name, b.AKChain, now)
+	trust, err := v.trustAK(ak.p256SPKI(), name, b.AKChain, now)
 	if err != nil {
 		return nil, err
 	}
@@ -333,11 +333,8 @@ func (c *Config) PCRBankName() string {
 	return "sha256"
 }
 
-func (v *Verifier) trustAK(akKey *ecdsa.PublicKey, akName []byte, chain [][]byte, now time.Time) (string, error) {
-	der, err := x509.MarshalPKIXPublicKey(akKey)
-	if err != nil {
-		return "", verifier.Reject(verifier.CheckAK, err, "tpm: AK public key")
-	}
+// trustAK says why the AK of SPKI der and Name akName is trusted.
+func (v *Verifier) trustAK(der, akName []byte, chain [][]byte, now time.Time) (string, error) {
 	for _, p := range v.pinned {
 		if subtle.ConstantTimeCompare(p, der) == 1 {
 			return "pinned", nil
@@ -503,10 +500,6 @@ func checkKey(b *bundle.Bundle, akKey *ecdsa.PublicKey, qd []byte, quote *attest
 	if err != nil {
 		return verifier.Reject(verifier.CheckKey, err, "tpm: certified key")
 	}
-	spki, err := x509.MarshalPKIXPublicKey(key)
-	if err != nil {
-		return verifier.Reject(verifier.CheckKey, err, "tpm: certified key")
-	}
 	if exp.PublicKey == nil && len(exp.SPKI) == 0 {
 		return verifier.Reject(verifier.CheckKey, nil, "tpm: the bundle certifies a key but no expected key was given")
 	}
@@ -516,7 +509,7 @@ func checkKey(b *bundle.Bundle, akKey *ecdsa.PublicKey, qd []byte, quote *attest
 			return verifier.Reject(verifier.CheckKey, nil, "tpm: certified key is not the authenticator's key")
 		}
 	}
-	if len(exp.SPKI) != 0 && !bytes.Equal(exp.SPKI, spki) {
+	if len(exp.SPKI) != 0 && !bytes.Equal(exp.SPKI, pub.p256SPKI()) {
 		return verifier.Reject(verifier.CheckKey, nil, "tpm: certified key is not the authenticator's key (SPKI)")
 	}
 	return nil
