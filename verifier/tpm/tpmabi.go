@@ -32,7 +32,10 @@ import (
 //     digest of its size (Section 10.5.3);
 //   - an HMAC TPMT_HA whose digest is not its hash's size (Section 10.3.2);
 //   - a TPMT_PUBLIC of another type than RSA or ECC, or whose nameAlg is
-//     not SHA-1/256/384/512 (Section 12.2.4).
+//     not SHA-1/256/384/512 (Section 12.2.4);
+//   - as a public key (publicKey), an ECC point off its curve or with
+//     coordinates shorter or longer than the curve's size (go-tpm's
+//     tpm2.Pub checks neither).
 //
 // Byte slices in decoded values alias the input; the Verifier decodes
 // only bundle.Unmarshal's copies, and the exported Parse functions copy.
@@ -46,8 +49,8 @@ const maxTPM2B = 4096
 
 // pcrSelectSize is the sizeofSelect of every TPMS_PCR_SELECTION a PC
 // Client TPM accepts and produces: PCR_SELECT_MIN = PCR_SELECT_MAX = 3
-// for its 24 PCRs (bundle.MaxPCR + 1; TCG PC Client Platform TPM Profile,
-// Section 4.6; Part 2, Section 10.6.2, TPM_RC_VALUE otherwise).
+// for its 24 PCRs (bundle.MaxPCR + 1; the TCG PC Client Platform TPM
+// Profile requires 24; Part 2, Section 10.6.2: TPM_RC_VALUE otherwise).
 const pcrSelectSize = 3
 
 // maxPCRBanks is the most TPMS_PCR_SELECTIONs one TPML_PCR_SELECTION may
