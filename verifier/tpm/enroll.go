@@ -123,10 +123,7 @@ func (ca *EnrollmentCA) Begin(ekCertDER, ekPublic, akPublic []byte) (*Enrollment
 	if err != nil {
 		return nil, refuse("AK: %v", err)
 	}
-	name, err := tpm2.ObjectName(akp)
-	if err != nil {
-		return nil, refuse("AK name: %v", err)
-	}
+	name := akp.name()
 	encKey, err := tpm2.ImportEncapsulationKey(ek)
 	if err != nil {
 		return nil, refuse("EK: %v", err)
@@ -135,12 +132,12 @@ func (ca *EnrollmentCA) Begin(ekCertDER, ekPublic, akPublic []byte) (*Enrollment
 	if _, err := io.ReadFull(ca.rand(), value); err != nil {
 		return nil, fmt.Errorf("tpm: %w", err)
 	}
-	cred, secret, err := tpm2.CreateCredential(ca.rand(), encKey, name.Buffer, value)
+	cred, secret, err := tpm2.CreateCredential(ca.rand(), encKey, name, value)
 	if err != nil {
 		return nil, fmt.Errorf("tpm: make credential: %w", err)
 	}
 	return &Enrollment{Credential: cred, Secret: secret, ca: ca, value: value,
-		akPub: akKey, akName: name.Buffer, ekCert: ekCert}, nil
+		akPub: akKey, akName: name, ekCert: ekCert}, nil
 }
 
 // Finish checks the secret the attester's TPM released and returns the AK

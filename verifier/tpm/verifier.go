@@ -7,7 +7,8 @@
 //     indicator or none, under package cmw's one record rule (size limit,
 //     canonical encoding; verifier.VerifyCMW, verifier.ExpectRecord); the
 //     bundle decodes strictly (bundle.Unmarshal), and every TPM structure
-//     re-marshals to exactly its bytes;
+//     decodes strictly: its one canonical encoding, consumed exactly
+//     (tpmabi.go);
 //   - ak: the attestation key is a restricted, TPM-generated ECC P-256
 //     signing key, trusted because its public key is pinned
 //     (Config.TrustedAKs) or because the bundle's AK certificate chains to
@@ -226,45 +227,38 @@ func (v *Verifier) VerifyRecord(ctx context.Context, rec cmw.Record, exp *verifi
 	claims := map[string]string{}
 
 	// The attestation key and why it is trusted.
-	akPub, akKey, err := parseAK(b.AKPublic)
+	ak, akKey, err := parseAK(b.AKPublic)
 	if err != nil {
 		return nil, verifier.Reject(verifier.CheckAK, err, "tpm: unacceptable attestation key")
 	}
-	name, err := tpm2.ObjectName(akPub)
-	if err != nil {
-		return nil, verifier.Reject(verifier.CheckAK, err, "tpm: AK name")
-	}
-	trust, err := v.trustAK(akKey, name.Buffer, b.AKChain, now)
+	name := ak.name()
+	trust, err := v.trustAK(ak.p256SPKI(), name, b.AKChain, now)
 	if err != nil {
 		return nil, err
 	}
 	claims["ak-trust"] = trust
-	claims["ak-name"] = hex.EncodeToString(name.Buffer)
+	claims["ak-name"] = hex.EncodeToString(name)
 
 	// The quote: signature, challenge, PCRs.
 	if err := verifySig(akKey, b.Quote, b.QuoteSig); err != nil {
 		return nil, verifier.Reject(verifier.CheckSignature, err, "tpm: quote signature")
 	}
-	att, err := parseAttest(b.Quote, tpm2.TPMSTAttestQuote)
-	if err != nil {
+	var att attest
+	if err := parseAttest(b.Quote, tpm2.TPMSTAttestQuote, &att); err != nil {
 		return nil, verifier.Reject(verifier.CheckFormat, err, "tpm: quote structure")
 	}
-	if subtle.ConstantTimeCompare(att.ExtraData.Buffer, qd[:]) != 1 {
+	if subtle.ConstantTimeCompare(att.extraData, qd[:]) != 1 {
 		return nil, verifier.Reject(verifier.CheckChallenge, nil, "tpm: quote extraData is not this connection's challenge")
 	}
-	info, err := att.Attested.Quote()
-	if err != nil {
-		return nil, verifier.Reject(verifier.CheckFormat, err, "tpm: quote info")
-	}
-	if err := v.checkPCRs(b, info); err != nil {
+	if err := v.checkPCRs(b, &att); err != nil {
 		return nil, err
 	}
 	claims["pcr-bank"] = v.cfg.PCRBankName()
-	claims["clock"] = strconv.FormatUint(att.ClockInfo.Clock, 10)
-	claims["reset-count"] = strconv.FormatUint(uint64(att.ClockInfo.ResetCount), 10)
-	claims["restart-count"] = strconv.FormatUint(uint64(att.ClockInfo.RestartCount), 10)
-	claims["clock-safe"] = strconv.FormatBool(bool(att.ClockInfo.Safe))
-	claims["firmware-version"] = fmt.Sprintf("%016x", att.FirmwareVersion)
+	claims["clock"] = strconv.FormatUint(att.clock, 10)
+	claims["reset-count"] = strconv.FormatUint(uint64(att.resetCount), 10)
+	claims["restart-count"] = strconv.FormatUint(uint64(att.restartCount), 10)
+	claims["clock-safe"] = strconv.FormatBool(att.safe)
+	claims["firmware-version"] = fmt.Sprintf("%016x", att.firmwareVersion)
 
 	// The event log, if any, must reproduce every quoted PCR.
 	switch {
@@ -283,7 +277,7 @@ func (v *Verifier) VerifyRecord(ctx context.Context, rec cmw.Record, exp *verifi
 	keyAttested := false
 	switch {
 	case b.HasKeyAttestation():
-		if err := checkKey(b, akKey, qd[:], att, exp); err != nil {
+		if err := checkKey(b, akKey, qd[:], &att, exp); err != nil {
 			return nil, err
 		}
 		keyAttested = true
@@ -316,7 +310,7 @@ func (v *Verifier) VerifyRecord(ctx context.Context, rec cmw.Record, exp *verifi
 		res.TrustVector.StorageOpaque = 2 // key is hardware-protected
 		res.KeyBinding = verifier.KeyCertified
 	}
-	res.PlatformIDs = []verifier.PlatformID{{Kind: "tpm.ak-name", Value: bytes.Clone(name.Buffer)}}
+	res.PlatformIDs = []verifier.PlatformID{{Kind: "tpm.ak-name", Value: name}}
 	if v.cfg.AcceptAnyPCRs {
 		res.Status = verifier.TierWarning // platform state not appraised, by choice
 	} else {
@@ -339,11 +333,8 @@ func (c *Config) PCRBankName() string {
 	return "sha256"
 }
 
-func (v *Verifier) trustAK(akKey *ecdsa.PublicKey, akName []byte, chain [][]byte, now time.Time) (string, error) {
-	der, err := x509.MarshalPKIXPublicKey(akKey)
-	if err != nil {
-		return "", verifier.Reject(verifier.CheckAK, err, "tpm: AK public key")
-	}
+// trustAK says why the AK of SPKI der and Name akName is trusted.
+func (v *Verifier) trustAK(der, akName []byte, chain [][]byte, now time.Time) (string, error) {
 	for _, p := range v.pinned {
 		if subtle.ConstantTimeCompare(p, der) == 1 {
 			return "pinned", nil
@@ -412,17 +403,17 @@ func checkAKProfile(leaf *x509.Certificate, akName []byte) error {
 	return nil
 }
 
-func (v *Verifier) checkPCRs(b *bundle.Bundle, info *tpm2.TPMSQuoteInfo) error {
+func (v *Verifier) checkPCRs(b *bundle.Bundle, att *attest) error {
 	if b.PCRAlg != v.bankAlg {
 		return verifier.Reject(verifier.CheckPCR, nil, "tpm: quote covers PCR bank 0x%04x, policy needs 0x%04x", b.PCRAlg, v.bankAlg)
 	}
-	sels := info.PCRSelect.PCRSelections
-	if len(sels) != 1 || uint16(sels[0].Hash) != b.PCRAlg {
+	sels := att.pcrSelect
+	if len(sels) != 1 || sels[0].hash != b.PCRAlg {
 		return verifier.Reject(verifier.CheckPCR, nil, "tpm: quote selects other banks than the reported one")
 	}
 	var quoted []uint32
-	for i := 0; i < len(sels[0].PCRSelect)*8; i++ {
-		if sels[0].PCRSelect[i/8]&(1<<(i%8)) != 0 {
+	for i := 0; i < len(sels[0].bits)*8; i++ {
+		if sels[0].bits[i/8]&(1<<(i%8)) != 0 {
 			quoted = append(quoted, uint32(i))
 		}
 	}
@@ -434,7 +425,7 @@ func (v *Verifier) checkPCRs(b *bundle.Bundle, info *tpm2.TPMSQuoteInfo) error {
 	for _, i := range quoted {
 		d.Write(b.PCRs[i])
 	}
-	if !bytes.Equal(d.Sum(nil), info.PCRDigest.Buffer) {
+	if !bytes.Equal(d.Sum(nil), att.pcrDigest) {
 		return verifier.Reject(verifier.CheckPCR, nil, "tpm: reported PCR values do not match the quoted digest")
 	}
 	if len(v.cfg.PCRPolicy) == 0 && !v.cfg.AcceptAnyPCRs {
@@ -476,44 +467,36 @@ func (v *Verifier) checkEventLog(b *bundle.Bundle) error {
 }
 
 // checkKey verifies the TPM2_Certify of the authenticator's key.
-func checkKey(b *bundle.Bundle, akKey *ecdsa.PublicKey, qd []byte, quote *tpm2.TPMSAttest, exp *verifier.Expected) error {
+func checkKey(b *bundle.Bundle, akKey *ecdsa.PublicKey, qd []byte, quote *attest, exp *verifier.Expected) error {
 	if err := verifySig(akKey, b.Certify, b.CertifySig); err != nil {
 		return verifier.Reject(verifier.CheckKey, err, "tpm: certify signature")
 	}
-	att, err := parseAttest(b.Certify, tpm2.TPMSTAttestCertify)
-	if err != nil {
+	var att attest
+	if err := parseAttest(b.Certify, tpm2.TPMSTAttestCertify, &att); err != nil {
 		return verifier.Reject(verifier.CheckFormat, err, "tpm: certify structure")
 	}
-	if subtle.ConstantTimeCompare(att.ExtraData.Buffer, qd) != 1 {
+	if subtle.ConstantTimeCompare(att.extraData, qd) != 1 {
 		return verifier.Reject(verifier.CheckChallenge, nil, "tpm: certify extraData is not this connection's challenge")
 	}
-	if att.ClockInfo.ResetCount != quote.ClockInfo.ResetCount || att.ClockInfo.RestartCount != quote.ClockInfo.RestartCount {
+	if att.resetCount != quote.resetCount || att.restartCount != quote.restartCount {
 		return verifier.Reject(verifier.CheckKey, nil, "tpm: quote and certify come from different TPM boots")
 	}
-	info, err := att.Attested.Certify()
-	if err != nil {
-		return verifier.Reject(verifier.CheckFormat, err, "tpm: certify info")
-	}
-	pub, err := strictUnmarshal[tpm2.TPMTPublic](b.KeyPublic)
-	if err != nil {
+	var pub public
+	if err := parsePublic(b.KeyPublic, &pub); errors.Is(err, errUnsupportedKey) {
+		return verifier.Reject(verifier.CheckKey, err, "tpm: certified key")
+	} else if err != nil {
 		return verifier.Reject(verifier.CheckFormat, err, "tpm: certified key's public area")
 	}
-	name, err := tpm2.ObjectName(pub)
-	if err != nil || pub.NameAlg != tpm2.TPMAlgSHA256 {
-		return verifier.Reject(verifier.CheckKey, err, "tpm: certified key's name algorithm is not SHA-256")
+	if tpm2.TPMAlgID(pub.nameAlg) != tpm2.TPMAlgSHA256 {
+		return verifier.Reject(verifier.CheckKey, nil, "tpm: certified key's name algorithm is not SHA-256")
 	}
-	if !bytes.Equal(name.Buffer, info.Name.Buffer) {
+	if !bytes.Equal(pub.name(), att.name) {
 		return verifier.Reject(verifier.CheckKey, nil, "tpm: certify names another key than the reported public area")
 	}
-	a := pub.ObjectAttributes
-	if !a.FixedTPM || !a.FixedParent || !a.SensitiveDataOrigin || !a.SignEncrypt || a.Decrypt || a.Restricted {
+	if !pub.has(attrFixedTPM|attrFixedParent|attrSensitiveDataOrigin|attrSign) || pub.has(attrDecrypt) || pub.has(attrRestricted) {
 		return verifier.Reject(verifier.CheckKey, nil, "tpm: certified key is not a TPM-generated, non-exportable, unrestricted signing key")
 	}
-	key, err := eccSigningKey(pub)
-	if err != nil {
-		return verifier.Reject(verifier.CheckKey, err, "tpm: certified key")
-	}
-	spki, err := x509.MarshalPKIXPublicKey(key)
+	key, err := pub.eccSigningKey()
 	if err != nil {
 		return verifier.Reject(verifier.CheckKey, err, "tpm: certified key")
 	}
@@ -526,7 +509,7 @@ func checkKey(b *bundle.Bundle, akKey *ecdsa.PublicKey, qd []byte, quote *tpm2.T
 			return verifier.Reject(verifier.CheckKey, nil, "tpm: certified key is not the authenticator's key")
 		}
 	}
-	if len(exp.SPKI) != 0 && !bytes.Equal(exp.SPKI, spki) {
+	if len(exp.SPKI) != 0 && !bytes.Equal(exp.SPKI, pub.p256SPKI()) {
 		return verifier.Reject(verifier.CheckKey, nil, "tpm: certified key is not the authenticator's key (SPKI)")
 	}
 	return nil
