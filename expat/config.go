@@ -162,6 +162,17 @@ type Config struct {
 	// ea.DefaultMaxContexts.
 	MaxContexts int
 
+	// SendQueue bounds how much of our data the kernel may hold unsent for
+	// this connection, so that an attestation request or answer written
+	// behind bulk data waits for at most about this much of it (without a
+	// bound, Linux lets 4 MiB queue, and re-attestation behind bulk data
+	// took 13-35 ms on loopback): TCP_NOTSENT_LOWAT, on Linux, when the
+	// TLS connection runs over a *net.TCPConn. It does not limit the data
+	// in flight (the congestion window), so it costs no throughput on long
+	// paths. Zero means DefaultSendQueue; negative leaves the socket as it
+	// is. Elsewhere, or over other connections, it has no effect.
+	SendQueue int
+
 	// Rand is the source of request contexts. Nil means crypto/rand.
 	Rand io.Reader
 	// Time returns the current time. Nil means time.Now.
@@ -261,7 +272,18 @@ const (
 	DefaultSetupTimeout        = 30 * time.Second
 	DefaultPeerRequestInterval = 250 * time.Millisecond
 	DefaultMaxPeerRequests     = 2
+	DefaultSendQueue           = 256 << 10
 )
+
+func (c *Config) sendQueue() int {
+	switch {
+	case c.SendQueue > 0:
+		return c.SendQueue
+	case c.SendQueue < 0:
+		return 0
+	}
+	return DefaultSendQueue
+}
 
 func (c *Config) setupTimeout() time.Duration {
 	if c.SetupTimeout > 0 {

@@ -170,6 +170,9 @@ func newConn(tc *tls.Conn, isServer bool, cfg *Config) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := boundSendQueue(tc, cfg.sendQueue()); err != nil {
+		cfg.logger().Debug("expat: could not bound the socket's send queue", "err", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Conn{
 		tc: tc, ep: ep, cfg: cfg, isServer: isServer,
