@@ -383,12 +383,30 @@ func (c *Conn) awaitVerified(ctx context.Context, ex *exchange) (*Attestation, e
 	case <-c.ctx.Done():
 		return nil, c.endErr()
 	}
-	att, err := bound.Run(ctx, func(ctx context.Context) (*Attestation, error) {
+	verify := func(ctx context.Context) (*Attestation, error) {
 		return c.ep.VerifyFor(ctx, ex.req.Context, auth)
-	})
+	}
+	late := func() error {
+		return wrapErr(opOf(ex), alertInternalError, fmt.Errorf("verification not done in time: %w", ctx.Err()))
+	}
+	var att *Attestation
+	var err error
+	if ex.setup {
+		// The setup goroutine exists for this work alone and nobody waits
+		// on it (Handshake waits on hsDone): verify in it, and let the
+		// setup fail at ctx's end if the Verifier overruns.
+		var ok bool
+		att, err, ok = bound.Inline(ctx, verify, func() { c.failSetup(late()) })
+		if !ok {
+			return nil, late()
+		}
+	} else {
+		// Attest's caller returns at ctx's end whatever the Verifier does.
+		att, err = bound.Run(ctx, verify)
+	}
 	if err != nil {
 		if ctx.Err() != nil && !isExpatError(err) {
-			return nil, wrapErr(opOf(ex), alertInternalError, fmt.Errorf("verification not done in time: %w", ctx.Err()))
+			return nil, late()
 		}
 		return nil, err
 	}
@@ -1307,11 +1325,25 @@ func (c *Conn) answerPeer(req *ea.Request, setup bool, delay time.Duration) {
 	c.mu.Lock()
 	ctx = WithPeerAcceptedFormats(ctx, c.peerAccepts)
 	c.mu.Unlock()
-	var auth []byte
 	err := c.mayRelease(ctx)
-	if err == nil {
-		auth, err = bound.Run(ctx, func(ctx context.Context) ([]byte, error) { return c.ep.answer(ctx, req) })
+	if err != nil {
+		c.sendAnswer(req, setup, nil, err)
+		return
 	}
+	// This goroutine exists for this answer alone: attest in it, and
+	// answer with the empty authenticator at ctx's end if the Attester
+	// overruns.
+	auth, err, ok := bound.Inline(ctx, func(ctx context.Context) ([]byte, error) { return c.ep.answer(ctx, req) },
+		func() { c.sendAnswer(req, setup, nil, ctx.Err()) })
+	if ok {
+		c.sendAnswer(req, setup, auth, err)
+	}
+}
+
+// sendAnswer writes our answer to the peer's request req: auth, or the
+// empty authenticator when err is set (the Attester failed or overran, or
+// Config.Release withheld the Evidence).
+func (c *Conn) sendAnswer(req *ea.Request, setup bool, auth []byte, err error) {
 	if err != nil {
 		c.cfg.logger().Warn("expat: cannot attest for peer", "err", err)
 		if auth, err = c.ep.refuse(req); err != nil {
