@@ -335,6 +335,23 @@ func echoAll(l *Listener) (wait func()) {
 	return wg.Wait
 }
 
+// acceptAll hands every connection l accepts to the channel it returns
+// (of capacity n), which is closed once l is.
+func acceptAll(l *Listener, n int) <-chan *Conn {
+	ch := make(chan *Conn, n)
+	go func() {
+		defer close(ch)
+		for {
+			c, err := l.AcceptConn()
+			if err != nil {
+				return
+			}
+			ch <- c
+		}
+	}()
+	return ch
+}
+
 // loadServer is Listen on loopback with the test kit attesting the server.
 func loadServer(b *testing.B, p *pki, cfg *Config) *Listener {
 	b.Helper()
@@ -468,16 +485,7 @@ func loadStorm(b *testing.B, p *pki, k *kit) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		accepted := make(chan *Conn, pairs)
-		go func() {
-			for {
-				c, err := l.AcceptConn()
-				if err != nil {
-					return
-				}
-				accepted <- c
-			}
-		}()
+		accepted := acceptAll(l, pairs)
 		// ends[2i] is a client, ends[2i+1] its server.
 		ends := make([]*Conn, 2*pairs)
 		concurrently(b, "storm setups", pairs, 2*time.Minute, func(i int) {
@@ -697,19 +705,7 @@ func loadFaults(b *testing.B, p *pki, want func(error) bool, parties func() (scf
 		l := loadServer(b, p, scfg)
 		// Server ends stay open until every dial has returned, so that
 		// what ends a client's setup is the fault, not a closed peer.
-		var mu sync.Mutex
-		var servers []*Conn
-		go func() {
-			for {
-				c, err := l.AcceptConn()
-				if err != nil {
-					return
-				}
-				mu.Lock()
-				servers = append(servers, c)
-				mu.Unlock()
-			}
-		}()
+		servers := acceptAll(l, loadFaultSetups)
 		errs := make([]error, loadFaultSetups)
 		took := concurrently(b, "setups", loadFaultSetups, loadHang*ccfg.SetupTimeout+10*time.Second, func(i int) {
 			c, err := DialContext(context.Background(), "tcp", l.Addr().String(), dialConfig(p), ccfg)
@@ -722,11 +718,9 @@ func loadFaults(b *testing.B, p *pki, want func(error) bool, parties func() (scf
 			release()
 		}
 		l.Close()
-		mu.Lock()
-		for _, c := range servers {
+		for c := range servers {
 			c.Close()
 		}
-		mu.Unlock()
 		expectFailures(b, m, "Dial", ccfg.SetupTimeout, took, errs, want)
 		leakedAfter(b, m, goroutines, 0, 0)
 	}
@@ -793,17 +787,7 @@ func loadSilentClient(b *testing.B, p *pki, k *kit) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		accepted := make(chan *Conn, loadFaultSetups+1)
-		go func() {
-			defer close(accepted)
-			for {
-				c, err := l.AcceptConn()
-				if err != nil {
-					return
-				}
-				accepted <- c
-			}
-		}()
+		accepted := acceptAll(l, loadFaultSetups+1)
 		// Each silent client measures from its dial until the server has
 		// closed the connection on it.
 		errs := make([]error, loadFaultSetups)
