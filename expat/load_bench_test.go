@@ -634,7 +634,8 @@ func stormWrite(c *Conn, seed uint64, flood int64, stop <-chan struct{}) int64 {
 }
 
 // stormRead reads the peer's seed and checks its stream until io.EOF; it
-// returns the stream bytes that matched and why it stopped otherwise.
+// returns the stream bytes that matched until then and, if they were not
+// all, why.
 func stormRead(c *Conn) (int64, error) {
 	var hdr [8]byte
 	if _, err := io.ReadFull(c, hdr[:]); err != nil {
@@ -648,6 +649,9 @@ func stormRead(c *Conn) (int64, error) {
 		r, err := c.Read(buf)
 		if r > 0 {
 			if !s.check(buf[:r], scratch) {
+				// Drain the rest, so that the peer's writer is not
+				// left blocked behind us.
+				io.Copy(io.Discard, c)
 				return n, fmt.Errorf("bytes %d to %d differ from the stream", n, n+int64(r))
 			}
 			n += int64(r)
