@@ -247,20 +247,26 @@ func (s *store) evalGoal(g Goal) []goalRow {
 	return rows
 }
 
-// requireRounds makes each Worst goal row need as many rounds as the jobs
-// that measured its benchmarks ran: an invariant that held only in the
-// rounds where its scenario did not fail is not shown as holding.
+// requireRounds makes each Worst goal row need as many rounds as its
+// benchmarks' units were run in (a unit cut by the time budget is not
+// counted): an invariant that held only in the rounds where its scenario
+// did not fail is not shown as holding.
 func (s *store) requireRounds(rows []goalRow, js []Job) {
-	rounds := map[string]int{}
-	for _, j := range js {
-		rounds[j.ID] = j.Rounds
-	}
 	for i := range rows {
 		if !rows[i].g.Worst {
 			continue
 		}
 		for _, ref := range rows[i].refs {
-			rows[i].need = max(rows[i].need, rounds[s.jobOf[ref.Bench]])
+			for _, j := range js {
+				if j.ID != s.jobOf[ref.Bench] {
+					continue
+				}
+				for _, u := range j.Units {
+					if ref.Bench == u || strings.HasPrefix(ref.Bench, u+"/") {
+						rows[i].need = max(rows[i].need, s.runs[j.ID+" "+u])
+					}
+				}
+			}
 		}
 	}
 }

@@ -96,7 +96,8 @@ func TestWorstGoals(t *testing.T) {
 		s.add("load", round, res("BenchmarkLoad/a", map[string]float64{"leaked-goroutines": v, "fail/bound": 1 + v/10}))
 		s.add("load", round, res("BenchmarkLoad/b", map[string]float64{"leaked-goroutines": 0}))
 	}
-	js := []Job{{ID: "load", Rounds: 3}}
+	js := []Job{{ID: "load", Units: []string{"BenchmarkLoad/a", "BenchmarkLoad/b"}}}
+	s.runs["load BenchmarkLoad/a"], s.runs["load BenchmarkLoad/b"] = 3, 3
 	sum := Goal{Ratio: &Ratio{Num: []Ref{{"BenchmarkLoad/a", "leaked-goroutines"}, {"BenchmarkLoad/b", "leaked-goroutines"}}}, AtMost: true, Worst: true}
 	rows := s.evalGoal(sum)
 	s.requireRounds(rows, js)
@@ -111,11 +112,18 @@ func TestWorstGoals(t *testing.T) {
 	}
 	// A round whose scenario failed (no result) is not a pass.
 	s.add("load", 3, res("BenchmarkLoad/b", map[string]float64{"leaked-goroutines": 0}))
-	js[0].Rounds = 4
+	s.runs["load BenchmarkLoad/a"], s.runs["load BenchmarkLoad/b"] = 4, 4
 	rows = s.evalGoal(bound)
 	s.requireRounds(rows, js)
 	if rows[0].verdict() != "n/a" || !strings.Contains(goalHow(rows[0]), "3 of 4 rounds") {
 		t.Fatalf("%+v %q", rows[0], goalHow(rows[0]))
+	}
+	// A round cut by the time budget is not one that failed.
+	s.runs["load BenchmarkLoad/a"] = 3
+	rows = s.evalGoal(bound)
+	s.requireRounds(rows, js)
+	if rows[0].verdict() != "PASS" {
+		t.Fatalf("%+v", rows[0])
 	}
 	if rows := s.evalGoal(Goal{Match: regexp.MustCompile(`^BenchmarkLoad/`), Metric: "absent"}); len(rows) != 1 || rows[0].verdict() != "n/a" {
 		t.Fatalf("%+v", rows)

@@ -294,9 +294,16 @@ func goalHow(r goalRow) string {
 		of = "worst"
 	}
 	if (r.g.Match != nil && r.g.Metric == "") || (r.g.Ratio != nil && len(r.g.Ratio.Den) > 0) {
-		return fmt.Sprintf("%s of %d per-round ratios", of, r.st.n)
+		return fmt.Sprintf("%s of %d per-round ratio%s", of, r.st.n, plural(r.st.n))
 	}
-	return fmt.Sprintf("%s of %d rounds", of, r.st.n)
+	return fmt.Sprintf("%s of %d round%s", of, r.st.n, plural(r.st.n))
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
 
 func (d *doc) goalsTable(g map[string][]goalRow) {
