@@ -399,7 +399,7 @@ var sections = []Section{
 			"attestation. Connections carry checked data (a keyed stream whose every byte depends on its position, compared on the other end). " +
 			"The misbehaving parties are real Attesters and Verifiers that misbehave (answer 3× too late, fail, ignore ctx and never return " +
 			"until released, trust another key) and raw TLS peers that go silent or stop reading; each scenario runs 20 setups at once " +
-			"(10 connections for the last two), the client's SetupTimeout or Attest's ctx being 500 ms. A scenario fails, and shows as n/a with " +
+			"(10 connections for the last two), the client's SetupTimeout or Attest's ctx being 500 ms. The time to fail is Dial's (Attest's for the last two; for silent-client the Listener's drop of each silent client, timed from its Accept of the TCP connection, its SetupTimeout being 500 ms), and Close ÷ closeGrace is Close's after that failure. A scenario fails, and shows as n/a with " +
 			"its reason under Problems, when an invariant breaks: a corrupted or cut stream, a failed setup or re-attestation that should have " +
 			"succeeded, one that should have failed and did not (or failed otherwise), a call still blocked after 2× its bound, a goroutine " +
 			"still running 5 s after everything was closed. Each figure is the worst of the scenario's run (over its iterations); " +
