@@ -808,6 +808,7 @@ func loadSilentClient(b *testing.B, p *pki, k *kit) {
 		var shook sync.WaitGroup
 		shook.Add(loadFaultSetups)
 		var good time.Duration
+		var goodConn *Conn
 		var goodErr error
 		concurrently(b, "silent clients", loadFaultSetups+1, loadHang*loadBound+10*time.Second, func(i int) {
 			if i == loadFaultSetups {
@@ -815,11 +816,9 @@ func loadSilentClient(b *testing.B, p *pki, k *kit) {
 				// their setups.
 				shook.Wait()
 				t0 := time.Now()
-				c, err := Dial("tcp", l.Addr().String(), dialConfig(p), &Config{RequirePeerAttestation: true, Verifier: k.ver})
-				good, goodErr = time.Since(t0), err
-				if err == nil {
-					c.Close()
-				}
+				// Kept open until Accept has returned its server end.
+				goodConn, goodErr = Dial("tcp", l.Addr().String(), dialConfig(p), &Config{RequirePeerAttestation: true, Verifier: k.ver})
+				good = time.Since(t0)
 				return
 			}
 			raw, err := net.Dial("tcp", l.Addr().String())
@@ -849,6 +848,9 @@ func loadSilentClient(b *testing.B, p *pki, k *kit) {
 			c.Close()
 		}
 		silentAccepted-- // the genuine client's
+		if goodConn != nil {
+			goodConn.Close()
+		}
 		mu.Lock()
 		timedOut := 0
 		var firstWrong error
