@@ -21,18 +21,18 @@ import (
 
 // victimClient starts a client Conn that requires the server to attest and
 // returns it with the raw server peer that will misbehave.
-func victimClient(t *testing.T, p *pki, k *kit, o tlsOpts, cfg *Config) (*Conn, *rawPeer, <-chan error) {
+func victimClient(t testing.TB, p *pki, k *kit, o tlsOpts, cfg *Config) (*Conn, *rawPeer, <-chan error) {
 	t.Helper()
 	return victimClientSetup(t, p, k, o, cfg, 5*time.Second)
 }
 
 // victimClientWithin is victimClient whose setup gives up after d.
-func victimClientWithin(t *testing.T, p *pki, k *kit, d time.Duration) (*Conn, *rawPeer, <-chan error) {
+func victimClientWithin(t testing.TB, p *pki, k *kit, d time.Duration) (*Conn, *rawPeer, <-chan error) {
 	t.Helper()
 	return victimClientSetup(t, p, k, tlsOpts{}, nil, d)
 }
 
-func victimClientSetup(t *testing.T, p *pki, k *kit, o tlsOpts, cfg *Config, d time.Duration) (*Conn, *rawPeer, <-chan error) {
+func victimClientSetup(t testing.TB, p *pki, k *kit, o tlsOpts, cfg *Config, d time.Duration) (*Conn, *rawPeer, <-chan error) {
 	t.Helper()
 	srv, cli := tlsPair(t, p, o)
 	if cfg == nil {
@@ -55,7 +55,7 @@ func victimClientSetup(t *testing.T, p *pki, k *kit, o tlsOpts, cfg *Config, d t
 
 // answerWith has the raw server answer req with a genuine-looking EA carrying
 // Evidence that the test kit signed over ch.
-func answerWith(t *testing.T, peer *rawPeer, req *ea.Request, cert *tls.Certificate, k *kit, ch attester.Challenge) {
+func answerWith(t testing.TB, peer *rawPeer, req *ea.Request, cert *tls.Certificate, k *kit, ch attester.Challenge) {
 	t.Helper()
 	cmw, err := k.att.Attest(context.Background(), ch)
 	if err != nil {
@@ -122,7 +122,7 @@ func isErr(target error) func(error) bool {
 	return func(err error) bool { return errors.Is(err, target) }
 }
 
-func spki(t *testing.T, c *tls.Certificate) []byte {
+func spki(t testing.TB, c *tls.Certificate) []byte {
 	t.Helper()
 	leaf, err := x509.ParseCertificate(c.Certificate[0])
 	if err != nil {
@@ -653,12 +653,7 @@ func TestPeerClosesMidExchange(t *testing.T) {
 	if d := time.Since(start); d > 3*time.Second {
 		t.Fatalf("Close took %v with an attestation in progress", d)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before+2 {
-		buf := make([]byte, 1<<16)
-		t.Fatalf("goroutines: %d before, %d after\n%s", before, n, buf[:runtime.Stack(buf, true)])
+	if n := goroutinesAbove(before+2, 5*time.Second); n > 0 {
+		t.Fatalf("goroutines: %d before, %d more than that + 2 after\n%s", before, n, goroutineDump())
 	}
 }

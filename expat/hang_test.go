@@ -68,38 +68,56 @@ func (s *stubborn) Verify(ctx context.Context, cmw []byte, exp *verifier.Expecte
 
 // leakCheck returns a function that fails t if goroutines started since
 // leakCheck was called are still running (after a grace period).
-func leakCheck(t *testing.T) func() {
+func leakCheck(t testing.TB) func() {
 	t.Helper()
 	before := runtime.NumGoroutine()
 	return func() {
 		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if n := runtime.NumGoroutine(); n > before {
-			buf := make([]byte, 1<<16)
-			t.Fatalf("goroutine leak: %d before, %d after\n%s", before, n, buf[:runtime.Stack(buf, true)])
+		if n := goroutinesAbove(before, 5*time.Second); n > 0 {
+			t.Fatalf("goroutine leak: %d more than the %d before\n%s", n, before, goroutineDump())
 		}
 	}
 }
 
+// goroutinesAbove waits up to wait for the number of goroutines to fall
+// back to before, and returns by how many it is still above.
+func goroutinesAbove(before int, wait time.Duration) int {
+	deadline := time.Now().Add(wait)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return max(0, runtime.NumGoroutine()-before)
+}
+
+// goroutineDump returns the stacks of all goroutines (at most 64 KiB).
+func goroutineDump() string {
+	buf := make([]byte, 1<<16)
+	return string(buf[:runtime.Stack(buf, true)])
+}
+
 // within fails t unless f returns within d.
 func within(t *testing.T, what string, d time.Duration, f func()) time.Duration {
+	t.Helper()
+	took := timed(t, what, d+10*time.Second, f)
+	if took > d {
+		t.Fatalf("%s took %v, want at most %v", what, took, d)
+	}
+	return took
+}
+
+// timed runs f and returns how long it took, failing t if f has not
+// returned after limit (f's goroutine is then left behind).
+func timed(t testing.TB, what string, limit time.Duration, f func()) time.Duration {
 	t.Helper()
 	start := time.Now()
 	done := make(chan struct{})
 	go func() { f(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(d + 10*time.Second):
-		t.Fatalf("%s: still blocked after %v", what, d+10*time.Second)
+	case <-time.After(limit):
+		t.Fatalf("%s: still blocked after %v", what, limit)
 	}
-	took := time.Since(start)
-	if took > d {
-		t.Fatalf("%s took %v, want at most %v", what, took, d)
-	}
-	return took
+	return time.Since(start)
 }
 
 // slack is a caller's bound d plus the scheduling delay a loaded CI
@@ -116,7 +134,7 @@ func timeoutErr(err error) bool {
 // clientWithSilentServer sets up a client Conn requiring attestation
 // against a raw server that answers the setup request genuinely, then
 // reads frames and answers nothing unless the test makes it.
-func clientWithSilentServer(t *testing.T, p *pki, k *kit, cfg *Config) (*Conn, *rawPeer) {
+func clientWithSilentServer(t testing.TB, p *pki, k *kit, cfg *Config) (*Conn, *rawPeer) {
 	t.Helper()
 	c, peer, hs := victimClient(t, p, k, tlsOpts{}, cfg)
 	answerSetup(t, peer, p, k)
@@ -127,12 +145,12 @@ func clientWithSilentServer(t *testing.T, p *pki, k *kit, cfg *Config) (*Conn, *
 }
 
 // answerSetup has the raw server answer the victim's setup request.
-func answerSetup(t *testing.T, peer *rawPeer, p *pki, k *kit) {
+func answerSetup(t testing.TB, peer *rawPeer, p *pki, k *kit) {
 	t.Helper()
 	answerReq(t, peer, peer.setupRequest(), p, k)
 }
 
-func answerReq(t *testing.T, peer *rawPeer, req *ea.Request, p *pki, k *kit) {
+func answerReq(t testing.TB, peer *rawPeer, req *ea.Request, p *pki, k *kit) {
 	t.Helper()
 	cs := peer.tc.ConnectionState()
 	ch, err := ComputeChallenge(&cs, crypto.SHA256, ExporterLabel, req.Context, spki(t, &p.server))
@@ -296,7 +314,7 @@ func mustMarshal(t *testing.T, r *ea.Request) []byte {
 
 // pipePair returns both ends of a TLS 1.3 connection over net.Pipe, whose
 // writes block until the other side reads: a peer that stops reading.
-func pipePair(t *testing.T, p *pki) (srv, cli *tls.Conn) {
+func pipePair(t testing.TB, p *pki) (srv, cli *tls.Conn) {
 	t.Helper()
 	a, b := net.Pipe()
 	srv = tls.Server(a, ServerTLSConfig(&tls.Config{Certificates: []tls.Certificate{p.server}}))

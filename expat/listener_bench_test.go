@@ -142,16 +142,7 @@ func BenchmarkThousandConcurrent(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		server := make(chan *Conn, n)
-		go func() {
-			for {
-				c, err := l.AcceptConn()
-				if err != nil {
-					return
-				}
-				server <- c
-			}
-		}()
+		server := acceptAll(l, n)
 		runtime.GC()
 		var m0, m1 runtime.MemStats
 		runtime.ReadMemStats(&m0)

@@ -15,7 +15,7 @@ import (
 )
 
 // listenerPair starts a Listener of attested connections on loopback.
-func startListener(t *testing.T, p *pki, cfg *Config, lcfg *ListenerConfig) *Listener {
+func startListener(t testing.TB, p *pki, cfg *Config, lcfg *ListenerConfig) *Listener {
 	t.Helper()
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

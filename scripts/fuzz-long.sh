@@ -28,8 +28,10 @@
 # exits non-zero. Any other failure of a target (build error, a seed corpus
 # entry failing) counts as crashed too, with crasher "-".
 #
-# Summary: a tab-separated file with one header line, then one line per
-# target, written as each target ends:
+# Summary: a tab-separated file with a stamp line
+#   # fuzz-long fuzztime=<FUZZTIME> date=<start, UTC, RFC 3339> commit=<HEAD>[+dirty]
+# then one header line, then one line per target, written as each target
+# ends (make report renders it; tools/report/fuzz.go reads it strictly):
 #   package          import path
 #   target           fuzz target
 #   seconds          fuzzing time that go test reported (its last "elapsed")
@@ -56,7 +58,10 @@ cd "${root}"
 cache="$("${GO}" env GOCACHE)/fuzz"
 logs="$(mktemp -d -t expat-fuzz.XXXXXX)"
 mkdir -p "$(dirname "${FUZZ_SUMMARY}")"
-printf 'package\ttarget\tseconds\texecs\texecs_per_sec\tnew_interesting\tcrashed\tkept\tcrasher\n' >"${FUZZ_SUMMARY}"
+commit="$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
+git diff --quiet HEAD -- 2>/dev/null || commit="${commit}+dirty"
+printf '# fuzz-long fuzztime=%s date=%s commit=%s\n' "${FUZZTIME}" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${commit}" >"${FUZZ_SUMMARY}"
+printf 'package\ttarget\tseconds\texecs\texecs_per_sec\tnew_interesting\tcrashed\tkept\tcrasher\n' >>"${FUZZ_SUMMARY}"
 
 # seconds converts a Go duration as go test prints it (1m30s, 5m0s, 9s) to
 # whole seconds.
@@ -131,7 +136,7 @@ for pkg in $("${GO}" list ${PKGS}); do
 	done
 done
 echo "summary: ${FUZZ_SUMMARY}"
-column -t -s $'\t' "${FUZZ_SUMMARY}" 2>/dev/null || cat "${FUZZ_SUMMARY}"
+grep -v '^#' "${FUZZ_SUMMARY}" | column -t -s $'\t' 2>/dev/null || cat "${FUZZ_SUMMARY}"
 if [ "${failed}" -ne 0 ]; then
 	echo "fuzz-long: some targets failed (crashed=1 above); failing inputs are kept under testdata/fuzz" >&2
 	exit 1

@@ -192,10 +192,11 @@ type goalRow struct {
 	label string // the benchmark for Match goals
 	st    stat
 	refs  []Ref
+	need  int // rounds a Worst goal must have been measured in (0: any)
 }
 
 func (r goalRow) verdict() string {
-	if !r.st.ok {
+	if !r.st.ok || r.st.n < r.need {
 		return "n/a"
 	}
 	v := r.display()
@@ -210,6 +211,12 @@ func (r goalRow) display() float64 {
 	if sc == 0 {
 		sc = 1
 	}
+	switch {
+	case r.g.Worst && r.g.AtMost:
+		return r.st.hi * sc
+	case r.g.Worst:
+		return r.st.lo * sc
+	}
 	return r.st.med * sc
 }
 
@@ -219,12 +226,47 @@ func (s *store) evalGoal(g Goal) []goalRow {
 	}
 	var rows []goalRow
 	for _, name := range s.names(g.Match.MatchString) {
+		if g.Metric != "" {
+			ref := Ref{name, g.Metric}
+			if st := s.ratio(&Ratio{Num: []Ref{ref}}); st.ok {
+				rows = append(rows, goalRow{g: g, label: name, st: st, refs: []Ref{ref}})
+			}
+			continue
+		}
 		base := g.Match.ReplaceAllString(name, g.Base)
 		q := faster(name, base)
 		rows = append(rows, goalRow{g: g, label: name, st: s.ratio(q), refs: []Ref{{name, "ns/op"}, {base, "ns/op"}}})
 	}
 	if len(rows) == 0 {
-		rows = append(rows, goalRow{g: g, label: "no benchmark matching `" + g.Match.String() + "` in this run"})
+		what := "no benchmark matching `" + g.Match.String() + "`"
+		if g.Metric != "" {
+			what += " with " + g.Metric
+		}
+		rows = append(rows, goalRow{g: g, label: what + " in this run"})
 	}
 	return rows
+}
+
+// requireRounds makes each Worst goal row need as many rounds as its
+// benchmarks' units were run in (a unit cut by the time budget is not
+// counted): an invariant that held only in the rounds where its scenario
+// did not fail is not shown as holding.
+func (s *store) requireRounds(rows []goalRow, js []Job) {
+	for i := range rows {
+		if !rows[i].g.Worst {
+			continue
+		}
+		for _, ref := range rows[i].refs {
+			for _, j := range js {
+				if j.ID != s.jobOf[ref.Bench] {
+					continue
+				}
+				for _, u := range j.Units {
+					if ref.Bench == u || strings.HasPrefix(ref.Bench, u+"/") {
+						rows[i].need = max(rows[i].need, s.runs[j.ID+" "+u])
+					}
+				}
+			}
+		}
+	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"math"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -83,5 +84,67 @@ Showing nodes accounting for 3.10s, 60.00% of 5.17s total
 	}
 	if rows := parseTop("no table\n", 10); len(rows) != 0 {
 		t.Fatal(rows)
+	}
+}
+
+// Invariant goals judge the worst round, and are n/a unless measured in
+// every round their job ran; Metric goals make a row per benchmark that
+// reports the metric.
+func TestWorstGoals(t *testing.T) {
+	s := newStore()
+	for round, v := range []float64{0, 2, 0} {
+		s.add("load", round, res("BenchmarkLoad/a", map[string]float64{"leaked-goroutines": v, "fail/bound": 1 + v/10}))
+		s.add("load", round, res("BenchmarkLoad/b", map[string]float64{"leaked-goroutines": 0}))
+	}
+	js := []Job{{ID: "load", Units: []string{"BenchmarkLoad/a", "BenchmarkLoad/b"}}}
+	s.runs["load BenchmarkLoad/a"], s.runs["load BenchmarkLoad/b"] = 3, 3
+	sum := Goal{Ratio: &Ratio{Num: []Ref{{"BenchmarkLoad/a", "leaked-goroutines"}, {"BenchmarkLoad/b", "leaked-goroutines"}}}, AtMost: true, Worst: true}
+	rows := s.evalGoal(sum)
+	s.requireRounds(rows, js)
+	if r := rows[0]; r.verdict() != "MISS" || r.display() != 2 || r.st.med != 0 || goalHow(r) != "worst of 3 rounds" {
+		t.Fatalf("%+v %v %q", r, r.display(), goalHow(r))
+	}
+	bound := Goal{Match: regexp.MustCompile(`^BenchmarkLoad/`), Metric: "fail/bound", AtMost: true, Target: 1.2, Worst: true}
+	rows = s.evalGoal(bound)
+	s.requireRounds(rows, js)
+	if len(rows) != 1 || rows[0].label != "BenchmarkLoad/a" || rows[0].verdict() != "PASS" || rows[0].display() != 1.2 {
+		t.Fatalf("%+v", rows)
+	}
+	// A round whose scenario failed (no result) is not a pass.
+	s.add("load", 3, res("BenchmarkLoad/b", map[string]float64{"leaked-goroutines": 0}))
+	s.runs["load BenchmarkLoad/a"], s.runs["load BenchmarkLoad/b"] = 4, 4
+	rows = s.evalGoal(bound)
+	s.requireRounds(rows, js)
+	if rows[0].verdict() != "n/a" || !strings.Contains(goalHow(rows[0]), "3 of 4 rounds") {
+		t.Fatalf("%+v %q", rows[0], goalHow(rows[0]))
+	}
+	// A round cut by the time budget is not one that failed.
+	s.runs["load BenchmarkLoad/a"] = 3
+	rows = s.evalGoal(bound)
+	s.requireRounds(rows, js)
+	if rows[0].verdict() != "PASS" {
+		t.Fatalf("%+v", rows[0])
+	}
+	if rows := s.evalGoal(Goal{Match: regexp.MustCompile(`^BenchmarkLoad/`), Metric: "absent"}); len(rows) != 1 || rows[0].verdict() != "n/a" {
+		t.Fatalf("%+v", rows)
+	}
+}
+
+// A section without a ratio header has two columns; its matrix has a row
+// per benchmark reporting any of its metrics, in the job table's order.
+func TestMatrixSection(t *testing.T) {
+	s := newStore()
+	s.add("load", 0, res("BenchmarkLoad/z", map[string]float64{"ns/op": 1, "x": 3}))
+	s.add("load", 0, res("BenchmarkLoad/a", map[string]float64{"ns/op": 1, "y": 0.5}))
+	s.add("load", 0, res("BenchmarkLoad/none", map[string]float64{"ns/op": 1}))
+	s.add("load", 1, res("BenchmarkLoad/z", map[string]float64{"ns/op": 1, "x": 5}))
+	d := &doc{st: s, jobs: []Job{{ID: "load", Pkg: "./expat", Units: []string{"BenchmarkLoad/z", "BenchmarkLoad/a"}, Benchtime: "1x", Rounds: 2}}}
+	d.section(Section{Title: "T", Text: "text", Rows: []Row{{Label: "z x", Val: Ref{"BenchmarkLoad/z", "x"}, Unit: "u"}},
+		Matrix: &Matrix{Match: regexp.MustCompile(`^BenchmarkLoad/`), Header: "scenario", Columns: []Column{{Header: "X", Metric: "x"}, {Header: "Y", Metric: "y", Scale: 100}}}}, nil)
+	want := "| benchmark | median (min–max, samples) |\n| --- | --- |\n| z x | 4.00 u <sub>3.00–5.00, n=2</sub> |\n\n" +
+		"| scenario | X | Y |\n| --- | --- | --- |\n| Load/z | 4 <sub>3–5</sub> | — |\n| Load/a | — | 50 |\n\n" +
+		"Command: `go test -run '^$' -bench '^BenchmarkLoad$' -benchtime 1x -count 2 -benchmem ./expat`."
+	if !strings.Contains(d.String(), want) {
+		t.Fatalf("got\n%s\nwant\n%s", d.String(), want)
 	}
 }

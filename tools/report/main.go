@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -35,14 +36,15 @@ func main() {
 	only := flag.String("only", "", "comma-separated job IDs to run (default: all), for trying a change")
 	rounds := flag.Int("rounds", 0, "rounds of every job (default: the table's)")
 	veraison := flag.Bool("veraison", true, "run the live Veraison benchmarks (scripts/veraison/run-tests.sh)")
+	fuzz := flag.String("fuzz", "docs/perf/fuzz.tsv", "the summary of make fuzz-long to render, relative to -root")
 	flag.Parse()
-	if err := run(*root, *out, *plotDir, *budget, *only, *rounds, *veraison); err != nil {
+	if err := run(*root, *out, *plotDir, *fuzz, *budget, *only, *rounds, *veraison); err != nil {
 		fmt.Fprintln(os.Stderr, "report:", err)
 		os.Exit(1)
 	}
 }
 
-func run(root, out, plotDir string, budget time.Duration, only string, rounds int, veraison bool) error {
+func run(root, out, plotDir, fuzzFile string, budget time.Duration, only string, rounds int, veraison bool) error {
 	start := time.Now()
 	root, err := filepath.Abs(root)
 	if err != nil {
@@ -89,8 +91,9 @@ func run(root, out, plotDir string, budget time.Duration, only string, rounds in
 	out, plotDir = under(root, out), under(root, plotDir)
 	d := &doc{st: r.st, jobs: js, plotDir: relPath(filepath.Dir(out), plotDir)}
 	g := map[string][]goalRow{}
-	for _, gl := range goals {
+	for _, gl := range append(slices.Clone(goals), robustGoals...) {
 		g[gl.ID] = r.st.evalGoal(gl)
+		r.st.requireRounds(g[gl.ID], js)
 	}
 	d.header(s, budget)
 	d.goalsTable(g)
@@ -100,6 +103,7 @@ func run(root, out, plotDir string, budget time.Duration, only string, rounds in
 			d.p("Live Veraison: %s\n", live)
 		}
 	}
+	d.fuzzSection(under(root, fuzzFile), fuzzFile)
 	d.p("%s", profile)
 	d.p("%s", peersSection)
 	d.notes()

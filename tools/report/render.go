@@ -47,6 +47,14 @@ func fmtNum(v float64) string {
 	}
 }
 
+// fmtCell is fmtNum, but prints whole numbers (counts) without decimals.
+func fmtCell(v float64) string {
+	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmtNum(v)
+}
+
 func scaleOf(s float64) float64 {
 	if s == 0 {
 		return 1
@@ -112,47 +120,58 @@ func rowRefs(v Ref, q *Ratio) []Ref {
 func (d *doc) section(sec Section, g map[string][]goalRow) {
 	d.p("## %s\n", sec.Title)
 	d.p("%s\n", sec.Text)
-	d.p("| benchmark | median (min–max, samples) | %s |", sec.VsHeader)
-	d.p("| --- | --- | --- |")
+	// Without a ratio column header, the table has two columns.
+	row := func(label, val, vs string) {
+		if sec.VsHeader == "" {
+			d.p("| %s | %s |", label, val)
+			return
+		}
+		d.p("| %s | %s | %s |", label, val, vs)
+	}
+	row("benchmark", "median (min–max, samples)", sec.VsHeader)
+	row("---", "---", "---")
 	var refs []Ref
-	for _, row := range sec.Rows {
-		if row.Match != nil {
-			names := d.st.names(row.Match.MatchString)
+	for _, r := range sec.Rows {
+		if r.Match != nil {
+			names := d.st.names(r.Match.MatchString)
 			if len(names) == 0 {
-				d.p("| %s (none in this run) | n/a | n/a |", strings.TrimPrefix(row.Match.String(), "^"))
+				row(strings.TrimPrefix(r.Match.String(), "^")+" (none in this run)", "n/a", "n/a")
 			}
 			for _, n := range names {
-				ref := Ref{n, row.Metric}
-				q := substitute(row.Vs, n)
+				ref := Ref{n, r.Metric}
+				q := substitute(r.Vs, n)
 				refs = append(refs, rowRefs(ref, q)...)
-				unit := row.Unit
+				unit := r.Unit
 				if unit == "" {
-					unit = row.Metric
+					unit = r.Metric
 				}
 				vs := "—"
 				if q != nil {
 					vs = ratioCell(d.st.ratio(q))
 				}
-				d.p("| %s | %s | %s |", strings.TrimPrefix(n, "Benchmark"), cell(d.st.stat(ref), row.Scale, unit), vs)
+				row(strings.TrimPrefix(n, "Benchmark"), cell(d.st.stat(ref), r.Scale, unit), vs)
 			}
 			continue
 		}
-		refs = append(refs, rowRefs(row.Val, row.Vs)...)
-		unit := row.Unit
+		refs = append(refs, rowRefs(r.Val, r.Vs)...)
+		unit := r.Unit
 		if unit == "" {
-			unit = row.Val.Metric
+			unit = r.Val.Metric
 		}
 		val := "—"
-		if row.Val.Bench != "" {
-			val = cell(d.st.stat(row.Val), row.Scale, unit)
+		if r.Val.Bench != "" {
+			val = cell(d.st.stat(r.Val), r.Scale, unit)
 		}
 		vs := "—"
-		if row.Vs != nil {
-			vs = ratioCell(d.st.ratio(row.Vs))
+		if r.Vs != nil {
+			vs = ratioCell(d.st.ratio(r.Vs))
 		}
-		d.p("| %s | %s | %s |", row.Label, val, vs)
+		row(r.Label, val, vs)
 	}
 	d.p("")
+	if sec.Matrix != nil {
+		refs = append(refs, d.matrix(sec.Matrix)...)
+	}
 	d.commandLines(refs)
 	for _, id := range sec.Goals {
 		for _, r := range g[id] {
@@ -174,6 +193,69 @@ func (d *doc) section(sec Section, g map[string][]goalRow) {
 		}
 		d.p("<sub>Plot: %s, drawn from the table above; %s.</sub>\n", pl.title, strings.Join(cmds, ", "))
 	}
+}
+
+// matrix writes m's table and returns the refs it showed.
+func (d *doc) matrix(m *Matrix) []Ref {
+	names := d.st.names(m.Match.MatchString)
+	// In the order of the job table's units where they are listed.
+	pos := map[string]int{}
+	for _, j := range d.jobs {
+		for _, u := range j.Units {
+			if _, ok := pos[u]; !ok {
+				pos[u] = len(pos)
+			}
+		}
+	}
+	slices.SortStableFunc(names, func(a, b string) int {
+		pa, oka := pos[a]
+		pb, okb := pos[b]
+		switch {
+		case oka && okb:
+			return pa - pb
+		case oka:
+			return -1
+		case okb:
+			return 1
+		}
+		return 0
+	})
+	if len(names) == 0 {
+		d.p("No benchmark matching `%s` in this run.\n", m.Match.String())
+		return nil
+	}
+	head, rule := "| "+m.Header+" |", "| --- |"
+	for _, c := range m.Columns {
+		head += " " + c.Header + " |"
+		rule += " --- |"
+	}
+	d.p("%s\n%s", head, rule)
+	var refs []Ref
+	for _, n := range names {
+		line := "| " + strings.TrimPrefix(n, "Benchmark") + " |"
+		shown := false
+		for _, c := range m.Columns {
+			ref := Ref{n, c.Metric}
+			st := d.st.stat(ref)
+			if !st.ok {
+				line += " — |"
+				continue
+			}
+			shown = true
+			refs = append(refs, ref)
+			sc := scaleOf(c.Scale)
+			v := fmtCell(st.med * sc)
+			if st.n > 1 {
+				v += fmt.Sprintf(" <sub>%s–%s</sub>", fmtCell(st.lo*sc), fmtCell(st.hi*sc))
+			}
+			line += " " + v + " |"
+		}
+		if shown {
+			d.p("%s", line)
+		}
+	}
+	d.p("")
+	return refs
 }
 
 func (d *doc) commandLines(refs []Ref) {
@@ -204,10 +286,24 @@ func goalHow(r goalRow) string {
 	if !r.st.ok {
 		return "not measured in this run"
 	}
-	if r.g.Match != nil || (r.g.Ratio != nil && len(r.g.Ratio.Den) > 0) {
-		return fmt.Sprintf("median of %d per-round ratios", r.st.n)
+	if r.st.n < r.need {
+		return fmt.Sprintf("measured in %d of %d rounds: see Problems", r.st.n, r.need)
 	}
-	return fmt.Sprintf("median of %d rounds", r.st.n)
+	of := "median"
+	if r.g.Worst {
+		of = "worst"
+	}
+	if (r.g.Match != nil && r.g.Metric == "") || (r.g.Ratio != nil && len(r.g.Ratio.Den) > 0) {
+		return fmt.Sprintf("%s of %d per-round ratio%s", of, r.st.n, plural(r.st.n))
+	}
+	return fmt.Sprintf("%s of %d round%s", of, r.st.n, plural(r.st.n))
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
 
 func (d *doc) goalsTable(g map[string][]goalRow) {

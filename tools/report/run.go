@@ -29,10 +29,11 @@ type store struct {
 	byName map[string][]sample
 	jobOf  map[string]string
 	notes  map[string][]string // job ID -> problems (build failures, failed runs)
+	runs   map[string]int      // job ID + " " + unit -> rounds in which it was run
 }
 
 func newStore() *store {
-	return &store{byName: map[string][]sample{}, jobOf: map[string]string{}, notes: map[string][]string{}}
+	return &store{byName: map[string][]sample{}, jobOf: map[string]string{}, notes: map[string][]string{}, runs: map[string]int{}}
 }
 
 func (s *store) add(job string, round int, rs []Result) {
@@ -169,6 +170,7 @@ func (r *runner) runUnit(ctx context.Context, j Job, unit string, round int, ext
 	rs, perr := ParseOutput(text)
 	if round >= 0 {
 		r.st.add(j.ID, round, rs)
+		r.st.runs[j.ID+" "+unit]++
 	}
 	if err == nil && perr != nil {
 		err = perr

@@ -2,6 +2,7 @@ package main
 
 import (
 	"regexp"
+	"slices"
 	"time"
 )
 
@@ -62,6 +63,36 @@ var jobs = []Job{
 		Benchtime: "1s", Rounds: 5},
 	{ID: "tunnel", Pkg: "./cmd/expat", Units: []string{"BenchmarkTunnel"},
 		Benchtime: "3x", Rounds: 2, Timeout: 5 * time.Minute},
+	// One process per scenario, so that one's goroutines and heap are not
+	// another's baseline.
+	{ID: "load", Pkg: "./expat", Units: loadUnits(), Benchtime: "1x", Rounds: 2, Timeout: 3 * time.Minute},
+}
+
+// loadScenarios are BenchmarkLoad's sub-benchmarks (expat/load_bench_test.go):
+// the connection-core load harness, then the misbehaving parties.
+var (
+	loadScenarios  = []string{"thousand", "churn", "storm"}
+	faultScenarios = []string{"slow-attester", "failing-attester", "stuck-attester", "slow-verifier", "failing-verifier",
+		"rejecting-verifier", "stuck-verifier", "silent-server", "silent-client", "silent-after-setup", "not-reading"}
+)
+
+func loadUnits() []string {
+	var us []string
+	for _, s := range append(slices.Clone(loadScenarios), faultScenarios...) {
+		us = append(us, "BenchmarkLoad/"+s)
+	}
+	return us
+}
+
+// loadRefs is metric of every scenario in names.
+func loadRefs(names []string, metrics ...string) []Ref {
+	var refs []Ref
+	for _, n := range names {
+		for _, m := range metrics {
+			refs = append(refs, Ref{"BenchmarkLoad/" + n, m})
+		}
+	}
+	return refs
 }
 
 // profileJob is the benchmark whose CPU profile the report summarizes.
@@ -112,6 +143,13 @@ type Goal struct {
 	// the row's ratio is the baseline's ns/op over the match's.
 	Match *regexp.Regexp
 	Base  string
+	// Metric, with Match, makes each row's value that benchmark's metric
+	// (for the benchmarks that report it) instead of a ratio to Base.
+	Metric string
+	// Worst judges the worst round (the highest value for an upper
+	// bound) instead of the median: for invariants that must hold in
+	// every run.
+	Worst bool
 }
 
 var goals = []Goal{
@@ -149,6 +187,30 @@ var goals = []Goal{
 		Ratio: &Ratio{Num: []Ref{{"BenchmarkTunnel", "ratio-vs-plain"}}}, Target: 0.9, Unit: "×"},
 }
 
+// robustGoals are the invariants of the robustness section (issue #14
+// item 6). They are judged on the worst round and shown beside their
+// figures only, not in the goals table of item 3.
+var robustGoals = []Goal{
+	{ID: "load-failures", Text: "no setup or checked exchange failed, 1,000 concurrent connections and 400 churned",
+		Ratio: &Ratio{Num: loadRefs([]string{"thousand", "churn"}, "failures")}, AtMost: true, Target: 0, Unit: "failures", Worst: true},
+	{ID: "load-integrity", Text: "storm: every byte arrived as written, in order, in both directions of all 50 connections",
+		Ratio: &Ratio{Num: loadRefs([]string{"storm"}, "integrity-errors")}, AtMost: true, Target: 0, Unit: "integrity errors", Worst: true},
+	{ID: "load-reattest", Text: "storm: every re-attestation succeeded (1,000, both ends of 50 connections)",
+		Ratio: &Ratio{Num: loadRefs([]string{"storm"}, "failed-reattests")}, AtMost: true, Target: 0, Unit: "failed", Worst: true},
+	{ID: "load-unexpected", Text: "no setup with a misbehaving or silent party succeeded, and each failed with the error of its fault",
+		Ratio: &Ratio{Num: loadRefs(faultScenarios, "unexpected-successes", "wrong-errors")}, AtMost: true, Target: 0, Unit: "setups", Worst: true},
+	{ID: "load-leaks", Text: "no goroutine left 5 s after everything was closed, in any scenario",
+		Ratio: &Ratio{Num: loadRefs(append(slices.Clone(loadScenarios), faultScenarios...), "leaked-goroutines")}, AtMost: true, Target: 0, Unit: "goroutines", Worst: true},
+	{ID: "load-heap", Text: "live heap after close ≤ 1 KiB more per connection than before (an open pair holds about 30 KB)",
+		Match: regexp.MustCompile(`^BenchmarkLoad/`), Metric: "heap-growth-B/conn", AtMost: true, Target: 1024, Unit: "B/conn", Worst: true},
+	{ID: "load-bound", Text: "the slowest failing call returned within 1.2× its configured bound",
+		Match: regexp.MustCompile(`^BenchmarkLoad/`), Metric: "fail/bound", AtMost: true, Target: 1.2, Unit: "×", Worst: true},
+	{ID: "load-close", Text: "Close returned within 1.2× closeGrace (1 s) though the peer was silent or not reading",
+		Match: regexp.MustCompile(`^BenchmarkLoad/`), Metric: "close/bound", AtMost: true, Target: 1.2, Unit: "×", Worst: true},
+	{ID: "load-good", Text: "silent clients: a genuine client's setup meanwhile ≤ 250 ms (half their bound)",
+		Ratio: &Ratio{Num: loadRefs([]string{"silent-client"}, "good-setup-ms")}, AtMost: true, Target: 250, Unit: "ms", Worst: true},
+}
+
 // Row is one line of a section's table. With Match set it expands to one
 // row per benchmark name matched (Label then is the name), and Vs, if set,
 // is applied with "$0" in its refs replaced by that name.
@@ -168,8 +230,24 @@ type Section struct {
 	Text     string
 	VsHeader string
 	Rows     []Row
+	Matrix   *Matrix // a second table, after Rows
 	Goals    []string
 	Plots    []string // plot IDs (plots.go)
+}
+
+// Matrix is a table with one row per benchmark that Match matches and one
+// column per metric ("—" where a benchmark does not report it).
+type Matrix struct {
+	Match   *regexp.Regexp
+	Header  string // of the first column
+	Columns []Column
+}
+
+// Column is one metric of a Matrix.
+type Column struct {
+	Header string
+	Metric string
+	Scale  float64 // display value = median * Scale (0: 1)
 }
 
 func rate(bench string) Ref { return Ref{bench, "op/s"} }
@@ -331,4 +409,40 @@ var sections = []Section{
 				Vs: per("$0", "BenchmarkDispatchCollection/items=0", "ns/op")},
 		},
 		Plots: []string{"appraisal-size"}},
+	{Title: "Robustness under load",
+		Text: "expat's BenchmarkLoad (expat/load_bench_test.go), one process per scenario, both ends in the process over loopback TCP, test-kit " +
+			"attestation. Connections carry checked data (a keyed stream whose every byte depends on its position, compared on the other end). " +
+			"The misbehaving parties are real Attesters and Verifiers that misbehave (answer 3× too late, fail, ignore ctx and never return " +
+			"until released, trust another key) and raw TLS peers that go silent or stop reading; each scenario runs 20 setups at once " +
+			"(10 connections for the last two), the client's SetupTimeout or Attest's ctx being 500 ms. The time to fail is Dial's (Attest's for the last two; for silent-client the Listener's drop of each silent client, timed from its Accept of the TCP connection, its SetupTimeout being 500 ms), and Close ÷ closeGrace is Close's after that failure. A scenario fails, and shows as n/a with " +
+			"its reason under Problems, when an invariant breaks: a corrupted or cut stream, a failed setup or re-attestation that should have " +
+			"succeeded, one that should have failed and did not (or failed otherwise), a call still blocked after 2× its bound, a goroutine " +
+			"still running 5 s after everything was closed. Each figure is the worst of the scenario's run (over its iterations); " +
+			"the verdicts below judge the worst round.",
+		Rows: []Row{
+			{Label: "thousand: 1,000 concurrent setups + 4 KiB checked echo, failed", Val: Ref{"BenchmarkLoad/thousand", "failures"}, Unit: "of 1,000"},
+			{Label: "thousand: setup latency p50 (Dial to attested)", Val: Ref{"BenchmarkLoad/thousand", "p50-setup-ms"}, Unit: "ms"},
+			{Label: "thousand: setup latency p99", Val: Ref{"BenchmarkLoad/thousand", "p99-setup-ms"}, Unit: "ms"},
+			{Label: "thousand: whole run (setups, exchanges, all open, closes)", Val: Ref{"BenchmarkLoad/thousand", "ns/op"}, Scale: 1e-9, Unit: "s"},
+			{Label: "thousand: live heap growth after close", Val: Ref{"BenchmarkLoad/thousand", "heap-growth-B/conn"}, Unit: "B/conn"},
+			{Label: "churn: 400 dial, attest, checked echo, close cycles, failed", Val: Ref{"BenchmarkLoad/churn", "failures"}, Unit: "of 400"},
+			{Label: "churn: rate, 4 at a time", Val: Ref{"BenchmarkLoad/churn", "conn/s"}, Unit: "conn/s"},
+			{Label: "churn: live heap growth after close", Val: Ref{"BenchmarkLoad/churn", "heap-growth-B/conn"}, Unit: "B/conn"},
+			{Label: "storm: stream directions corrupted or cut", Val: Ref{"BenchmarkLoad/storm", "integrity-errors"}, Unit: "of 100"},
+			{Label: "storm: re-attestations failed", Val: Ref{"BenchmarkLoad/storm", "failed-reattests"}, Unit: "of 1,000"},
+			{Label: "storm: re-attestation latency p50", Val: Ref{"BenchmarkLoad/storm", "p50-reattest-ms"}, Unit: "ms"},
+			{Label: "storm: re-attestation latency, slowest", Val: Ref{"BenchmarkLoad/storm", "max-reattest-ms"}, Unit: "ms"},
+			{Label: "storm: data checked, both directions", Val: Ref{"BenchmarkLoad/storm", "MB-checked"}, Unit: "MB"},
+		},
+		Matrix: &Matrix{Match: regexp.MustCompile(`^BenchmarkLoad/`), Header: "scenario", Columns: []Column{
+			{Header: "failed as expected", Metric: "expected-failures"},
+			{Header: "unexpected successes", Metric: "unexpected-successes"},
+			{Header: "other errors", Metric: "wrong-errors"},
+			{Header: "slowest to fail, ms", Metric: "max-fail-ms"},
+			{Header: "÷ bound", Metric: "fail/bound"},
+			{Header: "Close ÷ closeGrace", Metric: "close/bound"},
+			{Header: "genuine setup, ms", Metric: "good-setup-ms"},
+			{Header: "goroutines left", Metric: "leaked-goroutines"},
+		}},
+		Goals: []string{"load-failures", "load-integrity", "load-reattest", "load-unexpected", "load-leaks", "load-heap", "load-bound", "load-close", "load-good"}},
 }
