@@ -175,7 +175,10 @@ func setupConn(ctx context.Context, tc *tls.Conn, isServer bool, cfg *Config) (*
 		return nil, err
 	}
 	if err := c.Handshake(ctx); err != nil {
-		c.Close()
+		// The error is returned at once, within the caller's bound; the
+		// connection nobody will see is closed in the background (Close
+		// is bounded: it sends its alert under a deadline).
+		go c.Close()
 		return nil, err
 	}
 	return c, nil
