@@ -403,6 +403,13 @@ func (c *clientConn) close() {
 	}
 	c.mu.Unlock()
 	c.cc.Close()
+	// net/http (Go 1.26) keeps a closed HTTP/2 ClientConn reachable for up
+	// to 5 s after its last use (its readLoop's "unused connection" timer,
+	// which a connection from Transport.NewClientConn always arms). The
+	// state hook would keep this clientConn — the Endpoint, the peer's
+	// verified attestation — reachable with it: detach it so that they
+	// are released at close.
+	c.cc.SetStateHook(nil)
 }
 
 // stateChanged is the ClientConn's state hook: closed connections leave
