@@ -1124,7 +1124,7 @@ func (c *Conn) answerPeer(req *ea.Request, setup bool, delay time.Duration) {
 	ctx = WithPeerAcceptedFormats(ctx, c.peerAccepts)
 	c.mu.Unlock()
 	var auth []byte
-	err := c.mayRelease(ctx)
+	err := c.x.MayRelease(ctx)
 	if err == nil {
 		auth, err = bound.Run(ctx, func(ctx context.Context) ([]byte, error) { return c.ep.answer(ctx, req) })
 	}
@@ -1148,22 +1148,6 @@ func (c *Conn) answerPeer(req *ea.Request, setup bool, delay time.Duration) {
 	if setup {
 		c.met(oblAnswer)
 	}
-}
-
-// mayRelease waits, within ctx, until Config.Release lets us release
-// Evidence to the peer.
-func (c *Conn) mayRelease(ctx context.Context) error {
-	rel := c.cfg.Release
-	if rel == ReleaseToAny || (rel == ReleaseToAuthenticated && c.ep.handshakePeer != nil) {
-		return nil
-	}
-	if rel == ReleaseToAuthenticated && !c.cfg.RequirePeerAttestation {
-		return errors.New("expat: Evidence not released: the peer presented no verified certificate (Config.Release)")
-	}
-	if err := c.x.AwaitAttested(ctx); err != nil {
-		return fmt.Errorf("expat: Evidence not released: the peer did not attest first (Config.Release): %w", err)
-	}
-	return nil
 }
 
 // deliver hands an AUTHENTICATOR frame to the exchange it answers.

@@ -406,8 +406,13 @@ func (c *Conn) answer(req []byte) error {
 		c.mu.Lock()
 		actx = expat.WithPeerAcceptedFormats(actx, c.peerAccepts)
 		c.mu.Unlock()
-		// An Attester that ignores ctx is abandoned at the bound.
-		auth, err := bound.Run(actx, func(ctx context.Context) ([]byte, error) { return c.ep.Respond(ctx, req) })
+		// Evidence only as expat.Config.Release allows (as expat.Conn);
+		// an Attester that ignores ctx is abandoned at the bound.
+		err := c.x.MayRelease(actx)
+		var auth []byte
+		if err == nil {
+			auth, err = bound.Run(actx, func(ctx context.Context) ([]byte, error) { return c.ep.Respond(ctx, req) })
+		}
 		if err != nil {
 			var e *expat.Error
 			if errors.As(err, &e) && e.Op == "parse request" {

@@ -22,7 +22,8 @@
 // (expat.Config.MaxAttestationAge, the Result's Expires: the connection
 // closes with certificate_expired, or with KeepOnFailure stays open
 // without new streams), and expat.Config.ReattestBefore / ReattestEvery
-// re-attest on their own. Streams already open are not interrupted by a
+// re-attest on their own; expat.Config.Release decides when our Evidence
+// goes to the peer (expat.Endpoint.ReleaseGate). Streams already open are not interrupted by a
 // failed re-attestation under KeepOnFailure.
 //
 // Attested connections announce themselves in ALPN: every application

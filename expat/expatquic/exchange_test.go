@@ -13,6 +13,7 @@ import (
 	"github.com/attested-tls/go-expat/ea"
 	"github.com/attested-tls/go-expat/expat"
 	"github.com/attested-tls/go-expat/expat/expattest/testkit"
+	"github.com/attested-tls/go-expat/expat/internal/carriertest"
 	"github.com/attested-tls/go-expat/verifier"
 )
 
@@ -559,5 +560,39 @@ func TestVerifierGetsCallersContext(t *testing.T) {
 	}
 	if v := <-rv.seen; v != "attest" {
 		t.Fatalf("re-attestation Verifier saw %v, want Attest's ctx", v)
+	}
+}
+
+// expat.Config.Release is honoured as by expat.Conn: a server releasing
+// Evidence only to attested peers answers a client that attests, after
+// its attestation, and produces no Evidence for one whose Attester fails
+// (it refuses; formats in common, so it is Release that decides).
+func TestReleaseToAttested(t *testing.T) {
+	checkGoroutines(t)
+	k := newKit(t)
+	ctx := ctxT(t)
+	for _, attests := range []bool{true, false} {
+		scfg := k.serverConfig(true)
+		calls := &carriertest.CountingAttester{Inner: scfg.Attester}
+		scfg.Attester, scfg.Release = calls, expat.ReleaseToAttested
+		l := listen(t, k, scfg)
+		go l.Accept(ctx)
+		ccfg := k.clientConfig(true)
+		if !attests {
+			ccfg.Attester = &testkit.Attester{Key: k.CliKey, Err: errors.New("not attesting")}
+		}
+		c, err := Dial(ctx, l.Addr().String(), k.clientTLS(), nil, ccfg)
+		switch {
+		case attests && err != nil:
+			t.Fatalf("attested client: %v", err)
+		case attests:
+			c.Close()
+		case err == nil:
+			t.Fatal("client that refused to attest got the server's attestation")
+		}
+		if n, want := calls.N.Load(), map[bool]int32{true: 1, false: 0}[attests]; n != want {
+			t.Fatalf("client attests %v: the server produced Evidence %d times, want %d", attests, n, want)
+		}
+		l.Close()
 	}
 }

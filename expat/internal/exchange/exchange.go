@@ -36,10 +36,12 @@ import (
 )
 
 // Requests is what the model needs of the Endpoint that made the requests
-// (expat.Endpoint): abandoning one, and recognising its late answer.
+// (expat.Endpoint): abandoning one, recognising its late answer, and what
+// Config.Release requires before our Evidence goes to the peer.
 type Requests interface {
 	Cancel(reqContext []byte) bool
 	LateAnswer(reqContext []byte) bool
+	ReleaseGate() (waitForPeer bool, err error)
 }
 
 // Config is a connection's use of the model. Requests, Context, Ended,
@@ -347,6 +349,20 @@ func (m *Model[A]) Latest() (A, bool) {
 		return zero, false
 	}
 	return m.latest, true
+}
+
+// MayRelease waits, within ctx, until our Evidence may go to the peer
+// (Requests.ReleaseGate: at once, or once the peer is attested); an error
+// means the carrier refuses the request.
+func (m *Model[A]) MayRelease(ctx context.Context) error {
+	wait, err := m.cfg.Requests.ReleaseGate()
+	if err != nil || !wait {
+		return err
+	}
+	if err := m.AwaitAttested(ctx); err != nil {
+		return fmt.Errorf("expat: Evidence not released: the peer did not attest first (Config.Release): %w", err)
+	}
+	return nil
 }
 
 // AwaitAttested waits, within ctx, until the peer is attested.

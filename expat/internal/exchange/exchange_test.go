@@ -17,7 +17,10 @@ import (
 type requests struct {
 	mu        sync.Mutex
 	cancelled map[string]bool
+	wait      bool // ReleaseGate's answer
 }
+
+func (r *requests) ReleaseGate() (bool, error) { return r.wait, nil }
 
 func (r *requests) Cancel(c []byte) bool {
 	r.mu.Lock()
@@ -241,6 +244,18 @@ func TestExpiryAndAwaitAttested(t *testing.T) {
 	defer cancel()
 	if err := f.m.AwaitAttested(short); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("AwaitAttested while expired: %v", err)
+	}
+	// Release: at once when the gate says so, else only while attested.
+	if err := f.m.MayRelease(short); err != nil {
+		t.Fatalf("MayRelease, no wait: %v", err)
+	}
+	f.m.cfg.Requests.(*requests).wait = true
+	if err := f.m.MayRelease(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("MayRelease while expired: %v", err)
+	}
+	commit(&att{}, 3)
+	if err := f.m.MayRelease(context.Background()); err != nil {
+		t.Fatalf("MayRelease while attested: %v", err)
 	}
 }
 
