@@ -81,8 +81,9 @@ type Exchange struct {
 }
 
 // Model is the exchange state of one connection. Safe for concurrent use;
-// a carrier holding its own lock may call the Model under it, never the
-// other way round.
+// a carrier holding its own lock may call the Model under it: the Model
+// calls the carrier's functions (Ended, Expired, Attest, OnReattest) only
+// without its own lock held.
 type Model[A any] struct {
 	cfg  Config[A]
 	log  *slog.Logger
@@ -232,10 +233,12 @@ func (m *Model[A]) Await(ctx context.Context, ex *Exchange, verify func(ctx cont
 // wakes AwaitAttested. Otherwise att is dropped and the error says why.
 func (m *Model[A]) Commit(ex *Exchange, att A) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.ended {
+		m.mu.Unlock()
+		// Ended may take the carrier's lock: never under m.mu.
 		return m.cfg.Ended()
 	}
+	defer m.mu.Unlock()
 	if m.cur != ex {
 		return m.cfg.Wrap(opOf(ex), alertInternalError, fmt.Errorf("exchange abandoned: its attestation is dropped"))
 	}
