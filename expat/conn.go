@@ -1,7 +1,6 @@
 package expat
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/attested-tls/go-expat/ea"
 	"github.com/attested-tls/go-expat/expat/internal/bound"
+	"github.com/attested-tls/go-expat/expat/internal/exchange"
 	"github.com/attested-tls/go-expat/expat/internal/frame"
 	"github.com/attested-tls/go-expat/expat/internal/pace"
 )
@@ -73,51 +73,36 @@ type Conn struct {
 	// pacer paces our answers to the peer's requests.
 	pacer *pace.Pacer
 
-	// attestSem serializes our re-attestations: one request of ours is
-	// outstanding at a time, so a peer's MaxPeerRequests is never exceeded
-	// by concurrent Attest calls, which queue instead.
-	attestSem chan struct{} // made by the first Attest (guarded by mu)
+	// x is the exchange model (expat/internal/exchange, shared with
+	// expatquic): our one outstanding request (the setup request, or one
+	// Attest call's: concurrent calls queue, so a peer's MaxPeerRequests
+	// is never exceeded), commits, Seq numbering, the latest attestation,
+	// its expiry and the scheduled re-attestation.
+	x *exchange.Model[*Attestation]
 
 	hsOnce sync.Once
 	hsDone chan struct{} // closed when setup has completed or failed
 
-	mu           sync.Mutex
-	setup        setupState
-	waiting      obligation
-	setupErr     error
-	cur          *exchange // our one outstanding request, if any
-	attested     bool      // the latest attestation of the peer succeeded
-	attestations uint64
-	latest       *Attestation
-	attestedCh   chan struct{} // closed at the next commit, when someone waits (Release)
-	expiry       *time.Timer   // ends the latest attestation at its ValidUntil
-	reattest     *time.Timer   // the next scheduled re-attestation
-	peerAccepts  []string      // formats the peer accepts, from its SETUP
-	closed       bool
-	closeErr     error                         // why the connection ended
-	ops          map[uint64]context.CancelFunc // see opCtx; nil when empty
-	opSeq        uint64
-	writeClosed  bool // CloseWrite was called
-	peerEnded    bool // the peer sent END, or closed cleanly
-	peerGone     bool // the peer closed cleanly: nothing more will be read
-	rq           []rqChunk
-	rqBytes      int
-	rqFull       bool // the reader waits for Read to drain rq to rqLowWater
-	rdeadline    time.Time
-	dlChanged    chan struct{} // closed when a deadline changes; made by deadlines() (nil until someone waits)
-	dataReady    chan struct{} // signalled when rq, closeErr or rdeadline change
-	spaceReady   chan struct{} // signalled when Read drained rq
-	closeOnce    sync.Once
-}
-
-// exchange is our one outstanding attestation request: the setup request or
-// the request of one Attest call. The request state itself (context,
-// message, what may answer it) is the Endpoint's, in its ea.Session.
-type exchange struct {
-	req    *Request
-	setup  bool
-	answer chan []byte // buffered 1: the peer's authenticator
-	got    bool        // the authenticator arrived (guarded by Conn.mu)
+	mu          sync.Mutex
+	setup       setupState
+	waiting     obligation
+	setupErr    error
+	peerAccepts []string // formats the peer accepts, from its SETUP
+	closed      bool
+	closeErr    error                         // why the connection ended
+	ops         map[uint64]context.CancelFunc // see opCtx; nil when empty
+	opSeq       uint64
+	writeClosed bool // CloseWrite was called
+	peerEnded   bool // the peer sent END, or closed cleanly
+	peerGone    bool // the peer closed cleanly: nothing more will be read
+	rq          []rqChunk
+	rqBytes     int
+	rqFull      bool // the reader waits for Read to drain rq to rqLowWater
+	rdeadline   time.Time
+	dlChanged   chan struct{} // closed when a deadline changes; made by deadlines() (nil until someone waits)
+	dataReady   chan struct{} // signalled when rq, closeErr or rdeadline change
+	spaceReady  chan struct{} // signalled when Read drained rq
+	closeOnce   sync.Once
 }
 
 // ctrlFrame is a queued control frame.
@@ -174,7 +159,7 @@ func newConn(tc *tls.Conn, isServer bool, cfg *Config) (*Conn, error) {
 		cfg.logger().Debug("expat: could not bound the socket's send queue", "err", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Conn{
+	c := &Conn{
 		tc: tc, ep: ep, cfg: cfg, isServer: isServer,
 		ctx: ctx, cancel: cancel,
 		pacer:      pace.New(cfg.maxPeerRequests(), cfg.peerRequestInterval()),
@@ -182,7 +167,14 @@ func newConn(tc *tls.Conn, isServer bool, cfg *Config) (*Conn, error) {
 		hsDone:     make(chan struct{}),
 		dataReady:  make(chan struct{}, 1),
 		spaceReady: make(chan struct{}, 1),
-	}, nil
+	}
+	c.x = exchange.New(exchange.Config[*Attestation]{
+		Requests: ep, Context: ctx, Ended: c.endErr, Wrap: wrapErr, Stamp: stamp, Now: cfg.Time,
+		Expired:       func() { c.attestFailed(wrapErr("attest", alertCertificateExpired, ErrAttestationExpired)) },
+		ReattestEvery: cfg.ReattestEvery, ReattestBefore: cfg.ReattestBefore,
+		Attest: c.Attest, Timeout: cfg.setupTimeout(), OnReattest: cfg.OnReattest, Logger: cfg.Logger,
+	})
+	return c, nil
 }
 
 // Endpoint returns the sans-I/O endpoint underneath c.
@@ -199,12 +191,8 @@ func (c *Conn) NetConn() *tls.Conn { return c.tc }
 // nil if there is none, the latest attestation failed, or the connection
 // has ended (an ended connection is no longer attested, whatever it was).
 func (c *Conn) PeerAttestation() *Attestation {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.attestedLocked() {
-		return nil
-	}
-	return c.latest
+	a, _ := c.x.Latest()
+	return a
 }
 
 // Handshake runs the attestation setup: it sends our SETUP frame (with a
@@ -271,15 +259,17 @@ func (c *Conn) startSetup(ctx context.Context) {
 		fb := f.marshal()
 		payload = append([]byte{frameVersionFormats, byte(len(fb) >> 8), byte(len(fb))}, fb...)
 	}
-	var ex *exchange
+	var ex *exchange.Exchange
 	if c.cfg.RequirePeerAttestation {
 		req, err := c.ep.NewRequest()
+		if err == nil {
+			ex, err = c.x.Open(req.Context, true)
+		}
 		if err != nil {
 			cancel()
 			c.fail(err)
 			return
 		}
-		ex = &exchange{req: req, setup: true, answer: make(chan []byte, 1)}
 		payload = append(payload, req.Message...)
 	}
 	c.mu.Lock()
@@ -292,7 +282,6 @@ func (c *Conn) startSetup(ctx context.Context) {
 	c.waiting = oblSetupSent | oblPeerSetup
 	if ex != nil {
 		c.waiting |= oblPeerAttest
-		c.cur = ex
 	}
 	c.mu.Unlock()
 	// SETUP must be our first frame: queue it before the reader starts
@@ -343,14 +332,17 @@ func (c *Conn) opCtx(parent context.Context, d time.Duration) (context.Context, 
 }
 
 // runSetup drives our part of the setup and bounds the whole of it.
-func (c *Conn) runSetup(ctx context.Context, f *ctrlFrame, ex *exchange) {
+func (c *Conn) runSetup(ctx context.Context, f *ctrlFrame, ex *exchange.Exchange) {
 	if err := c.awaitCtrl(ctx, f); err != nil {
 		c.failSetup(wrapErr("setup", alertInternalError, err))
 		return
 	}
 	c.met(oblSetupSent)
 	if ex != nil {
-		att, err := c.awaitVerified(ctx, ex)
+		// Nobody waits on this goroutine (Handshake waits on hsDone), so
+		// it verifies itself; a Verifier overrunning the setup's bound
+		// fails the setup at that moment.
+		att, err := c.x.AwaitInline(ctx, ex, c.ep.VerifyFor, c.failSetup)
 		if err != nil {
 			c.failSetup(err)
 			return
@@ -360,9 +352,14 @@ func (c *Conn) runSetup(ctx context.Context, f *ctrlFrame, ex *exchange) {
 			c.mu.Unlock()
 			return
 		}
-		c.commitLocked(att, ex)
+		if err := c.x.Commit(ex, att); err != nil {
+			c.mu.Unlock()
+			c.failSetup(err)
+			return
+		}
 		c.metLocked(oblPeerAttest)
 		c.mu.Unlock()
+		c.signal(c.dataReady)
 	}
 	select {
 	case <-c.hsDone:
@@ -371,139 +368,16 @@ func (c *Conn) runSetup(ctx context.Context, f *ctrlFrame, ex *exchange) {
 	}
 }
 
-// awaitVerified waits for the peer's answer to ex and verifies it, both
-// within ctx; a Verifier that ignores ctx is abandoned at ctx's end and
-// its result dropped.
-func (c *Conn) awaitVerified(ctx context.Context, ex *exchange) (*Attestation, error) {
-	var auth []byte
-	select {
-	case auth = <-ex.answer:
-	case <-ctx.Done():
-		return nil, wrapErr(opOf(ex), alertInternalError, fmt.Errorf("no answer from the peer: %w", ctx.Err()))
-	case <-c.ctx.Done():
-		return nil, c.endErr()
-	}
-	verify := func(ctx context.Context) (*Attestation, error) {
-		return c.ep.VerifyFor(ctx, ex.req.Context, auth)
-	}
-	late := func() error {
-		return wrapErr(opOf(ex), alertInternalError, fmt.Errorf("verification not done in time: %w", ctx.Err()))
-	}
-	var att *Attestation
-	var err error
-	if ex.setup {
-		// The setup goroutine exists for this work alone and nobody waits
-		// on it (Handshake waits on hsDone): verify in it, and let the
-		// setup fail at ctx's end if the Verifier overruns.
-		var ok bool
-		att, err, ok = bound.Inline(ctx, verify, func() { c.failSetup(late()) })
-		if !ok {
-			return nil, late()
-		}
-	} else {
-		// Attest's caller returns at ctx's end whatever the Verifier does.
-		att, err = bound.Run(ctx, verify)
-	}
-	if err != nil {
-		if ctx.Err() != nil && !isExpatError(err) {
-			return nil, late()
-		}
-		return nil, err
-	}
-	return att, nil
-}
-
-func opOf(ex *exchange) string {
-	if ex.setup {
-		return "setup"
-	}
-	return "attest"
-}
-
 func isExpatError(err error) bool {
 	var e *Error
 	return errors.As(err, &e)
 }
 
-// commitLocked makes att the latest attestation. c.mu is held; the caller
-// checked that the connection has not ended.
-func (c *Conn) commitLocked(att *Attestation, ex *exchange) {
-	c.attestations++
-	att.Seq = c.attestations
-	c.latest = att
-	c.attested = true
-	if c.cur == ex {
-		c.cur = nil
-	}
-	c.armLocked(att)
-	if c.attestedCh != nil {
-		close(c.attestedCh)
-		c.attestedCh = nil
-	}
-	c.cfg.logger().Debug("expat: peer attested", "seq", att.Seq)
-	c.signal(c.dataReady)
-}
-
-// armLocked sets the timers of the latest attestation: its end at
-// ValidUntil, and the next scheduled re-attestation. c.mu is held.
-func (c *Conn) armLocked(att *Attestation) {
-	stopTimer(c.expiry)
-	stopTimer(c.reattest)
-	c.expiry, c.reattest = nil, nil
-	now := c.cfg.now()
-	if !att.ValidUntil.IsZero() {
-		seq := att.Seq
-		c.expiry = time.AfterFunc(att.ValidUntil.Sub(now), func() { c.expire(seq) })
-	}
-	var next time.Time
-	if e := c.cfg.ReattestEvery; e > 0 {
-		next = att.VerifiedAt.Add(e)
-	}
-	if b := c.cfg.ReattestBefore; b > 0 && !att.ValidUntil.IsZero() {
-		if t := att.ValidUntil.Add(-b); next.IsZero() || t.Before(next) {
-			next = t
-		}
-	}
-	if !next.IsZero() {
-		c.reattest = time.AfterFunc(next.Sub(now), c.scheduledAttest)
-	}
-}
-
-// expire ends attestation seq at its ValidUntil, unless a newer one
-// replaced it.
-func (c *Conn) expire(seq uint64) {
-	c.mu.Lock()
-	current := !c.closed && c.attested && c.latest != nil && c.latest.Seq == seq
-	c.mu.Unlock()
-	if current {
-		c.attestFailed(wrapErr("attest", alertCertificateExpired, ErrAttestationExpired))
-	}
-}
-
-// scheduledAttest is a re-attestation the Conn starts on its own
-// (Config.ReattestBefore, ReattestEvery).
-func (c *Conn) scheduledAttest() {
-	ctx, cancel := c.opCtx(nil, c.cfg.setupTimeout())
-	defer cancel()
-	att, err := c.Attest(ctx)
-	if err != nil {
-		c.cfg.logger().Warn("expat: scheduled re-attestation failed", "err", err)
-	}
-	if c.cfg.OnReattest != nil {
-		c.cfg.OnReattest(att, err)
-	}
-}
-
-// attestedLocked reports whether the peer is attested now: the latest
-// attestation succeeded and has not passed its ValidUntil. c.mu is held.
-func (c *Conn) attestedLocked() bool {
-	if !c.attested {
-		return false
-	}
-	if c.latest != nil && !c.latest.ValidUntil.IsZero() && !c.cfg.now().Before(c.latest.ValidUntil) {
-		return false
-	}
-	return true
+// stamp numbers att at its commit and returns its lifetime (for the
+// exchange model).
+func stamp(att *Attestation, seq uint64) (verifiedAt, validUntil time.Time) {
+	att.Seq = seq
+	return att.VerifiedAt, att.ValidUntil
 }
 
 // implicitHandshake starts the setup if needed and waits for it, until the
@@ -564,20 +438,11 @@ func (c *Conn) Attest(ctx context.Context) (*Attestation, error) {
 	if c.cfg.Verifier == nil {
 		return nil, errors.New("expat: Attest needs Config.Verifier")
 	}
-	c.mu.Lock()
-	if c.attestSem == nil {
-		c.attestSem = make(chan struct{}, 1)
+	release, err := c.x.Turn(ctx)
+	if err != nil {
+		return nil, err
 	}
-	sem := c.attestSem
-	c.mu.Unlock()
-	select {
-	case sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, wrapErr("attest", 0, fmt.Errorf("waited for an earlier Attest; request not sent, connection unchanged: %w", ctx.Err()))
-	case <-c.ctx.Done():
-		return nil, c.endErr()
-	}
-	defer func() { <-sem }()
+	defer release()
 
 	c.mu.Lock()
 	gone := c.peerGone
@@ -592,17 +457,12 @@ func (c *Conn) Attest(ctx context.Context) (*Attestation, error) {
 		c.attestFailed(err)
 		return nil, err
 	}
-	ex := &exchange{req: req, answer: make(chan []byte, 1)}
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		c.ep.Cancel(req.Context)
-		return nil, c.endErr()
+	ex, err := c.x.Open(req.Context, false)
+	if err != nil {
+		return nil, err
 	}
-	c.cur = ex
-	c.mu.Unlock()
 	if err := c.writeCtrl(ctx, frameRequest, req.Message); err != nil {
-		c.abandon(ex)
+		c.x.Abandon(ex)
 		var ns *notSentError
 		if errors.As(err, &ns) {
 			return nil, wrapErr("attest", 0, fmt.Errorf("request not sent, connection unchanged: %w", ns.err))
@@ -611,38 +471,22 @@ func (c *Conn) Attest(ctx context.Context) (*Attestation, error) {
 		c.fail(err)
 		return nil, err
 	}
-	att, err := c.awaitVerified(ctx, ex)
+	att, err := c.x.Await(ctx, ex, c.ep.VerifyFor)
 	if err != nil {
-		c.abandon(ex)
+		c.x.Abandon(ex)
 		c.attestFailed(err)
 		return nil, err
 	}
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return nil, c.endErr()
+	if err := c.x.Commit(ex, att); err != nil {
+		return nil, err
 	}
-	c.commitLocked(att, ex)
-	c.mu.Unlock()
+	c.signal(c.dataReady)
 	return att, nil
-}
-
-// abandon gives up on ex: its context is cancelled in the Endpoint, so a
-// late answer is dropped quietly (and a second one is still an error).
-func (c *Conn) abandon(ex *exchange) {
-	c.mu.Lock()
-	if c.cur == ex {
-		c.cur = nil
-	}
-	c.mu.Unlock()
-	c.ep.Cancel(ex.req.Context)
 }
 
 func (c *Conn) attestFailed(err error) {
 	if c.cfg.KeepOnFailure {
-		c.mu.Lock()
-		c.attested = false
-		c.mu.Unlock()
+		c.x.Unattest()
 		c.signal(c.dataReady)
 		return
 	}
@@ -660,7 +504,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 	defer stopTimer(timer)
 	for {
 		c.mu.Lock()
-		if c.cfg.RequirePeerAttestation && !c.attestedLocked() && !c.closed {
+		if c.cfg.RequirePeerAttestation && !c.closed && !c.x.Attested() {
 			c.mu.Unlock()
 			return 0, ErrNotAttested
 		}
@@ -776,7 +620,7 @@ func (c *Conn) writable() error {
 		return c.closeErr
 	case c.writeClosed:
 		return ErrWriteClosed
-	case c.cfg.RequirePeerAttestation && !c.attestedLocked():
+	case c.cfg.RequirePeerAttestation && !c.x.Attested():
 		return ErrNotAttested
 	}
 	return nil
@@ -893,10 +737,8 @@ func (c *Conn) shutdown(err error, alert tls.AlertError, sendAlert bool) {
 		c.mu.Lock()
 		c.closed = true
 		c.closeErr = err
-		c.attested = false
+		c.x.End()
 		c.failSetupLocked(err)
-		stopTimer(c.expiry)
-		stopTimer(c.reattest)
 		ops := c.ops
 		c.ops = nil
 		c.mu.Unlock()
@@ -1153,7 +995,7 @@ func (c *Conn) peerClosedCleanly() bool {
 	defer c.mu.Unlock()
 	if c.setup == setupRunning {
 		waitsForPeer := c.waiting&oblPeerSetup != 0 ||
-			(c.waiting&oblPeerAttest != 0 && (c.cur == nil || !c.cur.got))
+			(c.waiting&oblPeerAttest != 0 && !c.x.Answered())
 		if waitsForPeer {
 			return false
 		}
@@ -1174,7 +1016,7 @@ func (c *Conn) readData(n int) error {
 	case c.peerEnded:
 		c.mu.Unlock()
 		return framingError("application data after END")
-	case c.cfg.RequirePeerAttestation && !c.attested && c.cur != nil && c.cur.setup && !c.cur.got:
+	case c.cfg.RequirePeerAttestation && c.x.AwaitingSetupAnswer():
 		// Data before the peer even answered our setup request. (Data
 		// behind an answer being verified, or after a failed
 		// re-attestation under KeepOnFailure, is buffered: Read does not
@@ -1325,7 +1167,7 @@ func (c *Conn) answerPeer(req *ea.Request, setup bool, delay time.Duration) {
 	c.mu.Lock()
 	ctx = WithPeerAcceptedFormats(ctx, c.peerAccepts)
 	c.mu.Unlock()
-	err := c.mayRelease(ctx)
+	err := c.x.MayRelease(ctx)
 	if err != nil {
 		c.sendAnswer(req, setup, nil, err)
 		return
@@ -1366,35 +1208,6 @@ func (c *Conn) sendAnswer(req *ea.Request, setup bool, auth []byte, err error) {
 	}
 }
 
-// mayRelease waits, within ctx, until Config.Release lets us release
-// Evidence to the peer.
-func (c *Conn) mayRelease(ctx context.Context) error {
-	rel := c.cfg.Release
-	if rel == ReleaseToAny || (rel == ReleaseToAuthenticated && c.ep.handshakePeer != nil) {
-		return nil
-	}
-	if rel == ReleaseToAuthenticated && !c.cfg.RequirePeerAttestation {
-		return errors.New("expat: Evidence not released: the peer presented no verified certificate (Config.Release)")
-	}
-	for {
-		c.mu.Lock()
-		if c.attestedLocked() {
-			c.mu.Unlock()
-			return nil
-		}
-		if c.attestedCh == nil {
-			c.attestedCh = make(chan struct{})
-		}
-		ch := c.attestedCh
-		c.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("expat: Evidence not released: the peer did not attest first (Config.Release): %w", ctx.Err())
-		}
-	}
-}
-
 // deliver hands an AUTHENTICATOR frame to the exchange it answers.
 func (c *Conn) deliver(payload []byte) error {
 	if int(payload[0]) > len(payload)-1 {
@@ -1405,23 +1218,7 @@ func (c *Conn) deliver(payload []byte) error {
 	if len(auth) == 0 {
 		return framingError("empty authenticator payload")
 	}
-	c.mu.Lock()
-	ex := c.cur
-	if ex != nil && !ex.got && bytes.Equal(ex.req.Context, reqCtx) {
-		ex.got = true
-		c.mu.Unlock()
-		ex.answer <- auth
-		return nil
-	}
-	c.mu.Unlock()
-	if c.ep.sess.LateAnswer(reqCtx) {
-		// The answer to a request whose Attest gave up: dropped.
-		c.cfg.logger().Debug("expat: late answer dropped")
-		return nil
-	}
-	// An answer to a request we never sent, or already answered:
-	// RFC 9261, Section 5.2.3.
-	return wrapErr("verify", alertIllegalParameter, fmt.Errorf("%w: authenticator for no outstanding request", ea.ErrUnknownContext))
+	return c.x.Deliver(reqCtx, auth)
 }
 
 // deadlineTimer returns a timer channel for dl, nil for the zero time.

@@ -186,6 +186,22 @@ func (e *Endpoint) Request() ([]byte, error) {
 	return r.Message, nil
 }
 
+// ReleaseGate says what Config.Release requires before our Evidence goes
+// to the peer: nothing (waitForPeer false, err nil), the peer's own
+// verified attestation on this connection (waitForPeer true: the carrier
+// answers once it has committed one, or refuses at the answer's bound),
+// or it is never released on this connection (err; the carrier refuses
+// the request with the empty authenticator).
+func (e *Endpoint) ReleaseGate() (waitForPeer bool, err error) {
+	switch rel := e.cfg.Release; {
+	case rel == ReleaseToAny, rel == ReleaseToAuthenticated && e.handshakePeer != nil:
+		return false, nil
+	case rel == ReleaseToAuthenticated && !e.cfg.RequirePeerAttestation:
+		return false, errors.New("expat: Evidence not released: the peer presented no verified certificate (Config.Release)")
+	}
+	return true, nil
+}
+
 // Respond answers the peer's request. It first checks the request — its
 // form, its type for our role, a context not used on this connection — so
 // that a request that would be refused costs no Evidence. When the request

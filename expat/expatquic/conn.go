@@ -17,6 +17,7 @@ import (
 	"github.com/attested-tls/go-expat/expat"
 	"github.com/attested-tls/go-expat/expat/internal/bound"
 	"github.com/attested-tls/go-expat/expat/internal/carrier"
+	"github.com/attested-tls/go-expat/expat/internal/exchange"
 )
 
 // ALPNPrefix is prepended to every application protocol in ALPN: "h3"
@@ -69,23 +70,20 @@ type Conn struct {
 	peerSetup bool
 	// peerAccepts are the formats the peer accepts, from its SETUP.
 	peerAccepts []string
-	setupCtx    []byte
-	pending     map[string]chan result
-	latest      *expat.Attestation
-	attested    bool
-	seq         uint64
 	err         error // why the connection ended
 	pacer       *carrier.Pacer
 	done        chan struct{} // setup completed or failed
 	doneOnce    sync.Once
 
+	// x is the exchange model expat.Conn uses too
+	// (expat/internal/exchange): our one outstanding request, commits,
+	// Seq, the latest attestation, its expiry, scheduled re-attestation.
+	x *exchange.Model[*expat.Attestation]
+	// setupEx is our setup request's exchange (RequirePeerAttestation).
+	setupEx *exchange.Exchange
+
 	streams chan *quic.Stream
 	uni     chan *quic.ReceiveStream
-}
-
-type result struct {
-	att *expat.Attestation
-	err error
 }
 
 // quicConfig returns a copy of c without 0-RTT or datagrams (both would
@@ -152,13 +150,18 @@ func setup(ctx context.Context, qc *quic.Conn, isServer bool, cfg *expat.Config)
 	c := &Conn{
 		qc: qc, ep: ep, cfg: cfg, isServer: isServer,
 		ctx: lctx, cancel: cancel,
-		pending: map[string]chan result{},
 		pacer:   carrier.NewPacer(cfg),
 		done:    make(chan struct{}),
 		streams: make(chan *quic.Stream, 16),
 		uni:     make(chan *quic.ReceiveStream, 16),
 	}
+	c.x = carrier.NewExchange(lctx, cfg, ep, c.endErr, c.attestFailed, c.Attest)
 	if err := c.start(ctx); err != nil {
+		c.fail(err)
+		c.wait()
+		return nil, c.endErr()
+	}
+	if err := c.awaitSetupAttestation(ctx); err != nil {
 		c.fail(err)
 		c.wait()
 		return nil, c.endErr()
@@ -202,19 +205,14 @@ func (c *Conn) start(ctx context.Context) error {
 	}
 	require := c.cfg.RequirePeerAttestation
 	if require {
-		req, err := c.ep.Request()
+		req, err := c.ep.NewRequest()
 		if err != nil {
 			return err
 		}
-		reqCtx, err := ea.GetContext(req)
-		if err != nil {
+		if c.setupEx, err = c.x.Open(req.Context, true); err != nil {
 			return err
 		}
-		c.mu.Lock()
-		c.setupCtx = reqCtx
-		c.pending[string(reqCtx)] = make(chan result, 1)
-		c.mu.Unlock()
-		payload = append(payload, req...)
+		payload = append(payload, req.Message...)
 	}
 	msg := appendFrame(nil, frameSetup, payload)
 	if !require {
@@ -232,6 +230,33 @@ func (c *Conn) start(ctx context.Context) error {
 	go c.readLoop()
 	go c.acceptLoop()
 	go c.acceptUniLoop()
+	return nil
+}
+
+// awaitSetupAttestation waits for the peer's answer to our setup request
+// and verifies it, within ctx (Dial's or the Listener's, bounded by
+// SetupTimeout; the Verifier sees it), commits it and says READY.
+func (c *Conn) awaitSetupAttestation(ctx context.Context) error {
+	ex := c.setupEx
+	if ex == nil {
+		return nil
+	}
+	att, err := c.x.Await(ctx, ex, c.ep.VerifyFor)
+	if err == nil {
+		err = c.x.Commit(ex, att)
+	}
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.weReady = true
+	c.mu.Unlock()
+	if err := c.write(appendFrame(nil, frameReady, []byte{0})); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.checkDoneLocked()
+	c.mu.Unlock()
 	return nil
 }
 
@@ -381,8 +406,13 @@ func (c *Conn) answer(req []byte) error {
 		c.mu.Lock()
 		actx = expat.WithPeerAcceptedFormats(actx, c.peerAccepts)
 		c.mu.Unlock()
-		// An Attester that ignores ctx is abandoned at the bound.
-		auth, err := bound.Run(actx, func(ctx context.Context) ([]byte, error) { return c.ep.Respond(ctx, req) })
+		// Evidence only as expat.Config.Release allows (as expat.Conn);
+		// an Attester that ignores ctx is abandoned at the bound.
+		err := c.x.MayRelease(actx)
+		var auth []byte
+		if err == nil {
+			auth, err = bound.Run(actx, func(ctx context.Context) ([]byte, error) { return c.ep.Respond(ctx, req) })
+		}
 		if err != nil {
 			var e *expat.Error
 			if errors.As(err, &e) && e.Op == "parse request" {
@@ -401,59 +431,14 @@ func (c *Conn) answer(req []byte) error {
 	return nil
 }
 
-// handleAuthenticator verifies the peer's answer to one of our requests.
+// handleAuthenticator hands the peer's answer to the exchange waiting for
+// it (exchange.Model.Deliver); it is verified by the waiting caller.
 func (c *Conn) handleAuthenticator(payload []byte) error {
 	n := int(payload[0])
 	if n > len(payload)-1 || len(payload)-1-n == 0 {
 		return &frameError{"malformed AUTHENTICATOR"}
 	}
-	reqCtx, auth := payload[1:1+n], payload[1+n:]
-	c.mu.Lock()
-	ch, ok := c.pending[string(reqCtx)]
-	delete(c.pending, string(reqCtx))
-	setup := c.setupCtx != nil && string(reqCtx) == string(c.setupCtx) && !c.weReady
-	c.mu.Unlock()
-	if !ok {
-		return &expat.Error{Op: "verify", Alert: alertIllegalParameter, Err: fmt.Errorf("%w: authenticator for no outstanding request", ea.ErrUnknownContext)}
-	}
-	if ch == nil {
-		return nil // abandoned by Attest's caller
-	}
-	vctx := c.ctx
-	if setup {
-		var cancel context.CancelFunc
-		vctx, cancel = context.WithTimeout(c.ctx, carrier.SetupTimeout(c.cfg))
-		defer cancel()
-	}
-	att, err := c.ep.VerifyFor(vctx, reqCtx, auth)
-	c.mu.Lock()
-	if err == nil {
-		c.seq++
-		att.Seq = c.seq
-		c.latest, c.attested = att, true
-		if setup {
-			c.weReady = true
-		}
-	} else {
-		c.attested = false
-	}
-	c.mu.Unlock()
-	ch <- result{att: att, err: err}
-	if err != nil {
-		if setup || !c.cfg.KeepOnFailure {
-			return err
-		}
-		return nil
-	}
-	if setup {
-		if err := c.write(appendFrame(nil, frameReady, []byte{0})); err != nil {
-			return err
-		}
-		c.mu.Lock()
-		c.checkDoneLocked()
-		c.mu.Unlock()
-	}
-	return nil
+	return c.x.Deliver(payload[1:1+n], payload[1+n:])
 }
 
 // welcome reports whether the peer may open streams now (our READY sent);
@@ -503,15 +488,8 @@ func (c *Conn) end(err error, alert tls.AlertError, sendCode bool) {
 		return
 	}
 	c.err = err
-	c.attested = false
-	pending := c.pending
-	c.pending = map[string]chan result{}
 	c.mu.Unlock()
-	for _, ch := range pending {
-		if ch != nil {
-			ch <- result{err: err}
-		}
-	}
+	c.x.End()
 	c.doneOnce.Do(func() { close(c.done) })
 	c.cancel()
 	if sendCode {
@@ -564,7 +542,7 @@ func (c *Conn) usable() error {
 	if c.err != nil {
 		return c.err
 	}
-	if c.cfg.RequirePeerAttestation && !c.attested {
+	if c.cfg.RequirePeerAttestation && !c.x.Attested() {
 		return expat.ErrNotAttested
 	}
 	return nil
@@ -629,73 +607,66 @@ func (c *Conn) AcceptUniStream(ctx context.Context) (*quic.ReceiveStream, error)
 }
 
 // Attest re-attests the peer now, on the control stream, and verifies the
-// answer. On failure (including ctx expiring) the connection is closed,
-// unless expat.Config.KeepOnFailure keeps it open but unattested (no
-// streams are opened or accepted until a later Attest succeeds).
+// answer with expat.Config.Verifier under ctx; on success the result
+// becomes the latest PeerAttestation. Concurrent calls queue: one request
+// of ours is outstanding at a time (as expat.Conn.Attest). A call whose
+// ctx ends while it waits for an earlier one changes nothing. Once the
+// request is sent, any failure (including ctx expiring) closes the
+// connection, unless expat.Config.KeepOnFailure keeps it open but
+// unattested (no streams are opened or accepted until a later Attest
+// succeeds); an answer or a verification that completes after Attest
+// returned is dropped.
 func (c *Conn) Attest(ctx context.Context) (*expat.Attestation, error) {
 	if c.cfg.Verifier == nil {
 		return nil, errors.New("expatquic: Attest needs expat.Config.Verifier")
 	}
-	req, err := c.ep.Request()
+	release, err := c.x.Turn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	reqCtx, err := ea.GetContext(req)
+	defer release()
+	req, err := c.ep.NewRequest()
+	if err != nil {
+		c.attestFailed(err)
+		return nil, err
+	}
+	ex, err := c.x.Open(req.Context, false)
 	if err != nil {
 		return nil, err
 	}
-	ch := make(chan result, 1)
-	c.mu.Lock()
-	if c.err != nil {
-		c.mu.Unlock()
-		return nil, c.err
-	}
-	c.pending[string(reqCtx)] = ch
-	c.mu.Unlock()
-	if err := c.write(appendFrame(nil, frameRequest, req)); err != nil {
+	if err := c.write(appendFrame(nil, frameRequest, req.Message)); err != nil {
+		c.x.Abandon(ex)
 		c.fail(err)
 		return nil, err
 	}
-	select {
-	case r := <-ch:
-		if r.err != nil {
-			c.attestFailed(r.err)
-			return nil, r.err
-		}
-		return r.att, nil
-	case <-ctx.Done():
-		c.mu.Lock()
-		if _, ok := c.pending[string(reqCtx)]; ok {
-			c.pending[string(reqCtx)] = nil
-		}
-		c.mu.Unlock()
-		err := &expat.Error{Op: "attest", Alert: alertInternalError, Err: ctx.Err()}
+	att, err := c.x.Await(ctx, ex, c.ep.VerifyFor)
+	if err != nil {
+		c.x.Abandon(ex)
 		c.attestFailed(err)
 		return nil, err
-	case <-c.ctx.Done():
-		return nil, c.endErr()
 	}
+	if err := c.x.Commit(ex, att); err != nil {
+		return nil, err
+	}
+	return att, nil
 }
 
+// attestFailed ends the connection after a failed attestation, unless
+// KeepOnFailure keeps it open, unattested.
 func (c *Conn) attestFailed(err error) {
 	if c.cfg.KeepOnFailure {
-		c.mu.Lock()
-		c.attested = false
-		c.mu.Unlock()
+		c.x.Unattest()
 		return
 	}
 	c.fail(err)
 }
 
 // PeerAttestation returns the latest verified attestation of the peer, or
-// nil (none, the latest failed, or the connection ended).
+// nil (none, the latest failed or passed its ValidUntil, or the
+// connection ended).
 func (c *Conn) PeerAttestation() *expat.Attestation {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.attested || c.err != nil {
-		return nil
-	}
-	return c.latest
+	a, _ := c.x.Latest()
+	return a
 }
 
 // ConnectionState returns the QUIC connection's state (TLS included).
@@ -717,8 +688,10 @@ func (c *Conn) RemoteAddr() net.Addr { return c.qc.RemoteAddr() }
 // (outside [ErrorCodeBase, ErrorCodeBase+255]) and waits for the Conn's
 // goroutines.
 func (c *Conn) CloseWithError(code quic.ApplicationErrorCode, msg string) error {
-	err := c.qc.CloseWithError(code, msg)
+	// The Conn's end first: calls in progress then report expat.ErrClosed,
+	// not the local QUIC close their streams see.
 	c.end(expat.ErrClosed, 0, false)
+	err := c.qc.CloseWithError(code, msg)
 	c.wait()
 	return err
 }

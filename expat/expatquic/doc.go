@@ -14,6 +14,18 @@
 // and datagrams are disabled (they would carry data before attestation),
 // and resumed sessions are refused (expat.ErrResumed).
 //
+// Attestations follow expat.Conn's exchange model (the same code,
+// expat/internal/exchange): one request of ours outstanding at a time
+// (concurrent Attest calls queue), Seq in commit order, an answer or a
+// verification that completes after its caller gave up dropped, never
+// committed; an attestation ends at its ValidUntil
+// (expat.Config.MaxAttestationAge, the Result's Expires: the connection
+// closes with certificate_expired, or with KeepOnFailure stays open
+// without new streams), and expat.Config.ReattestBefore / ReattestEvery
+// re-attest on their own; expat.Config.Release decides when our Evidence
+// goes to the peer (expat.Endpoint.ReleaseGate). Streams already open are not interrupted by a
+// failed re-attestation under KeepOnFailure.
+//
 // Attested connections announce themselves in ALPN: every application
 // protocol is prefixed with ALPNPrefix, so an ordinary QUIC peer fails the
 // handshake with no_application_protocol.

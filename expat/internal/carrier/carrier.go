@@ -1,14 +1,17 @@
 // Package carrier holds what the integrations (expathttp, expatgrpc,
-// expatquic) share about an expat.Config: its early validation and the
-// defaults they apply themselves.
+// expatquic) share about an expat.Config: its early validation, the
+// defaults they apply themselves, and the exchange model configured as
+// expat.Conn configures it.
 package carrier
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"time"
 
 	"github.com/attested-tls/go-expat/expat"
+	"github.com/attested-tls/go-expat/expat/internal/exchange"
 	"github.com/attested-tls/go-expat/expat/internal/pace"
 )
 
@@ -90,4 +93,33 @@ func MaxAuthenticatorSize(cfg *expat.Config) int {
 		return cfg.MaxAuthenticatorSize
 	}
 	return 256 << 10
+}
+
+// NewExchange returns the exchange model (expat/internal/exchange) of one
+// connection of an integration, configured from cfg as expat.Conn
+// configures its own: ctx ends with the connection and ended says why;
+// failed is the integration's handling of a failed attestation (it closes
+// the connection unless cfg.KeepOnFailure), called when the latest
+// attestation expires; attest runs the scheduled re-attestations.
+func NewExchange(ctx context.Context, cfg *expat.Config, ep *expat.Endpoint, ended func() error, failed func(error), attest func(context.Context) (*expat.Attestation, error)) *exchange.Model[*expat.Attestation] {
+	return exchange.New(exchange.Config[*expat.Attestation]{
+		Requests: ep, Context: ctx, Ended: ended, Wrap: wrapErr, Stamp: stamp, Now: cfg.Time,
+		Expired: func() {
+			failed(&expat.Error{Op: "attest", Alert: alertCertificateExpired, Err: expat.ErrAttestationExpired})
+		},
+		ReattestEvery: cfg.ReattestEvery, ReattestBefore: cfg.ReattestBefore,
+		Attest: attest, Timeout: SetupTimeout(cfg), OnReattest: cfg.OnReattest, Logger: cfg.Logger,
+	})
+}
+
+const alertCertificateExpired tls.AlertError = 45
+
+func wrapErr(op string, alert tls.AlertError, err error) error {
+	return &expat.Error{Op: op, Alert: alert, Err: err}
+}
+
+// stamp numbers att at its commit and returns its lifetime.
+func stamp(att *expat.Attestation, seq uint64) (verifiedAt, validUntil time.Time) {
+	att.Seq = seq
+	return att.VerifiedAt, att.ValidUntil
 }
