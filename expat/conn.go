@@ -170,6 +170,7 @@ func newConn(tc *tls.Conn, isServer bool, cfg *Config) (*Conn, error) {
 	}
 	c.x = exchange.New(exchange.Config[*Attestation]{
 		Requests: ep, Context: ctx, Ended: c.endErr, Wrap: wrapErr, Stamp: stamp, Now: cfg.Time,
+		Bind:          func(ctx context.Context) (context.Context, context.CancelFunc) { return c.opCtx(ctx, 0) },
 		Expired:       func() { c.attestFailed(wrapErr("attest", alertCertificateExpired, ErrAttestationExpired)) },
 		ReattestEvery: cfg.ReattestEvery, ReattestBefore: cfg.ReattestBefore,
 		Attest: c.Attest, Timeout: cfg.setupTimeout(), OnReattest: cfg.OnReattest, Logger: cfg.Logger,
@@ -297,8 +298,8 @@ func (c *Conn) startSetup(ctx context.Context) {
 }
 
 // opCtx returns the context of work the Conn does on its own (the setup,
-// an answer to the peer, a scheduled re-attestation): parent's values and
-// cancellation (none when parent is nil), bounded by d, and cancelled when
+// an answer to the peer, a verification of the exchange model): parent's values and
+// cancellation (none when parent is nil), bounded by d (none when d is 0), and cancelled when
 // the Conn ends. It is not derived from c.ctx: a context.Context keeps the
 // memory of every child it ever had, and an idle Conn should hold none of
 // it. Call the CancelFunc when the work is done.
@@ -306,7 +307,13 @@ func (c *Conn) opCtx(parent context.Context, d time.Duration) (context.Context, 
 	if parent == nil {
 		parent = context.Background()
 	}
-	ctx, cancel := context.WithTimeout(parent, d)
+	var ctx context.Context
+	var cancel context.CancelFunc
+	if d > 0 {
+		ctx, cancel = context.WithTimeout(parent, d)
+	} else {
+		ctx, cancel = context.WithCancel(parent)
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()

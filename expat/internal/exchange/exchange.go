@@ -51,6 +51,13 @@ type Config[A any] struct {
 	// Context ends when the connection does; Ended then says why.
 	Context context.Context
 	Ended   func() error
+	// Bind, if set, returns a context that ends with ctx or with the
+	// connection, and its CancelFunc (to call when done). Nil derives it
+	// from Context, which then keeps the memory of a context child for
+	// the connection's life (a context.Context never shrinks its set of
+	// children): a carrier that cancels its own work at its end can do
+	// without that.
+	Bind func(ctx context.Context) (context.Context, context.CancelFunc)
 	// Wrap makes the carrier's error for a failed step (*expat.Error).
 	Wrap func(op string, alert tls.AlertError, err error) error
 	// Stamp gives a its number at its commit and returns when it was
@@ -87,7 +94,7 @@ type Exchange struct {
 type Model[A any] struct {
 	cfg  Config[A]
 	log  *slog.Logger
-	turn chan struct{}
+	turn chan struct{} // see Turn (guarded by mu until made)
 
 	mu         sync.Mutex
 	cur        *Exchange
@@ -107,7 +114,7 @@ func New[A any](cfg Config[A]) *Model[A] {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Model[A]{cfg: cfg, log: log, turn: make(chan struct{}, 1)}
+	return &Model[A]{cfg: cfg, log: log}
 }
 
 // Alerts of the model's errors (RFC 8446, Section 6).
@@ -115,6 +122,16 @@ const (
 	alertIllegalParameter tls.AlertError = 47
 	alertInternalError    tls.AlertError = 80
 )
+
+// bind returns a context that ends with ctx or with the connection.
+func (m *Model[A]) bind(ctx context.Context) (context.Context, context.CancelFunc) {
+	if m.cfg.Bind != nil {
+		return m.cfg.Bind(ctx)
+	}
+	vctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(m.cfg.Context, cancel)
+	return vctx, func() { stop(); cancel() }
+}
 
 func (m *Model[A]) now() time.Time {
 	if m.cfg.Now != nil {
@@ -127,9 +144,15 @@ func (m *Model[A]) now() time.Time {
 // and returns the function that ends the caller's turn. When ctx ends
 // first nothing was sent and the connection is unchanged.
 func (m *Model[A]) Turn(ctx context.Context) (release func(), err error) {
+	m.mu.Lock()
+	if m.turn == nil {
+		m.turn = make(chan struct{}, 1) // made at the first re-attestation: most connections never make one
+	}
+	turn := m.turn
+	m.mu.Unlock()
 	select {
-	case m.turn <- struct{}{}:
-		return func() { <-m.turn }, nil
+	case turn <- struct{}{}:
+		return func() { <-turn }, nil
 	case <-ctx.Done():
 		return nil, m.cfg.Wrap("attest", 0, fmt.Errorf("waited for an earlier Attest; request not sent, connection unchanged: %w", ctx.Err()))
 	case <-m.cfg.Context.Done():
@@ -224,10 +247,8 @@ func (m *Model[A]) await(ctx context.Context, ex *Exchange, verify func(ctx cont
 	case <-m.cfg.Context.Done():
 		return zero, m.cfg.Ended()
 	}
-	vctx, cancel := context.WithCancel(ctx)
+	vctx, cancel := m.bind(ctx)
 	defer cancel()
-	stop := context.AfterFunc(m.cfg.Context, cancel)
-	defer stop()
 	gaveUp := func() error {
 		if ctx.Err() == nil {
 			return m.cfg.Ended()
