@@ -56,6 +56,11 @@
 //
 // # Caveats
 //
+// expat.Config.Release holds as on an expat.Conn: Evidence goes only to
+// the peers it names (the empty authenticator otherwise). A server cannot
+// use ReleaseToAttested: it answers the client's first request before the
+// client attests, so NewServer and ConfigureServer refuse it.
+//
 // The server re-attests a client only when a request needs it (a 401
 // challenge): HTTP gives the server no way to speak first. A request that
 // carries an authenticator is verified before any handler sees it; a

@@ -570,3 +570,46 @@ func TestConfigRefused(t *testing.T) {
 		t.Error("NextProtos h3 accepted")
 	}
 }
+
+// Config.Release holds over HTTP too: a server with ReleaseToAuthenticated
+// gives a client without a verified TLS certificate the empty
+// authenticator (and the client fails closed, the handler never runs), and
+// answers one with a certificate; a client with ReleaseToAttested answers
+// the server's request once the server has attested; a server with
+// ReleaseToAttested is refused (it answers before the client attests).
+func TestRelease(t *testing.T) {
+	checkGoroutines(t)
+	k := newKit(t)
+	var calls atomic.Int32
+	scfg := k.serverConfig(false)
+	scfg.Release = expat.ReleaseToAuthenticated
+	url := serve(t, echo(&calls), k.serverTLS(), scfg)
+
+	noCert := k.clientTLS()
+	noCert.Certificates = nil
+	_, _, err := get(t, &http.Client{Transport: newTransport(t, noCert, k.clientConfig(false))}, context.Background(), url)
+	if !errors.Is(err, expat.ErrPeerRefused) {
+		t.Fatalf("client without a certificate: got %v, want expat.ErrPeerRefused", err)
+	}
+	if calls.Load() != 0 {
+		t.Fatal("handler ran although the server released no Evidence")
+	}
+	if _, body, err := get(t, &http.Client{Transport: newTransport(t, k.clientTLS(), k.clientConfig(false))}, context.Background(), url); err != nil || calls.Load() != 1 {
+		t.Fatalf("client with a certificate: %q, %v", body, err)
+	}
+
+	mcfg := k.serverConfig(true)
+	murl := serve(t, echo(&calls), k.serverTLS(), mcfg)
+	ccfg := k.clientConfig(true)
+	ccfg.Release = expat.ReleaseToAttested
+	_, body, err := get(t, &http.Client{Transport: newTransport(t, k.clientTLS(), ccfg)}, context.Background(), murl)
+	if err != nil || !strings.Contains(body, "client=1") {
+		t.Fatalf("mutual with a ReleaseToAttested client: %q, %v", body, err)
+	}
+
+	mcfg2 := k.serverConfig(true)
+	mcfg2.Release = expat.ReleaseToAttested
+	if _, err := NewServer("", nil, k.serverTLS(), mcfg2); err == nil {
+		t.Fatal("NewServer accepted ReleaseToAttested")
+	}
+}

@@ -53,6 +53,12 @@ func ConfigureServer(srv *http.Server, cfg *expat.Config) error {
 	if err := carrier.CheckConfig("expathttp", cfg, true); err != nil {
 		return err
 	}
+	if cfg.Release == expat.ReleaseToAttested {
+		// The server's authenticator answers the client's first request,
+		// before the client has attested (HTTP gives the server no way to
+		// speak first): it could never be released.
+		return errors.New("expathttp: Config.Release ReleaseToAttested is not supported by the server (it answers before the client attests); use ReleaseToAuthenticated with client certificates")
+	}
 	if srv.TLSConfig == nil {
 		return errors.New("expathttp: http.Server.TLSConfig is nil: it must hold the server's certificate")
 	}
@@ -236,6 +242,11 @@ func (sc *serverConn) answer(ctx context.Context, req []byte) ([]byte, error) {
 		return nil, &expat.Error{Op: "answer", Alert: alertAccessDenied, Err: err}
 	}
 	defer sc.pacer.End()
+	// Config.Release (ReleaseToAttested is refused by ConfigureServer).
+	if _, err := sc.ep.ReleaseGate(); err != nil {
+		logger(sc.cfg).Warn("expathttp: Evidence not released to the client", "err", err)
+		return sc.ep.Refuse(req)
+	}
 	auth, err := sc.ep.Respond(ctx, req)
 	if err != nil {
 		var e *expat.Error

@@ -557,7 +557,20 @@ func (c *clientConn) answer(ctx context.Context, req []byte) ([]byte, error) {
 	defer c.pacer.End()
 	c.mu.Lock()
 	ctx = expat.WithPeerAcceptedFormats(ctx, c.peerAccepts)
+	attested := c.attested
 	c.mu.Unlock()
+	// Config.Release: the server's request is answered only after the
+	// server's own attestation on this connection succeeded when the
+	// policy says so (it has by the time the server asks, at setup and on
+	// a challenge; otherwise the empty authenticator).
+	waitForPeer, err := c.ep.ReleaseGate()
+	if err == nil && waitForPeer && !attested {
+		err = errors.New("expathttp: Evidence not released: the server is not attested on this connection (Config.Release)")
+	}
+	if err != nil {
+		logger(c.t.cfg).Warn("expathttp: Evidence not released to the server", "err", err)
+		return c.ep.Refuse(req)
+	}
 	auth, err := c.ep.Respond(ctx, req)
 	if err != nil {
 		var e *expat.Error
