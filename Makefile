@@ -52,7 +52,7 @@ fuzz-long:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 $(PKGS)
 
-# Runs the benchmarks that define the cost (about 15 minutes on 2 cores)
+# Runs the benchmarks that define the cost (about 5 minutes on 2 cores)
 # and regenerates docs/PERFORMANCE.md and docs/perf/*.png. The generator is
 # its own module (tools/report), so its plotting dependency stays out of
 # ours. REPORT_FLAGS, e.g. -only churn,bulk -rounds 2, narrows a trial run.
