@@ -83,8 +83,10 @@ func TestScheduledReattestation(t *testing.T) {
 	var mu sync.Mutex
 	var seqs []uint64
 	_, c := lifetimePair(t, p, k, func(c *Config) {
-		c.MaxAttestationAge = 300 * time.Millisecond
-		c.ReattestBefore = 150 * time.Millisecond
+		// Each re-attestation has 400 ms to complete before the
+		// attestation it replaces expires (150 ms flaked at load 5).
+		c.MaxAttestationAge = 600 * time.Millisecond
+		c.ReattestBefore = 400 * time.Millisecond
 		c.OnReattest = func(att *Attestation, err error) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -95,7 +97,7 @@ func TestScheduledReattestation(t *testing.T) {
 			seqs = append(seqs, att.Seq)
 		}
 	}, nil)
-	deadline := time.Now().Add(time.Second)
+	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) {
 		if _, err := c.Write([]byte("x")); err != nil {
 			t.Fatalf("Write across lifetimes: %v", err)

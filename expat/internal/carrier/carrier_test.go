@@ -28,13 +28,24 @@ func TestPacer(t *testing.T) {
 		t.Fatalf("second start after %v, want at least the interval", d)
 	}
 	p.End()
+	// A turn given up at its ctx's end releases its slot. The interval is
+	// long so that however late this runs, the next start is still ahead.
+	slow := NewPacer(&expat.Config{MaxPeerRequests: 1, PeerRequestInterval: time.Hour})
+	if err := slow.Begin(ctx); err != nil {
+		t.Fatal(err)
+	}
+	slow.End()
 	short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
 	defer cancel()
-	if err := p.Begin(short); !errors.Is(err, context.DeadlineExceeded) {
+	if err := slow.Begin(short); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("waiting past ctx: %v", err)
 	}
-	if err := p.Begin(ctx); err != nil { // the abandoned turn released its slot
-		t.Fatal(err)
+	// Had the abandoned turn kept its slot, this would be refused at once
+	// (ErrTooManyRequests); it waits for the interval instead.
+	short2, cancel2 := context.WithTimeout(ctx, 10*time.Millisecond)
+	defer cancel2()
+	if err := slow.Begin(short2); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("after an abandoned turn: %v, want to wait for the interval", err)
 	}
 	// Defaults: expat's (DefaultMaxPeerRequests in progress at once).
 	d := NewPacer(&expat.Config{})
