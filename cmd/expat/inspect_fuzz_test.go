@@ -49,7 +49,8 @@ func FuzzInspect(f *testing.F) {
 
 // TestInspectMutations: corrupted and truncated copies of every artefact
 // (a fixed pseudo-random sequence) give each decoder an error or a result,
-// never a panic, and each within a second.
+// never a panic, and each within 5 s (a hang, not a slow machine: one
+// took 1.2 s at load average 17).
 func TestInspectMutations(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join("testdata", "inspect", "*"))
 	if len(files) == 0 {
@@ -78,7 +79,7 @@ func TestInspectMutations(t *testing.T) {
 			if (n == nil) == (err == nil) {
 				t.Fatalf("%s on a mutation of %s: node %v with error %v", dname, name, n, err)
 			}
-			if d := time.Since(start); d > time.Second {
+			if d := time.Since(start); d > 5*time.Second {
 				t.Fatalf("%s on a mutation of %s took %v", dname, name, d)
 			}
 		}
