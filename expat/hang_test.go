@@ -819,3 +819,65 @@ func TestPeerAnswersThenCloses(t *testing.T) {
 		}
 	})
 }
+
+// The setup's own goroutines run the Verifier and the Attester themselves
+// (bound.Inline): when either ignores ctx past Config.SetupTimeout, the
+// bound's end still does what it must at once. A client Verifier that
+// overruns fails the client's setup at its timeout, and its late success
+// never commits; a server Attester that overruns its answer to a
+// re-attestation makes the server send the empty authenticator at its
+// timeout, so Attest (with no deadline of its own) fails with
+// ErrPeerRefused then.
+func TestSetupOverrunsInline(t *testing.T) {
+	const bound = 200 * time.Millisecond
+	p := newPKI(t)
+	k := newKit(t)
+	check := leakCheck(t)
+
+	sv := newStubborn(t, nil, k.ver)
+	srv, cli := tlsPair(t, p, tlsOpts{})
+	s, _ := Server(srv, &Config{Attester: k.att, Certificate: &p.server})
+	c, err := Client(cli, &Config{RequirePeerAttestation: true, Verifier: sv, SetupTimeout: bound})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Handshake(context.Background())
+	within(t, "client setup with its Verifier stuck", slack(bound), func() { err = c.Handshake(context.Background()) })
+	if !timeoutErr(err) {
+		t.Fatalf("Handshake: %v, want the setup's deadline", err)
+	}
+	sv.open()
+	select {
+	case <-sv.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the Verifier never finished")
+	}
+	time.Sleep(50 * time.Millisecond)
+	if att := c.PeerAttestation(); att != nil {
+		t.Fatalf("late verification committed: %+v", att)
+	}
+	c.Close()
+	s.Close()
+
+	// The server's answers to re-attestation requests (its setup is
+	// bounded by the same timeout, and would end the connection first).
+	sa := newStubborn(t, k.att, nil)
+	sa.block.Store(false)
+	srv, cli = tlsPair(t, p, tlsOpts{})
+	s, c, serr, cerr := attestedPair(t, srv, cli,
+		&Config{Attester: sa, Certificate: &p.server, SetupTimeout: bound, PeerRequestInterval: time.Millisecond},
+		&Config{RequirePeerAttestation: true, Verifier: k.ver, KeepOnFailure: true})
+	if serr != nil || cerr != nil {
+		t.Fatal(serr, cerr)
+	}
+	go io.Copy(io.Discard, s)
+	sa.block.Store(true)
+	within(t, "Attest with the server's Attester stuck", slack(bound), func() { _, err = c.Attest(context.Background()) })
+	if !errors.Is(err, ErrPeerRefused) {
+		t.Fatalf("Attest: %v, want ErrPeerRefused (the empty authenticator at the server's bound)", err)
+	}
+	c.Close()
+	s.Close()
+	sa.open()
+	check()
+}
