@@ -472,7 +472,7 @@ func (c *Conn) Attest(ctx context.Context) (*Attestation, error) {
 		c.x.Abandon(ex)
 		var ns *notSentError
 		if errors.As(err, &ns) {
-			return nil, wrapErr("attest", 0, fmt.Errorf("request not sent, connection unchanged: %w", ns.err))
+			return nil, wrapErr("attest", 0, fmt.Errorf("%w: %w", ErrNotSent, ns.err))
 		}
 		err = wrapErr("attest", alertInternalError, err)
 		c.fail(err)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"strings"
+
+	"github.com/attested-tls/go-expat/expat/internal/exchange"
 )
 
 // TLS alerts used by this package (RFC 8446, Section 6).
@@ -42,6 +44,10 @@ var (
 	// passed its ValidUntil without a newer one (Config.MaxAttestationAge,
 	// the Verifier's Result.Expires).
 	ErrAttestationExpired = errors.New("expat: peer attestation expired")
+	// ErrNotSent means Attest gave up (its ctx ended) before its request
+	// was sent, while it waited for an earlier Attest or for a blocked
+	// write: the connection is unchanged, and trying again is safe.
+	ErrNotSent = exchange.ErrNotSent
 	// ErrWriteClosed is returned by Write after CloseWrite.
 	ErrWriteClosed = errors.New("expat: write after CloseWrite")
 	// ErrClosed is returned on a connection closed locally or after a

@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -229,7 +228,7 @@ func TestAbandonedRequestsReleased(t *testing.T) {
 		}
 		// Under load a 10 ms bound may end before the request is even
 		// written; that one never reaches the peer.
-		if !strings.Contains(err.Error(), "not sent") {
+		if !errors.Is(err, ErrNotSent) {
 			sent++
 		}
 	}
@@ -456,7 +455,7 @@ func TestAttestBehindBlockedWrite(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	within(t, "Attest", slack(300*time.Millisecond), func() { _, err = c.Attest(ctx) })
-	if !timeoutErr(err) || !strings.Contains(err.Error(), "not sent") {
+	if !timeoutErr(err) || !errors.Is(err, ErrNotSent) {
 		t.Fatalf("Attest: %v, want a deadline error before the request was sent", err)
 	}
 	if c.PeerAttestation() == nil || c.PeerAttestation().Seq != 1 {

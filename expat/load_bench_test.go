@@ -12,7 +12,6 @@ import (
 	"os"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -983,7 +982,7 @@ func loadSilentAfterSetup(b *testing.B, p *pki, k *kit, notReading bool) {
 		if notReading {
 			// Behind the blocked Write the request is never sent, and
 			// the connection is left as it was.
-			want = func(err error) bool { return timeoutErr(err) && strings.Contains(err.Error(), "not sent") }
+			want = func(err error) bool { return timeoutErr(err) && errors.Is(err, ErrNotSent) }
 		}
 		expectFailures(b, m, "Attest", loadBound, took, errs, want)
 		slowClose := slices.Max(closed)

@@ -26,6 +26,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -117,6 +118,10 @@ func New[A any](cfg Config[A]) *Model[A] {
 	return &Model[A]{cfg: cfg, log: log}
 }
 
+// ErrNotSent (expat.ErrNotSent) marks a call that gave up before its
+// request was sent: the connection is unchanged.
+var ErrNotSent = errors.New("expat: request not sent, connection unchanged")
+
 // Alerts of the model's errors (RFC 8446, Section 6).
 const (
 	alertIllegalParameter tls.AlertError = 47
@@ -154,7 +159,7 @@ func (m *Model[A]) Turn(ctx context.Context) (release func(), err error) {
 	case turn <- struct{}{}:
 		return func() { <-turn }, nil
 	case <-ctx.Done():
-		return nil, m.cfg.Wrap("attest", 0, fmt.Errorf("waited for an earlier Attest; request not sent, connection unchanged: %w", ctx.Err()))
+		return nil, m.cfg.Wrap("attest", 0, fmt.Errorf("waited for an earlier Attest: %w: %w", ErrNotSent, ctx.Err()))
 	case <-m.cfg.Context.Done():
 		return nil, m.cfg.Ended()
 	}
