@@ -1,12 +1,16 @@
 package ea
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/hmac"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"runtime"
 	"slices"
+
+	"github.com/attested-tls/go-expat/internal/warm"
 )
 
 // Entry is one CertificateEntry of a validated authenticator.
@@ -53,6 +57,10 @@ type ValidateOptions struct {
 	// Config.ClientHello. Servers never accept spontaneous authenticators:
 	// clients must not send them.
 	AllowSpontaneous bool
+	// Parsed are certificates the caller has already parsed, typically
+	// the peer's chain from the TLS handshake: an entry whose DER is that
+	// of one of them is not parsed again (the result is the same).
+	Parsed []*x509.Certificate
 }
 
 func (o *ValidateOptions) check() *Error {
@@ -95,14 +103,44 @@ func (o *ValidateOptions) check() *Error {
 // request yields an *Error wrapping ErrEmptyAuthenticator with the
 // request's context; it consumes that request.
 func (s *Session) Validate(auth []byte, opts *ValidateOptions) (*Authenticated, error) {
-	a, err := s.validate(auth, opts)
+	a, err := s.validate(auth, opts, nil)
 	if err != nil {
 		return nil, err
 	}
 	return a, nil
 }
 
-func (s *Session) validate(auth []byte, opts *ValidateOptions) (*Authenticated, *Error) {
+// ValidateAlongside is Validate with f, the caller's own checks of the
+// authenticator (typically the appraisal of the Evidence it carries), run
+// alongside the costliest of Validate's: f is called once everything up to
+// and including Finished has passed, so a is known to come from a holder of
+// this connection's exporter secret, but before the CertificateVerify
+// signature and the chain are checked. Those run concurrently with f when
+// more than one CPU is available (runtime.GOMAXPROCS), and before f
+// otherwise (f is then not called if they fail).
+//
+// f must treat a as unproven, and a is returned only if both pass: a
+// signature or chain failure is returned whatever f returned (as the same
+// *Error Validate returns), and an error from f is returned unchanged.
+// f runs in the caller's goroutine, and so does a VerifyChain callback of
+// opts, before f and never concurrently with it. a.VerifiedChains is not
+// set in the authenticator f sees.
+func (s *Session) ValidateAlongside(auth []byte, opts *ValidateOptions, f func(a *Authenticated) error) (*Authenticated, error) {
+	if f == nil {
+		return s.Validate(auth, opts)
+	}
+	var ferr error
+	a, err := s.validate(auth, opts, func(a *Authenticated) { ferr = f(a) })
+	if err != nil {
+		return nil, err
+	}
+	if ferr != nil {
+		return nil, ferr
+	}
+	return a, nil
+}
+
+func (s *Session) validate(auth []byte, opts *ValidateOptions, alongside func(*Authenticated)) (*Authenticated, *Error) {
 	if err := opts.check(); err != nil {
 		return nil, err
 	}
@@ -158,9 +196,12 @@ func (s *Session) validate(auth []byte, opts *ValidateOptions) (*Authenticated, 
 
 	out := &Authenticated{Request: req.clone(), Context: ctx, Spontaneous: spontaneous, Scheme: ra.cv.scheme}
 	for _, e := range ra.cert.entries {
-		c, perr := x509.ParseCertificate(e.der)
-		if perr != nil {
-			return fail(newError(alertBadCertificate, KindCertificate, perr, "parsing certificate"))
+		c := parsedAs(opts.Parsed, e.der)
+		if c == nil {
+			var perr error
+			if c, perr = x509.ParseCertificate(e.der); perr != nil {
+				return fail(newError(alertBadCertificate, KindCertificate, perr, "parsing certificate"))
+			}
 		}
 		for _, x := range e.exts {
 			if !of.hasExt(x.Type) {
@@ -198,14 +239,55 @@ func (s *Session) validate(auth []byte, opts *ValidateOptions) (*Authenticated, 
 	if !hmac.Equal(t.finished(), ra.finished) {
 		return fail(newError(alertDecryptError, KindFinished, nil, "Finished does not match"))
 	}
-	if !verify(key, scheme, content, ra.cv.signature) {
-		return fail(newError(alertDecryptError, KindSignature, nil, "CertificateVerify signature does not verify"))
+	// The chain callback is the caller's code: it never runs concurrently
+	// with alongside (also the caller's); the rest of the proof may.
+	callback := opts.VerifyChain != nil
+	proof := func() *Error {
+		if !verify(key, scheme, content, ra.cv.signature) {
+			return newError(alertDecryptError, KindSignature, nil, "CertificateVerify signature does not verify")
+		}
+		if callback {
+			return nil
+		}
+		return s.trustChain(out, key, opts)
 	}
-
-	if err := s.trustChain(out, key, opts); err != nil {
+	if callback && alongside != nil {
+		if err := s.trustChain(out, key, opts); err != nil {
+			return fail(err)
+		}
+	}
+	switch {
+	case alongside == nil:
+		if err = proof(); err == nil && callback {
+			err = s.trustChain(out, key, opts)
+		}
+	case runtime.GOMAXPROCS(0) > 1:
+		cp := *out // the proof may set out.VerifiedChains meanwhile
+		done := make(chan *Error, 1)
+		warm.Go(func() { done <- proof() })
+		alongside(&cp)
+		err = <-done
+	default:
+		if err = proof(); err == nil {
+			cp := *out
+			cp.VerifiedChains = nil // as f sees it with more CPUs
+			alongside(&cp)
+		}
+	}
+	if err != nil {
 		return fail(err)
 	}
 	return out, nil
+}
+
+// parsedAs returns the certificate of parsed whose DER is der, or nil.
+func parsedAs(parsed []*x509.Certificate, der []byte) *x509.Certificate {
+	for _, c := range parsed {
+		if c != nil && bytes.Equal(c.Raw, der) {
+			return c
+		}
+	}
+	return nil
 }
 
 // trustChain applies the caller's choice of chain validation.

@@ -310,70 +310,26 @@ func (e *Endpoint) verify(ctx context.Context, reqContext, auth []byte) (*Attest
 		return nil, errors.New("expat: no Verifier configured")
 	}
 	opts := e.validateOptions()
-	var a *ea.Authenticated
-	var err error
-	a, err = e.sess.Validate(auth, opts)
-	if err == nil && reqContext != nil && !bytes.Equal(a.Context, reqContext) {
-		err = fmt.Errorf("%w: authenticator answers another request than the one it was sent for", ea.ErrUnknownContext)
-	}
+	// The appraisal runs alongside the authenticator's signature check
+	// (ea.Session.ValidateAlongside): it starts once Finished has shown
+	// the authenticator comes from this connection's peer, and its result
+	// counts only if the signature and the chain then pass.
+	var ch attester.Challenge
+	var res *verifier.Result
+	a, err := e.sess.ValidateAlongside(auth, opts, func(a *ea.Authenticated) error {
+		var err error
+		ch, res, err = e.appraise(ctx, reqContext, a)
+		return err
+	})
 	if err != nil {
-		if errors.Is(err, ea.ErrEmptyAuthenticator) {
+		var xe *Error
+		switch {
+		case errors.As(err, &xe):
+			return nil, err
+		case errors.Is(err, ea.ErrEmptyAuthenticator):
 			return nil, wrapErr("verify", alertAccessDenied, ErrPeerRefused)
 		}
 		return nil, wrapErr("validate authenticator", alertOf(err, alertBadCertificate), err)
-	}
-	typ := e.cfg.extType()
-	for i, entry := range a.Entries {
-		if i == 0 {
-			continue
-		}
-		for _, x := range entry.Extensions {
-			if x.Type == typ {
-				// draft -04, Section 4: only the end-entity entry
-				// carries Evidence.
-				err := fmt.Errorf("cmw_attestation in certificate entry %d", i)
-				return nil, wrapErr("verify", alertIllegalParameter, err)
-			}
-		}
-	}
-	var data []byte
-	found := false
-	for _, x := range a.Extensions {
-		if x.Type == typ {
-			data, found = x.Data, true
-		}
-	}
-	if !found {
-		return nil, wrapErr("verify", alertMissingExtension, ErrMissingAttestation)
-	}
-	cmw, err := ParseExtensionData(data)
-	if err != nil {
-		return nil, wrapErr("verify", alertIllegalParameter, err)
-	}
-	leaf := a.Chain[0]
-	ch, err := ComputeChallenge(e.exp, e.sess.Hash(), e.cfg.label(), a.Context, leaf.RawSubjectPublicKeyInfo)
-	if err != nil {
-		return nil, wrapErr("verify", alertInternalError, err)
-	}
-	now := e.cfg.now()
-	res, err := e.cfg.Verifier.Verify(ctx, cmw, &verifier.Expected{
-		Challenge: ch,
-		PublicKey: leaf.PublicKey,
-		SPKI:      leaf.RawSubjectPublicKeyInfo,
-		Now:       now,
-	})
-	if err != nil {
-		alert := alertBadCertificate
-		if errors.Is(err, verifier.ErrUnavailable) || !errors.Is(err, verifier.ErrRejected) {
-			alert = alertInternalError
-		}
-		return nil, wrapErr("appraise", alert, err)
-	}
-	if res == nil {
-		return nil, wrapErr("appraise", alertInternalError, errors.New("verifier returned no result and no error"))
-	}
-	if err := e.checkPolicy(res); err != nil {
-		return nil, wrapErr("appraise", alertBadCertificate, err)
 	}
 	verifiedAt := e.cfg.now()
 	validUntil := res.Expires
@@ -393,6 +349,70 @@ func (e *Endpoint) verify(ctx context.Context, reqContext, auth []byte) (*Attest
 		VerifiedAt: verifiedAt,
 		ValidUntil: validUntil,
 	}, nil
+}
+
+// appraise checks that a answers reqContext (nil: any) and carries
+// Evidence where draft -04 puts it, and has the Verifier appraise that
+// Evidence against this connection's challenge and the relying party's
+// policy. Its errors are *Error.
+func (e *Endpoint) appraise(ctx context.Context, reqContext []byte, a *ea.Authenticated) (attester.Challenge, *verifier.Result, error) {
+	if reqContext != nil && !bytes.Equal(a.Context, reqContext) {
+		err := fmt.Errorf("%w: authenticator answers another request than the one it was sent for", ea.ErrUnknownContext)
+		return attester.Challenge{}, nil, wrapErr("validate authenticator", alertOf(err, alertBadCertificate), err)
+	}
+	typ := e.cfg.extType()
+	for i, entry := range a.Entries {
+		if i == 0 {
+			continue
+		}
+		for _, x := range entry.Extensions {
+			if x.Type == typ {
+				// draft -04, Section 4: only the end-entity entry
+				// carries Evidence.
+				err := fmt.Errorf("cmw_attestation in certificate entry %d", i)
+				return attester.Challenge{}, nil, wrapErr("verify", alertIllegalParameter, err)
+			}
+		}
+	}
+	var data []byte
+	found := false
+	for _, x := range a.Extensions {
+		if x.Type == typ {
+			data, found = x.Data, true
+		}
+	}
+	if !found {
+		return attester.Challenge{}, nil, wrapErr("verify", alertMissingExtension, ErrMissingAttestation)
+	}
+	cmw, err := ParseExtensionData(data)
+	if err != nil {
+		return attester.Challenge{}, nil, wrapErr("verify", alertIllegalParameter, err)
+	}
+	leaf := a.Chain[0]
+	ch, err := ComputeChallenge(e.exp, e.sess.Hash(), e.cfg.label(), a.Context, leaf.RawSubjectPublicKeyInfo)
+	if err != nil {
+		return attester.Challenge{}, nil, wrapErr("verify", alertInternalError, err)
+	}
+	res, err := e.cfg.Verifier.Verify(ctx, cmw, &verifier.Expected{
+		Challenge: ch,
+		PublicKey: leaf.PublicKey,
+		SPKI:      leaf.RawSubjectPublicKeyInfo,
+		Now:       e.cfg.now(),
+	})
+	if err != nil {
+		alert := alertBadCertificate
+		if errors.Is(err, verifier.ErrUnavailable) || !errors.Is(err, verifier.ErrRejected) {
+			alert = alertInternalError
+		}
+		return attester.Challenge{}, nil, wrapErr("appraise", alert, err)
+	}
+	if res == nil {
+		return attester.Challenge{}, nil, wrapErr("appraise", alertInternalError, errors.New("verifier returned no result and no error"))
+	}
+	if err := e.checkPolicy(res); err != nil {
+		return attester.Challenge{}, nil, wrapErr("appraise", alertBadCertificate, err)
+	}
+	return ch, res, nil
 }
 
 // checkPolicy applies the relying party's policy on what the Verifier
@@ -435,6 +455,15 @@ func (e *Endpoint) shareChain(chain []*x509.Certificate) []*x509.Certificate {
 
 // validateOptions turns Config.PeerIdentity into ea.ValidateOptions.
 func (e *Endpoint) validateOptions() *ea.ValidateOptions {
+	o := e.trustOptions()
+	// The handshake parsed the peer's chain already.
+	o.Parsed = e.handshakeChain
+	return o
+}
+
+// trustOptions says how the peer's authenticator chain is trusted
+// (Config.PeerIdentity).
+func (e *Endpoint) trustOptions() *ea.ValidateOptions {
 	p := &e.cfg.PeerIdentity
 	switch {
 	case p.VerifyOptions != nil:
