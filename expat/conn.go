@@ -17,6 +17,7 @@ import (
 	"github.com/attested-tls/go-expat/expat/internal/exchange"
 	"github.com/attested-tls/go-expat/expat/internal/frame"
 	"github.com/attested-tls/go-expat/expat/internal/pace"
+	"github.com/attested-tls/go-expat/internal/warm"
 )
 
 // Conn is an attested connection: a net.Conn over an established TLS 1.3
@@ -291,10 +292,10 @@ func (c *Conn) startSetup(ctx context.Context) {
 	f := c.queueCtrl(appendFrame(nil, frameSetup, payload))
 	c.reader.Add(1)
 	go c.readLoop()
-	go func() {
+	warm.Go(func() {
 		defer cancel()
 		c.runSetup(sctx, f, ex)
-	}()
+	})
 }
 
 // opCtx returns the context of work the Conn does on its own (the setup,
@@ -1147,7 +1148,8 @@ func (c *Conn) acceptPeerRequest(msg []byte, setup bool) error {
 	if err != nil {
 		return wrapErr("answer", alertUnexpectedMessage, ErrTooManyRequests)
 	}
-	go c.answerPeer(req, setup, delay)
+	// Attesting and signing need a deep stack: a warm goroutine.
+	warm.Go(func() { c.answerPeer(req, setup, delay) })
 	return nil
 }
 

@@ -7,6 +7,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/attested-tls/go-expat/internal/warm"
 )
 
 // Listener is a net.Listener whose Accept returns attested connections
@@ -129,7 +131,8 @@ func (l *Listener) acceptLoop() {
 		}
 		delay = 0
 		l.wg.Add(1)
-		go l.setup(raw)
+		// A TLS handshake needs a deep stack: a warm goroutine.
+		warm.Go(func() { l.setup(raw) })
 	}
 }
 

@@ -6,6 +6,8 @@ package bound
 import (
 	"context"
 	"sync/atomic"
+
+	"github.com/attested-tls/go-expat/internal/warm"
 )
 
 // Run runs f under ctx and returns at ctx's end even if f ignores ctx;
@@ -17,10 +19,10 @@ func Run[T any](ctx context.Context, f func(context.Context) (T, error)) (T, err
 		err error
 	}
 	ch := make(chan result, 1)
-	go func() {
+	warm.Go(func() {
 		v, err := f(ctx)
 		ch <- result{v, err}
-	}()
+	})
 	select {
 	case r := <-ch:
 		return r.v, r.err
