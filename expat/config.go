@@ -47,6 +47,12 @@ type Config struct {
 	// when RequirePeerAttestation is set or Attest is called. On a Conn, a
 	// Verifier without RequirePeerAttestation is refused unless
 	// PeerAttestationOnDemand says that is meant.
+	//
+	// Verify is called once the authenticator's Finished has verified
+	// (it comes from this connection's peer), while its CertificateVerify
+	// signature is still being checked on another CPU; the appraisal
+	// counts only if that signature and the peer's identity then pass.
+	// Like everything from the peer, the Evidence is untrusted input.
 	Verifier verifier.Verifier
 
 	// PeerAttestationOnDemand, with a Verifier and without
