@@ -193,6 +193,7 @@ type goalRow struct {
 	st    stat
 	refs  []Ref
 	need  int // rounds a Worst goal must have been measured in (0: any)
+	floor stat
 }
 
 func (r goalRow) verdict() string {
@@ -222,7 +223,11 @@ func (r goalRow) display() float64 {
 
 func (s *store) evalGoal(g Goal) []goalRow {
 	if g.Match == nil {
-		return []goalRow{{g: g, st: s.ratio(g.Ratio), refs: append(slices.Clone(g.Ratio.Num), g.Ratio.Den...)}}
+		r := goalRow{g: g, st: s.ratio(g.Ratio), refs: append(slices.Clone(g.Ratio.Num), g.Ratio.Den...)}
+		if g.Floor != nil {
+			r.floor = s.ratio(g.Floor)
+		}
+		return []goalRow{r}
 	}
 	var rows []goalRow
 	for _, name := range s.names(g.Match.MatchString) {

@@ -309,8 +309,9 @@ func plural(n int) string {
 func (d *doc) goalsTable(g map[string][]goalRow) {
 	d.p("## Goals (issue #14 item 3; the integrations' targets of #11 and #12)\n")
 	d.p("Each goal is a ratio of two benchmarks measured in this run, interleaved (or, for the passport and the tunnel, a ratio the benchmark takes within each of its own rounds), except re-attestation behind bulk data, which is absolute. It is repeated beside its figure below.\n")
-	d.p("| verdict | goal | measured | command |")
-	d.p("| --- | --- | --- | --- |")
+	d.p("Where a goal has a floor, the floor is the best its ratio could be on this machine: the baseline plus only the cryptography the attested arm cannot avoid, each measured alone in this run (median of per-round ratios); the notes below the table say what each floor adds.\n")
+	d.p("| verdict | goal | measured | floor | command |")
+	d.p("| --- | --- | --- | --- | --- |")
 	for _, gl := range goals {
 		for _, r := range g[gl.ID] {
 			what := gl.Text
@@ -330,7 +331,17 @@ func (d *doc) goalsTable(g map[string][]goalRow) {
 			if len(cmds) == 0 {
 				cmds = []string{"(not run)"}
 			}
-			d.p("| **%s** | %s | %s | %s |", r.verdict(), what, m, strings.Join(cmds, "<br>"))
+			fl := "—"
+			if r.floor.ok {
+				fl = fmtNum(r.floor.med) + "×"
+			}
+			d.p("| **%s** | %s | %s | %s | %s |", r.verdict(), what, m, fl, strings.Join(cmds, "<br>"))
+		}
+	}
+	d.p("")
+	for _, gl := range goals {
+		if gl.FloorText != "" {
+			d.p("- Floor of %q: %s.", gl.ID, gl.FloorText)
 		}
 	}
 	d.p("")
